@@ -1,0 +1,5 @@
+"""The Coalesce sender: finds receivers, pairs with a PIN and pushes screen and webcam streams.
+
+``services`` holds the asyncio side (share session, discovery), ``models`` observable state with no Qt,
+``ui`` the only Qt code, ``cli`` the ``coalesce`` command.
+"""

@@ -1,0 +1,78 @@
+"""The one exception tree of Coalesce.
+
+Every error a user can see derives from :class:`CoalesceError` and carries a message that says what
+happened and what to do. Lower-level errors (``OSError``, ``ssl.SSLError``, websockets' errors) are
+mapped to these at each boundary with ``raise ... from exc``.
+
+    CoalesceError
+    ├── ProtocolError          a peer sent something we cannot accept (malformed, oversized, out of order)
+    │   └── MessageTooLarge
+    ├── SignalingError         the signaling channel could not be opened or broke
+    ├── PairingError           pairing with the receiver failed
+    │   ├── WrongPin
+    │   ├── Throttled          too many wrong PINs; retry after ``retry_after`` seconds
+    │   ├── IdentityMismatch   a certificate or DTLS fingerprint does not match: someone may be in the middle
+    │   └── ShareRefused       the receiver refused for another reason (full, shutting down)
+    ├── MediaError             capture, encoding or the media connection failed
+    └── DiscoveryError         mDNS could not find what was asked for
+"""
+
+from __future__ import annotations
+
+
+class CoalesceError(Exception):
+    """Root of every Coalesce error."""
+
+
+class ProtocolError(CoalesceError):
+    """A signaling message was malformed, unknown, oversized or not legal in the current state.
+
+    ``code`` is the stable machine-readable code sent to the peer in an ``error`` message.
+    """
+
+    def __init__(self, message: str, code: str = "bad-message") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class MessageTooLarge(ProtocolError):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"message of {size} bytes exceeds the limit of {limit} bytes", code="too-large")
+        self.size = size
+        self.limit = limit
+
+
+class SignalingError(CoalesceError):
+    """The signaling channel to the peer could not be opened, or it closed unexpectedly."""
+
+
+class PairingError(CoalesceError):
+    """Pairing with the receiver failed."""
+
+
+class WrongPin(PairingError):
+    def __init__(self, message: str = "Wrong PIN: check the PIN shown on the room display.") -> None:
+        super().__init__(message)
+
+
+class Throttled(PairingError):
+    def __init__(self, retry_after: float) -> None:
+        seconds = max(1, round(retry_after))
+        super().__init__(f"Too many attempts: retry in {seconds} s.")
+        self.retry_after = retry_after
+
+
+class IdentityMismatch(PairingError):
+    """A fingerprint did not match what pairing or discovery vouched for."""
+
+
+class ShareRefused(PairingError):
+    """The receiver refused the share for a reason other than the PIN."""
+
+
+class MediaError(CoalesceError):
+    """Capture, encoding or the media connection failed."""
+
+
+class DiscoveryError(CoalesceError):
+    """mDNS discovery could not find what was asked for."""

@@ -1,0 +1,121 @@
+"""JSON encoding and strict parsing of signaling messages.
+
+``parse`` accepts only a JSON object of at most ``MAX_MESSAGE_SIZE`` bytes whose ``type`` names a known
+message and whose members are exactly that message's fields, of the right types and within their
+length limits. Anything else raises :class:`ProtocolError` with a precise message and a stable code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+import json
+import types
+import typing
+from typing import Any
+
+from coalesce_common.errors import MessageTooLarge, ProtocolError
+from coalesce_common.protocol.messages import (
+    DEFAULT_STRING_LIMIT,
+    MESSAGE_TYPES,
+    TRACK_KINDS,
+    Message,
+    Offer,
+)
+
+MAX_MESSAGE_SIZE = 64 * 1024
+"""Largest signaling message accepted, in bytes of UTF-8 JSON (an SDP offer with two tracks is ~6 KiB)."""
+
+
+def encode(message: Message) -> str:
+    """Return the JSON wire form of ``message``."""
+    body: dict[str, Any] = {"type": message.TYPE}
+    for f in dataclasses.fields(message):
+        value = getattr(message, f.name)
+        body[f.name] = value.value if isinstance(value, enum.Enum) else value
+    return json.dumps(body, separators=(",", ":"))
+
+
+def parse(data: str | bytes, max_size: int = MAX_MESSAGE_SIZE) -> Message:
+    """Parse one wire message; raise :class:`ProtocolError` (or :class:`MessageTooLarge`) if it is not valid."""
+    size = len(data.encode() if isinstance(data, str) else data)
+    if size > max_size:
+        raise MessageTooLarge(size, max_size)
+    try:
+        body = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"not valid JSON: {exc}", code="malformed") from exc
+    if not isinstance(body, dict):
+        raise ProtocolError("a message must be a JSON object", code="malformed")
+    kind = body.pop("type", None)
+    if not isinstance(kind, str):
+        raise ProtocolError("a message needs a string 'type'", code="malformed")
+    cls = MESSAGE_TYPES.get(kind)
+    if cls is None:
+        raise ProtocolError(f"unknown message type {kind[:32]!r}", code="unknown-type")
+    hints = _hints(cls)
+    unknown = set(body) - set(hints)
+    if unknown:
+        raise ProtocolError(f"{kind}: unexpected field(s) {sorted(unknown)[:5]}", code="malformed")
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in body:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ProtocolError(f"{kind}: missing field {f.name!r}", code="malformed")
+            continue
+        limit = cls.LIMITS.get(f.name, DEFAULT_STRING_LIMIT)
+        values[f.name] = _check(kind, f.name, hints[f.name], body[f.name], limit)
+    message = cls(**values)
+    if isinstance(message, Offer):
+        bad = set(message.tracks.values()) - TRACK_KINDS
+        if bad:
+            raise ProtocolError(f"offer: unknown track kind(s) {sorted(bad)[:4]}", code="malformed")
+    return message
+
+
+@functools.cache
+def _hints(cls: type[Message]) -> dict[str, Any]:
+    return {f.name: typing.get_type_hints(cls)[f.name] for f in dataclasses.fields(cls)}
+
+
+def _check(kind: str, name: str, hint: Any, value: Any, limit: int) -> Any:
+    where = f"{kind}.{name}"
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        (inner,) = [o for o in options if o is not type(None)]
+        return _check(kind, name, inner, value, limit)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ProtocolError(f"{where} must be a boolean", code="malformed")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ProtocolError(f"{where} must be an integer", code="malformed")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise ProtocolError(f"{where} must be a number", code="malformed")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ProtocolError(f"{where} must be a string", code="malformed")
+        if len(value) > limit:
+            raise ProtocolError(f"{where} is longer than {limit} characters", code="malformed")
+        return value
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        try:
+            return hint(value)
+        except ValueError as exc:
+            raise ProtocolError(f"{where}: unknown value {str(value)[:32]!r}", code="malformed") from exc
+    if origin is dict:
+        if not isinstance(value, dict) or len(value) > limit:
+            raise ProtocolError(f"{where} must be an object of at most {limit} entries", code="malformed")
+        for key, item in value.items():
+            if not isinstance(item, str) or len(key) > 16 or len(item) > 16:
+                raise ProtocolError(f"{where} must map short strings to short strings", code="malformed")
+        return dict(value)
+    raise TypeError(f"unsupported field type {hint!r} for {where}")  # a bug in messages.py, not peer input

@@ -1,0 +1,139 @@
+"""Every signaling message, as a frozen dataclass with the limits the parser enforces.
+
+A message's wire form is a JSON object whose ``type`` is the class's ``TYPE`` and whose other members
+are exactly the dataclass fields. ``LIMITS`` gives the maximum length of string fields (characters)
+and of mappings (entries); a field not listed there gets ``DEFAULT_STRING_LIMIT``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+DEFAULT_STRING_LIMIT = 256
+NAME_LIMIT = 64
+SDP_LIMIT = 48 * 1024
+
+
+class DenyReason(enum.StrEnum):
+    """Why a receiver refused a pairing; stable codes the sender turns into user-facing words."""
+
+    WRONG_PIN = "wrong-pin"
+    THROTTLED = "throttled"
+    TAMPERED = "tampered"
+    FULL = "full"
+    VERSION = "version"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """Base of all messages."""
+
+    TYPE: ClassVar[str] = ""
+    LIMITS: ClassVar[dict[str, int]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Hello(Message):
+    """Sender → receiver: opens a session."""
+
+    TYPE: ClassVar[str] = "hello"
+    LIMITS: ClassVar[dict[str, int]] = {"sender_name": NAME_LIMIT, "sender_id": NAME_LIMIT}
+    v: int
+    sender_name: str
+    sender_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge(Message):
+    """Receiver → sender: who the receiver is, whether a PIN is needed, and its SPAKE2 message (base64)."""
+
+    TYPE: ClassVar[str] = "challenge"
+    LIMITS: ClassVar[dict[str, int]] = {"receiver_name": NAME_LIMIT, "receiver_id": NAME_LIMIT}
+    v: int
+    receiver_name: str
+    receiver_id: str
+    pin_required: bool
+    spake: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pair(Message):
+    """Sender → receiver: the sender's SPAKE2 message and its key confirmations (all base64).
+
+    ``confirm`` proves knowledge of the PIN; ``binding`` ties the key to the TLS certificate the
+    sender saw. In an open room all three are ``None``.
+    """
+
+    TYPE: ClassVar[str] = "pair"
+    spake: str | None = None
+    confirm: str | None = None
+    binding: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome(Message):
+    """Receiver → sender: pairing succeeded; ``confirm`` proves the receiver holds the key and its certificate."""
+
+    TYPE: ClassVar[str] = "welcome"
+    LIMITS: ClassVar[dict[str, int]] = {"share_id": NAME_LIMIT}
+    share_id: str
+    confirm: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Denied(Message):
+    """Receiver → sender: pairing refused. ``retry_after`` (seconds) is set when throttled."""
+
+    TYPE: ClassVar[str] = "denied"
+    reason: DenyReason
+    message: str
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Offer(Message):
+    """Sender → receiver: the SDP offer, which media section carries which source, and its MAC (base64)."""
+
+    TYPE: ClassVar[str] = "offer"
+    LIMITS: ClassVar[dict[str, int]] = {"sdp": SDP_LIMIT, "tracks": 4}
+    sdp: str
+    tracks: dict[str, str] = field(default_factory=dict)
+    mac: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer(Message):
+    """Receiver → sender: the SDP answer and its MAC (base64)."""
+
+    TYPE: ClassVar[str] = "answer"
+    LIMITS: ClassVar[dict[str, int]] = {"sdp": SDP_LIMIT}
+    sdp: str
+    mac: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Bye(Message):
+    """Either side: the share ends cleanly."""
+
+    TYPE: ClassVar[str] = "bye"
+    reason: str = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class Error(Message):
+    """Either side: the last message could not be accepted; the session closes after this."""
+
+    TYPE: ClassVar[str] = "error"
+    LIMITS: ClassVar[dict[str, int]] = {"code": 32, "message": 512}
+    code: str
+    message: str
+
+
+MESSAGE_TYPES: dict[str, type[Message]] = {
+    cls.TYPE: cls for cls in (Hello, Challenge, Pair, Welcome, Denied, Offer, Answer, Bye, Error)
+}
+
+TRACK_KINDS = frozenset({"screen", "camera"})
+"""The sources a media section can carry (values of ``Offer.tracks``)."""

@@ -1,0 +1,121 @@
+"""The ``coalesce-receiver`` command: the room display, or a headless receiver for servers and tests.
+
+This is the composition root: it builds the :class:`Receiver` service and, unless ``--headless``, hands
+its model to the Qt room window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from coalesce_common.errors import CoalesceError
+from coalesce_receiver.services.receiver import (
+    DEFAULT_PORT,
+    FALLBACK_PORT,
+    Receiver,
+    ReceiverConfig,
+    default_data_dir,
+)
+
+logger = logging.getLogger("coalesce_receiver")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="coalesce-receiver", description="Coalesce room display (receiver).")
+    p.add_argument("--name", default="Coalesce room", help="room name shown on screen and on the network")
+    p.add_argument("--pin", help="PIN senders must enter (omit for an open room)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TLS signaling port (default {DEFAULT_PORT})")
+    p.add_argument(
+        "--fallback-port",
+        type=int,
+        default=FALLBACK_PORT,
+        help=f"port used when --port cannot be bound (default {FALLBACK_PORT}; 0 = any free port)",
+    )
+    p.add_argument("--host", help="address to listen on (default: all)")
+    p.add_argument("--headless", action="store_true", help="run without a window (servers, tests, benchmarks)")
+    p.add_argument("--windowed", action="store_true", help="open a normal window instead of full screen")
+    p.add_argument("--stats-file", type=Path, help="keep a JSON file of share statistics, rewritten every second")
+    p.add_argument("--snapshot-dir", type=Path, help="write each track's latest frame as PNG every second")
+    p.add_argument("--data-dir", type=Path, default=default_data_dir(), help="where the TLS key and id are kept")
+    p.add_argument("--no-mdns", action="store_true", help="do not announce this receiver on the network")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO - 10 * min(args.verbose, 1),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.pin is not None and not (args.pin.isdigit() and 4 <= len(args.pin) <= 12):
+        print("coalesce-receiver: --pin must be 4 to 12 digits", file=sys.stderr)
+        return 2
+    config = ReceiverConfig(
+        name=args.name,
+        pin=args.pin,
+        host=args.host,
+        port=args.port,
+        fallback_port=args.fallback_port,
+        data_dir=args.data_dir,
+        stats_file=args.stats_file,
+        snapshot_dir=args.snapshot_dir,
+        mdns=not args.no_mdns,
+    )
+    receiver = Receiver(config)
+    if args.headless:
+        return asyncio.run(_run_headless(receiver))
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") and sys.platform.startswith("linux"):
+        print("coalesce-receiver: no display found (DISPLAY is not set); use --headless", file=sys.stderr)
+        return 2
+    from coalesce_receiver.ui.app import run_room_app  # Qt is loaded only when a window is wanted
+
+    return run_room_app(receiver.model, lambda: _serve(receiver), pin=args.pin, fullscreen=not args.windowed)
+
+
+async def _serve(receiver: Receiver) -> None:
+    try:
+        await receiver.start()
+    except CoalesceError as exc:
+        print(f"coalesce-receiver: {exc}", file=sys.stderr)
+        raise
+    _announce(receiver)
+    try:
+        await asyncio.Event().wait()  # until cancelled by the window or a signal
+    finally:
+        await receiver.aclose()
+
+
+async def _run_headless(receiver: Receiver) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await receiver.start()
+    except CoalesceError as exc:
+        print(f"coalesce-receiver: {exc}", file=sys.stderr)
+        return 2
+    try:
+        _announce(receiver)
+        await stop.wait()
+    finally:
+        await receiver.aclose()
+    return 0
+
+
+def _announce(receiver: Receiver) -> None:
+    model = receiver.model
+    host = model.addresses[0] if receiver.config.host is None else receiver.config.host
+    print(f"listening on {host}:{model.port}", flush=True)
+    print(f"room {model.name!r}: PIN {'required' if model.pin_required else 'not required'}; "
+          f"certificate sha-256 {model.fingerprint}", flush=True)

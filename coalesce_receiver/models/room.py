@@ -1,0 +1,105 @@
+"""The room's observable state: who the receiver is and which shares it shows. No Qt, no IO.
+
+The signaling server adds and removes shares; views (the Qt window, the stats and snapshot writers)
+read it and subscribe to changes. Callbacks run synchronously on the thread that changes the model,
+which is always the event loop's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+MAX_SHOWN_SHARES = 4
+"""How many shares the room shows at once (one full screen, two to four tiled)."""
+
+
+class FrameSource(Protocol):
+    """A decoded track as views see it (implemented by ``coalesce_receiver.services.sink.TrackSink``)."""
+
+    kind: str
+
+    def latest_rgb(self) -> np.ndarray | None:
+        """The newest decoded frame as an RGB ``uint8`` array of shape (h, w, 3), or ``None`` before the first."""
+        ...
+
+    def stats(self) -> dict[str, object]:
+        """``{"kind", "frames", "width", "height", "fps"}`` for the stats file."""
+        ...
+
+
+@dataclass
+class ShareView:
+    """One sender's share: its name and its tracks by kind (``screen``, ``camera``)."""
+
+    share_id: str
+    sender_name: str
+    tracks: dict[str, FrameSource] = field(default_factory=dict)
+
+
+Listener = Callable[[], None]
+
+
+class RoomModel:
+    """Receiver identity plus the ordered list of live shares."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        pin_required: bool,
+        addresses: list[str] | None = None,
+        port: int = 0,
+        fingerprint: str = "",
+    ) -> None:
+        self.name = name
+        self.pin_required = pin_required
+        self.addresses: list[str] = list(addresses or [])
+        self.port = port
+        self.fingerprint = fingerprint
+        self._shares: list[ShareView] = []
+        self._listeners: list[Listener] = []
+
+    @property
+    def shares(self) -> list[ShareView]:
+        """All live shares, oldest first (a copy)."""
+        return list(self._shares)
+
+    @property
+    def shown_shares(self) -> list[ShareView]:
+        """The shares on screen: the first ``MAX_SHOWN_SHARES``."""
+        return self._shares[:MAX_SHOWN_SHARES]
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` after every change; returns a function that unsubscribes."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def set_endpoint(self, addresses: list[str], port: int) -> None:
+        self.addresses = list(addresses)
+        self.port = port
+        self._changed()
+
+    def add_share(self, share: ShareView) -> None:
+        self._shares.append(share)
+        self._changed()
+
+    def add_track(self, share_id: str, source: FrameSource) -> None:
+        for share in self._shares:
+            if share.share_id == share_id:
+                share.tracks[source.kind] = source
+                self._changed()
+                return
+
+    def remove_share(self, share_id: str) -> None:
+        before = len(self._shares)
+        self._shares = [s for s in self._shares if s.share_id != share_id]
+        if len(self._shares) != before:
+            self._changed()
+
+    def _changed(self) -> None:
+        for listener in list(self._listeners):
+            listener()

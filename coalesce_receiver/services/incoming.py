@@ -1,0 +1,281 @@
+"""One incoming share on the receiver: pairing, offer/answer, media sinks, and its clean end.
+
+Everything a sender does is confined to its own :class:`IncomingShare`: a malformed, oversized,
+out-of-order or hostile message earns that sender an ``error`` (or ``denied``) and a close, is logged
+at a limited rate, and never touches another share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from aiortc import MediaStreamTrack, RTCSessionDescription
+
+from coalesce_common import PROTOCOL_VERSION
+from coalesce_common.errors import IdentityMismatch, ProtocolError, WrongPin
+from coalesce_common.logutil import RateLimitedLog
+from coalesce_common.media.peer import new_peer_connection
+from coalesce_common.protocol import (
+    Answer,
+    Bye,
+    Challenge,
+    Denied,
+    DenyReason,
+    Error,
+    Hello,
+    Message,
+    Offer,
+    Pair,
+    Role,
+    SignalingSession,
+    Welcome,
+)
+from coalesce_common.protocol.pairing import PairingKey, ReceiverPairing
+from coalesce_common.protocol.sdp import dtls_fingerprints
+from coalesce_common.signaling import ChannelClosed, SignalingChannel
+from coalesce_receiver.models.room import RoomModel, ShareView
+from coalesce_receiver.services.sink import TrackSink
+from coalesce_receiver.services.throttle import PinThrottle
+
+if TYPE_CHECKING:
+    from aiortc import RTCPeerConnection
+
+logger = logging.getLogger(__name__)
+M = TypeVar("M", bound=Message)
+peer_log = RateLimitedLog(logger)
+
+
+class ShareEnd(enum.Enum):
+    BYE = "bye"
+    CHANNEL_CLOSED = "channel-closed"
+    MEDIA_FAILED = "media-failed"
+    REFUSED = "refused"
+    PROTOCOL_ERROR = "protocol-error"
+    SHUTDOWN = "shutdown"
+
+
+class IncomingShare:
+    """Serves one sender's signaling channel from hello to bye."""
+
+    def __init__(
+        self,
+        channel: SignalingChannel,
+        *,
+        model: RoomModel,
+        receiver_id: str,
+        pin: str | None,
+        throttle: PinThrottle,
+        max_shares: int,
+        handshake_timeout: float,
+        unique_name: Callable[[str], str],
+    ) -> None:
+        self._channel = channel
+        self._model = model
+        self._receiver_id = receiver_id
+        self._pin = pin
+        self._throttle = throttle
+        self._max_shares = max_shares
+        self._handshake_timeout = handshake_timeout
+        self._unique_name = unique_name
+        self._session = SignalingSession(Role.RECEIVER)
+        self._source = channel.peer_address
+        self._share_id = uuid.uuid4().hex[:12]
+        self._pc: RTCPeerConnection | None = None
+        self._sink_tasks: list[asyncio.Task[None]] = []
+        self._media_failed = asyncio.Event()
+        self._shown = False
+        self.end: ShareEnd | None = None
+
+    @property
+    def share_id(self) -> str:
+        return self._share_id
+
+    async def run(self) -> ShareEnd:
+        """Serve the channel until the share ends; never raises for anything the peer does."""
+        try:
+            key = await asyncio.wait_for(self._pair(), self._handshake_timeout)
+            if key is not False:
+                await asyncio.wait_for(self._negotiate(key), self._handshake_timeout)
+                self.end = await self._serve()
+        except ProtocolError as exc:
+            peer_log.warning(f"{self._source}:{exc.code}", "share from %s: %s", self._source, exc)
+            await self._send_quietly(Error(code=exc.code, message=str(exc)))
+            self.end = ShareEnd.PROTOCOL_ERROR
+        except IdentityMismatch as exc:
+            peer_log.warning(f"{self._source}:tampered", "share from %s refused: %s", self._source, exc)
+            await self._send_quietly(Error(code="tampered", message=str(exc)))
+            self.end = ShareEnd.REFUSED
+        except TimeoutError:
+            peer_log.warning(f"{self._source}:timeout", "share from %s: handshake timed out", self._source)
+            await self._send_quietly(Error(code="timeout", message="the handshake took too long"))
+            self.end = ShareEnd.PROTOCOL_ERROR
+        except ChannelClosed:
+            self.end = self.end or ShareEnd.CHANNEL_CLOSED
+        except asyncio.CancelledError:
+            self.end = ShareEnd.SHUTDOWN
+            await self._send_quietly(Bye(reason="receiver-shutdown"))
+            raise
+        except Exception:
+            logger.exception("share from %s failed unexpectedly", self._source)
+            await self._send_quietly(Error(code="internal", message="the receiver hit an internal error"))
+            self.end = ShareEnd.PROTOCOL_ERROR
+        finally:
+            await self._cleanup()
+        return self.end or ShareEnd.CHANNEL_CLOSED
+
+    # -- pairing -----------------------------------------------------------------------------------
+
+    async def _pair(self) -> PairingKey | None | bool:
+        """Run hello → challenge → pair → welcome. Returns the key (None for an open room), or False if denied."""
+        hello = await self._expect(Hello)
+        if hello.v != PROTOCOL_VERSION:
+            await self._deny(DenyReason.VERSION, f"this receiver speaks protocol v{PROTOCOL_VERSION}")
+            return False
+        if len(self._model.shares) >= self._max_shares:
+            await self._deny(DenyReason.FULL, f"{self._model.name} is already showing {self._max_shares} shares")
+            return False
+        if self._pin is not None and (wait := self._throttle.retry_after(self._source)) > 0:
+            await self._deny(DenyReason.THROTTLED, "too many wrong PINs", wait)
+            return False
+        pairing = ReceiverPairing(self._pin) if self._pin is not None else None
+        await self._send(
+            Challenge(
+                v=PROTOCOL_VERSION,
+                receiver_name=self._model.name,
+                receiver_id=self._receiver_id,
+                pin_required=pairing is not None,
+                spake=pairing.message if pairing else None,
+            )
+        )
+        pair = await self._expect(Pair)
+        key: PairingKey | None = None
+        if pairing is not None:
+            if (wait := self._throttle.retry_after(self._source)) > 0:  # another attempt failed meanwhile
+                await self._deny(DenyReason.THROTTLED, "too many wrong PINs", wait)
+                return False
+            try:
+                key = pairing.verify(pair, self._channel.tls_fingerprint)
+            except WrongPin:
+                wait = self._throttle.failure(self._source)
+                peer_log.warning(f"{self._source}:pin", "wrong PIN from %s", self._source)
+                await self._deny(DenyReason.WRONG_PIN, "wrong PIN", wait or None)
+                return False
+            except IdentityMismatch as exc:
+                peer_log.warning(f"{self._source}:tampered", "pairing from %s: %s", self._source, exc)
+                await self._deny(DenyReason.TAMPERED, str(exc))
+                return False
+            self._throttle.success(self._source)
+        if len(self._model.shares) >= self._max_shares:
+            await self._deny(DenyReason.FULL, f"{self._model.name} is already showing {self._max_shares} shares")
+            return False
+        confirm = key.receiver_confirm(self._channel.tls_fingerprint) if key else None
+        await self._send(Welcome(share_id=self._share_id, confirm=confirm))
+        self._model.add_share(ShareView(self._share_id, self._unique_name(hello.sender_name)))
+        self._shown = True
+        return key
+
+    async def _deny(self, reason: DenyReason, message: str, retry_after: float | None = None) -> None:
+        await self._send(Denied(reason=reason, message=message, retry_after=retry_after))
+        self.end = ShareEnd.REFUSED
+
+    # -- media -------------------------------------------------------------------------------------
+
+    async def _negotiate(self, key: PairingKey | None) -> None:
+        offer = await self._expect(Offer)
+        dtls_fingerprints(offer.sdp)  # refuse an offer without DTLS before touching aiortc
+        if key is not None:
+            key.verify_offer_mac(offer.sdp, offer.mac)
+        pc = self._pc = new_peer_connection()
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            mid = next((t.mid for t in pc.getTransceivers() if t.receiver.track is track), None)
+            kind = offer.tracks.get(str(mid), "screen")
+            sink = TrackSink(track, kind)
+            self._model.add_track(self._share_id, sink)
+            self._sink_tasks.append(asyncio.ensure_future(sink.run()))
+
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            logger.debug("share %s: media %s", self._share_id, pc.connectionState)
+            if pc.connectionState in ("failed", "closed"):
+                self._media_failed.set()
+
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
+            answer = await pc.createAnswer()
+            await pc.setLocalDescription(answer)
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise ProtocolError(f"the SDP offer was rejected: {exc}", code="bad-sdp") from exc
+        local_sdp = pc.localDescription.sdp
+        mac = key.answer_mac(offer.sdp, local_sdp) if key else None
+        await self._send(Answer(sdp=local_sdp, mac=mac))
+        logger.info("share %s from %s (%s) negotiated", self._share_id, self._source, sorted(offer.tracks.values()))
+
+    async def _serve(self) -> ShareEnd:
+        """After the answer only ``bye`` and ``error`` are legal; wait for them or for media failure."""
+        receive = asyncio.ensure_future(self._channel.recv())
+        failed = asyncio.ensure_future(self._media_failed.wait())
+        try:
+            while True:
+                done, _ = await asyncio.wait({receive, failed}, return_when=asyncio.FIRST_COMPLETED)
+                if failed in done:
+                    await self._send_quietly(Bye(reason="media-failed"))
+                    return ShareEnd.MEDIA_FAILED
+                try:
+                    message = self._session.receive(receive.result())
+                except ChannelClosed:
+                    return ShareEnd.CHANNEL_CLOSED
+                if isinstance(message, Bye | Error):
+                    logger.info("share %s ended by the sender (%s)", self._share_id, message.TYPE)
+                    return ShareEnd.BYE
+                receive = asyncio.ensure_future(self._channel.recv())
+        finally:
+            for task in (receive, failed):
+                task.cancel()
+            await asyncio.gather(receive, failed, return_exceptions=True)
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    async def _expect(self, kind: type[M]) -> M:
+        message = self._session.receive(await self._channel.recv())
+        if isinstance(message, Bye | Error):
+            raise ChannelClosed(f"the sender left during the handshake ({message.TYPE})")
+        if not isinstance(message, kind):
+            raise ProtocolError(f"expected {kind.TYPE!r}, got {message.TYPE!r}", code="out-of-order")
+        return message
+
+    async def _send(self, message: Message) -> None:
+        await self._channel.send(self._session.send(message))
+
+    async def _send_quietly(self, message: Message) -> None:
+        try:
+            await self._send(message)
+        except (ChannelClosed, ProtocolError):
+            pass
+
+    async def _cleanup(self) -> None:
+        if self._shown:
+            self._model.remove_share(self._share_id)
+        if self._pc is not None:
+            await self._pc.close()
+        for task in self._sink_tasks:
+            task.cancel()
+        await asyncio.gather(*self._sink_tasks, return_exceptions=True)
+        self._session.close()
+        try:
+            await self._channel.aclose(self.end.value if self.end else "")
+        except Exception:  # closing a broken channel must not hide why it ended
+            logger.debug("closing the channel of share %s failed", self._share_id, exc_info=True)
+
+
+def safe_name(name: str) -> str:
+    """A sender name fit for display and file names: printable, trimmed, never empty."""
+    cleaned = re.sub(r"[\x00-\x1f\x7f]", "", name).strip()[:48]
+    return cleaned or "Guest"

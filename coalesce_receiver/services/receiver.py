@@ -1,0 +1,231 @@
+"""The receiver service: TLS signaling server, mDNS announcement, incoming shares, stats and snapshots.
+
+It runs the same with or without a window: the Qt display (``coalesce_receiver.ui``) only reads
+:attr:`Receiver.model`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from coalesce_common.discovery import ReceiverInfo, ReceiverPublisher, local_ipv4_addresses
+from coalesce_common.errors import CoalesceError
+from coalesce_common.signaling.websocket import WebSocketChannel, WebSocketServer
+from coalesce_common.tls import TlsIdentity, load_or_create_identity
+from coalesce_receiver.models.room import MAX_SHOWN_SHARES, RoomModel
+from coalesce_receiver.services.incoming import IncomingShare, safe_name
+from coalesce_receiver.services.sink import SnapshotWriter, StatsWriter
+from coalesce_receiver.services.throttle import PinThrottle
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PORT = 443
+FALLBACK_PORT = 8443
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "coalesce" / "receiver"
+
+
+class ReceiverStartError(CoalesceError):
+    """The receiver could not start (no port to listen on, unusable data folder)."""
+
+
+@dataclass
+class ReceiverConfig:
+    name: str
+    pin: str | None = None
+    host: str | None = None  # None: every interface
+    port: int = DEFAULT_PORT
+    fallback_port: int | None = FALLBACK_PORT
+    data_dir: Path = field(default_factory=default_data_dir)
+    stats_file: Path | None = None
+    snapshot_dir: Path | None = None
+    mdns: bool = True
+    mdns_interfaces: list[str] | None = None
+    max_shares: int = MAX_SHOWN_SHARES
+    handshake_timeout: float = 15.0
+
+
+class Receiver:
+    """A running receiver. Use as ``async with Receiver(config) as receiver: ...``."""
+
+    def __init__(self, config: ReceiverConfig, *, throttle: PinThrottle | None = None) -> None:
+        self.config = config
+        self.throttle = throttle or PinThrottle()
+        self.model = RoomModel(config.name, pin_required=config.pin is not None)
+        self.identity: TlsIdentity | None = None
+        self.receiver_id = ""
+        self._server: WebSocketServer | None = None
+        self._publisher: ReceiverPublisher | None = None
+        self._publish_task: asyncio.Task[None] | None = None
+        self._writers: list[StatsWriter | SnapshotWriter] = []
+        self._shares: set[asyncio.Task[object]] = set()
+        self._closed = False
+
+    @property
+    def port(self) -> int:
+        return self.model.port
+
+    async def start(self) -> None:
+        config = self.config
+        try:
+            self.identity = load_or_create_identity(config.data_dir, config.name)
+        except OSError as exc:
+            raise ReceiverStartError(f"cannot use the data folder {config.data_dir}: {exc}") from exc
+        self.receiver_id = _receiver_id(config.data_dir)
+        self.model.fingerprint = self.identity.fingerprint
+        self._server = WebSocketServer(self.identity, self._on_channel)
+        port = await self._listen(self._server)
+        addresses = [config.host] if config.host not in (None, "", "0.0.0.0") else local_ipv4_addresses()
+        self.model.set_endpoint([a for a in addresses if a], port)
+        if config.stats_file is not None:
+            self._writers.append(StatsWriter(config.stats_file, self.model))
+        if config.snapshot_dir is not None:
+            self._writers.append(SnapshotWriter(config.snapshot_dir, self.model))
+        for writer in self._writers:
+            writer.start()
+        if config.mdns:
+            # Publishing probes the network for ~1.5 s; the receiver already serves meanwhile.
+            self._publish_task = asyncio.ensure_future(self._publish())
+        logger.info("receiver %r listening on port %d (PIN %s)", config.name, port,
+                    "required" if config.pin else "not required")
+
+    async def _listen(self, server: WebSocketServer) -> int:
+        config = self.config
+        try:
+            await server.start(config.host, config.port)
+        except OSError as exc:
+            if config.fallback_port is None or config.fallback_port == config.port:
+                raise ReceiverStartError(_bind_message(config.port, exc) + " Choose another one with --port.") from exc
+            logger.warning("%s Using the fallback port %d instead.", _bind_message(config.port, exc),
+                           config.fallback_port)
+            try:
+                await server.start(config.host, config.fallback_port)
+            except OSError as exc2:
+                raise ReceiverStartError(
+                    _bind_message(config.fallback_port, exc2) + " Choose a free one with --port."
+                ) from exc2
+        return server.port
+
+    async def _publish(self) -> None:
+        assert self.identity is not None
+        info = ReceiverInfo(
+            name=self.config.name,
+            receiver_id=self.receiver_id,
+            addresses=tuple(a for a in self.model.addresses if a.count(".") == 3),
+            port=self.model.port,
+            pin_required=self.config.pin is not None,
+            fingerprint=self.identity.fingerprint,
+        )
+        publisher = ReceiverPublisher(info, interfaces=self.config.mdns_interfaces)
+        try:
+            await publisher.start()
+            self._publisher = publisher
+        except Exception as exc:  # mDNS is a convenience: the receiver still works by address
+            logger.warning("mDNS announcement failed (%s); senders can still use --to %s:%d",
+                           exc, self.model.addresses[0], self.model.port)
+            await publisher.aclose()
+
+    async def _on_channel(self, channel: WebSocketChannel) -> None:
+        share = IncomingShare(
+            channel,
+            model=self.model,
+            receiver_id=self.receiver_id,
+            pin=self.config.pin,
+            throttle=self.throttle,
+            max_shares=self.config.max_shares,
+            handshake_timeout=self.config.handshake_timeout,
+            unique_name=self._unique_name,
+        )
+        task: asyncio.Task[object] = asyncio.ensure_future(share.run())
+        self._shares.add(task)
+        try:
+            await asyncio.shield(task)
+        finally:
+            self._shares.discard(task)
+
+    def _unique_name(self, name: str) -> str:
+        name = safe_name(name)
+        taken = {s.sender_name for s in self.model.shares}
+        candidate, n = name, 2
+        while candidate in taken:
+            candidate, n = f"{name} ({n})", n + 1
+        return candidate
+
+    async def wait_for_shares(self, count: int, timeout: float) -> None:
+        """Wait until ``count`` shares each have at least one decoded frame (tests, benchmarks, the demo)."""
+        changed = asyncio.Event()
+        unsubscribe = self.model.subscribe(changed.set)
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    ready = [s for s in self.model.shares if any(t.latest_rgb() is not None for t in s.tracks.values())]
+                    if len(ready) >= count:
+                        return
+                    changed.clear()
+                    try:
+                        await asyncio.wait_for(changed.wait(), 0.05)
+                    except TimeoutError:
+                        pass
+        finally:
+            unsubscribe()
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._publish_task is not None:
+            self._publish_task.cancel()
+            await asyncio.gather(self._publish_task, return_exceptions=True)
+        if self._publisher is not None:
+            await self._publisher.aclose()
+        for task in list(self._shares):
+            task.cancel()
+        await asyncio.gather(*self._shares, return_exceptions=True)
+        if self._server is not None:
+            await self._server.aclose()
+        for writer in self._writers:
+            await writer.aclose()
+        logger.info("receiver %r stopped", self.config.name)
+
+    async def __aenter__(self) -> Receiver:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+def _bind_message(port: int, exc: OSError) -> str:
+    if exc.errno == errno.EACCES:
+        why = "needs administrator rights (ports below 1024)"
+    elif exc.errno == errno.EADDRINUSE:
+        why = "is already in use by another program"
+    else:
+        why = f"cannot be used ({exc.strerror or exc})"
+    return f"TCP port {port} {why}."
+
+
+def _receiver_id(data_dir: Path) -> str:
+    """A stable random id for this receiver, kept beside its certificate."""
+    path = data_dir / "receiver-id"
+    try:
+        value = path.read_text().strip()
+        if value:
+            return value
+    except FileNotFoundError:
+        pass
+    value = uuid.uuid4().hex[:16]
+    path.write_text(value + "\n")
+    return value
