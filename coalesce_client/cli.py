@@ -13,10 +13,10 @@ import socket
 import sys
 from collections.abc import Sequence
 
+from coalesce_client.services.share import Share, ShareOptions, ShareTarget
 from coalesce_common.discovery import ReceiverInfo, browse, find
 from coalesce_common.errors import CoalesceError
 from coalesce_common.media.capture import list_monitors
-from coalesce_client.services.share import Share, ShareOptions, ShareTarget
 
 logger = logging.getLogger("coalesce_client")
 
@@ -39,7 +39,9 @@ def _camera_arg(text: str) -> str | int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="coalesce", description="Share your screen to a Coalesce room display.")
+    parser = argparse.ArgumentParser(
+        prog="coalesce", description="Share your screen to a Coalesce room display."
+    )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = parser.add_subparsers(dest="command")
 
@@ -53,10 +55,16 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--receiver", metavar="NAME", help="receiver name, found by mDNS")
     s.add_argument("--pin", help="the PIN shown on the room display (asked for when needed and omitted)")
     screen = s.add_mutually_exclusive_group()
-    screen.add_argument("--screen", type=int, default=1, metavar="N", help="monitor to share, 1 = first (default)")
+    screen.add_argument(
+        "--screen", type=int, default=1, metavar="N", help="monitor to share, 1 = first (default)"
+    )
     screen.add_argument("--no-screen", action="store_true", help="share no screen (webcam only)")
-    s.add_argument("--camera", type=_camera_arg, metavar="INDEX_OR_FILE", help="also share a webcam or a video file")
-    s.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds (default: Ctrl-C)")
+    s.add_argument(
+        "--camera", type=_camera_arg, metavar="INDEX_OR_FILE", help="also share a webcam or a video file"
+    )
+    s.add_argument(
+        "--duration", type=float, metavar="SECONDS", help="stop after this many seconds (default: Ctrl-C)"
+    )
     s.add_argument("--name", default=socket.gethostname(), help="your name as shown on the room display")
     s.add_argument("--fps", type=float, default=30.0, help="capture frame rate (default 30)")
     s.add_argument("--fingerprint", help="expected SHA-256 fingerprint of the receiver's certificate")
@@ -95,7 +103,9 @@ async def _discover(args: argparse.Namespace) -> int:
         print(json.dumps([r.to_json() for r in receivers], indent=2))
         return 0
     if not receivers:
-        print(f"No receivers answered within {args.timeout:g} s. If mDNS is blocked here, use --to HOST:PORT.")
+        print(
+            f"No receivers answered within {args.timeout:g} s. If mDNS is blocked here, use --to HOST:PORT."
+        )
         return 0
     for r in receivers:
         pin = "PIN required" if r.pin_required else "open"
@@ -129,7 +139,9 @@ async def _share(args: argparse.Namespace) -> int:
     )
     share = Share(target, options, pin_provider=_ask_pin)
     await share.start()
-    print(f"Sharing to {share.receiver_name} ({target.host}:{target.port}). Press Ctrl-C to stop.", flush=True)
+    print(
+        f"Sharing to {share.receiver_name} ({target.host}:{target.port}). Press Ctrl-C to stop.", flush=True
+    )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

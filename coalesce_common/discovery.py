@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import ifaddr
-from zeroconf import IPVersion, ServiceStateChange, Zeroconf
+from zeroconf import InterfaceChoice, IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from coalesce_common import PROTOCOL_VERSION
@@ -65,7 +65,6 @@ def _instance_label(name: str) -> str:
     return label
 
 
-
 class ReceiverPublisher:
     """Publishes one receiver; ``aclose()`` withdraws it (goodbye packets)."""
 
@@ -77,8 +76,9 @@ class ReceiverPublisher:
 
     async def start(self) -> None:
         info = self._info
-        kwargs = {"interfaces": self._interfaces} if self._interfaces else {}
-        self._aiozc = AsyncZeroconf(ip_version=IPVersion.V4Only, **kwargs)
+        self._aiozc = AsyncZeroconf(
+            interfaces=self._interfaces or InterfaceChoice.All, ip_version=IPVersion.V4Only
+        )
         host_label = re.sub(r"[^a-z0-9-]", "-", info.receiver_id.lower())[:40]
         self._service = AsyncServiceInfo(
             SERVICE_TYPE,
@@ -138,8 +138,7 @@ async def browse(
 
     With ``until``, return as soon as a receiver for which it is true has been found.
     """
-    kwargs = {"interfaces": interfaces} if interfaces else {}
-    aiozc = AsyncZeroconf(ip_version=IPVersion.V4Only, **kwargs)
+    aiozc = AsyncZeroconf(interfaces=interfaces or InterfaceChoice.All, ip_version=IPVersion.V4Only)
     names: set[str] = set()
     seen: asyncio.Event = asyncio.Event()
 

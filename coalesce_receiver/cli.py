@@ -32,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="coalesce-receiver", description="Coalesce room display (receiver).")
     p.add_argument("--name", default="Coalesce room", help="room name shown on screen and on the network")
     p.add_argument("--pin", help="PIN senders must enter (omit for an open room)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TLS signaling port (default {DEFAULT_PORT})")
+    p.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"TLS signaling port (default {DEFAULT_PORT})"
+    )
     p.add_argument(
         "--fallback-port",
         type=int,
@@ -40,11 +42,17 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"port used when --port cannot be bound (default {FALLBACK_PORT}; 0 = any free port)",
     )
     p.add_argument("--host", help="address to listen on (default: all)")
-    p.add_argument("--headless", action="store_true", help="run without a window (servers, tests, benchmarks)")
+    p.add_argument(
+        "--headless", action="store_true", help="run without a window (servers, tests, benchmarks)"
+    )
     p.add_argument("--windowed", action="store_true", help="open a normal window instead of full screen")
-    p.add_argument("--stats-file", type=Path, help="keep a JSON file of share statistics, rewritten every second")
+    p.add_argument(
+        "--stats-file", type=Path, help="keep a JSON file of share statistics, rewritten every second"
+    )
     p.add_argument("--snapshot-dir", type=Path, help="write each track's latest frame as PNG every second")
-    p.add_argument("--data-dir", type=Path, default=default_data_dir(), help="where the TLS key and id are kept")
+    p.add_argument(
+        "--data-dir", type=Path, default=default_data_dir(), help="where the TLS key and id are kept"
+    )
     p.add_argument("--no-mdns", action="store_true", help="do not announce this receiver on the network")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     return p
@@ -73,7 +81,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     receiver = Receiver(config)
     if args.headless:
         return asyncio.run(_run_headless(receiver))
-    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") and sys.platform.startswith("linux"):
+    if (
+        not os.environ.get("DISPLAY")
+        and not os.environ.get("WAYLAND_DISPLAY")
+        and sys.platform.startswith("linux")
+    ):
         print("coalesce-receiver: no display found (DISPLAY is not set); use --headless", file=sys.stderr)
         return 2
     from coalesce_receiver.ui.app import run_room_app  # Qt is loaded only when a window is wanted
@@ -117,5 +129,8 @@ def _announce(receiver: Receiver) -> None:
     model = receiver.model
     host = model.addresses[0] if receiver.config.host is None else receiver.config.host
     print(f"listening on {host}:{model.port}", flush=True)
-    print(f"room {model.name!r}: PIN {'required' if model.pin_required else 'not required'}; "
-          f"certificate sha-256 {model.fingerprint}", flush=True)
+    print(
+        f"room {model.name!r}: PIN {'required' if model.pin_required else 'not required'}; "
+        f"certificate sha-256 {model.fingerprint}",
+        flush=True,
+    )

@@ -8,6 +8,7 @@ answer. Errors are raised as the :mod:`coalesce_common.errors` types, whose mess
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import socket
@@ -29,7 +30,7 @@ from coalesce_common.errors import (
     Throttled,
     WrongPin,
 )
-from coalesce_common.media.capture import CameraSource, CaptureSource, ScreenSource
+from coalesce_common.media.capture import CameraSource, CaptureSource, ScreenSource, list_monitors
 from coalesce_common.media.encoding import prefer_codec
 from coalesce_common.media.peer import new_peer_connection
 from coalesce_common.media.tracks import CaptureTrack
@@ -122,6 +123,7 @@ class Share:
         self._sources: list[CaptureSource] = []
         self._tracks: list[CaptureTrack] = []
         self._watch: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
         self._ended = asyncio.Event()
         self.state = ShareState.CONNECTING
         self.end_reason = ""
@@ -147,10 +149,8 @@ class Share:
     async def stop(self, reason: str = "stopped") -> None:
         """End the share: tell the receiver, close media, stop capture. Idempotent."""
         if self._channel is not None and self.state is not ShareState.ENDED:
-            try:
+            with contextlib.suppress(ChannelClosed, ProtocolError):
                 await self._send(Bye(reason=reason))
-            except (ChannelClosed, ProtocolError):
-                pass
         await self._teardown(reason)
 
     async def __aenter__(self) -> Share:
@@ -166,10 +166,11 @@ class Share:
 
     async def _start(self) -> None:
         opts = self.options
+        await self._open_sources()  # a missing screen or camera is said before any PIN attempt is spent
         self._channel = await self._channel_factory(self.target, opts.connect_timeout)
-        if self.target.fingerprint and normalise_fingerprint(self.target.fingerprint) != normalise_fingerprint(
-            self._channel.tls_fingerprint
-        ):
+        if self.target.fingerprint and normalise_fingerprint(
+            self.target.fingerprint
+        ) != normalise_fingerprint(self._channel.tls_fingerprint):
             raise IdentityMismatch(
                 f"{self.target.label} presented a TLS certificate other than the one it advertises on this "
                 "network: someone may be impersonating the room display. The share was not started."
@@ -184,7 +185,9 @@ class Share:
 
     async def _pair(self) -> PairingKey | None:
         assert self._channel is not None
-        await self._send(Hello(v=PROTOCOL_VERSION, sender_name=self.options.sender_name[:64], sender_id=self.sender_id))
+        await self._send(
+            Hello(v=PROTOCOL_VERSION, sender_name=self.options.sender_name[:64], sender_id=self.sender_id)
+        )
         challenge = await self._expect(Challenge)
         self.receiver_name = challenge.receiver_name
         key: PairingKey | None = None
@@ -193,7 +196,9 @@ class Share:
             if pin is None and self._pin_provider is not None:
                 pin = await self._pin_provider(challenge.receiver_name)
             if pin is None:
-                raise PairingError(f"{challenge.receiver_name} needs a PIN: enter the PIN shown on the room display.")
+                raise PairingError(
+                    f"{challenge.receiver_name} needs a PIN: enter the PIN shown on the room display."
+                )
             pair, key = SenderPairing(pin).finish(challenge.spake, self._channel.tls_fingerprint)
         else:
             pair = Pair()
@@ -207,7 +212,7 @@ class Share:
     async def _negotiate(self, key: PairingKey | None) -> None:
         pc = self._pc = new_peer_connection()
         kinds: list[tuple[object, str]] = []
-        for source in self._open_sources():
+        for source in self._sources:
             track = CaptureTrack(source)
             self._tracks.append(track)
             transceiver = pc.addTransceiver(track, direction="sendonly")
@@ -223,7 +228,7 @@ class Share:
             elif pc.connectionState in ("failed", "closed"):
                 connected.set()
                 if self.state is ShareState.SHARING:
-                    asyncio.ensure_future(self.stop("media-failed"))
+                    self._background.add(asyncio.ensure_future(self.stop("media-failed")))
 
         await pc.setLocalDescription(await pc.createOffer())
         offer_sdp = pc.localDescription.sdp
@@ -243,9 +248,13 @@ class Share:
                 "your computer and the room display."
             )
 
-    def _open_sources(self) -> list[CaptureSource]:
+    async def _open_sources(self) -> list[CaptureSource]:
         opts = self.options
         if opts.screen is not None:
+            monitors = await asyncio.to_thread(list_monitors, opts.display)
+            if opts.screen != 0 and not any(m["index"] == opts.screen for m in monitors):
+                sizes = ", ".join(f"{m['index']} ({m['width']}x{m['height']})" for m in monitors) or "none"
+                raise MediaError(f"There is no screen {opts.screen} to share; screens here: {sizes}.")
             self._sources.append(ScreenSource(opts.screen, fps=opts.fps, display=opts.display))
         if opts.camera is not None:
             self._sources.append(CameraSource(opts.camera))
@@ -258,13 +267,15 @@ class Share:
         assert self._channel is not None
         try:
             message = self._session.receive(await self._channel.recv())
-            reason = message.reason if isinstance(message, Bye) else f"error: {getattr(message, 'message', '')}"
+            reason = (
+                message.reason if isinstance(message, Bye) else f"error: {getattr(message, 'message', '')}"
+            )
         except ChannelClosed:
             reason = "receiver-gone"
         except ProtocolError as exc:
             reason = f"protocol-error: {exc}"
         logger.info("the receiver ended the share (%s)", reason)
-        asyncio.ensure_future(self._teardown(reason))
+        await self._teardown(reason)
 
     # -- plumbing ----------------------------------------------------------------------------------
 
@@ -324,8 +335,11 @@ def _denied_error(denied: Denied, receiver: str) -> PairingError:
         return Throttled(denied.retry_after or 1.0)
     if denied.reason is DenyReason.TAMPERED:
         return IdentityMismatch(
-            f"{receiver} saw another certificate than you did: someone may be between you and the room display."
+            f"{receiver} saw another certificate than you did: "
+            "someone may be between you and the room display."
         )
     if denied.reason is DenyReason.FULL:
-        return ShareRefused(f"{receiver} is already showing the most shares it can; ask someone to stop first.")
+        return ShareRefused(
+            f"{receiver} is already showing the most shares it can; ask someone to stop first."
+        )
     return ShareRefused(f"{receiver} refused the share: {denied.message}")

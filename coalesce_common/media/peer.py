@@ -2,18 +2,32 @@
 
 aiortc falls back to a public STUN server when ``iceServers`` is ``None``; on the LAN we want no
 traffic beyond the two peers, so every connection is made here with an explicit list.
+
+``COALESCE_ICE_HOST_ADDRESSES`` (comma-separated) restricts the host candidates to those addresses,
+for tests and for boxes with interfaces that must not carry media; it applies only when no code has
+chosen a policy itself.
 """
 
 from __future__ import annotations
 
+import os
+
+import aioice.ice
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 
+from coalesce_common.media import ice
 from coalesce_common.media.encoding import tune_encoders
-from coalesce_common.media.ice import set_host_addresses_policy
+
+
+def _ensure_host_address_policy() -> None:
+    if aioice.ice.get_host_addresses is not ice._AIOICE_GET_HOST_ADDRESSES:
+        return  # someone chose a policy already: keep it
+    only = [a.strip() for a in os.environ.get("COALESCE_ICE_HOST_ADDRESSES", "").split(",") if a.strip()]
+    ice.set_host_addresses_policy(only=only or None)
 
 
 def new_peer_connection(ice_servers: list[RTCIceServer] | None = None) -> RTCPeerConnection:
     """A peer connection with ``ice_servers`` (none by default: LAN, host candidates only)."""
     tune_encoders()
-    set_host_addresses_policy()
+    _ensure_host_address_policy()
     return RTCPeerConnection(RTCConfiguration(iceServers=list(ice_servers or [])))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import functools
 import json
 import types
 import typing
@@ -38,7 +37,7 @@ def encode(message: Message) -> str:
 
 
 def parse(data: str | bytes, max_size: int = MAX_MESSAGE_SIZE) -> Message:
-    """Parse one wire message; raise :class:`ProtocolError` (or :class:`MessageTooLarge`) if it is not valid."""
+    """Parse one wire message; raise :class:`ProtocolError` (or :class:`MessageTooLarge`) if invalid."""
     size = len(data.encode() if isinstance(data, str) else data)
     if size > max_size:
         raise MessageTooLarge(size, max_size)
@@ -74,9 +73,13 @@ def parse(data: str | bytes, max_size: int = MAX_MESSAGE_SIZE) -> Message:
     return message
 
 
-@functools.cache
+_HINTS: dict[str, dict[str, Any]] = {}
+
+
 def _hints(cls: type[Message]) -> dict[str, Any]:
-    return {f.name: typing.get_type_hints(cls)[f.name] for f in dataclasses.fields(cls)}
+    if cls.TYPE not in _HINTS:
+        _HINTS[cls.TYPE] = {f.name: typing.get_type_hints(cls)[f.name] for f in dataclasses.fields(cls)}
+    return _HINTS[cls.TYPE]
 
 
 def _check(kind: str, name: str, hint: Any, value: Any, limit: int) -> Any:

@@ -74,7 +74,7 @@ class Pair(Message):
 
 @dataclass(frozen=True, slots=True)
 class Welcome(Message):
-    """Receiver → sender: pairing succeeded; ``confirm`` proves the receiver holds the key and its certificate."""
+    """Receiver → sender: paired; ``confirm`` proves the receiver holds the key and its certificate."""
 
     TYPE: ClassVar[str] = "welcome"
     LIMITS: ClassVar[dict[str, int]] = {"share_id": NAME_LIMIT}

@@ -114,7 +114,9 @@ class SenderPairing:
         try:
             key = PairingKey(self._spake.finish(_unb64(receiver_spake, "the receiver's SPAKE2 message")))
         except SPAKEError as exc:
-            raise ProtocolError(f"pairing: bad SPAKE2 message from the receiver ({exc})", code="bad-pairing") from exc
+            raise ProtocolError(
+                f"pairing: bad SPAKE2 message from the receiver ({exc})", code="bad-pairing"
+            ) from exc
         pair = Pair(
             spake=_b64(self._message),
             confirm=key.sender_confirm(),
@@ -135,9 +137,13 @@ class ReceiverPairing:
         try:
             key = PairingKey(self._spake.finish(_unb64(pair.spake, "the sender's SPAKE2 message")))
         except SPAKEError as exc:
-            raise ProtocolError(f"pairing: bad SPAKE2 message from the sender ({exc})", code="bad-pairing") from exc
+            raise ProtocolError(
+                f"pairing: bad SPAKE2 message from the sender ({exc})", code="bad-pairing"
+            ) from exc
         if not key._verify(key.sender_confirm(), pair.confirm):
             raise WrongPin()
         if not key._verify(key.sender_binding(tls_fingerprint), pair.binding):
-            raise IdentityMismatch("the sender saw another TLS certificate than ours: someone may be in the middle")
+            raise IdentityMismatch(
+                "the sender saw another TLS certificate than ours: someone may be in the middle"
+            )
         return key

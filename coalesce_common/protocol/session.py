@@ -79,7 +79,9 @@ class SignalingSession:
         message = parse(data, self.max_size)
         outgoing = _FROM_SENDER if self.role is Role.SENDER else _FROM_RECEIVER
         if type(message) in outgoing:
-            raise ProtocolError(f"a {self.role.value} does not accept {message.TYPE!r}", code="wrong-direction")
+            raise ProtocolError(
+                f"a {self.role.value} does not accept {message.TYPE!r}", code="wrong-direction"
+            )
         self._advance(message)
         return message
 
@@ -102,7 +104,9 @@ class SignalingSession:
             return
         new = _TRANSITIONS.get((self._state, type(message)))
         if new is None:
-            raise ProtocolError(f"{message.TYPE!r} is not expected in state {self._state.value!r}", code="out-of-order")
+            raise ProtocolError(
+                f"{message.TYPE!r} is not expected in state {self._state.value!r}", code="out-of-order"
+            )
         self._set_state(new)
 
     def _set_state(self, state: SessionState) -> None:

@@ -23,7 +23,7 @@ class FrameSource(Protocol):
     kind: str
 
     def latest_rgb(self) -> np.ndarray | None:
-        """The newest decoded frame as an RGB ``uint8`` array of shape (h, w, 3), or ``None`` before the first."""
+        """The newest decoded frame as RGB ``uint8`` of shape (h, w, 3); ``None`` before the first."""
         ...
 
     def stats(self) -> dict[str, object]:

@@ -8,12 +8,13 @@ at a limited rate, and never touches another share.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import re
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from aiortc import MediaStreamTrack, RTCSessionDescription
 
@@ -49,6 +50,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=Message)
 peer_log = RateLimitedLog(logger)
+
+
+class _Refused(Exception):
+    """Pairing was answered with ``denied``; the session ends without an error message."""
 
 
 class ShareEnd(enum.Enum):
@@ -100,9 +105,10 @@ class IncomingShare:
         """Serve the channel until the share ends; never raises for anything the peer does."""
         try:
             key = await asyncio.wait_for(self._pair(), self._handshake_timeout)
-            if key is not False:
-                await asyncio.wait_for(self._negotiate(key), self._handshake_timeout)
-                self.end = await self._serve()
+            await asyncio.wait_for(self._negotiate(key), self._handshake_timeout)
+            self.end = await self._serve()
+        except _Refused:
+            self.end = ShareEnd.REFUSED
         except ProtocolError as exc:
             peer_log.warning(f"{self._source}:{exc.code}", "share from %s: %s", self._source, exc)
             await self._send_quietly(Error(code=exc.code, message=str(exc)))
@@ -131,18 +137,20 @@ class IncomingShare:
 
     # -- pairing -----------------------------------------------------------------------------------
 
-    async def _pair(self) -> PairingKey | None | bool:
-        """Run hello → challenge → pair → welcome. Returns the key (None for an open room), or False if denied."""
+    async def _pair(self) -> PairingKey | None:
+        """Run hello → challenge → pair → welcome; return the key (None for an open room).
+
+        Raises :class:`_Refused` once it has answered ``denied``.
+        """
         hello = await self._expect(Hello)
         if hello.v != PROTOCOL_VERSION:
             await self._deny(DenyReason.VERSION, f"this receiver speaks protocol v{PROTOCOL_VERSION}")
-            return False
         if len(self._model.shares) >= self._max_shares:
-            await self._deny(DenyReason.FULL, f"{self._model.name} is already showing {self._max_shares} shares")
-            return False
+            await self._deny(
+                DenyReason.FULL, f"{self._model.name} is already showing {self._max_shares} shares"
+            )
         if self._pin is not None and (wait := self._throttle.retry_after(self._source)) > 0:
             await self._deny(DenyReason.THROTTLED, "too many wrong PINs", wait)
-            return False
         pairing = ReceiverPairing(self._pin) if self._pin is not None else None
         await self._send(
             Challenge(
@@ -158,31 +166,29 @@ class IncomingShare:
         if pairing is not None:
             if (wait := self._throttle.retry_after(self._source)) > 0:  # another attempt failed meanwhile
                 await self._deny(DenyReason.THROTTLED, "too many wrong PINs", wait)
-                return False
             try:
                 key = pairing.verify(pair, self._channel.tls_fingerprint)
             except WrongPin:
                 wait = self._throttle.failure(self._source)
                 peer_log.warning(f"{self._source}:pin", "wrong PIN from %s", self._source)
                 await self._deny(DenyReason.WRONG_PIN, "wrong PIN", wait or None)
-                return False
             except IdentityMismatch as exc:
                 peer_log.warning(f"{self._source}:tampered", "pairing from %s: %s", self._source, exc)
                 await self._deny(DenyReason.TAMPERED, str(exc))
-                return False
             self._throttle.success(self._source)
         if len(self._model.shares) >= self._max_shares:
-            await self._deny(DenyReason.FULL, f"{self._model.name} is already showing {self._max_shares} shares")
-            return False
+            await self._deny(
+                DenyReason.FULL, f"{self._model.name} is already showing {self._max_shares} shares"
+            )
         confirm = key.receiver_confirm(self._channel.tls_fingerprint) if key else None
         await self._send(Welcome(share_id=self._share_id, confirm=confirm))
         self._model.add_share(ShareView(self._share_id, self._unique_name(hello.sender_name)))
         self._shown = True
         return key
 
-    async def _deny(self, reason: DenyReason, message: str, retry_after: float | None = None) -> None:
+    async def _deny(self, reason: DenyReason, message: str, retry_after: float | None = None) -> NoReturn:
         await self._send(Denied(reason=reason, message=message, retry_after=retry_after))
-        self.end = ShareEnd.REFUSED
+        raise _Refused(reason)
 
     # -- media -------------------------------------------------------------------------------------
 
@@ -216,7 +222,9 @@ class IncomingShare:
         local_sdp = pc.localDescription.sdp
         mac = key.answer_mac(offer.sdp, local_sdp) if key else None
         await self._send(Answer(sdp=local_sdp, mac=mac))
-        logger.info("share %s from %s (%s) negotiated", self._share_id, self._source, sorted(offer.tracks.values()))
+        logger.info(
+            "share %s from %s (%s) negotiated", self._share_id, self._source, sorted(offer.tracks.values())
+        )
 
     async def _serve(self) -> ShareEnd:
         """After the answer only ``bye`` and ``error`` are legal; wait for them or for media failure."""
@@ -255,10 +263,8 @@ class IncomingShare:
         await self._channel.send(self._session.send(message))
 
     async def _send_quietly(self, message: Message) -> None:
-        try:
+        with contextlib.suppress(ChannelClosed, ProtocolError):
             await self._send(message)
-        except (ChannelClosed, ProtocolError):
-            pass
 
     async def _cleanup(self) -> None:
         if self._shown:

@@ -21,7 +21,7 @@ from coalesce_common.signaling.websocket import WebSocketChannel, WebSocketServe
 from coalesce_common.tls import TlsIdentity, load_or_create_identity
 from coalesce_receiver.models.room import MAX_SHOWN_SHARES, RoomModel
 from coalesce_receiver.services.incoming import IncomingShare, safe_name
-from coalesce_receiver.services.sink import SnapshotWriter, StatsWriter
+from coalesce_receiver.services.sink import SnapshotWriter, StatsWriter, TrackSink
 from coalesce_receiver.services.throttle import PinThrottle
 
 logger = logging.getLogger(__name__)
@@ -96,8 +96,12 @@ class Receiver:
         if config.mdns:
             # Publishing probes the network for ~1.5 s; the receiver already serves meanwhile.
             self._publish_task = asyncio.ensure_future(self._publish())
-        logger.info("receiver %r listening on port %d (PIN %s)", config.name, port,
-                    "required" if config.pin else "not required")
+        logger.info(
+            "receiver %r listening on port %d (PIN %s)",
+            config.name,
+            port,
+            "required" if config.pin else "not required",
+        )
 
     async def _listen(self, server: WebSocketServer) -> int:
         config = self.config
@@ -105,9 +109,14 @@ class Receiver:
             await server.start(config.host, config.port)
         except OSError as exc:
             if config.fallback_port is None or config.fallback_port == config.port:
-                raise ReceiverStartError(_bind_message(config.port, exc) + " Choose another one with --port.") from exc
-            logger.warning("%s Using the fallback port %d instead.", _bind_message(config.port, exc),
-                           config.fallback_port)
+                raise ReceiverStartError(
+                    _bind_message(config.port, exc) + " Choose another one with --port."
+                ) from exc
+            logger.warning(
+                "%s Using the fallback port %d instead.",
+                _bind_message(config.port, exc),
+                config.fallback_port,
+            )
             try:
                 await server.start(config.host, config.fallback_port)
             except OSError as exc2:
@@ -126,13 +135,16 @@ class Receiver:
             pin_required=self.config.pin is not None,
             fingerprint=self.identity.fingerprint,
         )
-        publisher = ReceiverPublisher(info, interfaces=self.config.mdns_interfaces)
+        publisher = self._publisher = ReceiverPublisher(info, interfaces=self.config.mdns_interfaces)
         try:
             await publisher.start()
-            self._publisher = publisher
         except Exception as exc:  # mDNS is a convenience: the receiver still works by address
-            logger.warning("mDNS announcement failed (%s); senders can still use --to %s:%d",
-                           exc, self.model.addresses[0], self.model.port)
+            logger.warning(
+                "mDNS announcement failed (%s); senders can still use --to %s:%d",
+                exc,
+                self.model.addresses[0],
+                self.model.port,
+            )
             await publisher.aclose()
 
     async def _on_channel(self, channel: WebSocketChannel) -> None:
@@ -162,20 +174,16 @@ class Receiver:
         return candidate
 
     async def wait_for_shares(self, count: int, timeout: float) -> None:
-        """Wait until ``count`` shares each have at least one decoded frame (tests, benchmarks, the demo)."""
+        """Wait until ``count`` shares each have a decoded frame on every track (tests, demo, benchmarks)."""
         changed = asyncio.Event()
         unsubscribe = self.model.subscribe(changed.set)
         try:
             async with asyncio.timeout(timeout):
-                while True:
-                    ready = [s for s in self.model.shares if any(t.latest_rgb() is not None for t in s.tracks.values())]
-                    if len(ready) >= count:
-                        return
+                while len(ready := [s for s in self.model.shares if s.tracks]) < count:
                     changed.clear()
-                    try:
-                        await asyncio.wait_for(changed.wait(), 0.05)
-                    except TimeoutError:
-                        pass
+                    await changed.wait()
+                sinks = [t for s in ready[:count] for t in s.tracks.values() if isinstance(t, TrackSink)]
+                await asyncio.gather(*(sink.wait_for_frames(1) for sink in sinks))
         finally:
             unsubscribe()
 

@@ -1,6 +1,6 @@
 """Throttling of wrong PINs, per source address and per receiver.
 
-After ``free_failures`` wrong PINs from one source, each further attempt must wait ``base_delay`` ×
+After ``free_failures`` wrong PINs from one source, each further attempt must wait ``base_delay`` *
 2^(extra failures) seconds (capped at ``max_delay``). The whole receiver has its own, larger allowance,
 so that guessing from many addresses is slowed too. A correct PIN clears its source's record; records
 idle for ``forget_after`` seconds are dropped. The clock is injectable so tests need not wait.
@@ -62,7 +62,7 @@ class PinThrottle:
         record = self._records.get(key)
         if record is None or record.failures < free:
             return 0.0
-        delay = min(self._max, self._base * 2 ** (record.failures - free))
+        delay = min(self._max, self._base * float(2 ** (record.failures - free)))
         return max(0.0, record.last_failure + delay - now)
 
     def _expire(self, now: float) -> None:

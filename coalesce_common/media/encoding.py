@@ -1,0 +1,246 @@
+"""Video encoder settings for screen sharing, applied to aiortc process-wide by :func:`tune_encoders`.
+
+This module owns how aiortc encodes video. aiortc's defaults suit a 30 fps webcam call: H.264 with
+libx264's ``medium`` preset at level 3.1 capped at 3 Mbps, VP8 capped at 1.5 Mbps on one thread, and
+both rebuild the encoder (forcing a key frame) whenever the receiver's bandwidth estimate (REMB) moves by
+10%. Screen content at 1080p needs a faster preset, a level that allows the frame size and more bits.
+
+aiortc has no hook for encoder settings: ``RTCRtpSender`` calls ``get_encoder``, which it imports by
+name into ``aiortc.rtcrtpsender``. So :func:`tune_encoders` replaces that one name with a factory that
+returns the subclasses below for H.264 and VP8 and defers to aiortc for everything else. The subclasses
+keep aiortc's packetization and override only what is set here:
+
+- :class:`TunedH264Encoder` re-implements ``_encode_frame`` (codec setup): ``preset=ultrafast``,
+  ``tune=zerolatency``, a level fitting the frame size, no B-frames, a key frame every 2 s, threads for
+  this machine, and a 1/90000 time base so wall-clock timestamps above 30 fps stay distinct.
+- :class:`TunedVp8Encoder` keeps aiortc's codec setup; its thread count comes from patching
+  ``aiortc.codecs.vpx.number_of_threads``, looked up at call time, because the setup has no other seam.
+- Both clamp REMB to our own caps and rebuild only when the estimate moves by more than
+  :data:`REBUILD_THRESHOLD`. (Changing ``bit_rate`` on an open libx264 context is allowed by PyAV but has
+  no effect on the output, measured with PyAV 18.1, so a rebuild is the only way to apply a new rate.)
+
+:func:`prefer_codec` puts H.264 first in a transceiver's codec preferences.
+"""
+
+from __future__ import annotations
+
+import fractions
+import logging
+import math
+import os
+from collections.abc import Callable, Iterator
+
+import aiortc.codecs.vpx
+import aiortc.rtcrtpsender
+import av
+from aiortc import RTCRtpSender, RTCRtpTransceiver
+from aiortc.codecs.base import Encoder
+from aiortc.codecs.h264 import H264Encoder
+from aiortc.codecs.vpx import Vp8Encoder
+from aiortc.mediastreams import VIDEO_TIME_BASE
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+logger = logging.getLogger(__name__)
+
+H264_MIN_BITRATE = 500_000
+H264_DEFAULT_BITRATE = 4_000_000
+H264_MAX_BITRATE = 12_000_000
+VP8_MIN_BITRATE = 250_000
+VP8_DEFAULT_BITRATE = 2_000_000
+VP8_MAX_BITRATE = 6_000_000
+
+REBUILD_THRESHOLD = 0.5
+"""Relative change of the bandwidth estimate worth a new encoder (and the key frame it starts with)."""
+
+NOMINAL_FPS = 30
+"""Frame rate the encoder is told (rate control and the key-frame interval in frames assume it)."""
+
+KEYFRAME_INTERVAL = 2.0
+"""Seconds between key frames, so a receiver that lost a packet or joined late recovers quickly."""
+
+# H.264 level limits (ITU-T H.264 Table A-1): (level, max macroblocks per frame, max macroblocks per second).
+_H264_LEVELS = (
+    ("4.2", 8_704, 522_240),  # 1080p60
+    ("5.1", 36_864, 983_040),  # 4K30
+    ("5.2", 36_864, 2_073_600),  # 4K60
+    ("6.0", 139_264, 4_177_920),  # 8K30
+)
+
+
+def h264_level(width: int, height: int, fps: float = 60) -> str:
+    """The lowest H.264 level, from 4.2 up, whose limits allow ``width`` x ``height`` at ``fps``."""
+    macroblocks = math.ceil(width / 16) * math.ceil(height / 16)
+    for level, max_frame, max_rate in _H264_LEVELS:
+        if macroblocks <= max_frame and macroblocks * fps <= max_rate:
+            return level
+    return _H264_LEVELS[-1][0]
+
+
+def encoder_threads(width: int, height: int, cpus: int | None = None) -> int:
+    """Threads for one encoder: more for bigger frames, never more than the machine has (at most 8)."""
+    cpus = cpus or os.cpu_count() or 1
+    pixels = width * height
+    wanted = 2 if pixels <= 640 * 480 else 4 if pixels <= 1920 * 1080 else 8
+    return max(1, min(cpus, wanted))
+
+
+def _vp8_threads(pixels: int, cpus: int) -> int:
+    # Same signature as aiortc.codecs.vpx.number_of_threads, which gives 1 thread at 1080p on 8 CPUs or fewer.
+    return encoder_threads(pixels, 1, cpus) if pixels > 320 * 240 else 1
+
+
+class _BitrateHysteresis:
+    """Target bitrate clamped to our caps, moved only by changes above :data:`REBUILD_THRESHOLD`.
+
+    aiortc's encoders rebuild when ``target_bitrate`` differs from the open codec's rate by 10%; as the
+    value they read only changes by more than the threshold, they rebuild only then.
+    """
+
+    min_bitrate: int
+    default_bitrate: int
+    max_bitrate: int
+
+    def _init_bitrate(self) -> None:
+        self._bitrate = self.default_bitrate
+
+    @property
+    def target_bitrate(self) -> int:
+        return self._bitrate
+
+    @target_bitrate.setter
+    def target_bitrate(self, bitrate: int) -> None:
+        bitrate = max(self.min_bitrate, min(bitrate, self.max_bitrate))
+        if abs(bitrate - self._bitrate) > REBUILD_THRESHOLD * self._bitrate:
+            logger.debug("encoder target bitrate %d -> %d bps", self._bitrate, bitrate)
+            self._bitrate = bitrate
+            self._bitrate_changed(bitrate)
+
+    def _bitrate_changed(self, bitrate: int) -> None:
+        """Hook for state a base class keeps beside ``target_bitrate``."""
+
+
+class TunedH264Encoder(_BitrateHysteresis, H264Encoder):
+    """aiortc's H.264 encoder with libx264 set up for low-latency screen content."""
+
+    min_bitrate = H264_MIN_BITRATE
+    default_bitrate = H264_DEFAULT_BITRATE
+    max_bitrate = H264_MAX_BITRATE
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._init_bitrate()
+
+    def _encode_frame(self, frame: av.VideoFrame, force_keyframe: bool) -> Iterator[bytes]:
+        codec = self.codec
+        if codec is not None and (
+            frame.width != codec.width
+            or frame.height != codec.height
+            or codec.bit_rate != self.target_bitrate
+        ):
+            self.buffer_data = b""
+            self.buffer_pts = None
+            codec = self.codec = None
+
+        # NONE lets the encoder choose; a frame may carry I from an earlier use.
+        frame.pict_type = av.video.frame.PictureType.I if force_keyframe else av.video.frame.PictureType.NONE
+
+        if codec is None:
+            codec = self.codec = self._open_codec(frame.width, frame.height)
+
+        data = b"".join(bytes(packet) for packet in codec.encode(frame))
+        if data:
+            yield from self._split_bitstream(data)
+
+    def _open_codec(self, width: int, height: int) -> av.video.codeccontext.VideoCodecContext:
+        codec = av.CodecContext.create("libx264", "w")
+        codec.width = width
+        codec.height = height
+        codec.pix_fmt = "yuv420p"
+        codec.bit_rate = self.target_bitrate
+        codec.framerate = fractions.Fraction(NOMINAL_FPS, 1)
+        # The track's 90 kHz wall-clock pts pass unchanged; aiortc's 1/30 merges pts of frames at 60 fps.
+        codec.time_base = VIDEO_TIME_BASE
+        codec.gop_size = round(KEYFRAME_INTERVAL * NOMINAL_FPS)
+        codec.max_b_frames = 0
+        codec.thread_count = encoder_threads(width, height)
+        codec.profile = "Baseline"  # what aiortc offers in SDP (42e01f / 42001f)
+        codec.options = {
+            "preset": "ultrafast",
+            "tune": "zerolatency",
+            "level": h264_level(width, height),
+        }
+        logger.info(
+            "H.264 encoder %dx%d at %d bps, level %s, %d threads",
+            width,
+            height,
+            codec.bit_rate,
+            codec.options["level"],
+            codec.thread_count,
+        )
+        return codec
+
+
+class TunedVp8Encoder(_BitrateHysteresis, Vp8Encoder):
+    """aiortc's VP8 encoder with our bitrate caps and hysteresis."""
+
+    min_bitrate = VP8_MIN_BITRATE
+    default_bitrate = VP8_DEFAULT_BITRATE
+    max_bitrate = VP8_MAX_BITRATE
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._init_bitrate()
+        self._bitrate_changed(self._bitrate)
+
+    def _bitrate_changed(self, bitrate: int) -> None:
+        # Vp8Encoder sizes its rate-control buffer from its private copy of the target, not the property.
+        self._Vp8Encoder__target_bitrate = bitrate
+
+
+def _tuned_get_encoder(codec: RTCRtpCodecParameters) -> Encoder:
+    mime = codec.mimeType.lower()
+    if mime == "video/h264":
+        return TunedH264Encoder()
+    if mime == "video/vp8":
+        return TunedVp8Encoder()
+    return _AIORTC_GET_ENCODER(codec)
+
+
+# Monkeypatching is beyond the type checker: the ignores below are for reaching and replacing module
+# attributes that aiortc does not export.
+_AIORTC_GET_ENCODER: Callable[[RTCRtpCodecParameters], Encoder] = aiortc.rtcrtpsender.get_encoder  # type: ignore[attr-defined]
+_AIORTC_VP8_THREADS: Callable[[int, int], int] = aiortc.codecs.vpx.number_of_threads
+
+
+def tune_encoders() -> None:
+    """Make every ``RTCPeerConnection`` created from now on use the tuned encoders; idempotent."""
+    if aiortc.rtcrtpsender.get_encoder is _tuned_get_encoder:  # type: ignore[attr-defined]
+        return
+    aiortc.rtcrtpsender.get_encoder = _tuned_get_encoder  # type: ignore[attr-defined]
+    aiortc.codecs.vpx.number_of_threads = _vp8_threads
+    logger.debug("aiortc encoders tuned for screen content")
+
+
+def untune_encoders() -> None:
+    """Give aiortc back its own encoders (for tests that compare)."""
+    aiortc.rtcrtpsender.get_encoder = _AIORTC_GET_ENCODER  # type: ignore[attr-defined,assignment]
+    aiortc.codecs.vpx.number_of_threads = _AIORTC_VP8_THREADS  # type: ignore[assignment]
+
+
+def prefer_codec(transceiver: RTCRtpTransceiver, mime: str = "video/H264") -> bool:
+    """Offer ``mime`` first (then everything else aiortc can do) on ``transceiver``.
+
+    Returns ``False``, leaving aiortc's default order, if aiortc cannot encode ``mime``.
+    """
+    codecs = RTCRtpSender.getCapabilities(transceiver.kind).codecs
+    preferred = [c for c in codecs if c.mimeType.lower() == mime.lower()]
+    if not preferred:
+        logger.warning("codec %s is not available; keeping aiortc's default preferences", mime)
+        return False
+    others = [c for c in codecs if c.mimeType.lower() != mime.lower()]
+    try:
+        transceiver.setCodecPreferences(preferred + others)
+    except ValueError as exc:
+        logger.warning("could not prefer %s: %s", mime, exc)
+        return False
+    return True

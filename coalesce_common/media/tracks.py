@@ -1,0 +1,81 @@
+"""The outgoing video track: a capture source seen as an aiortc ``MediaStreamTrack``.
+
+This module owns frame timing on the sending side. aiortc's own ``VideoStreamTrack`` stamps frames a
+fixed 1/30 s apart, so when encoding falls behind, timestamps drift from real time and the receiver
+builds up delay; :class:`CaptureTrack` stamps each frame with the wall clock instead. It also keeps the
+stream alive while the picture is still (a stalled capture), by re-sending a copy of the last frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import av
+from aiortc.mediastreams import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE, MediaStreamError, MediaStreamTrack
+
+from coalesce_common.errors import MediaError
+from coalesce_common.media.capture import CaptureSource
+
+logger = logging.getLogger(__name__)
+
+STALL_RESEND_AFTER = 1.0
+"""Seconds without a new captured frame after which the last one is sent again, so the receiver keeps
+seeing a live stream (and a decoder that lost packets gets something to recover from)."""
+
+
+def _copy_frame(frame: av.VideoFrame) -> av.VideoFrame:
+    # A fresh frame over a copy of the pixels: the encoder may still hold (and mutate the picture type of)
+    # the frame it was given last time.
+    return av.VideoFrame.from_numpy_buffer(frame.to_ndarray(format="yuv420p"), "yuv420p")
+
+
+class CaptureTrack(MediaStreamTrack):
+    """A video track fed by a :class:`CaptureSource`; the source starts on the first :meth:`recv`."""
+
+    kind = "video"
+
+    def __init__(self, source: CaptureSource, *, stall_resend_after: float = STALL_RESEND_AFTER) -> None:
+        super().__init__()
+        self.source = source
+        self.source_kind: str = source.kind
+        self._stall_resend_after = stall_resend_after
+        self._start_time: float | None = None
+        self._last_pts = -1
+        self._last_frame: av.VideoFrame | None = None
+
+    async def recv(self) -> av.VideoFrame:
+        """The newest captured frame, stamped with the time since the first one (90 kHz clock)."""
+        if self.readyState != "live":
+            raise MediaStreamError
+        self.source.start(asyncio.get_running_loop())
+        try:
+            frame = await self._next_frame()
+        except MediaError as exc:
+            self.stop()
+            raise MediaStreamError(str(exc)) from exc
+        now = time.monotonic()
+        if self._start_time is None:
+            self._start_time = now
+        # Strictly increasing even if two frames come within one clock tick.
+        pts = max(int((now - self._start_time) * VIDEO_CLOCK_RATE), self._last_pts + 1)
+        frame.pts = pts
+        frame.time_base = VIDEO_TIME_BASE
+        self._last_pts = pts
+        self._last_frame = frame
+        return frame
+
+    async def _next_frame(self) -> av.VideoFrame:
+        while True:
+            try:
+                return await self.source.slot.get(timeout=self._stall_resend_after)
+            except TimeoutError:
+                if self._last_frame is not None:
+                    return _copy_frame(self._last_frame)
+                # Nothing captured yet: nothing to repeat, keep waiting (a failing source raises).
+
+    def stop(self) -> None:
+        """End the track and stop its capture thread; safe to call more than once."""
+        super().stop()
+        self.source.stop()

@@ -1,0 +1,309 @@
+"""The receiving end of a video track, and the files the receiver writes about what it shows.
+
+This module owns decoded frames on the receiver. :class:`TrackSink` drains one remote aiortc track,
+keeps only its newest frame (views show the present, never a backlog) and counts frames, size and rate;
+it is the :class:`~coalesce_receiver.models.room.FrameSource` that views read. :class:`StatsWriter`
+and :class:`SnapshotWriter` are views too: once a second they write the room's track statistics as
+JSON and each track's newest frame as PNG, replacing files atomically so readers (monitoring, tests)
+never see a half-written one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import av
+import cv2
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from coalesce_receiver.models.room import FrameSource, RoomModel
+
+logger = logging.getLogger(__name__)
+
+FPS_WINDOW = 2.0
+"""Seconds of frame arrivals the frame rate is measured over."""
+
+
+class TrackSink:
+    """Consumes a remote video track; implements :class:`~coalesce_receiver.models.room.FrameSource`."""
+
+    def __init__(self, track: MediaStreamTrack, kind: str) -> None:
+        self.track = track
+        self.kind = kind
+        self.frames = 0
+        self.width = 0
+        self.height = 0
+        self.ended = asyncio.Event()
+        """Set when :meth:`run` has returned: the track ended or failed."""
+        self._frame: av.VideoFrame | None = None
+        # latest_rgb() may run in a worker thread (snapshots) while run() replaces the frame.
+        self._rgb_lock = threading.Lock()
+        self._rgb_frame: av.VideoFrame | None = None
+        self._rgb: np.ndarray | None = None
+        self._started_at: float | None = None
+        self._arrivals: collections.deque[float] = collections.deque()
+        self._frame_waiters: list[tuple[int, asyncio.Future[None]]] = []
+
+    @property
+    def latest_frame(self) -> av.VideoFrame | None:
+        return self._frame
+
+    async def run(self) -> None:
+        """Receive frames until the track ends; returns then (never raises for an ended track)."""
+        try:
+            while True:
+                try:
+                    frame = await self.track.recv()
+                except MediaStreamError:
+                    break
+                if isinstance(frame, av.VideoFrame):
+                    self._accept(frame)
+        finally:
+            logger.debug("%s track %s ended after %d frames", self.kind, self.track.id, self.frames)
+            self.ended.set()
+            self._release_waiters(everyone=True)
+
+    async def wait_for_frames(self, count: int) -> bool:
+        """Wait until ``count`` frames have arrived (``True``) or the track ended first (``False``)."""
+        if self.frames < count and not self.ended.is_set():
+            waiter = asyncio.get_running_loop().create_future()
+            self._frame_waiters.append((count, waiter))
+            try:
+                await waiter
+            finally:
+                self._frame_waiters = [(n, w) for n, w in self._frame_waiters if w is not waiter]
+        return self.frames >= count
+
+    def _release_waiters(self, everyone: bool = False) -> None:
+        for count, waiter in self._frame_waiters:
+            if (everyone or self.frames >= count) and not waiter.done():
+                waiter.set_result(None)
+
+    def _accept(self, frame: av.VideoFrame) -> None:
+        now = time.monotonic()
+        if self._started_at is None:
+            self._started_at = now
+        self._frame = frame
+        self.frames += 1
+        self.width = frame.width
+        self.height = frame.height
+        self._arrivals.append(now)
+        self._forget_arrivals_before(now - FPS_WINDOW)
+        if self._frame_waiters:
+            self._release_waiters()
+
+    def _forget_arrivals_before(self, cutoff: float) -> None:
+        while self._arrivals and self._arrivals[0] < cutoff:
+            self._arrivals.popleft()
+
+    @property
+    def fps(self) -> float:
+        """Frames per second over the last :data:`FPS_WINDOW` seconds (0 when frames stopped coming)."""
+        if self._started_at is None:
+            return 0.0
+        now = time.monotonic()
+        self._forget_arrivals_before(now - FPS_WINDOW)
+        if now - self._started_at >= FPS_WINDOW:
+            return len(self._arrivals) / FPS_WINDOW
+        # Young stream: the window is not full yet, so measure between the arrivals seen so far.
+        if len(self._arrivals) < 2:
+            return 0.0
+        return (len(self._arrivals) - 1) / (self._arrivals[-1] - self._arrivals[0])
+
+    def latest_rgb(self) -> np.ndarray | None:
+        """The newest frame as RGB (h, w, 3) ``uint8``, converted once per frame; thread-safe."""
+        frame = self._frame
+        if frame is None:
+            return None
+        with self._rgb_lock:
+            if self._rgb_frame is frame:
+                return self._rgb
+        rgb: np.ndarray = frame.to_ndarray(format="rgb24")
+        with self._rgb_lock:
+            self._rgb_frame, self._rgb = frame, rgb
+        return rgb
+
+    def stats(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "frames": self.frames,
+            "width": self.width,
+            "height": self.height,
+            "fps": round(self.fps, 1),
+        }
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a mix."""
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as temp:
+            temp.write(data)
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp_name)
+        raise
+
+
+def stats_document(model: RoomModel) -> dict[str, object]:
+    """What :class:`StatsWriter` writes: every share with its tracks' :meth:`FrameSource.stats`."""
+    return {
+        "shares": [
+            {
+                "sender": share.sender_name,
+                "share_id": share.share_id,
+                "tracks": [source.stats() for source in share.tracks.values()],
+            }
+            for share in model.shares
+        ]
+    }
+
+
+def snapshot_filename(sender: str, kind: str) -> str:
+    """``<sender>-<kind>.png`` with anything but letters, digits, ``-`` and ``_`` replaced by ``_``."""
+
+    def safe(text: str) -> str:
+        return re.sub(r"[^A-Za-z0-9_-]", "_", text) or "_"
+
+    return f"{safe(sender)}-{safe(kind)}.png"
+
+
+class _PeriodicWriter:
+    """Runs :meth:`write_now` at start, every ``interval`` seconds, and once more at :meth:`aclose`."""
+
+    def __init__(self, interval: float) -> None:
+        if interval <= 0:
+            raise ValueError(f"interval must be positive, got {interval}")
+        self.interval = interval
+        self.writes = 0
+        """Completed writes, for callers that wait for fresh output (see :meth:`wait_for_writes`)."""
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._written = asyncio.Condition()
+        self._closed = False
+        self._failing = False
+
+    def start(self) -> None:
+        """Start writing (from the event loop); later calls do nothing."""
+        if self._task is None and not self._closed:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=type(self).__name__)
+
+    async def aclose(self) -> None:
+        """Stop, after one last write; safe to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stopping.set()
+        if self._task is not None:
+            await self._task  # it makes the last write on its way out
+
+    async def __aenter__(self) -> Self:
+        self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def wait_for_writes(self, count: int) -> None:
+        """Return once :attr:`writes` has reached ``count``."""
+        async with self._written:
+            await self._written.wait_for(lambda: self.writes >= count)
+
+    async def write_now(self) -> None:
+        raise NotImplementedError
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_due = loop.time()
+        while True:
+            await self._write_logged()
+            # A fixed rate, not a fixed pause: "every second" must hold even when a write takes a while.
+            next_due = max(next_due + self.interval, loop.time())
+            try:
+                await asyncio.wait_for(self._stopping.wait(), next_due - loop.time())
+            except TimeoutError:
+                continue
+            break
+        await self._write_logged()
+
+    async def _write_logged(self) -> None:
+        try:
+            await self.write_now()
+        except Exception:
+            # Once per failure streak: a full disk must not flood the log every second. The writer carries
+            # on, since the room display matters more than its reports.
+            if not self._failing:
+                logger.exception("%s could not write", type(self).__name__)
+            self._failing = True
+            return
+        self._failing = False
+        async with self._written:
+            self.writes += 1
+            self._written.notify_all()
+
+
+class StatsWriter(_PeriodicWriter):
+    """Keeps ``path`` a JSON document of the room's shares and their tracks' statistics."""
+
+    def __init__(self, path: str | os.PathLike[str], model: RoomModel, interval: float = 1.0) -> None:
+        super().__init__(interval)
+        self.path = Path(path)
+        self.model = model
+
+    async def write_now(self) -> None:
+        # The model is read here, on the event loop; only the file IO goes to a thread.
+        data = json.dumps(stats_document(self.model), indent=2).encode()
+        await asyncio.to_thread(_atomic_write, self.path, data)
+
+
+class SnapshotWriter(_PeriodicWriter):
+    """Keeps ``<sender>-<kind>.png`` in ``directory`` showing each track's newest frame."""
+
+    def __init__(self, directory: str | os.PathLike[str], model: RoomModel, interval: float = 1.0) -> None:
+        super().__init__(interval)
+        self.directory = Path(directory)
+        self.model = model
+        self._written_images: dict[Path, np.ndarray] = {}  # only touched by the one worker-thread call
+
+    async def write_now(self) -> None:
+        jobs = [
+            (self.directory / snapshot_filename(share.sender_name, kind), source)
+            for share in self.model.shares
+            for kind, source in share.tracks.items()
+        ]
+        if jobs:
+            await asyncio.to_thread(self._write_snapshots, jobs)
+
+    def _write_snapshots(self, jobs: list[tuple[Path, FrameSource]]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for path, source in jobs:
+            rgb = source.latest_rgb()
+            if rgb is None or rgb is self._written_images.get(path):
+                continue  # no frame yet, or the same frame as last time
+            ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            if not ok:
+                logger.warning(
+                    "could not encode a %dx%d snapshot for %s", rgb.shape[1], rgb.shape[0], path.name
+                )
+                continue
+            _atomic_write(path, png.tobytes())
+            self._written_images[path] = rgb

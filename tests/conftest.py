@@ -1,0 +1,345 @@
+"""Shared fixtures and suite-wide policy for the Coalesce tests.
+
+Fixtures:
+- ``xvfb`` (session): a private Xvfb server, 1280x720x24; ``.display`` (e.g. ":5"), ``.width``, ``.height``,
+  ``.env()`` for subprocess environments. Tests using it get the ``x11`` marker. Nothing sets ``DISPLAY`` or
+  ``QT_QPA_PLATFORM`` globally: real windows need xcb, and tests that want offscreen Qt set it themselves.
+- ``pattern_window`` (function): factory; shows a frameless full-screen window with four solid quadrants on
+  the ``xvfb`` display and returns the colours a capture must see. Windows close at teardown.
+- ``free_tcp_port`` / ``free_tcp_port_factory``: TCP ports on 127.0.0.1 that were free a moment ago and are
+  handed out once per session.
+- ``thread_join_timeout``: how long the thread hygiene check waits for threads that are stopping; override it
+  in a module to shrink it.
+
+Policy:
+- Every test fails if it leaves a new non-daemon thread running after its teardown.
+- With ``CI=true`` (or ``1``) in the environment a skipped test counts as a failure, because CI must really
+  run the tests that need X or a server; mark a test ``@pytest.mark.optional_in_ci`` when skipping it there
+  is legitimate (another platform, hardware CI does not have). Expected failures (xfail) are left alone.
+  Module-level skips (``pytest.importorskip`` at import time) fail too in CI; skip inside the tests instead.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+HELPERS = Path(__file__).parent / "helpers"
+XVFB_WIDTH, XVFB_HEIGHT, XVFB_DEPTH = 1280, 720, 24
+XVFB_START_TIMEOUT = 15.0
+PATTERN_READY_TIMEOUT = 20.0
+PROCESS_STOP_TIMEOUT = 5.0
+
+Rgb = tuple[int, int, int]
+
+
+# --------------------------------------------------------------------------------------------- CI policy
+
+
+def _ci_enabled() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"true", "1"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "optional_in_ci: this test may be skipped when CI=true (otherwise a skip in CI is a failure)",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "xvfb" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.x11)
+
+
+def _skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
+    longrepr = report.longrepr
+    reason = str(longrepr[2]) if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def _fail_skip_in_ci(report: pytest.TestReport | pytest.CollectReport, what: str) -> None:
+    reason = _skip_reason(report)
+    report.outcome = "failed"
+    report.longrepr = (
+        f"{what} was skipped, and skips are failures when CI={os.environ.get('CI')!r}: {reason}\n"
+        "CI must install and start what this test needs (see scripts/setup.sh); if skipping it in CI "
+        "is legitimate, mark it @pytest.mark.optional_in_ci."
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if (
+        report.skipped
+        and not hasattr(report, "wasxfail")
+        and _ci_enabled()
+        and item.get_closest_marker("optional_in_ci") is None
+    ):
+        _fail_skip_in_ci(report, "test")
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    report = yield
+    if report.skipped and _ci_enabled():
+        _fail_skip_in_ci(report, f"collection of {collector.nodeid or collector.name}")
+    return report
+
+
+# ------------------------------------------------------------------------------------------ processes
+
+
+def _stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=PROCESS_STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=PROCESS_STOP_TIMEOUT)
+
+
+def _read_line(fd: int, timeout: float, what: str) -> str:
+    """Read one line from a pipe without blocking past ``timeout``; '' when the writer closed it first."""
+    deadline = time.monotonic() + timeout
+    data = b""
+    while b"\n" not in data:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"{what}: no line within {timeout:.0f} s (got {data!r})")
+        readable, _, _ = select.select([fd], [], [], remaining)
+        if not readable:
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return data.decode(errors="replace")
+        data += chunk
+    return data.split(b"\n", 1)[0].decode(errors="replace")
+
+
+# ----------------------------------------------------------------------------------------------- Xvfb
+
+
+@dataclass(frozen=True)
+class XServer:
+    display: str
+    width: int
+    height: int
+    pid: int
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """A copy of this process's environment for a child that should draw on this X server with Qt."""
+        env = dict(os.environ)
+        env["DISPLAY"] = self.display
+        env["QT_QPA_PLATFORM"] = "xcb"
+        env.pop("WAYLAND_DISPLAY", None)
+        env.update(extra)
+        return env
+
+
+@pytest.fixture(scope="session")
+def xvfb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XServer]:
+    """A private Xvfb; Xvfb picks a free display number and writes it to a pipe once it accepts clients."""
+    executable = shutil.which("Xvfb")
+    if executable is None:
+        pytest.skip("Xvfb is not installed (bash scripts/setup.sh installs it)")
+    log_path = tmp_path_factory.mktemp("xvfb") / "xvfb.log"
+    read_fd, write_fd = os.pipe()
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                executable,
+                "-displayfd",
+                str(write_fd),
+                "-screen",
+                "0",
+                f"{XVFB_WIDTH}x{XVFB_HEIGHT}x{XVFB_DEPTH}",
+                "-nolisten",
+                "tcp",
+                "-noreset",
+            ],
+            pass_fds=(write_fd,),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    os.close(write_fd)
+    try:
+        number = _read_line(read_fd, XVFB_START_TIMEOUT, "Xvfb -displayfd").strip()
+    except BaseException:
+        _stop_process(process)
+        raise
+    finally:
+        os.close(read_fd)
+    if not number.isdigit():
+        _stop_process(process)
+        pytest.fail(f"Xvfb did not start: {log_path.read_text(errors='replace')[-2000:]}")
+    try:
+        yield XServer(display=f":{number}", width=XVFB_WIDTH, height=XVFB_HEIGHT, pid=process.pid)
+    finally:
+        _stop_process(process)
+
+
+# ------------------------------------------------------------------------------------- pattern window
+
+QUADRANTS = ("top_left", "top_right", "bottom_left", "bottom_right")
+DEFAULT_PATTERN: dict[str, Rgb] = {
+    "top_left": (255, 0, 0),
+    "top_right": (0, 255, 0),
+    "bottom_left": (0, 0, 255),
+    "bottom_right": (255, 255, 255),
+}
+
+
+@dataclass
+class PatternWindow:
+    """What the screen shows while the window is up: one solid colour per quadrant of the whole screen."""
+
+    quadrants: dict[str, Rgb]
+    width: int
+    height: int
+    process: subprocess.Popen[bytes] = field(repr=False)
+    stderr_path: Path = field(repr=False)
+
+    def colour_at(self, x: int, y: int) -> Rgb:
+        column = "left" if x < self.width // 2 else "right"
+        row = "top" if y < self.height // 2 else "bottom"
+        return self.quadrants[f"{row}_{column}"]
+
+    def centres(self) -> dict[str, tuple[int, int]]:
+        """The centre point of each quadrant, a safe place to sample."""
+        w, h = self.width, self.height
+        return {
+            "top_left": (w // 4, h // 4),
+            "top_right": (3 * w // 4, h // 4),
+            "bottom_left": (w // 4, 3 * h // 4),
+            "bottom_right": (3 * w // 4, 3 * h // 4),
+        }
+
+    def stderr_text(self) -> str:
+        return self.stderr_path.read_text(errors="replace")[-2000:]
+
+    def close(self) -> None:
+        """Stop the window and its process; safe to call twice."""
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            self.process.stdin.close()
+        _stop_process(self.process)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+PatternWindowFactory = Callable[..., PatternWindow]
+
+
+@pytest.fixture
+def pattern_window(xvfb: XServer, tmp_path: Path) -> Iterator[PatternWindowFactory]:
+    """Factory: ``pattern_window()`` or ``pattern_window(quadrants={"top_left": (r, g, b), ...})``."""
+    windows: list[PatternWindow] = []
+
+    def launch(quadrants: Mapping[str, Rgb] | None = None) -> PatternWindow:
+        colours = {**DEFAULT_PATTERN, **(quadrants or {})}
+        if set(colours) != set(QUADRANTS):
+            raise ValueError(f"quadrants must be among {QUADRANTS}, got {sorted(colours)}")
+        args = ["#{:02x}{:02x}{:02x}".format(*colours[name]) for name in QUADRANTS]
+        # stderr goes to a file: Qt's warnings must never fill a pipe nobody reads and block the window.
+        stderr_path = tmp_path / f"pattern-window-{len(windows)}.stderr"
+        with stderr_path.open("wb") as stderr:
+            process = subprocess.Popen(
+                [sys.executable, str(HELPERS / "pattern_window.py"), *args],
+                env=xvfb.env(),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+            )
+        window = PatternWindow(colours, xvfb.width, xvfb.height, process, stderr_path)
+        windows.append(window)
+        assert process.stdout is not None
+        try:
+            line = _read_line(process.stdout.fileno(), PATTERN_READY_TIMEOUT, "pattern window")
+        except TimeoutError as exc:
+            window.close()
+            raise TimeoutError(f"{exc}; stderr: {window.stderr_text()}") from exc
+        if line.strip() != "ready":
+            window.close()
+            pytest.fail(f"pattern window did not start (stdout {line!r}); stderr: {window.stderr_text()}")
+        return window
+
+    yield launch
+    for window in windows:
+        window.close()
+
+
+# -------------------------------------------------------------------------------------------- network
+
+
+@pytest.fixture(scope="session")
+def free_tcp_port_factory() -> Callable[[], int]:
+    """Returns a function giving TCP ports on 127.0.0.1 free at call time, never the same one twice."""
+    given: set[int] = set()
+
+    def factory() -> int:
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind(("127.0.0.1", 0))
+                port: int = sock.getsockname()[1]
+            if port not in given:
+                given.add(port)
+                return port
+
+    return factory
+
+
+@pytest.fixture
+def free_tcp_port(free_tcp_port_factory: Callable[[], int]) -> int:
+    return free_tcp_port_factory()
+
+
+# -------------------------------------------------------------------------------------------- hygiene
+
+
+@pytest.fixture
+def thread_join_timeout() -> float:
+    """Seconds the thread check waits, in all, for leftover threads that are already stopping."""
+    return 2.0
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_threads(thread_join_timeout: float) -> Iterator[None]:
+    before = set(threading.enumerate())
+    yield
+    leftover = [t for t in threading.enumerate() if t not in before and not t.daemon and t.is_alive()]
+    if not leftover:
+        return
+    deadline = time.monotonic() + thread_join_timeout
+    for thread in leftover:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    still_running = [t for t in leftover if t.is_alive()]
+    if still_running:
+        names = ", ".join(repr(t.name) for t in still_running)
+        pytest.fail(
+            f"test left {len(still_running)} non-daemon thread(s) running after teardown: {names}",
+            pytrace=False,
+        )

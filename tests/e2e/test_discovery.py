@@ -1,0 +1,60 @@
+"""Receivers are found by mDNS, with the fingerprint a sender then pins."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from coalesce_client.services.share import Share, ShareOptions, ShareTarget
+from coalesce_common.discovery import browse, find
+from tests.e2e.conftest import ReceiverFactory
+
+
+async def test_discovery_finds_the_receiver_with_its_fingerprint(
+    make_receiver: ReceiverFactory, video_file: Callable[..., Path]
+) -> None:
+    receiver = await make_receiver(
+        name="Discovery Room", pin="4821", mdns=True, mdns_interfaces=["127.0.0.1"]
+    )
+    assert receiver.identity is not None
+    found = await find("discovery room", timeout=10, interfaces=["127.0.0.1"])
+    assert found.port == receiver.port
+    assert "127.0.0.1" in found.addresses
+    assert found.pin_required is True
+    assert found.fingerprint == receiver.identity.fingerprint
+    target = ShareTarget("127.0.0.1", found.port, fingerprint=found.fingerprint, name=found.name)
+    async with Share(target, ShareOptions(pin="4821", screen=None, camera=str(video_file()))):
+        assert len(receiver.model.shares) == 1
+
+
+async def test_a_stopped_receiver_is_no_longer_listed(make_receiver: ReceiverFactory) -> None:
+    receiver = await make_receiver(name="Gone Room", mdns=True, mdns_interfaces=["127.0.0.1"])
+    await find("Gone Room", timeout=10, interfaces=["127.0.0.1"])
+    await receiver.aclose()
+    names = [r.name for r in await browse(1.5, interfaces=["127.0.0.1"])]
+    assert "Gone Room" not in names
+
+
+async def test_discover_cli_prints_json(make_receiver: ReceiverFactory) -> None:
+    receiver = await make_receiver(name="CLI Room", mdns=True)
+    assert receiver.identity is not None
+    await find("CLI Room", timeout=10)  # announced before the CLI looks
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "coalesce_client",
+        "discover",
+        "--json",
+        "--timeout",
+        "3",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0
+    listed = {r["name"]: r for r in json.loads(out)}
+    assert listed["CLI Room"]["port"] == receiver.port
+    assert listed["CLI Room"]["fingerprint"] == receiver.identity.fingerprint
+    assert listed["CLI Room"]["pin_required"] is False

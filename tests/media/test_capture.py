@@ -1,0 +1,134 @@
+"""Capture sources on real inputs: a video file read as a camera, and a real X server's screen."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from coalesce_common.errors import MediaError
+from coalesce_common.media.capture import CameraSource, CaptureSource, ScreenSource, list_monitors
+
+from .conftest import ROOT_COLOUR, ROOT_SIZE, VideoFile, write_video
+
+COLOUR_TOLERANCE = 12.0
+"""Euclidean RGB distance allowed after MJPG, BGR->I420 and I420->RGB (limited-range BT.601 rounding)."""
+
+FRAME_TIMEOUT = 10.0
+
+
+def centre_rgb(rgb: np.ndarray) -> np.ndarray:
+    height, width = rgb.shape[:2]
+    return rgb[height // 4 : 3 * height // 4, width // 4 : 3 * width // 4]
+
+
+async def started(source: CaptureSource) -> CaptureSource:
+    source.start(asyncio.get_running_loop())
+    return source
+
+
+async def test_camera_source_reads_a_video_file_at_its_own_rate(video_file: VideoFile) -> None:
+    source = await started(CameraSource(str(video_file.path)))
+    try:
+        frame = await source.slot.get(timeout=FRAME_TIMEOUT)
+        assert (frame.width, frame.height, frame.format.name) == (
+            video_file.width,
+            video_file.height,
+            "yuv420p",
+        )
+        index, distance = video_file.nearest_index(centre_rgb(frame.to_ndarray(format="rgb24")))
+        assert distance < COLOUR_TOLERANCE
+        assert index == 0  # the first frame grabbed is the file's first (the next is due 1/30 s later)
+        assert source.fps == pytest.approx(video_file.fps)
+    finally:
+        source.stop()
+    assert source.error is None
+    assert not source.running
+
+
+async def test_camera_source_loops_a_file_and_keeps_the_frame_order(video_file: VideoFile) -> None:
+    source = await started(CameraSource(video_file.path.as_posix(), fps=600))
+    indexes: list[int] = []
+    try:
+        while source.slot.frames_put < 2 * video_file.frames:
+            frame = await source.slot.get(timeout=FRAME_TIMEOUT)
+            index, distance = video_file.nearest_index(centre_rgb(frame.to_ndarray(format="rgb24")))
+            assert distance < COLOUR_TOLERANCE
+            indexes.append(index)
+    finally:
+        source.stop()
+    assert source.error is None
+    steps = [b - a for a, b in itertools.pairwise(indexes)]
+    assert any(step < 0 for step in steps), f"never wrapped around: {indexes}"
+    # Frames may be dropped in between, but within one pass they come in file order.
+    assert sum(step < 0 for step in steps) <= source.slot.frames_put // video_file.frames + 1
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [((75, 51), (74, 50)), ((160, 122), (160, 122)), ((161, 125), (160, 124))],
+    ids=["odd", "height-2-mod-4", "odd-height-0-mod-4"],
+)
+async def test_camera_source_crops_odd_sizes_to_even_and_keeps_colours_right(
+    tmp_path: Path, size: tuple[int, int], expected: tuple[int, int]
+) -> None:
+    video = write_video(tmp_path / "odd.avi", *size, frames=3, fps=30)
+    source = await started(CameraSource(str(video.path)))
+    try:
+        frame = await source.slot.get(timeout=FRAME_TIMEOUT)
+    finally:
+        source.stop()
+    assert (frame.width, frame.height) == expected
+    # Every pixel, not just the centre: a chroma plane read from the wrong offset shows in some rows.
+    rgb = frame.to_ndarray(format="rgb24")
+    for row in (0, frame.height // 2, frame.height - 1):
+        index, distance = video.nearest_index(rgb[row : row + 1, 1:-1])
+        assert (index, distance < COLOUR_TOLERANCE) == (0, True), row
+
+
+async def test_camera_source_reports_a_file_it_cannot_open(tmp_path: Path) -> None:
+    source = await started(CameraSource(str(tmp_path / "missing.avi")))
+    try:
+        with pytest.raises(MediaError, match=r"Cannot open video file .*missing\.avi"):
+            await source.slot.get(timeout=FRAME_TIMEOUT)
+    finally:
+        source.stop()
+    assert isinstance(source.error, MediaError)
+
+
+def test_camera_spec_digits_mean_a_device_index() -> None:
+    assert CameraSource("0").spec == 0
+    assert CameraSource("clip.mp4").spec == "clip.mp4"
+
+
+def test_list_monitors_describes_the_x_screen(red_root_display: str) -> None:
+    width, height = ROOT_SIZE
+    assert list_monitors(display=red_root_display) == [
+        {"index": 1, "width": width, "height": height, "left": 0, "top": 0}
+    ]
+
+
+async def test_screen_source_captures_the_root_window_colour(red_root_display: str) -> None:
+    source = await started(ScreenSource(monitor=1, fps=30, display=red_root_display))
+    try:
+        frame = await source.slot.get(timeout=FRAME_TIMEOUT)
+        second = await source.slot.get(timeout=FRAME_TIMEOUT)
+    finally:
+        source.stop()
+    assert source.error is None
+    assert second is not frame
+    assert (frame.width, frame.height, frame.format.name) == (*ROOT_SIZE, "yuv420p")
+    rgb = frame.to_ndarray(format="rgb24")
+    assert np.abs(rgb.astype(int) - ROOT_COLOUR).max() <= 4, rgb.reshape(-1, 3)[:4]
+
+
+async def test_screen_source_names_the_monitors_when_the_index_is_wrong(red_root_display: str) -> None:
+    source = await started(ScreenSource(monitor=3, display=red_root_display))
+    try:
+        with pytest.raises(MediaError, match=r"no monitor 3; available monitors: 1 \(640x480 at 0,0\)"):
+            await source.slot.get(timeout=FRAME_TIMEOUT)
+    finally:
+        source.stop()

@@ -1,0 +1,139 @@
+"""TrackSink measures and keeps the newest frame; StatsWriter and SnapshotWriter write what they promise."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from coalesce_receiver.models.room import RoomModel, ShareView
+from coalesce_receiver.services.sink import SnapshotWriter, StatsWriter, TrackSink, snapshot_filename
+
+WAIT = 10.0
+
+
+class QueueTrack(MediaStreamTrack):
+    """A remote track stand-in: frames come from a queue; ``None`` ends it."""
+
+    kind = "video"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queue: asyncio.Queue[av.VideoFrame | None] = asyncio.Queue()
+
+    async def recv(self) -> av.VideoFrame:
+        frame = await self.queue.get()
+        if frame is None:
+            self.stop()
+            raise MediaStreamError
+        return frame
+
+
+class FakeSource:
+    """A FrameSource with a fixed picture and fixed statistics."""
+
+    def __init__(self, kind: str, rgb: np.ndarray | None) -> None:
+        self.kind = kind
+        self.rgb = rgb
+
+    def latest_rgb(self) -> np.ndarray | None:
+        return self.rgb
+
+    def stats(self) -> dict[str, object]:
+        height, width = (0, 0) if self.rgb is None else self.rgb.shape[:2]
+        return {"kind": self.kind, "frames": 7, "width": width, "height": height, "fps": 29.9}
+
+
+def rgb_frame(rgb: tuple[int, int, int], width: int = 64, height: int = 48) -> av.VideoFrame:
+    return av.VideoFrame.from_ndarray(
+        np.full((height, width, 3), rgb, dtype=np.uint8), format="rgb24"
+    ).reformat(format="yuv420p")
+
+
+async def test_track_sink_counts_frames_and_keeps_the_newest() -> None:
+    track = QueueTrack()
+    sink = TrackSink(track, "screen")
+    running = asyncio.create_task(sink.run())
+    assert sink.latest_rgb() is None
+    assert sink.stats() == {"kind": "screen", "frames": 0, "width": 0, "height": 0, "fps": 0.0}
+    frames = [rgb_frame((200, 30, 30)), rgb_frame((30, 200, 30))]
+    for frame in frames:
+        track.queue.put_nowait(frame)
+    assert await asyncio.wait_for(sink.wait_for_frames(2), WAIT)
+    assert sink.latest_frame is frames[-1]
+    rgb = sink.latest_rgb()
+    assert rgb is not None and rgb.shape == (48, 64, 3)
+    assert np.abs(rgb.astype(int) - (30, 200, 30)).max() <= 4
+    assert sink.latest_rgb() is rgb, "converted once per frame"
+    stats = sink.stats()
+    assert {k: stats[k] for k in ("kind", "frames", "width", "height")} == {
+        "kind": "screen",
+        "frames": 2,
+        "width": 64,
+        "height": 48,
+    }
+    assert isinstance(stats["fps"], float)
+    track.queue.put_nowait(None)
+    await asyncio.wait_for(running, WAIT)
+    assert sink.ended.is_set()
+    assert not await sink.wait_for_frames(3), "an ended track never reaches more frames"
+
+
+def test_snapshot_names_are_safe_file_names() -> None:
+    assert snapshot_filename("Alice's Laptop/../x", "camera") == "Alice_s_Laptop____x-camera.png"
+    assert snapshot_filename("", "screen") == "_-screen.png"
+    assert snapshot_filename("bob-2_ok", "screen") == "bob-2_ok-screen.png"
+
+
+@pytest.fixture
+def room() -> RoomModel:
+    model = RoomModel("Room 1", pin_required=False)
+    model.add_share(ShareView("share-a", "Alice Ö"))
+    model.add_track("share-a", FakeSource("screen", np.full((40, 60, 3), (250, 10, 10), dtype=np.uint8)))
+    model.add_track("share-a", FakeSource("camera", None))
+    model.add_share(ShareView("share-b", "Bob"))
+    return model
+
+
+async def test_stats_writer_writes_at_start_periodically_and_at_stop(tmp_path: Path, room: RoomModel) -> None:
+    path = tmp_path / "stats.json"
+    writer = StatsWriter(path, room, interval=0.02)
+    async with writer:
+        await asyncio.wait_for(writer.wait_for_writes(3), WAIT)
+        document = json.loads(path.read_text())
+        assert document == {
+            "shares": [
+                {
+                    "sender": "Alice Ö",
+                    "share_id": "share-a",
+                    "tracks": [
+                        {"kind": "screen", "frames": 7, "width": 60, "height": 40, "fps": 29.9},
+                        {"kind": "camera", "frames": 7, "width": 0, "height": 0, "fps": 29.9},
+                    ],
+                },
+                {"sender": "Bob", "share_id": "share-b", "tracks": []},
+            ]
+        }
+        room.remove_share("share-a")
+        writes = writer.writes
+    assert writer.writes > writes, "a last write at stop"
+    assert json.loads(path.read_text())["shares"] == [{"sender": "Bob", "share_id": "share-b", "tracks": []}]
+    assert os.listdir(tmp_path) == ["stats.json"], "no temporary files left behind"
+    await writer.aclose()  # idempotent
+
+
+async def test_snapshot_writer_writes_each_tracks_newest_frame(tmp_path: Path, room: RoomModel) -> None:
+    async with SnapshotWriter(tmp_path / "snaps", room, interval=0.02) as writer:
+        await asyncio.wait_for(writer.wait_for_writes(2), WAIT)
+    assert sorted(p.name for p in (tmp_path / "snaps").iterdir()) == ["Alice__-screen.png"]
+    image = cv2.imread(str(tmp_path / "snaps" / "Alice__-screen.png"), cv2.IMREAD_COLOR)
+    assert image is not None
+    assert image.shape == (40, 60, 3)
+    assert tuple(image[20, 30]) == (10, 10, 250), "PNG holds BGR of the RGB frame"

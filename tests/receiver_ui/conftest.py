@@ -1,0 +1,111 @@
+"""Fixtures for the room display tests: a headless Qt platform, fake frame sources, a window at a fixed size.
+
+The platform is chosen through pytest-qt's ``qapp_args`` (``-platform offscreen``) rather than
+``QT_QPA_PLATFORM``: a command-line argument reaches only the QApplication pytest-qt builds, never
+``os.environ``, so neither other tests nor the subprocesses they start inherit it. A platform set explicitly
+in the environment (a developer's ``QT_QPA_PLATFORM=xcb``, later the session ``xvfb`` fixture) wins.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytest
+from PySide6.QtGui import QColor
+from pytestqt.qtbot import QtBot
+
+from coalesce_receiver.models.room import RoomModel, ShareView
+from coalesce_receiver.ui.room_window import DEFAULT_REFRESH_HZ, RoomWindow
+
+WINDOW_WIDTH = 800
+WINDOW_HEIGHT = 450
+
+RED = (220, 30, 30)
+GREEN = (30, 200, 60)
+BLUE = (40, 60, 230)
+YELLOW = (240, 220, 40)
+WHITE = (255, 255, 255)
+
+
+@pytest.fixture(scope="session")
+def qapp_args(pytestconfig: pytest.Config) -> list[str]:
+    args = [str(pytestconfig.getini("qt_qapp_name"))]
+    if not os.environ.get("QT_QPA_PLATFORM"):
+        args += ["-platform", "offscreen"]
+    return args
+
+
+class FakeSource:
+    """A track that shows one solid colour; ``paint`` swaps in a new frame (a new array object)."""
+
+    def __init__(
+        self, kind: str, colour: tuple[int, int, int], *, size: tuple[int, int] = (1280, 720)
+    ) -> None:
+        self.kind = kind
+        self.reads = 0
+        self._size = size
+        self._frame: np.ndarray | None = None
+        self.paint(colour)
+
+    def paint(self, colour: tuple[int, int, int]) -> None:
+        width, height = self._size
+        frame = np.empty((height, width, 3), dtype=np.uint8)
+        frame[:, :] = colour
+        self._frame = frame
+
+    def clear(self) -> None:
+        self._frame = None
+
+    def latest_rgb(self) -> np.ndarray | None:
+        self.reads += 1
+        return self._frame
+
+    def stats(self) -> dict[str, object]:
+        width, height = self._size
+        return {"kind": self.kind, "frames": self.reads, "width": width, "height": height, "fps": 0.0}
+
+
+def make_share(
+    share_id: str,
+    sender_name: str,
+    screen: tuple[int, int, int] | None = None,
+    camera: tuple[int, int, int] | None = None,
+) -> ShareView:
+    share = ShareView(share_id, sender_name)
+    if screen is not None:
+        share.tracks["screen"] = FakeSource("screen", screen)
+    if camera is not None:
+        share.tracks["camera"] = FakeSource("camera", camera, size=(640, 480))
+    return share
+
+
+@pytest.fixture
+def model() -> RoomModel:
+    return RoomModel("Aurora", pin_required=True, addresses=["192.168.1.20", "fd00::7"], port=8443)
+
+
+@pytest.fixture
+def make_window(qtbot: QtBot) -> Iterator[Callable[..., RoomWindow]]:
+    """Builds a shown RoomWindow of WINDOW_WIDTH x WINDOW_HEIGHT (closed by pytest-qt after the test)."""
+
+    def make(
+        model: RoomModel, *, pin: str | None = None, refresh_hz: float = DEFAULT_REFRESH_HZ
+    ) -> RoomWindow:
+        window = RoomWindow(model, pin=pin, refresh_hz=refresh_hz)
+        qtbot.addWidget(window)
+        window.resize(WINDOW_WIDTH, WINDOW_HEIGHT)
+        window.show()
+        qtbot.waitExposed(window)
+        return window
+
+    yield make
+
+
+def pixel(window: RoomWindow, x: int, y: int) -> tuple[int, int, int]:
+    """The colour the window paints at logical point (x, y)."""
+    image = window.grab().toImage()
+    ratio = image.width() / window.width()
+    colour = QColor(image.pixel(round(x * ratio), round(y * ratio)))
+    return colour.red(), colour.green(), colour.blue()

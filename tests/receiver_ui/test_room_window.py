@@ -1,0 +1,400 @@
+"""The room display: idle screen, tiling, frames, re-flow, keys. Pixels are read from ``window.grab()``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QRect, Qt
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QLabel
+from pytestqt.qtbot import QtBot
+
+from coalesce_receiver.models.room import RoomModel
+from coalesce_receiver.ui.room_window import RoomWindow, format_endpoint, tile_geometry
+from coalesce_receiver.ui.share_tile import rgb_to_qimage
+from tests.receiver_ui.conftest import (
+    BLUE,
+    GREEN,
+    RED,
+    WHITE,
+    WINDOW_HEIGHT,
+    WINDOW_WIDTH,
+    YELLOW,
+    FakeSource,
+    make_share,
+    pixel,
+)
+
+MakeWindow = Callable[..., RoomWindow]
+W, H = WINDOW_WIDTH, WINDOW_HEIGHT
+
+
+def visible_texts(window: RoomWindow) -> list[str]:
+    return [label.text() for label in window.findChildren(QLabel) if label.isVisible() and label.text()]
+
+
+def close_to(actual: tuple[int, int, int], expected: tuple[int, int, int], tolerance: int = 6) -> bool:
+    return all(abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=True))
+
+
+def shows(window: RoomWindow, x: int, y: int, colour: tuple[int, int, int]) -> bool:
+    return close_to(pixel(window, x, y), colour)
+
+
+# --- idle screen -------------------------------------------------------------------------------------------
+
+
+def test_idle_screen_shows_name_endpoints_and_pin(make_window: MakeWindow, model: RoomModel) -> None:
+    window = make_window(model, pin="4821")
+
+    texts = " | ".join(visible_texts(window))
+    assert window.is_idle
+    assert "Aurora" in texts
+    assert "192.168.1.20:8443" in texts
+    assert "[fd00::7]:8443" in texts
+    assert "4821" in texts
+    assert "PIN required — enter the PIN shown on this screen" in texts
+    assert (
+        "Open Coalesce on your laptop and pick Aurora, or run: coalesce share --to 192.168.1.20:8443" in texts
+    )
+
+
+def test_open_room_says_no_pin_and_hides_it(make_window: MakeWindow) -> None:
+    window = make_window(RoomModel("Lobby", pin_required=False, addresses=["10.0.0.5"], port=443), pin="1111")
+
+    texts = " | ".join(visible_texts(window))
+    assert "Open room — no PIN needed" in texts
+    assert "1111" not in texts
+    assert "10.0.0.5:443" in texts
+
+
+def test_idle_screen_follows_endpoint_changes(make_window: MakeWindow) -> None:
+    model = RoomModel("Lobby", pin_required=True)
+    window = make_window(model)
+    assert "Waiting for the network…" in visible_texts(window)
+
+    model.set_endpoint(["172.16.0.9"], 9443)
+
+    assert any("172.16.0.9:9443" in text for text in visible_texts(window))
+
+
+def test_idle_fonts_scale_with_the_window(make_window: MakeWindow, model: RoomModel, qtbot: QtBot) -> None:
+    window = make_window(model)
+    name = window.findChild(QLabel, "roomName")
+    assert name is not None
+    small = name.font().pixelSize()
+
+    window.resize(W * 2, H * 2)
+
+    qtbot.waitUntil(lambda: name.font().pixelSize() >= small * 1.8, timeout=2000)
+    assert small >= 40  # a room name is read from across the room even on a small window
+
+
+# --- tiling ------------------------------------------------------------------------------------------------
+
+
+def test_one_share_fills_the_window(make_window: MakeWindow, model: RoomModel, qtbot: QtBot) -> None:
+    window = make_window(model)
+
+    model.add_share(make_share("a", "Ada", screen=RED))
+
+    assert not window.is_idle
+    qtbot.waitUntil(lambda: shows(window, W // 2, H // 2, RED), timeout=2000)
+    assert shows(window, 40, 40, RED)  # a 16:9 frame in a 16:9 window: no bars
+
+
+def test_frames_are_letterboxed_with_black_bars(
+    make_window: MakeWindow, model: RoomModel, qtbot: QtBot
+) -> None:
+    window = make_window(model)
+    share = make_share("a", "Ada")
+    share.tracks["screen"] = FakeSource("screen", BLUE, size=(400, 400))
+    model.add_share(share)
+
+    qtbot.waitUntil(lambda: shows(window, W // 2, H // 2, BLUE), timeout=2000)
+    assert shows(window, 50, H // 2, (0, 0, 0))  # left bar
+    assert shows(window, W - 50, H // 2, (0, 0, 0))  # right bar
+
+
+def test_two_shares_sit_side_by_side(make_window: MakeWindow, model: RoomModel, qtbot: QtBot) -> None:
+    window = make_window(model)
+
+    model.add_share(make_share("a", "Ada", screen=RED))
+    model.add_share(make_share("b", "Brian", screen=GREEN))
+
+    qtbot.waitUntil(lambda: shows(window, W // 4, H // 2, RED), timeout=2000)
+    assert shows(window, 3 * W // 4, H // 2, GREEN)
+
+
+def test_four_shares_fill_four_quadrants(make_window: MakeWindow, model: RoomModel, qtbot: QtBot) -> None:
+    window = make_window(model)
+    colours = {"a": RED, "b": GREEN, "c": BLUE, "d": YELLOW}
+    for share_id, colour in colours.items():
+        model.add_share(make_share(share_id, share_id.upper(), screen=colour))
+
+    centres = [(W // 4, H // 4), (3 * W // 4, H // 4), (W // 4, 3 * H // 4), (3 * W // 4, 3 * H // 4)]
+    qtbot.waitUntil(lambda: shows(window, *centres[3], YELLOW), timeout=2000)
+    for (x, y), colour in zip(centres, colours.values(), strict=True):
+        assert shows(window, x, y, colour)
+
+
+def test_a_fifth_share_waits_off_screen(make_window: MakeWindow, model: RoomModel) -> None:
+    window = make_window(model)
+    for index in range(5):
+        model.add_share(make_share(str(index), f"Sender {index}", screen=RED))
+
+    assert [tile.share.share_id for tile in window.tiles] == ["0", "1", "2", "3"]
+    assert "4 shares · 1 waiting" in visible_texts(window)
+
+
+def test_camera_is_picture_in_picture(make_window: MakeWindow, model: RoomModel, qtbot: QtBot) -> None:
+    window = make_window(model)
+
+    model.add_share(make_share("a", "Ada", screen=RED, camera=GREEN))
+
+    # The inset sits in the bottom-right corner, a quarter of the tile wide.
+    qtbot.waitUntil(lambda: shows(window, W - 100, H - 70, GREEN), timeout=2000)
+    assert shows(window, W // 2, H // 2, RED)
+    assert shows(window, 100, 100, RED)
+
+
+def test_camera_alone_fills_the_tile(make_window: MakeWindow, model: RoomModel, qtbot: QtBot) -> None:
+    window = make_window(model)
+
+    model.add_share(make_share("a", "Ada", camera=GREEN))
+
+    qtbot.waitUntil(lambda: shows(window, W // 2, H // 2, GREEN), timeout=2000)
+    assert shows(window, W // 2 - 250, H // 2, GREEN)  # a 4:3 camera 600 px wide in an 800x450 tile
+
+
+def test_tracks_added_later_appear(make_window: MakeWindow, model: RoomModel, qtbot: QtBot) -> None:
+    window = make_window(model)
+    model.add_share(make_share("a", "Ada"))
+    assert shows(window, 40, 40, (0, 0, 0))  # no track yet: a black tile saying "Connecting…"
+
+    model.add_track("a", FakeSource("screen", RED))
+
+    qtbot.waitUntil(lambda: shows(window, W // 2, H // 2, RED), timeout=2000)
+
+
+# --- leaving and re-flowing --------------------------------------------------------------------------------
+
+
+def test_a_leaving_share_reflows_the_rest(make_window: MakeWindow, model: RoomModel, qtbot: QtBot) -> None:
+    window = make_window(model)
+    model.add_share(make_share("a", "Ada", screen=RED))
+    model.add_share(make_share("b", "Brian", screen=GREEN))
+    model.add_share(make_share("c", "Chloe", screen=BLUE))
+    qtbot.waitUntil(lambda: shows(window, W // 2, 3 * H // 4, BLUE), timeout=2000)  # third centred below
+
+    model.remove_share("a")
+
+    qtbot.waitUntil(lambda: shows(window, W // 4, H // 2, GREEN), timeout=2000)
+    assert shows(window, 3 * W // 4, H // 2, BLUE)
+    assert [tile.sender_name for tile in window.tiles] == ["Brian", "Chloe"]
+    assert "Ada" not in visible_texts(window)
+
+    model.remove_share("b")
+
+    qtbot.waitUntil(lambda: shows(window, W // 4, H // 2, BLUE), timeout=2000)
+    assert visible_texts(window).count("Chloe") == 1
+
+
+def test_the_last_share_leaving_brings_back_the_idle_screen(
+    make_window: MakeWindow, model: RoomModel, qtbot: QtBot
+) -> None:
+    window = make_window(model, pin="4821")
+    model.add_share(make_share("a", "Ada", screen=RED))
+    qtbot.waitUntil(lambda: shows(window, W // 2, H // 2, RED), timeout=2000)
+
+    model.remove_share("a")
+
+    assert window.is_idle
+    assert window.tiles == []
+    qtbot.waitUntil(lambda: not shows(window, W // 2, H // 2, RED), timeout=2000)
+    texts = visible_texts(window)
+    assert "Aurora" in texts
+    assert "Ada" not in texts
+    assert "1 share" not in texts
+
+
+def test_sender_names_are_visible_labels(make_window: MakeWindow, model: RoomModel) -> None:
+    window = make_window(model)
+    model.add_share(make_share("a", "Ada Lovelace", screen=RED))
+    model.add_share(make_share("b", "Brian Kernighan", screen=GREEN))
+
+    texts = visible_texts(window)
+    assert "Ada Lovelace" in texts
+    assert "Brian Kernighan" in texts
+    assert "2 shares" in texts
+
+
+# --- frames ------------------------------------------------------------------------------------------------
+
+
+def test_new_frames_repaint_and_the_same_frame_does_not(
+    make_window: MakeWindow, model: RoomModel, qtbot: QtBot
+) -> None:
+    window = make_window(model, refresh_hz=100)
+    share = make_share("a", "Ada", screen=RED)
+    model.add_share(share)
+    source = share.tracks["screen"]
+    assert isinstance(source, FakeSource)
+    tile = window.tiles[0]
+    qtbot.waitUntil(lambda: source.reads >= 3, timeout=2000)  # the timer keeps polling
+
+    assert not tile.pull_frames()  # same array object: nothing to do
+
+    source.paint(WHITE)
+    qtbot.waitUntil(lambda: shows(window, W // 2, H // 2, WHITE), timeout=2000)
+
+
+def test_a_source_without_a_frame_yet_keeps_the_tile_black(make_window: MakeWindow, model: RoomModel) -> None:
+    window = make_window(model)
+    share = make_share("a", "Ada", screen=RED)
+    source = share.tracks["screen"]
+    assert isinstance(source, FakeSource)
+    source.clear()
+
+    model.add_share(share)
+
+    assert not window.tiles[0].has_image("screen")
+    assert not shows(window, W // 2, H // 2, RED)
+
+
+def test_bad_frames_are_dropped_not_raised(make_window: MakeWindow, model: RoomModel) -> None:
+    class Broken:
+        kind = "screen"
+
+        def latest_rgb(self) -> np.ndarray:
+            return np.zeros((10, 10), dtype=np.float32)
+
+        def stats(self) -> dict[str, object]:
+            return {}
+
+    class Failing(Broken):
+        def latest_rgb(self) -> np.ndarray:
+            raise RuntimeError("decoder gone")
+
+    window = make_window(model)
+    share = make_share("a", "Ada")
+    share.tracks["screen"] = Broken()
+    share.tracks["camera"] = Failing()
+    model.add_share(share)
+
+    window.refresh_frames()
+    assert not window.tiles[0].has_image("screen")
+
+
+def test_the_timer_stops_when_the_room_is_idle(make_window: MakeWindow, model: RoomModel) -> None:
+    window = make_window(model)
+    share = make_share("a", "Ada", screen=RED)
+    model.add_share(share)
+    model.remove_share("a")
+    source = share.tracks["screen"]
+    assert isinstance(source, FakeSource)
+    reads = source.reads
+
+    window.refresh_frames()
+
+    assert source.reads == reads
+
+
+@pytest.mark.parametrize("width", [1, 3, 5, 641])
+def test_rgb_to_qimage_shares_memory_and_respects_stride(width: int) -> None:
+    frame = np.zeros((7, width, 3), dtype=np.uint8)
+    frame[:, -1] = GREEN
+    pixels, image = rgb_to_qimage(frame)
+
+    assert pixels is frame
+    assert (image.width(), image.height()) == (width, 7)
+    assert image.format() == QImage.Format.Format_RGB888
+    colour = image.pixelColor(width - 1, 6)
+    assert (colour.red(), colour.green(), colour.blue()) == GREEN
+
+
+def test_rgb_to_qimage_copies_strided_views_once() -> None:
+    padded = np.zeros((4, 8, 3), dtype=np.uint8)
+    padded[:, :5] = BLUE
+    view = padded[:, :5]
+
+    pixels, image = rgb_to_qimage(view)
+
+    assert pixels is not view and pixels.flags.c_contiguous
+    assert (image.width(), image.height()) == (5, 4)
+    colour = image.pixelColor(4, 3)
+    assert (colour.red(), colour.green(), colour.blue()) == BLUE
+
+
+@pytest.mark.parametrize("shape", [(4, 4), (4, 4, 4), (0, 4, 3)])
+def test_rgb_to_qimage_refuses_other_shapes(shape: tuple[int, ...]) -> None:
+    with pytest.raises(ValueError):
+        rgb_to_qimage(np.zeros(shape, dtype=np.uint8))
+
+
+def test_tile_geometry() -> None:
+    area = QRect(0, 0, 800, 450)
+    assert tile_geometry(0, area, 4) == []
+    assert tile_geometry(1, area, 4) == [area]
+    assert tile_geometry(2, area, 4) == [QRect(0, 0, 398, 450), QRect(402, 0, 398, 450)]
+    three = tile_geometry(3, area, 4)
+    assert three[2] == QRect(201, 227, 398, 223)
+    assert tile_geometry(4, area, 4)[3] == QRect(402, 227, 398, 223)
+
+
+def test_format_endpoint() -> None:
+    assert format_endpoint("10.0.0.1", 443) == "10.0.0.1:443"
+    assert format_endpoint("fe80::1", 8443) == "[fe80::1]:8443"
+
+
+# --- keys and lifetime -------------------------------------------------------------------------------------
+
+
+def test_escape_does_not_close_and_ctrl_q_does(
+    make_window: MakeWindow, model: RoomModel, qtbot: QtBot
+) -> None:
+    window = make_window(model)
+
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    qtbot.keyClick(window, Qt.Key.Key_Q)
+    assert window.isVisible()
+
+    with qtbot.waitSignal(window.closed, timeout=2000):
+        qtbot.keyClick(window, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    assert not window.isVisible()
+
+
+def test_closing_unsubscribes_from_the_model(make_window: MakeWindow, model: RoomModel) -> None:
+    window = make_window(model)
+    window.close()
+
+    model.add_share(make_share("a", "Ada", screen=RED))
+
+    assert window.is_idle
+    assert window.tiles == []
+
+
+def test_a_reopened_window_follows_the_model_again(make_window: MakeWindow, model: RoomModel) -> None:
+    window = make_window(model)
+    window.close()
+    model.add_share(make_share("a", "Ada", screen=RED))
+
+    window.show()
+
+    assert [tile.sender_name for tile in window.tiles] == ["Ada"]
+
+
+def test_f11_leaves_and_reenters_full_screen(make_window: MakeWindow, model: RoomModel, qtbot: QtBot) -> None:
+    window = make_window(model)
+    window.show_fullscreen()
+    qtbot.waitUntil(window.isFullScreen, timeout=2000)
+    assert window.cursor().shape() == Qt.CursorShape.BlankCursor
+
+    qtbot.keyClick(window, Qt.Key.Key_F11)
+    qtbot.waitUntil(lambda: not window.isFullScreen(), timeout=2000)
+    assert window.cursor().shape() != Qt.CursorShape.BlankCursor
+
+    qtbot.keyClick(window, Qt.Key.Key_F11)
+    qtbot.waitUntil(window.isFullScreen, timeout=2000)
