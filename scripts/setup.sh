@@ -10,6 +10,8 @@ APT_PACKAGES=(
     # the Qt 6 xcb platform plugin's runtime libraries (without them Qt aborts, naming the wrong library)
     libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-render-util0
     libxcb-image0 libxcb-randr0 libxcb-xinerama0 libxcb-xkb1 libegl1 libgl1 libfontconfig1 libdbus-1-3
+    # the cloud's real servers, started by the tests and `coalesce-cloud up` (never as system services)
+    ejabberd coturn postgresql
 )
 PYTHON_CANDIDATES=(python3.13 python3.12 python3.11 python3)
 MIN_PYTHON="3.11"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -133,3 +134,31 @@ async def test_a_fifth_share_is_refused_when_four_are_shown(
         with pytest.raises(ShareRefused, match="already showing"):
             await Share(target, ShareOptions(screen=None, camera=path)).start()
         assert len(receiver.model.shares) == 1
+
+
+async def test_a_receiver_shutdown_ends_the_share_at_the_sender(
+    make_receiver: ReceiverFactory, video_file: Callable[..., Path]
+) -> None:
+    receiver = await make_receiver()
+    share = Share(ShareTarget("127.0.0.1", receiver.port), ShareOptions(screen=None, camera=str(video_file())))
+    await share.start()
+    try:
+        await receiver.aclose()
+        assert await asyncio.wait_for(share.wait_ended(), 10) == "receiver-shutdown"
+    finally:
+        await share.stop()
+
+
+async def test_a_sender_that_vanishes_without_bye_is_removed(
+    make_receiver: ReceiverFactory, video_file: Callable[..., Path]
+) -> None:
+    receiver = await make_receiver()
+    share = Share(ShareTarget("127.0.0.1", receiver.port), ShareOptions(screen=None, camera=str(video_file())))
+    await share.start()
+    try:
+        await receiver.wait_for_shares(1, timeout=20)
+        assert share._channel is not None
+        await share._channel.aclose()  # the laptop lid closes: no bye
+        await eventually(lambda: not receiver.model.shares, 10, "the receiver drops the silent share")
+    finally:
+        await share.stop()
