@@ -3,3 +3,5 @@
 ``services`` holds the asyncio side (share session, discovery), ``models`` observable state with no Qt,
 ``ui`` the only Qt code, ``cli`` the ``coalesce`` command.
 """
+
+__version__ = "0.1.0"

@@ -8,12 +8,19 @@ import contextlib
 import getpass
 import json
 import logging
+import platform
 import signal
 import socket
 import sys
 from collections.abc import Sequence
 
+from coalesce_client import __version__
+from coalesce_client.services.remote import KEYRING_SERVICE, NotEnrolled, RemoteOptions, RemoteShare
 from coalesce_client.services.share import Share, ShareOptions, ShareTarget
+from coalesce_common.cloud import store
+from coalesce_common.cloud.device import enroll
+from coalesce_common.cloud.rest import CloudClient, CloudError
+from coalesce_common.cloud.updates import verify_manifest, version_tuple
 from coalesce_common.discovery import ReceiverInfo, browse, find
 from coalesce_common.errors import CoalesceError
 from coalesce_common.media.capture import list_monitors
@@ -32,6 +39,13 @@ def parse_host_port(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, i
         host, port = text.split(":")
         return host, int(port)
     return text, default_port
+
+
+def current_platform() -> str:
+    """This machine's platform name as update manifests use it, e.g. ``linux-x86_64``."""
+    system = {"darwin": "macos", "win32": "windows"}.get(sys.platform, sys.platform.rstrip("0123456789"))
+    machine = platform.machine().lower().replace("amd64", "x86_64").replace("aarch64", "arm64")
+    return f"{system}-{machine}"
 
 
 def _camera_arg(text: str) -> str | int:
@@ -53,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     where = s.add_mutually_exclusive_group(required=True)
     where.add_argument("--to", metavar="HOST[:PORT]", help="receiver address as shown on the room display")
     where.add_argument("--receiver", metavar="NAME", help="receiver name, found by mDNS")
+    where.add_argument("--meeting", metavar="ID", help="meeting ID shown on a cloud-connected room display")
     s.add_argument("--pin", help="the PIN shown on the room display (asked for when needed and omitted)")
     screen = s.add_mutually_exclusive_group()
     screen.add_argument(
@@ -69,6 +84,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fps", type=float, default=30.0, help="capture frame rate (default 30)")
     s.add_argument("--fingerprint", help="expected SHA-256 fingerprint of the receiver's certificate")
     s.add_argument("--timeout", type=float, default=10.0, help="seconds to find and reach the receiver")
+    s.add_argument(
+        "--relay-only", action="store_true", help="with --meeting: media only through TURN over TLS"
+    )
+
+    e = sub.add_parser("enroll", help="enroll this computer with a Coalesce cloud (once)")
+    e.add_argument("url", help="the cloud's address, e.g. https://coalesce.example.com")
+    e.add_argument("code", help="the enrollment code from your IT administrator")
+    e.add_argument("--name", default=socket.gethostname(), help="this device's name in the cloud")
+    e.add_argument(
+        "--ca", metavar="FILE", help="trust this CA certificate too (a self-hosted cloud's own CA)"
+    )
+
+    u = sub.add_parser("update", help="check the cloud for a newer Coalesce")
+    u.add_argument(
+        "--check", action="store_true", required=True, help="only check (installing is the app's job)"
+    )
+    u.add_argument("--platform", default=current_platform(), help="platform to ask for (default: this one)")
 
     sub.add_parser("screens", help="list the screens that can be shared")
     return parser
@@ -89,6 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             for monitor in list_monitors():
                 print(monitor)
             return 0
+        if args.command == "enroll":
+            return asyncio.run(_enroll(args))
+        if args.command == "update":
+            return asyncio.run(_update_check(args))
         return asyncio.run(_share(args))
     except CoalesceError as exc:
         print(f"coalesce: {exc}", file=sys.stderr)
@@ -127,9 +163,57 @@ async def _ask_pin(receiver_name: str) -> str | None:
     return await asyncio.to_thread(getpass.getpass, f"PIN for {receiver_name}: ")
 
 
+async def _enroll(args: argparse.Namespace) -> int:
+    credentials = await enroll(
+        args.url, args.code, args.name, ca_file=args.ca, service=KEYRING_SERVICE, kind="sender"
+    )
+    print(f"Enrolled as device {credentials.device_id} of {credentials.org or 'your organisation'}.")
+    return 0
+
+
+async def _update_check(args: argparse.Namespace) -> int:
+    credentials = store.load(KEYRING_SERVICE)
+    if credentials is None:
+        raise NotEnrolled()
+    if not credentials.update_public_key:
+        print(
+            "coalesce: the cloud gave no update signing key at enrollment; cannot verify updates",
+            file=sys.stderr,
+        )
+        return 2
+    async with CloudClient(credentials.api_url, ca_file=credentials.ca_file) as api:
+        try:
+            document = await api.update_manifest(args.platform)
+        except CloudError as exc:
+            if exc.code == "no_update":
+                print(f"No update is published for {args.platform}.")
+                return 0
+            raise
+    manifest = verify_manifest(credentials.update_public_key, document)
+    if version_tuple(manifest.version) > version_tuple(__version__):
+        print(f"Update available: Coalesce {manifest.version} (you have {__version__}).")
+        print(f"Download: {manifest.url}\nSHA-256: {manifest.sha256}")
+        if manifest.notes:
+            print(f"Release notes:\n{manifest.notes}")
+    else:
+        print(f"Coalesce {__version__} is up to date (latest for {args.platform}: {manifest.version}).")
+    return 0
+
+
 async def _share(args: argparse.Namespace) -> int:
+    if args.meeting:
+        return await _remote_share(args)
     target = await _target(args)
-    options = ShareOptions(
+    share = Share(target, _options(args), pin_provider=_ask_pin)
+    await share.start()
+    print(
+        f"Sharing to {share.receiver_name} ({target.host}:{target.port}). Press Ctrl-C to stop.", flush=True
+    )
+    return await _run_until_done(share, args.duration)
+
+
+def _options(args: argparse.Namespace) -> ShareOptions:
+    return ShareOptions(
         sender_name=args.name,
         pin=args.pin,
         screen=None if args.no_screen else args.screen,
@@ -137,11 +221,27 @@ async def _share(args: argparse.Namespace) -> int:
         fps=args.fps,
         connect_timeout=args.timeout,
     )
-    share = Share(target, options, pin_provider=_ask_pin)
-    await share.start()
-    print(
-        f"Sharing to {share.receiver_name} ({target.host}:{target.port}). Press Ctrl-C to stop.", flush=True
+
+
+async def _remote_share(args: argparse.Namespace) -> int:
+    remote = RemoteShare(
+        args.meeting, _options(args), remote=RemoteOptions(relay_only=args.relay_only), pin_provider=_ask_pin
     )
+    await remote.start()
+    server = remote.turn_server
+    relay = f" through the {server.region} relay" if args.relay_only and server else ""
+    print(
+        f"Sharing to {remote.share.receiver_name} (meeting {args.meeting}){relay}. Press Ctrl-C to stop.",
+        flush=True,
+    )
+    try:
+        return await _run_until_done(remote.share, args.duration)
+    finally:
+        await remote.stop()
+
+
+async def _run_until_done(share: Share, duration: float | None) -> int:
+    """Wait for Ctrl-C, SIGTERM, ``duration`` or the receiver's end; stop cleanly; 0 if we stopped it."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -150,7 +250,7 @@ async def _share(args: argparse.Namespace) -> int:
     ended = asyncio.ensure_future(share.wait_ended())
     stopped = asyncio.ensure_future(stop.wait())
     try:
-        await asyncio.wait({ended, stopped}, timeout=args.duration, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({ended, stopped}, timeout=duration, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopped.cancel()
         if not ended.done():

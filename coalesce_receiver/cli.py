@@ -16,12 +16,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from coalesce_common.cloud import store
+from coalesce_common.cloud.device import enroll
 from coalesce_common.errors import CoalesceError
+from coalesce_receiver.services.cloud_link import KEYRING_SERVICE, CloudLink
 from coalesce_receiver.services.receiver import (
     DEFAULT_PORT,
     FALLBACK_PORT,
     Receiver,
     ReceiverConfig,
+    ReceiverStartError,
     default_data_dir,
 )
 
@@ -54,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir", type=Path, default=default_data_dir(), help="where the TLS key and id are kept"
     )
     p.add_argument("--no-mdns", action="store_true", help="do not announce this receiver on the network")
+    p.add_argument(
+        "--cloud", metavar="URL", help="connect to this Coalesce cloud (meeting ID, remote senders)"
+    )
+    p.add_argument("--enroll", metavar="CODE", help="with --cloud: enroll this box first, with this code")
+    p.add_argument(
+        "--cloud-ca", metavar="FILE", help="trust this CA certificate too (a self-hosted cloud's CA)"
+    )
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     return p
 
@@ -78,9 +89,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         snapshot_dir=args.snapshot_dir,
         mdns=not args.no_mdns,
     )
+    if args.enroll and not args.cloud:
+        print("coalesce-receiver: --enroll needs --cloud URL", file=sys.stderr)
+        return 2
     receiver = Receiver(config)
     if args.headless:
-        return asyncio.run(_run_headless(receiver))
+        return asyncio.run(_run_headless(receiver, args))
     if (
         not os.environ.get("DISPLAY")
         and not os.environ.get("WAYLAND_DISPLAY")
@@ -90,37 +104,68 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from coalesce_receiver.ui.app import run_room_app  # Qt is loaded only when a window is wanted
 
-    return run_room_app(receiver.model, lambda: _serve(receiver), pin=args.pin, fullscreen=not args.windowed)
+    return run_room_app(
+        receiver.model, lambda: _serve(receiver, args), pin=args.pin, fullscreen=not args.windowed
+    )
 
 
-async def _serve(receiver: Receiver) -> None:
+async def _link(receiver: Receiver, args: argparse.Namespace) -> CloudLink | None:
+    """Connect the box to its cloud when ``--cloud`` is given (enrolling first with ``--enroll``)."""
+    if not args.cloud:
+        return None
+    if args.enroll:
+        credentials = await enroll(
+            args.cloud, args.enroll, args.name, ca_file=args.cloud_ca, service=KEYRING_SERVICE, kind="box"
+        )
+        print(f"enrolled as box {credentials.device_id}", flush=True)
+    else:
+        stored = store.load(KEYRING_SERVICE)
+        if stored is None or stored.api_url.rstrip("/") != args.cloud.rstrip("/"):
+            raise ReceiverStartError(f"this box is not enrolled with {args.cloud}: add --enroll CODE")
+        credentials = stored
+    link = CloudLink(receiver, credentials)
+    await link.start()
+    print(f"meeting ID {receiver.model.meeting_id}", flush=True)
+    return link
+
+
+async def _serve(receiver: Receiver, args: argparse.Namespace) -> None:
     try:
         await receiver.start()
+        _announce(receiver)
+        link = await _link(receiver, args)
     except CoalesceError as exc:
         print(f"coalesce-receiver: {exc}", file=sys.stderr)
+        await receiver.aclose()
         raise
-    _announce(receiver)
     try:
         await asyncio.Event().wait()  # until cancelled by the window or a signal
     finally:
+        if link is not None:
+            await link.aclose()
         await receiver.aclose()
 
 
-async def _run_headless(receiver: Receiver) -> int:
+async def _run_headless(receiver: Receiver, args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    link: CloudLink | None = None
     try:
         await receiver.start()
+        _announce(receiver)
+        link = await _link(receiver, args)
     except CoalesceError as exc:
         print(f"coalesce-receiver: {exc}", file=sys.stderr)
+        await receiver.aclose()
         return 2
     try:
-        _announce(receiver)
         await stop.wait()
     finally:
+        if link is not None:
+            await link.aclose()
         await receiver.aclose()
     return 0
 

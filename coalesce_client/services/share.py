@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TypeVar
 
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCIceServer, RTCPeerConnection, RTCSessionDescription
 
 from coalesce_common import PROTOCOL_VERSION
 from coalesce_common.errors import (
@@ -112,11 +112,15 @@ class Share:
         *,
         pin_provider: PinProvider | None = None,
         channel_factory: ChannelFactory = _websocket_channel,
+        ice_servers: list[RTCIceServer] | None = None,
+        relay_only: bool = False,
     ) -> None:
         self.target = target
         self.options = options
         self._pin_provider = pin_provider
         self._channel_factory = channel_factory
+        self._ice_servers = ice_servers
+        self._relay_only = relay_only
         self._session = SignalingSession(Role.SENDER)
         self._channel: SignalingChannel | None = None
         self._pc: RTCPeerConnection | None = None
@@ -210,7 +214,7 @@ class Share:
         return key
 
     async def _negotiate(self, key: PairingKey | None) -> None:
-        pc = self._pc = new_peer_connection()
+        pc = self._pc = new_peer_connection(self._ice_servers, relay_only=self._relay_only)
         kinds: list[tuple[object, str]] = []
         for source in self._sources:
             track = CaptureTrack(source)

@@ -14,6 +14,7 @@ import os
 
 import aioice.ice
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
+from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
 from coalesce_common.media import ice
 from coalesce_common.media.encoding import tune_encoders
@@ -26,8 +27,15 @@ def _ensure_host_address_policy() -> None:
     ice.set_host_addresses_policy(only=only or None)
 
 
-def new_peer_connection(ice_servers: list[RTCIceServer] | None = None) -> RTCPeerConnection:
-    """A peer connection with ``ice_servers`` (none by default: LAN, host candidates only)."""
+def new_peer_connection(
+    ice_servers: list[RTCIceServer] | None = None, *, relay_only: bool = False
+) -> RTCPeerConnection:
+    """A peer connection with ``ice_servers`` (none by default: LAN, host candidates only).
+
+    ``relay_only`` gathers nothing but TURN relay candidates: the path when UDP is blocked or a proxy is
+    the only way out.
+    """
     tune_encoders()
     _ensure_host_address_policy()
-    return RTCPeerConnection(RTCConfiguration(iceServers=list(ice_servers or [])))
+    policy = RTCIceTransportPolicy.RELAY if relay_only else RTCIceTransportPolicy.ALL
+    return RTCPeerConnection(RTCConfiguration(iceServers=list(ice_servers or []), iceTransportPolicy=policy))

@@ -60,6 +60,7 @@ class RoomModel:
         self.addresses: list[str] = list(addresses or [])
         self.port = port
         self.fingerprint = fingerprint
+        self.meeting_id: str | None = None  # set while the box is connected to a cloud
         self._shares: list[ShareView] = []
         self._listeners: list[Listener] = []
 
@@ -81,6 +82,11 @@ class RoomModel:
     def set_endpoint(self, addresses: list[str], port: int) -> None:
         self.addresses = list(addresses)
         self.port = port
+        self._changed()
+
+    def set_meeting_id(self, meeting_id: str | None) -> None:
+        """The cloud meeting ID remote senders type (``None`` when the box has no cloud)."""
+        self.meeting_id = meeting_id
         self._changed()
 
     def add_share(self, share: ShareView) -> None:

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
-from aiortc import MediaStreamTrack, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCIceServer, RTCSessionDescription
 
 from coalesce_common import PROTOCOL_VERSION
 from coalesce_common.errors import IdentityMismatch, ProtocolError, WrongPin
@@ -79,6 +79,7 @@ class IncomingShare:
         max_shares: int,
         handshake_timeout: float,
         unique_name: Callable[[str], str],
+        ice_servers: list[RTCIceServer] | None = None,
     ) -> None:
         self._channel = channel
         self._model = model
@@ -88,6 +89,7 @@ class IncomingShare:
         self._max_shares = max_shares
         self._handshake_timeout = handshake_timeout
         self._unique_name = unique_name
+        self._ice_servers = ice_servers
         self._session = SignalingSession(Role.RECEIVER)
         self._source = channel.peer_address
         self._share_id = uuid.uuid4().hex[:12]
@@ -100,6 +102,11 @@ class IncomingShare:
     @property
     def share_id(self) -> str:
         return self._share_id
+
+    @property
+    def peer_address(self) -> str:
+        """Who is sharing: an IP address on the LAN, a device's bare JID through the cloud."""
+        return self._source
 
     async def run(self) -> ShareEnd:
         """Serve the channel until the share ends; never raises for anything the peer does."""
@@ -197,7 +204,7 @@ class IncomingShare:
         dtls_fingerprints(offer.sdp)  # refuse an offer without DTLS before touching aiortc
         if key is not None:
             key.verify_offer_mac(offer.sdp, offer.mac)
-        pc = self._pc = new_peer_connection()
+        pc = self._pc = new_peer_connection(self._ice_servers)
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:

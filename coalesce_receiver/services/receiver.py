@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from aiortc import RTCIceServer
+
 from coalesce_common.discovery import ReceiverInfo, ReceiverPublisher, local_ipv4_addresses
 from coalesce_common.errors import CoalesceError
+from coalesce_common.signaling import SignalingChannel
 from coalesce_common.signaling.websocket import WebSocketChannel, WebSocketServer
 from coalesce_common.tls import TlsIdentity, load_or_create_identity
 from coalesce_receiver.models.room import MAX_SHOWN_SHARES, RoomModel
@@ -68,7 +71,7 @@ class Receiver:
         self._publisher: ReceiverPublisher | None = None
         self._publish_task: asyncio.Task[None] | None = None
         self._writers: list[StatsWriter | SnapshotWriter] = []
-        self._shares: set[asyncio.Task[object]] = set()
+        self._shares: dict[asyncio.Task[object], IncomingShare] = {}
         self._closed = False
 
     @property
@@ -148,6 +151,12 @@ class Receiver:
             await publisher.aclose()
 
     async def _on_channel(self, channel: WebSocketChannel) -> None:
+        await self.serve(channel)
+
+    async def serve(
+        self, channel: SignalingChannel, *, ice_servers: list[RTCIceServer] | None = None
+    ) -> None:
+        """Serve one sender's channel (LAN WebSocket or cloud XMPP) until its share ends."""
         share = IncomingShare(
             channel,
             model=self.model,
@@ -157,13 +166,23 @@ class Receiver:
             max_shares=self.config.max_shares,
             handshake_timeout=self.config.handshake_timeout,
             unique_name=self._unique_name,
+            ice_servers=ice_servers,
         )
         task: asyncio.Task[object] = asyncio.ensure_future(share.run())
-        self._shares.add(task)
+        self._shares[task] = share
         try:
             await asyncio.shield(task)
         finally:
-            self._shares.discard(task)
+            self._shares.pop(task, None)
+
+    def end_shares_from(self, peer_address: str) -> int:
+        """End every share from ``peer_address`` (the cloud suspended or revoked that device)."""
+        tasks = [task for task, share in self._shares.items() if share.peer_address == peer_address]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            logger.info("ended %d share(s) from %s", len(tasks), peer_address)
+        return len(tasks)
 
     def _unique_name(self, name: str) -> str:
         name = safe_name(name)
@@ -196,9 +215,10 @@ class Receiver:
             await asyncio.gather(self._publish_task, return_exceptions=True)
         if self._publisher is not None:
             await self._publisher.aclose()
-        for task in list(self._shares):
+        tasks = list(self._shares)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._shares, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self._server is not None:
             await self._server.aclose()
         for writer in self._writers:

@@ -1,0 +1,131 @@
+"""Sharing to a room through the cloud: meeting ID → box, TURN credentials, XMPP signaling.
+
+The REST API (authenticated by the device token) turns the meeting ID into the box's XMPP address and
+hands out short-lived TURN credentials; the regions are ordered by this device's STUN round trip. The
+same signaling and PIN pairing as on the LAN then run as XMPP payloads, and media goes peer to peer
+when it can or through TURN (``relay_only`` forces TURN over TLS, the path through proxies).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from coalesce_client.services.share import PinProvider, Share, ShareOptions, ShareTarget
+from coalesce_common.cloud import store
+from coalesce_common.cloud.device import connect_xmpp
+from coalesce_common.cloud.rest import CloudClient, DeviceCredentials
+from coalesce_common.cloud.turn import TurnServer, TurnTransport, order_by_rtt, parse_servers
+from coalesce_common.errors import CoalesceError, MediaError
+from coalesce_common.net.turn import install_turn_transport
+from coalesce_common.signaling import SignalingChannel
+from coalesce_common.signaling.xmpp import XmppSignaling
+
+logger = logging.getLogger(__name__)
+
+KEYRING_SERVICE = "coalesce-sender"
+
+
+class NotEnrolled(CoalesceError):
+    def __init__(self) -> None:
+        super().__init__(
+            "This computer is not enrolled with a Coalesce cloud: run `coalesce enroll URL CODE` first."
+        )
+
+
+@dataclass(frozen=True)
+class RemoteOptions:
+    relay_only: bool = False
+    stun_timeout: float = 1.0
+    xmpp_timeout: float = 15.0
+
+
+class RemoteShare:
+    """A share to a meeting ID. ``start()``, then ``wait_ended()``; ``stop()`` at any time."""
+
+    def __init__(
+        self,
+        meeting_id: str,
+        options: ShareOptions,
+        *,
+        credentials: DeviceCredentials | None = None,
+        remote: RemoteOptions = RemoteOptions(),
+        pin_provider: PinProvider | None = None,
+    ) -> None:
+        self.meeting_id = meeting_id
+        self.options = options
+        self.remote = remote
+        self._credentials = credentials
+        self._pin_provider = pin_provider
+        self._stream: XmppSignaling | None = None
+        self._share: Share | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self.turn_server: TurnServer | None = None
+        self.box_name = ""
+
+    @property
+    def share(self) -> Share:
+        assert self._share is not None, "not started"
+        return self._share
+
+    async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop("failed")
+            raise
+
+    async def _start(self) -> None:
+        credentials = self._credentials or store.load(KEYRING_SERVICE)
+        if credentials is None:
+            raise NotEnrolled()
+        async with CloudClient(
+            credentials.api_url, token=credentials.token, ca_file=credentials.ca_file
+        ) as api:
+            meeting, turn = await asyncio.gather(api.resolve_meeting(self.meeting_id), api.turn_credentials())
+        box = meeting["box"]
+        self.box_name = str(box.get("name") or "the room display")
+        servers = await order_by_rtt(parse_servers(turn), self.remote.stun_timeout)
+        if not servers:
+            raise MediaError("The cloud offered no TURN relay; ask your IT administrator to configure one.")
+        self.turn_server = servers[0]
+        transport: TurnTransport = "tls" if self.remote.relay_only else "udp"
+        ice_servers = self.turn_server.ice_servers(transport)
+        install_turn_transport(credentials.ca_file)
+        self._stream, self._credentials = await connect_xmpp(
+            credentials, service=KEYRING_SERVICE, timeout=self.remote.xmpp_timeout
+        )
+        stream = self._stream
+
+        async def channel(target: ShareTarget, timeout: float) -> SignalingChannel:
+            return stream.open_channel(str(box["jid"]))
+
+        self._share = Share(
+            ShareTarget(host=str(box["jid"]), port=0, name=self.box_name),
+            self.options,
+            pin_provider=self._pin_provider,
+            channel_factory=channel,
+            ice_servers=ice_servers,
+            relay_only=self.remote.relay_only,
+        )
+        await self._share.start()
+        self._watch = asyncio.ensure_future(self._watch_stream(stream, self._share))
+
+    async def _watch_stream(self, stream: XmppSignaling, share: Share) -> None:
+        """The cloud dropping our XMPP session (an admin suspended this device) ends the share at once."""
+        error = await stream.wait_disconnected()
+        reason = f"disconnected by the cloud ({error})" if error else "cloud connection lost"
+        logger.warning("%s: stopping the share", reason)
+        await share.stop(reason)
+
+    async def wait_ended(self) -> str:
+        return await self.share.wait_ended()
+
+    async def stop(self, reason: str = "stopped") -> None:
+        if self._share is not None:
+            await self._share.stop(reason)
+        if self._watch is not None and self._watch is not asyncio.current_task():
+            self._watch.cancel()
+        if self._stream is not None:
+            await self._stream.aclose()

@@ -1,0 +1,1 @@
+"""What devices need of the Coalesce cloud: REST client, stored credentials, TURN choice, updates."""

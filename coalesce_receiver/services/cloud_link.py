@@ -1,0 +1,153 @@
+"""The box's link to the cloud: its XMPP session, its meeting ID, TURN credentials, admin notices.
+
+While linked, the box shows a meeting ID (renewed before it expires), serves remote senders whose
+signaling arrives over XMPP exactly as it serves LAN senders, and offers TURN so that media can be
+relayed when peer to peer fails. When the cloud says a device was suspended or revoked, the box ends
+that device's shares at once. If the XMPP session drops, the link reconnects with back-off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import logging
+from typing import Any
+
+from aiortc import RTCIceServer
+from slixmpp import JID
+
+from coalesce_common.cloud.device import connect_xmpp
+from coalesce_common.cloud.rest import CloudClient, CloudError, DeviceCredentials
+from coalesce_common.cloud.turn import order_by_rtt, parse_servers
+from coalesce_common.errors import CoalesceError
+from coalesce_common.net.turn import install_turn_transport
+from coalesce_common.signaling.xmpp import XmppChannel, XmppSignaling
+from coalesce_receiver.services.receiver import Receiver
+
+logger = logging.getLogger(__name__)
+
+KEYRING_SERVICE = "coalesce-receiver"
+CLOUD_SERVICE_USER = "coalesce-cloud"
+"""Local part of the JID the cloud sends admin notices from; notices from anyone else are ignored."""
+
+
+class CloudLink:
+    def __init__(
+        self, receiver: Receiver, credentials: DeviceCredentials, *, renew_margin: float = 60.0
+    ) -> None:
+        self.receiver = receiver
+        self.credentials = credentials
+        self.renew_margin = renew_margin
+        self._stream: XmppSignaling | None = None
+        self._ice_servers: list[RTCIceServer] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._maintain: asyncio.Task[None] | None = None
+        self.meeting_expires: datetime.datetime | None = None
+        self.turn_expires: datetime.datetime | None = None
+
+    @property
+    def xmpp(self) -> XmppSignaling:
+        assert self._stream is not None, "not started"
+        return self._stream
+
+    async def start(self) -> None:
+        install_turn_transport(self.credentials.ca_file)
+        await self._connect()
+        await asyncio.gather(self._renew_meeting(), self._renew_turn())
+        self._maintain = asyncio.ensure_future(self._maintain_loop())
+
+    async def _connect(self) -> None:
+        self._stream, self.credentials = await connect_xmpp(
+            self.credentials, on_channel=self._on_channel, on_notice=self._on_notice, service=KEYRING_SERVICE
+        )
+
+    def _api(self) -> CloudClient:
+        c = self.credentials
+        return CloudClient(c.api_url, token=c.token, ca_file=c.ca_file)
+
+    async def _renew_meeting(self) -> None:
+        async with self._api() as api:
+            meeting = await api.create_meeting()
+        self.meeting_expires = _parse_time(meeting.get("expires_at"))
+        self.receiver.model.set_meeting_id(str(meeting["meeting_id"]))
+        logger.info("meeting ID issued, valid until %s", self.meeting_expires)
+
+    async def _renew_turn(self) -> None:
+        async with self._api() as api:
+            body = await api.turn_credentials()
+        servers = await order_by_rtt(parse_servers(body))
+        self._ice_servers = servers[0].ice_servers("udp") if servers else []
+        self.turn_expires = _parse_time(body.get("expires_at"))
+
+    async def _maintain_loop(self) -> None:
+        """Renew the meeting ID and TURN credentials before they expire; reconnect XMPP if it drops."""
+        backoff = 1.0
+        while True:
+            stream = self._stream
+            assert stream is not None
+            dropped = asyncio.ensure_future(stream.wait_disconnected())
+            try:
+                await asyncio.wait({dropped}, timeout=self._seconds_to_next_renewal())
+            finally:
+                dropped.cancel()
+            try:
+                if not stream.connected:
+                    logger.warning("the cloud XMPP session dropped (%s); reconnecting", stream.stream_error)
+                    await stream.aclose()
+                    await self._connect()
+                if self._due(self.meeting_expires):
+                    await self._renew_meeting()
+                if self._due(self.turn_expires):
+                    await self._renew_turn()
+                backoff = 1.0
+            except CoalesceError as exc:
+                logger.warning("cloud link: %s; retrying in %.0f s", exc, backoff)
+                if isinstance(exc, CloudError) and exc.code in ("device_suspended", "device_revoked"):
+                    self.receiver.model.set_meeting_id(None)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 60.0)
+
+    def _due(self, expires: datetime.datetime | None) -> bool:
+        if expires is None:
+            return False
+        left = (expires - datetime.datetime.now(datetime.UTC)).total_seconds()
+        return left <= self.renew_margin
+
+    def _seconds_to_next_renewal(self) -> float:
+        now = datetime.datetime.now(datetime.UTC)
+        deadlines = [e for e in (self.meeting_expires, self.turn_expires) if e is not None]
+        if not deadlines:
+            return 3600.0
+        return max(1.0, min((e - now).total_seconds() for e in deadlines) - self.renew_margin)
+
+    async def _on_channel(self, channel: XmppChannel) -> None:
+        await self.receiver.serve(channel, ice_servers=list(self._ice_servers))
+
+    def _on_notice(self, notice: dict[str, Any]) -> None:
+        domain = JID(self.credentials.xmpp.jid).domain
+        if notice.get("from") != f"{CLOUD_SERVICE_USER}@{domain}":
+            logger.debug("ignoring a notice from %s", notice.get("from"))
+            return
+        if notice.get("coalesce") == "device-status" and notice.get("status") in ("suspended", "revoked"):
+            jid = str(JID(str(notice.get("jid", ""))).bare)
+            ended = self.receiver.end_shares_from(jid)
+            logger.info(
+                "device %s was %s: ended %d share(s)", notice.get("device_id"), notice["status"], ended
+            )
+
+    async def aclose(self) -> None:
+        if self._maintain is not None:
+            self._maintain.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintain
+        if self._stream is not None:
+            await self._stream.aclose()
+        self.receiver.model.set_meeting_id(None)
+
+
+def _parse_time(value: Any) -> datetime.datetime | None:
+    if not isinstance(value, str):
+        return None
+    parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
