@@ -82,6 +82,14 @@ def _label(parent: QWidget, name: str, colour: QColor) -> QLabel:
     return label
 
 
+def format_meeting_id(meeting_id: str) -> str:
+    """Digits in groups of three, as people read them out: ``123 456 7890``."""
+    groups = [meeting_id[i : i + 3] for i in range(0, len(meeting_id), 3)]
+    if len(groups) > 1 and len(groups[-1]) == 1:  # never leave one digit alone at the end
+        groups[-2:] = [groups[-2] + groups[-1]]
+    return " ".join(groups)
+
+
 class _IdleView(QWidget):
     """The screen nobody is sharing to: the room's name, its PIN if given, and how to join."""
 
@@ -89,6 +97,7 @@ class _IdleView(QWidget):
         super().__init__(parent)
         self.room_name = _label(self, "roomName", _TEXT)
         self.pin = _label(self, "pin", _PIN_TEXT)
+        self.meeting = _label(self, "meetingId", _PIN_TEXT)
         self.pin_status = _label(self, "pinStatus", _SECONDARY_TEXT)
         self.address = _label(self, "address", _TEXT)
         self.how_to_join = _label(self, "howToJoin", _SECONDARY_TEXT)
@@ -96,7 +105,14 @@ class _IdleView(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addStretch(3)
-        for label in (self.room_name, self.pin, self.pin_status, self.address, self.how_to_join):
+        for label in (
+            self.room_name,
+            self.meeting,
+            self.pin,
+            self.pin_status,
+            self.address,
+            self.how_to_join,
+        ):
             layout.addWidget(label)
         layout.addStretch(4)
 
@@ -104,6 +120,8 @@ class _IdleView(QWidget):
         self.room_name.setText(model.name)
         self.pin.setVisible(model.pin_required and pin is not None)
         self.pin.setText(f"PIN  {pin}" if pin is not None else "")
+        self.meeting.setVisible(model.meeting_id is not None)
+        self.meeting.setText(f"Meeting ID  {format_meeting_id(model.meeting_id)}" if model.meeting_id else "")
         self.pin_status.setText(
             "PIN required — enter the PIN shown on this screen"
             if model.pin_required
@@ -127,6 +145,7 @@ class _IdleView(QWidget):
         base = self.font()
         self.room_name.setFont(_scaled_font(base, unit * 0.12, bold=True))
         self.pin.setFont(_scaled_font(base, unit * 0.15, bold=True))
+        self.meeting.setFont(_scaled_font(base, unit * 0.09, bold=True))
         self.pin_status.setFont(_scaled_font(base, unit * 0.045))
         self.address.setFont(_scaled_font(base, unit * 0.06, bold=True))
         self.how_to_join.setFont(_scaled_font(base, unit * 0.032))

@@ -398,3 +398,19 @@ def test_f11_leaves_and_reenters_full_screen(make_window: MakeWindow, model: Roo
 
     qtbot.keyClick(window, Qt.Key.Key_F11)
     qtbot.waitUntil(window.isFullScreen, timeout=2000)
+
+
+def test_meeting_id_shows_when_the_box_is_linked_to_a_cloud(qtbot: QtBot) -> None:
+    from coalesce_receiver.ui.room_window import format_meeting_id
+
+    model = RoomModel("Cloud room", pin_required=True, addresses=["10.0.0.5"], port=443)
+    window = RoomWindow(model, pin="4821")
+    qtbot.addWidget(window)
+    window.show()
+    label = window.findChild(QLabel, "meetingId")
+    assert label is not None and label.isHidden()
+    model.set_meeting_id("1234567890")
+    qtbot.waitUntil(lambda: label.isVisible() and label.text() == "Meeting ID  123 456 7890", timeout=2000)
+    assert format_meeting_id("123456789") == "123 456 789"
+    model.set_meeting_id(None)
+    qtbot.waitUntil(label.isHidden, timeout=2000)
