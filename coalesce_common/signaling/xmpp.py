@@ -30,6 +30,8 @@ from typing import Any
 from slixmpp import JID, ClientXMPP
 from slixmpp.stanza import Message
 from slixmpp.xmlstream import ElementBase, register_stanza_plugin
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import StanzaPath
 
 from coalesce_common.errors import SignalingError
 from coalesce_common.logutil import RateLimitedLog
@@ -175,7 +177,11 @@ class XmppSignaling:
         self._client.add_event_handler("connection_failed", self._on_connection_failed)
         self._client.add_event_handler("disconnected", self._on_disconnected)
         self._client.add_event_handler("stream_error", self._on_stream_error)
-        self._client.add_event_handler("message", self._on_message)
+        # slixmpp's "message" event fires only for stanzas with a <body>; signals have none.
+        self._client.register_handler(
+            Callback("coalesce signal", StanzaPath("message/coalesce_signal"), self._on_signal)
+        )
+        self._client.add_event_handler("message", self._on_body)
         self._channels: dict[tuple[str, str], XmppChannel] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._ready: asyncio.Future[None] | None = None
@@ -304,13 +310,15 @@ class XmppSignaling:
         if self._ready is not None and not self._ready.done():
             self._ready.set_exception(SignalingError("the cloud closed the XMPP connection during login"))
 
-    def _on_message(self, message: Message) -> None:
+    def _on_body(self, message: Message) -> None:
+        body = message["body"]
+        if body and self._on_notice is not None:
+            self._notice(message["from"], body)
+
+    def _on_signal(self, message: Message) -> None:
         payload = message["coalesce_signal"]
         sender = message["from"]
-        if payload.xml is None or not payload["session"]:
-            body = message["body"]
-            if body and self._on_notice is not None:
-                self._notice(sender, body)
+        if not payload["session"] or message["type"] == "error":
             return
         text = payload.xml.text or ""
         if len(text.encode()) > MAX_MESSAGE_SIZE * 2:

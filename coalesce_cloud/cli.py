@@ -1,0 +1,119 @@
+"""The ``coalesce-cloud`` command.
+
+``up``     a whole cloud on this machine (CA, ejabberd, coturn, REST API) for development and demos;
+``serve``  the REST API alone against ejabberd and coturn run elsewhere (the production shape);
+``admin``  enrollment codes and device suspend/revoke/restore through the admin API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from coalesce_cloud.admin_cli import admin_main
+from coalesce_cloud.stack import LocalCloud, StackPorts
+from coalesce_common.errors import CoalesceError
+
+logger = logging.getLogger("coalesce_cloud")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="coalesce-cloud", description="The Coalesce cloud.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="run a whole cloud on this machine (CA, ejabberd, coturn, REST API)")
+    up.add_argument("--state-dir", type=Path, required=True, help="where certificates, secrets and data live")
+    up.add_argument(
+        "--host", default="127.0.0.1", help="address every service listens on (default 127.0.0.1)"
+    )
+    up.add_argument("--domain", default="coalesce.test", help="XMPP domain (default coalesce.test)")
+    up.add_argument("--api-port", type=int, default=8443, help="REST API over HTTPS (default 8443)")
+    up.add_argument("--xmpp-port", type=int, default=5222, help="XMPP with STARTTLS (default 5222)")
+    up.add_argument("--xmpp-tls-port", type=int, default=5223, help="XMPP with direct TLS (default 5223)")
+    up.add_argument("--turn-port", type=int, default=3478, help="STUN/TURN over UDP and TCP (default 3478)")
+    up.add_argument(
+        "--turn-tls-port", type=int, default=5349, help="TURN over TLS (default 5349; 443 in production)"
+    )
+    serve = sub.add_parser("serve", help="run the REST API only, against external ejabberd and coturn")
+    serve.add_argument("--config", type=Path, help="settings file (TOML or JSON); env COALESCE_CLOUD_* too")
+    serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default all)")
+    serve.add_argument("--port", type=int, default=443, help="HTTPS port (default 443)")
+    sub.add_parser("admin", help="admin commands (see coalesce-cloud admin --help)", add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["admin"]:
+        return admin_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "up":
+            return asyncio.run(_up(args))
+        return _serve(args)
+    except CoalesceError as exc:
+        print(f"coalesce-cloud: {exc}", file=sys.stderr)
+        return 2
+
+
+async def _up(args: argparse.Namespace) -> int:
+    ports = StackPorts(
+        api=args.api_port,
+        xmpp_starttls=args.xmpp_port,
+        xmpp_tls=args.xmpp_tls_port,
+        turn=args.turn_port,
+        turn_tls=args.turn_tls_port,
+    )
+    cloud = LocalCloud(args.state_dir.resolve(), host=args.host, domain=args.domain, ports=ports)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with cloud:
+        print(f"cloud up: REST API {cloud.api_url}", flush=True)
+        print(f"  CA certificate (give to devices with --ca): {cloud.ca_file}", flush=True)
+        print(f"  admin token: in {cloud.state_dir / 'admin-token'}", flush=True)
+        print(
+            f"  XMPP {args.host}:{cloud.ports.xmpp_starttls} (STARTTLS), :{cloud.ports.xmpp_tls} (TLS); "
+            f"TURN {args.host}:{cloud.ports.turn} (UDP/TCP), :{cloud.ports.turn_tls} (TLS)",
+            flush=True,
+        )
+        print(
+            "  enroll a device: coalesce-cloud admin enroll-code --org ORG, then "
+            f"coalesce enroll {cloud.api_url} CODE --ca {cloud.ca_file}",
+            flush=True,
+        )
+        print("Press Ctrl-C to stop.", flush=True)
+        await stop.wait()
+        print("stopping…", flush=True)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from coalesce_cloud.api.app import create_app
+    from coalesce_cloud.core.config import Settings
+
+    settings = Settings(config_file=args.config) if args.config else Settings()
+    if settings.tls_cert is None or settings.tls_key is None:
+        print(
+            "coalesce-cloud: serve needs tls_cert and tls_key in the settings (HTTPS only)", file=sys.stderr
+        )
+        return 2
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        ssl_certfile=str(settings.tls_cert),
+        ssl_keyfile=str(settings.tls_key),
+        proxy_headers=True,
+    )
+    return 0

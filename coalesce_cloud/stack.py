@@ -1,0 +1,225 @@
+"""A whole cloud on one machine: CA and certificates, ejabberd, coturn and the REST API (HTTPS).
+
+``coalesce-cloud up`` runs it for development and demos; the end-to-end tests run the same stack. All
+state (certificates, secrets, database, server configs and logs) lives in one folder; every port is
+configurable and defaults to a free one. Production runs the pieces separately (``deploy/``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import json
+import logging
+import os
+import secrets
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from pydantic import SecretStr
+
+from coalesce_cloud.api.app import create_app
+from coalesce_cloud.core.config import Settings, TurnRegion, TurnSettings, XmppSettings
+from coalesce_cloud.servers.certs import CaFiles, issue_server_cert, make_ca
+from coalesce_cloud.servers.coturn import CoturnConfig, CoturnServer
+from coalesce_cloud.servers.ejabberd import EjabberdConfig, EjabberdNode
+
+logger = logging.getLogger(__name__)
+
+
+def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _secret_file(path: Path, length: int = 32) -> str:
+    """A random secret kept (0600) in ``path``, created on first use."""
+    if path.exists():
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(length)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
+    return value
+
+
+class _ApiServer(uvicorn.Server):
+    """uvicorn without its signal handlers: whoever runs the stack owns SIGINT and SIGTERM."""
+
+    def capture_signals(self) -> contextlib.AbstractContextManager[None]:  # type: ignore[override]
+        return contextlib.nullcontext()
+
+
+@dataclass
+class StackPorts:
+    api: int = 0
+    xmpp_starttls: int = 0
+    xmpp_tls: int = 0
+    xmpp_admin_api: int = 0
+    erlang_dist: int = 0
+    turn: int = 0
+    turn_tls: int = 0
+    relay_min: int = 0
+    relay_max: int = 0
+
+    def fill(self, host: str) -> None:
+        """Give every port left at 0 a free one."""
+        for name in ("api", "xmpp_starttls", "xmpp_tls", "xmpp_admin_api", "erlang_dist", "turn_tls"):
+            if not getattr(self, name):
+                setattr(self, name, free_port(host))
+        if not self.turn:
+            self.turn = free_port(host, socket.SOCK_DGRAM)
+        if not self.relay_min:
+            self.relay_min = 49160 + (free_port(host, socket.SOCK_DGRAM) % 4000)
+            self.relay_max = self.relay_min + 40
+
+
+@dataclass
+class LocalCloud:
+    state_dir: Path
+    host: str = "127.0.0.1"
+    domain: str = "coalesce.test"
+    ports: StackPorts = field(default_factory=StackPorts)
+    meeting_ttl_seconds: int = 12 * 3600
+
+    ca: CaFiles | None = None
+    ejabberd: EjabberdNode | None = None
+    coturn: CoturnServer | None = None
+    settings: Settings | None = None
+    _api: uvicorn.Server | None = None
+    _api_task: asyncio.Task[None] | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"https://{self.host}:{self.ports.api}"
+
+    @property
+    def ca_file(self) -> str:
+        assert self.ca is not None
+        return str(self.ca.cert)
+
+    @property
+    def admin_token(self) -> str:
+        return _secret_file(self.state_dir / "admin-token")
+
+    async def start(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.ports.fill(self.host)
+        hosts = [self.host, "localhost", self.domain]
+        self.ca = ca = make_ca(self.state_dir / "ca")
+        api_cert = issue_server_cert(ca, self.state_dir / "certs", "api", hosts)
+        xmpp_cert = issue_server_cert(ca, self.state_dir / "certs", "xmpp", hosts)
+        turn_cert = issue_server_cert(ca, self.state_dir / "certs", "turn", hosts)
+        turn_secret = _secret_file(self.state_dir / "turn-secret")
+        try:
+            self.ejabberd = EjabberdNode(
+                EjabberdConfig(
+                    state_dir=self.state_dir / "ejabberd",
+                    certfile=xmpp_cert.combined,
+                    c2s_port=self.ports.xmpp_starttls,
+                    c2s_tls_port=self.ports.xmpp_tls,
+                    http_api_port=self.ports.xmpp_admin_api,
+                    dist_port=self.ports.erlang_dist,
+                    ca_file=ca.cert,
+                    host=self.host,
+                    domain=self.domain,
+                )
+            )
+            self.coturn = CoturnServer(
+                CoturnConfig(
+                    state_dir=self.state_dir / "coturn",
+                    certfile=turn_cert.cert,
+                    keyfile=turn_cert.key,
+                    listening_port=self.ports.turn,
+                    tls_port=self.ports.turn_tls,
+                    relay_min_port=self.ports.relay_min,
+                    relay_max_port=self.ports.relay_max,
+                    host=self.host,
+                    realm=self.domain,
+                    static_auth_secret=turn_secret,
+                )
+            )
+            await asyncio.gather(self.ejabberd.async_start(), self.coturn.async_start())
+            self.settings = Settings(
+                state_dir=self.state_dir,
+                public_url=self.api_url,
+                admin_token=SecretStr(self.admin_token),
+                meeting_ttl=datetime.timedelta(seconds=self.meeting_ttl_seconds),
+                tls_cert=api_cert.cert,
+                tls_key=api_cert.key,
+                xmpp=XmppSettings(
+                    domain=self.domain,
+                    host=self.host,
+                    starttls_port=self.ports.xmpp_starttls,
+                    tls_port=self.ports.xmpp_tls,
+                    api_url=self.ejabberd.api_url,
+                ),
+                turn=TurnSettings(
+                    static_auth_secret=SecretStr(turn_secret),
+                    regions=[
+                        TurnRegion(
+                            name="local", host=self.host, port=self.ports.turn, tls_port=self.ports.turn_tls
+                        )
+                    ],
+                ),
+            )
+            await self._start_api(self.settings, api_cert.cert, api_cert.key)
+        except BaseException:
+            await self.aclose()
+            raise
+        self._write_summary()
+
+    async def _start_api(self, settings: Settings, cert: Path, key: Path) -> None:
+        config = uvicorn.Config(
+            create_app(settings),
+            host=self.host,
+            port=self.ports.api,
+            ssl_certfile=str(cert),
+            ssl_keyfile=str(key),
+            log_level="warning",
+            lifespan="on",
+        )
+        self._api = server = _ApiServer(config)
+        self._api_task = asyncio.ensure_future(server.serve())
+        while not server.started:
+            if self._api_task.done():
+                self._api_task.result()
+                raise RuntimeError("the REST API stopped while starting")
+            await asyncio.sleep(0.02)  # uvicorn offers no started event; this waits for its flag
+
+    def _write_summary(self) -> None:
+        summary: dict[str, Any] = {
+            "api_url": self.api_url,
+            "ca_file": self.ca_file,
+            "admin_token_file": str(self.state_dir / "admin-token"),
+            "xmpp": {
+                "domain": self.domain,
+                "starttls_port": self.ports.xmpp_starttls,
+                "tls_port": self.ports.xmpp_tls,
+            },
+            "turn": {"port": self.ports.turn, "tls_port": self.ports.turn_tls},
+        }
+        (self.state_dir / "cloud.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+    async def aclose(self) -> None:
+        if self._api is not None and self._api_task is not None:
+            self._api.should_exit = True
+            with contextlib.suppress(Exception):
+                await self._api_task
+            self._api = self._api_task = None
+        if self.coturn is not None:
+            await self.coturn.aclose()
+        if self.ejabberd is not None:
+            await self.ejabberd.aclose()
+
+    async def __aenter__(self) -> LocalCloud:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
