@@ -189,7 +189,7 @@ async def _update_check(args: argparse.Namespace) -> int:
                 print(f"No update is published for {args.platform}.")
                 return 0
             raise
-    manifest = verify_manifest(credentials.update_public_key, document)
+    manifest = verify_manifest(credentials.update_public_key, document, platform=args.platform)
     if version_tuple(manifest.version) > version_tuple(__version__):
         print(f"Update available: Coalesce {manifest.version} (you have {__version__}).")
         print(f"Download: {manifest.url}\nSHA-256: {manifest.sha256}")

@@ -25,11 +25,11 @@ import ssl
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from slixmpp import JID, ClientXMPP
 from slixmpp.stanza import Message
-from slixmpp.xmlstream import ElementBase, register_stanza_plugin
+from slixmpp.xmlstream import ElementBase, StanzaBase, register_stanza_plugin
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import StanzaPath
 
@@ -315,7 +315,8 @@ class XmppSignaling:
         if body and self._on_notice is not None:
             self._notice(message["from"], body)
 
-    def _on_signal(self, message: Message) -> None:
+    def _on_signal(self, stanza: StanzaBase) -> None:
+        message = cast(Message, stanza)
         payload = message["coalesce_signal"]
         sender = message["from"]
         if not payload["session"] or message["type"] == "error":

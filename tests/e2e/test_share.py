@@ -140,7 +140,9 @@ async def test_a_receiver_shutdown_ends_the_share_at_the_sender(
     make_receiver: ReceiverFactory, video_file: Callable[..., Path]
 ) -> None:
     receiver = await make_receiver()
-    share = Share(ShareTarget("127.0.0.1", receiver.port), ShareOptions(screen=None, camera=str(video_file())))
+    share = Share(
+        ShareTarget("127.0.0.1", receiver.port), ShareOptions(screen=None, camera=str(video_file()))
+    )
     await share.start()
     try:
         await receiver.aclose()
@@ -153,7 +155,9 @@ async def test_a_sender_that_vanishes_without_bye_is_removed(
     make_receiver: ReceiverFactory, video_file: Callable[..., Path]
 ) -> None:
     receiver = await make_receiver()
-    share = Share(ShareTarget("127.0.0.1", receiver.port), ShareOptions(screen=None, camera=str(video_file())))
+    share = Share(
+        ShareTarget("127.0.0.1", receiver.port), ShareOptions(screen=None, camera=str(video_file()))
+    )
     await share.start()
     try:
         await receiver.wait_for_shares(1, timeout=20)

@@ -1,0 +1,5 @@
+import sys
+
+from coalesce_cloud.cli import main
+
+sys.exit(main())

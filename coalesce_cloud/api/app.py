@@ -1,0 +1,84 @@
+"""The ASGI app: ``create_app(settings)``; serve it with uvicorn (``coalesce-cloud serve``).
+
+Its lifespan brings up, in order: the database engine and schema (Alembic ``upgrade head``), the update
+signing key (created 0600 in the state folder on first start when none is configured), the XMPP admin
+client (ejabberd's HTTP API unless one is injected), and the service account that sends notices to
+boxes (``coalesce-cloud@<domain>``, re-passworded at random on every start: nobody logs in with it).
+On shutdown it closes what it opened. Everything the routes need is in ``app.state.context``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from coalesce_cloud.api.deps import AppContext, Clock
+from coalesce_cloud.api.errors import BodySizeLimit, install_error_handlers
+from coalesce_cloud.api.routes import api_router
+from coalesce_cloud.api.schemas import ErrorBody
+from coalesce_cloud.core.config import Settings
+from coalesce_cloud.core.security import new_xmpp_password
+from coalesce_cloud.db import create_db_engine, make_session_factory, run_migrations
+from coalesce_cloud.updates import load_or_create_signing_key, public_key_b64
+from coalesce_cloud.xmpp_admin import EjabberdHttpAdmin, XmppAdmin, ensure_account
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(settings: Settings, *, xmpp_admin: XmppAdmin | None = None, clock: Clock = utc_now) -> FastAPI:
+    """The cloud's REST API. ``xmpp_admin`` replaces the ejabberd client (the app does not close an
+    injected one); ``clock`` replaces the wall clock (tests move time without sleeping)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            engine = await run_in_threadpool(create_db_engine, settings.effective_database_url)
+            stack.callback(engine.dispose)
+            await run_in_threadpool(run_migrations, engine)
+            signing_key = await run_in_threadpool(load_or_create_signing_key, settings.signing_key_path)
+            admin = xmpp_admin
+            if admin is None:
+                ejabberd = EjabberdHttpAdmin(
+                    settings.xmpp.api_url, settings.xmpp.domain, timeout=settings.xmpp.api_timeout
+                )
+                stack.push_async_callback(ejabberd.aclose)
+                admin = ejabberd
+            await ensure_account(admin, settings.xmpp.service_user, new_xmpp_password())
+            app.state.context = AppContext(
+                settings=settings,
+                clock=clock,
+                session_factory=make_session_factory(engine),
+                xmpp_admin=admin,
+                signing_key=signing_key,
+                update_public_key=public_key_b64(signing_key),
+            )
+            logger.info("cloud API ready for %s (XMPP domain %s)", settings.public_url, settings.xmpp.domain)
+            yield
+
+    app = FastAPI(
+        title="Coalesce cloud",
+        version="1",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(
+        api_router,
+        prefix=API_PREFIX,
+        responses={"4XX": {"model": ErrorBody, "description": "refused: see error.code"}},
+    )
+    return app

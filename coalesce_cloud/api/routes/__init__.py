@@ -1,0 +1,11 @@
+"""One module per resource; ``api_router`` gathers them under ``/api/v1``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from coalesce_cloud.api.routes import admin, devices, enroll, meetings, turn, updates, utils
+
+api_router = APIRouter()
+for module in (utils, enroll, devices, meetings, turn, updates, admin):
+    api_router.include_router(module.router)

@@ -1,0 +1,228 @@
+"""Request and response bodies of the REST API (they are also its OpenAPI schema)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from coalesce_cloud.core.config import XmppSettings
+from coalesce_cloud.models import NAME_MAX, Device, DeviceKind, DeviceStatus
+
+
+def _printable(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    if not value.isprintable():
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX), AfterValidator(_printable)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_max_length=4096)
+
+
+# --------------------------------------------------------------------------------------- errors (docs)
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")  # until, retry_after, details: per code
+
+    code: str = Field(description="stable, for programs: switch on it")
+    message: str = Field(description="for people: what happened and what to do")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+# ---------------------------------------------------------------------------------------------- enroll
+
+
+class EnrollRequest(_Body):
+    code: str = Field(min_length=1, max_length=64)
+    name: Name
+    kind: DeviceKind
+
+
+class XmppCredentials(BaseModel):
+    jid: str
+    password: str
+    domain: str
+    host: str
+    starttls_port: int
+    tls_port: int
+
+
+class EnrollResponse(BaseModel):
+    device_id: str
+    token: str = Field(description="bearer token for every later call; shown once")
+    org: str
+    kind: DeviceKind
+    xmpp: XmppCredentials
+    update_public_key: str = Field(description="base64 of the raw ed25519 key that signs update manifests")
+
+
+# -------------------------------------------------------------------------------------------- devices
+
+
+class DeviceInfo(BaseModel):
+    device_id: str
+    org: str
+    kind: DeviceKind
+    name: str
+    jid: str
+    status: DeviceStatus
+    suspended_until: datetime | None
+    created_at: datetime
+    last_seen: datetime | None
+
+
+class DeviceList(BaseModel):
+    devices: list[DeviceInfo]
+
+
+class XmppCredentialsResponse(BaseModel):
+    xmpp: XmppCredentials
+
+
+# ------------------------------------------------------------------------------------------- meetings
+
+
+class MeetingIssued(BaseModel):
+    meeting_id: str
+    expires_at: datetime
+
+
+class MeetingBox(BaseModel):
+    device_id: str
+    name: str
+    jid: str
+
+
+class MeetingInfo(BaseModel):
+    meeting_id: str
+    box: MeetingBox
+    expires_at: datetime
+
+
+# ----------------------------------------------------------------------------------------------- turn
+
+
+class IceServer(BaseModel):
+    region: str
+    urls: list[str]
+    username: str
+    credential: str
+
+
+class TurnCredentials(BaseModel):
+    ttl: int
+    expires_at: datetime
+    servers: list[IceServer]
+
+
+# ---------------------------------------------------------------------------------------------- admin
+
+
+class EnrollmentCodeRequest(_Body):
+    org: Name
+    uses: int = Field(default=1, ge=1, le=10_000)
+    ttl_seconds: int = Field(default=7 * 86400, ge=60, le=365 * 86400)
+
+
+class EnrollmentCodeIssued(BaseModel):
+    code: str = Field(description="shown once; only a digest is kept")
+    org: str
+    uses: int
+    expires_at: datetime
+
+
+class SuspendRequest(_Body):
+    """Either ``until`` or ``for_seconds`` (counted by the server's clock, so client clocks do not matter)."""
+
+    until: AwareDatetime | None = Field(
+        default=None, description="ISO 8601 with a UTC offset; the suspension lifts by itself then"
+    )
+    for_seconds: int | None = Field(default=None, ge=1, le=10 * 365 * 86400)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> SuspendRequest:
+        if (self.until is None) == (self.for_seconds is None):
+            raise ValueError("give either until or for_seconds")
+        return self
+
+    def ends(self, now: datetime) -> datetime:
+        return self.until if self.until is not None else now + timedelta(seconds=self.for_seconds or 0)
+
+
+class DeviceStatusChanged(BaseModel):
+    device: DeviceInfo
+    sessions_kicked: int = 0
+    boxes_notified: int = 0
+
+
+class AuditEntry(BaseModel):
+    at: datetime
+    actor: str
+    action: str
+    device_id: str | None
+    details: dict[str, Any]
+
+
+class AuditList(BaseModel):
+    events: list[AuditEntry]
+
+
+# -------------------------------------------------------------------------------------------- updates
+
+
+class ManifestBody(BaseModel):
+    platform: str
+    version: str
+    url: str
+    sha256: str
+    notes: str
+    published_at: str
+
+
+class SignedManifest(BaseModel):
+    manifest: ManifestBody
+    signature: str = Field(description="base64 ed25519 signature over the manifest's canonical JSON")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+# ----------------------------------------------------------------------------------------- converters
+
+
+def xmpp_credentials(xmpp: XmppSettings, user: str, password: str) -> XmppCredentials:
+    return XmppCredentials(
+        jid=f"{user}@{xmpp.domain}",
+        password=password,
+        domain=xmpp.domain,
+        host=xmpp.client_host,
+        starttls_port=xmpp.starttls_port,
+        tls_port=xmpp.tls_port,
+    )
+
+
+def device_info(device: Device, xmpp: XmppSettings) -> DeviceInfo:
+    return DeviceInfo(
+        device_id=device.id,
+        org=device.org.name,
+        kind=device.kind,
+        name=device.name,
+        jid=f"{device.id}@{xmpp.domain}",
+        status=device.status,
+        suspended_until=device.suspended_until,
+        created_at=device.created_at,
+        last_seen=device.last_seen,
+    )

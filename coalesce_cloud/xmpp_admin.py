@@ -1,0 +1,167 @@
+"""Account administration on the XMPP server: the ``XmppAdmin`` protocol and its ejabberd implementation.
+
+The API needs six things from the XMPP server: create, delete and re-password accounts, drop live
+sessions, ban, and send a message from a service JID. ``EjabberdHttpAdmin`` does them over ejabberd's
+``mod_http_api`` (``POST {api_url}/{command}`` with a JSON object of arguments; the commands come from
+ejabberd's core and ``mod_admin_extra``). ejabberd must allow these commands to the API's address in
+``api_permissions``: register, unregister, change_password, kick_user, ban_account, send_message.
+
+Every failure (ejabberd unreachable, refusing, or answering an error) is raised as
+:class:`XmppAdminError`; an account that already exists as its subclass :class:`XmppAccountExists`.
+Passwords are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+from typing import Any, Literal, Protocol, Self
+
+import httpx
+
+from coalesce_common.errors import CoalesceError
+
+logger = logging.getLogger(__name__)
+
+MessageType = Literal["chat", "normal", "headline"]
+
+_EJABBERD_ALREADY_REGISTERED = 10090
+
+
+class XmppAdminError(CoalesceError):
+    """The XMPP server did not do what was asked; ``command`` names what, ``status`` the HTTP status."""
+
+    def __init__(self, message: str, *, command: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.command = command
+        self.status = status
+
+
+class XmppAccountExists(XmppAdminError):
+    """``register`` found the account already there."""
+
+
+class XmppAdmin(Protocol):
+    """What the cloud asks of its XMPP server. ``user`` is always a localpart of the service domain."""
+
+    async def register(self, user: str, password: str) -> None: ...
+
+    async def unregister(self, user: str) -> None: ...
+
+    async def change_password(self, user: str, password: str) -> None: ...
+
+    async def kick(self, user: str) -> int:
+        """Drop every live session of ``user``; return how many there were."""
+        ...
+
+    async def ban(self, user: str, reason: str) -> None: ...
+
+    async def send_message(
+        self,
+        from_jid: str,
+        to_jid: str,
+        body: str,
+        *,
+        message_type: MessageType = "normal",
+        subject: str = "",
+    ) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+async def ensure_account(admin: XmppAdmin, user: str, password: str) -> None:
+    """Register ``user`` with ``password``, or set that password if the account exists already."""
+    try:
+        await admin.register(user, password)
+    except XmppAccountExists:
+        await admin.change_password(user, password)
+
+
+class EjabberdHttpAdmin:
+    """``XmppAdmin`` over ejabberd's ``mod_http_api``; one pooled HTTP client, closed by :meth:`aclose`."""
+
+    def __init__(
+        self,
+        api_url: str,
+        domain: str,
+        *,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._api_url = api_url.rstrip("/")
+        self._domain = domain
+        self._client = httpx.AsyncClient(timeout=timeout, transport=transport)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def register(self, user: str, password: str) -> None:
+        await self._call("register", user=user, host=self._domain, password=password)
+
+    async def unregister(self, user: str) -> None:
+        await self._call("unregister", user=user, host=self._domain)
+
+    async def change_password(self, user: str, password: str) -> None:
+        await self._call("change_password", user=user, host=self._domain, newpass=password)
+
+    async def kick(self, user: str) -> int:
+        result = await self._call("kick_user", user=user, host=self._domain)
+        # ejabberd 23+ answers {"num_resources": n}; older releases a bare integer.
+        if isinstance(result, dict):
+            result = result.get("num_resources", 0)
+        return result if isinstance(result, int) else 0
+
+    async def ban(self, user: str, reason: str) -> None:
+        await self._call("ban_account", user=user, host=self._domain, reason=reason)
+
+    async def send_message(
+        self,
+        from_jid: str,
+        to_jid: str,
+        body: str,
+        *,
+        message_type: MessageType = "normal",
+        subject: str = "",
+    ) -> None:
+        await self._call(
+            "send_message", type=message_type, to=to_jid, subject=subject, body=body, **{"from": from_jid}
+        )
+
+    async def _call(self, command: str, **args: str) -> Any:
+        url = f"{self._api_url}/{command}"
+        try:
+            response = await self._client.post(url, json=args)
+        except httpx.HTTPError as exc:
+            raise XmppAdminError(
+                f"could not reach ejabberd's API at {self._api_url} for {command}: {exc!s}; "
+                "check that ejabberd runs and that xmpp.api_url is right",
+                command=command,
+            ) from exc
+        try:
+            result: Any = response.json()
+        except ValueError:
+            result = response.text
+        if response.is_success:
+            logger.debug("ejabberd %s for %s: ok", command, args.get("user") or args.get("to"))
+            return result
+        message = result.get("message") if isinstance(result, dict) else result
+        code = result.get("code") if isinstance(result, dict) else None
+        error_type = XmppAdminError
+        if command == "register" and code == _EJABBERD_ALREADY_REGISTERED:
+            error_type = XmppAccountExists
+        hint = ""
+        if response.status_code in (401, 403):
+            hint = f"; allow {command} to this address in ejabberd's api_permissions"
+        raise error_type(
+            f"ejabberd refused {command} (HTTP {response.status_code}): {str(message)[:200]}{hint}",
+            command=command,
+            status=response.status_code,
+        )

@@ -1,0 +1,132 @@
+"""Remote sharing through the cloud: meeting ID + PIN, XMPP signaling, TURN over TLS, admin actions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from coalesce_client.services.remote import RemoteOptions, RemoteShare
+from coalesce_client.services.share import ShareOptions
+from coalesce_common.cloud.rest import CloudClient, CloudError
+from coalesce_common.errors import WrongPin
+from coalesce_common.signaling.xmpp import XmppAuthError, XmppSignaling
+from tests.cloud.e2e.conftest import Admin, Box
+
+PIN = "4821"
+
+
+def camera_options(path: Path, pin: str = PIN) -> ShareOptions:
+    return ShareOptions(sender_name="Remote laptop", pin=pin, screen=None, camera=str(path))
+
+
+async def wait_for_model(box: Box, predicate: Callable[[], bool], timeout: float) -> None:
+    """Wait, on the box model's change notifications, until ``predicate()`` holds."""
+    changed = asyncio.Event()
+    unsubscribe = box.receiver.model.subscribe(changed.set)
+    try:
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                changed.clear()
+                await changed.wait()
+    finally:
+        unsubscribe()
+
+
+async def test_box_shows_a_meeting_id(box: Box) -> None:
+    assert box.meeting_id.isdigit() and len(box.meeting_id) >= 9
+    assert box.link.xmpp.mechanism == "SCRAM-SHA-256"
+
+
+async def test_relay_only_remote_share_reaches_the_box_through_turn_over_tls(
+    admin: Admin, box: Box, camera_file: Path
+) -> None:
+    sender = await admin.enroll("Remote laptop", "sender")
+    remote = RemoteShare(
+        box.meeting_id, camera_options(camera_file), credentials=sender, remote=RemoteOptions(relay_only=True)
+    )
+    await remote.start()
+    try:
+        assert remote.turn_server is not None
+        assert remote.share._pc is not None
+        offer = remote.share._pc.localDescription.sdp
+        assert "typ relay" in offer and "typ host" not in offer  # relay candidates only
+        assert any(u.startswith("turns:") for u in remote.turn_server.urls)
+        await box.receiver.wait_for_shares(1, timeout=20)
+        [shown] = box.receiver.model.shares
+        assert shown.sender_name == "Remote laptop"
+        frame = shown.tracks["camera"].latest_rgb()
+        assert frame is not None and frame.shape == (240, 320, 3)
+        assert abs(int(frame[120, 160, 0]) - 255) < 40 and int(frame[120, 160, 1]) < 40
+    finally:
+        await remote.stop()
+    await wait_for_model(box, lambda: not box.receiver.model.shares, 5)
+
+
+async def test_wrong_pin_through_the_cloud_is_refused(admin: Admin, box: Box, camera_file: Path) -> None:
+    sender = await admin.enroll("Guesser", "sender")
+    with pytest.raises(WrongPin):
+        await RemoteShare(box.meeting_id, camera_options(camera_file, pin="0000"), credentials=sender).start()
+    assert box.receiver.model.shares == []
+
+
+async def test_unknown_meeting_id_is_a_clear_error(admin: Admin, camera_file: Path) -> None:
+    sender = await admin.enroll("Lost", "sender")
+    with pytest.raises(CloudError, match="No meeting has that ID") as info:
+        await RemoteShare("000000000", camera_options(camera_file), credentials=sender).start()
+    assert info.value.code == "meeting_not_found"
+
+
+async def test_suspending_a_sender_stops_its_live_share_within_two_seconds(
+    admin: Admin, box: Box, camera_file: Path
+) -> None:
+    sender = await admin.enroll("Soon suspended", "sender")
+    remote = RemoteShare(box.meeting_id, camera_options(camera_file), credentials=sender)
+    await remote.start()
+    try:
+        await box.receiver.wait_for_shares(1, timeout=20)
+        response = await admin.call(
+            "POST", f"/admin/devices/{sender.device_id}/suspend", {"until": "2099-01-01T00:00:00Z"}
+        )
+        assert response.status_code == 200, response.text
+        # The product promise: the live share stops within 2 s, at the box and at the sender.
+        await wait_for_model(box, lambda: not box.receiver.model.shares, 2.0)
+        reason = await asyncio.wait_for(remote.wait_ended(), 2.0)
+        assert reason != "stopped"  # ended by the cloud (XMPP kick) or by the box dropping the media
+    finally:
+        await remote.stop()
+    # ... and the device can neither log in, nor use the API, nor get TURN credentials.
+    with pytest.raises(XmppAuthError):
+        await XmppSignaling(sender.xmpp).connect(10)
+    async with CloudClient(sender.api_url, token=sender.token, ca_file=sender.ca_file) as api:
+        with pytest.raises(CloudError) as refused:
+            await api.turn_credentials()
+        assert refused.value.code == "device_suspended"
+        assert "suspended" in str(refused.value)
+    # Restoring lets it back in, with fresh XMPP credentials.
+    assert (await admin.call("POST", f"/admin/devices/{sender.device_id}/restore")).status_code == 200
+    async with CloudClient(sender.api_url, token=sender.token, ca_file=sender.ca_file) as api:
+        account = await api.rotate_xmpp(sender.ca_file)
+        await api.turn_credentials()
+    stream = XmppSignaling(account)
+    await stream.connect(10)
+    await stream.aclose()
+
+
+async def test_revoking_a_sender_ends_its_share_for_good(admin: Admin, box: Box, camera_file: Path) -> None:
+    sender = await admin.enroll("Stolen laptop", "sender")
+    remote = RemoteShare(box.meeting_id, camera_options(camera_file), credentials=sender)
+    await remote.start()
+    try:
+        await box.receiver.wait_for_shares(1, timeout=20)
+        assert (await admin.call("POST", f"/admin/devices/{sender.device_id}/revoke")).status_code == 200
+        await wait_for_model(box, lambda: not box.receiver.model.shares, 2.0)
+        await asyncio.wait_for(remote.wait_ended(), 2.0)
+    finally:
+        await remote.stop()
+    assert (await admin.call("POST", f"/admin/devices/{sender.device_id}/restore")).status_code == 409
+    with pytest.raises(CloudError) as refused:
+        await RemoteShare(box.meeting_id, camera_options(camera_file), credentials=sender).start()
+    assert refused.value.code == "device_revoked"
