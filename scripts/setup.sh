@@ -12,6 +12,8 @@ APT_PACKAGES=(
     libxcb-image0 libxcb-randr0 libxcb-xinerama0 libxcb-xkb1 libegl1 libgl1 libfontconfig1 libdbus-1-3
     # the cloud's real servers, started by the tests and `coalesce-cloud up` (never as system services)
     ejabberd coturn postgresql
+    # real proxies and network isolation for the proxy tests (started by the tests, never as services)
+    squid apache2-utils dante-server nftables iproute2
 )
 PYTHON_CANDIDATES=(python3.13 python3.12 python3.11 python3)
 MIN_PYTHON="3.11"

@@ -14,6 +14,9 @@ from typing import Any
 import httpx
 
 from coalesce_common.errors import CoalesceError
+from coalesce_common.net.connector import ProxyConnectError
+from coalesce_common.net.http import proxied_transport
+from coalesce_common.net.proxy import ProxyResolver, ProxySettingsError
 from coalesce_common.signaling.xmpp import XmppAccount
 
 logger = logging.getLogger(__name__)
@@ -112,7 +115,13 @@ class CloudClient:
     """Calls to the cloud's REST API. Use as an async context manager."""
 
     def __init__(
-        self, api_url: str, *, token: str | None = None, ca_file: str | None = None, timeout: float = 10.0
+        self,
+        api_url: str,
+        *,
+        token: str | None = None,
+        ca_file: str | None = None,
+        timeout: float = 10.0,
+        resolver: ProxyResolver | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         ctx = ssl.create_default_context()
@@ -121,7 +130,11 @@ class CloudClient:
             ctx.load_verify_locations(ca_file)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.AsyncClient(
-            base_url=self.api_url + API_PREFIX, verify=ctx, headers=headers, timeout=timeout, trust_env=False
+            base_url=self.api_url + API_PREFIX,
+            transport=proxied_transport(resolver or ProxyResolver(), ctx),
+            headers=headers,
+            timeout=timeout,
+            trust_env=False,  # proxies come from our resolver, which reads the environment itself
         )
 
     async def __aenter__(self) -> CloudClient:
@@ -137,6 +150,9 @@ class CloudClient:
         try:
             response = await self._http.request(method, path, json=json)
         except httpx.HTTPError as exc:
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, ProxyConnectError | ProxySettingsError):
+                raise CloudError(str(cause), code="proxy_failed") from exc
             raise CloudError(
                 f"Cannot reach the Coalesce cloud at {self.api_url} ({exc.__class__.__name__}: {exc}). "
                 "Check the address, the network and the proxy settings.",

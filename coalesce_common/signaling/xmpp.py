@@ -35,6 +35,8 @@ from slixmpp.xmlstream.matcher import StanzaPath
 
 from coalesce_common.errors import SignalingError
 from coalesce_common.logutil import RateLimitedLog
+from coalesce_common.net.connector import ProxyConnectError, open_socket
+from coalesce_common.net.proxy import ProxyResolver
 from coalesce_common.protocol.codec import MAX_MESSAGE_SIZE
 from coalesce_common.signaling.base import ChannelClosed
 
@@ -146,6 +148,37 @@ class XmppChannel:
                 self._inbox.put_nowait(None)
 
 
+class _ProxiedClient(ClientXMPP):  # type: ignore[misc]
+    """slixmpp's client, connecting through the connector (slixmpp has no proxy support of its own).
+
+    Overrides the one method that opens the TCP connection (``XMLStream._attempt_connection``);
+    STARTTLS and direct TLS then run over that socket unchanged.
+    """
+
+    def __init__(self, jid: JID, password: str, resolver: ProxyResolver) -> None:
+        super().__init__(jid, password)
+        self._resolver = resolver
+
+    async def _attempt_connection(self, host: str, port: int, tls: bool, server_hostname: str | None) -> bool:
+        self.event_when_connected = "connected"
+        self._connect_loop_wait += 1
+        if self._current_connection_attempt is None:
+            return False
+        try:
+            sock = await open_socket(host, port, self._resolver)
+            await self.loop.create_connection(
+                lambda: self,
+                sock=sock,
+                ssl=self.get_ssl_context() if tls else None,
+                server_hostname=server_hostname if tls else None,
+            )
+        except (ProxyConnectError, OSError) as exc:
+            self.event("connection_failed", exc)
+            return False
+        self._connect_loop_wait = 0
+        return True
+
+
 ChannelHandler = Callable[[XmppChannel], Awaitable[None]]
 NoticeHandler = Callable[[dict[str, Any]], None]
 
@@ -160,13 +193,14 @@ class XmppSignaling:
         on_channel: ChannelHandler | None = None,
         on_notice: NoticeHandler | None = None,
         resource: str | None = None,
+        resolver: ProxyResolver | None = None,
     ) -> None:
         self.account = account
         self._on_channel = on_channel
         self._on_notice = on_notice
         jid = JID(account.jid)
         jid.resource = resource or f"coalesce-{uuid.uuid4().hex[:8]}"
-        self._client = ClientXMPP(jid, account.password)
+        self._client = _ProxiedClient(jid, account.password, resolver or ProxyResolver())
         self._client.enable_direct_tls = account.direct_tls
         self._client.enable_starttls = not account.direct_tls
         self._client.enable_plaintext = False
@@ -288,6 +322,9 @@ class XmppSignaling:
     def _on_connection_failed(self, error: Any) -> None:
         if self._ready is not None and not self._ready.done():
             self._client.cancel_connection_attempt()
+            if isinstance(error, ProxyConnectError):
+                self._ready.set_exception(error)
+                return
             self._ready.set_exception(
                 SignalingError(
                     f"Cannot reach the cloud's XMPP service at {self.account.host}:{self.account.port} "

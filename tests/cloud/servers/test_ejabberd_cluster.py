@@ -46,7 +46,9 @@ async def test_message_from_node1_reaches_a_user_on_node2(
         sessions = node1.api_call("user_sessions_info", {"user": bob, "host": node1.domain})
         assert isinstance(sessions, list) and len(sessions) == 1
         assert isinstance(sessions[0], dict) and sessions[0]["node"] == node2.node_name
-        sender.send_chat(node1.jid(bob), "across the cluster")
+        sender.send_chat(
+            str(receiver.xmpp.boundjid.full), "across the cluster"
+        )  # full JID: see test_ejabberd
         message = await receiver.next_message()
         assert message["body"] == "across the cluster"
         assert message["from"].bare == node1.jid(alice)
