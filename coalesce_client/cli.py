@@ -15,8 +15,10 @@ import sys
 from collections.abc import Sequence
 
 from coalesce_client import __version__
+from coalesce_client.services.doctor import diagnose
 from coalesce_client.services.remote import KEYRING_SERVICE, NotEnrolled, RemoteOptions, RemoteShare
 from coalesce_client.services.share import Share, ShareOptions, ShareTarget
+from coalesce_client.settings import load_proxy, save_proxy, with_password
 from coalesce_common.cloud import store
 from coalesce_common.cloud.device import enroll
 from coalesce_common.cloud.rest import CloudClient, CloudError
@@ -24,6 +26,7 @@ from coalesce_common.cloud.updates import verify_manifest, version_tuple
 from coalesce_common.discovery import ReceiverInfo, browse, find
 from coalesce_common.errors import CoalesceError
 from coalesce_common.media.capture import list_monitors
+from coalesce_common.net.proxy import ProxyConfig, ProxyResolver
 
 logger = logging.getLogger("coalesce_client")
 
@@ -52,6 +55,34 @@ def _camera_arg(text: str) -> str | int:
     return int(text) if text.isdigit() else text
 
 
+def _proxy_parser() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    how = parent.add_mutually_exclusive_group()
+    how.add_argument(
+        "--proxy", metavar="URL", help="http://[user[:pass]@]host:port or socks5://[user[:pass]@]host:port"
+    )
+    how.add_argument("--pac", metavar="URL_OR_FILE", help="a proxy auto-config (PAC) file")
+    how.add_argument(
+        "--system-proxy", action="store_true", help="the system's proxy settings (environment, OS)"
+    )
+    how.add_argument("--no-proxy", action="store_true", help="connect directly")
+    parent.add_argument("--proxy-user", metavar="USER", help="user name for the proxies a PAC file names")
+    return parent
+
+
+def proxy_config(args: argparse.Namespace) -> ProxyConfig:
+    """The proxy to use: the flags, else the saved settings; a missing password from env or keyring."""
+    if args.no_proxy:
+        return ProxyConfig(mode="none")
+    if args.system_proxy:
+        return ProxyConfig(mode="system")
+    if args.proxy:
+        return with_password(ProxyConfig(mode="manual", url=args.proxy))
+    if args.pac:
+        return with_password(ProxyConfig(mode="pac", pac=args.pac, username=args.proxy_user))
+    return load_proxy()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="coalesce", description="Share your screen to a Coalesce room display."
@@ -63,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true", help="print JSON, one object per receiver, in a list")
     d.add_argument("--timeout", type=float, default=3.0, help="seconds to listen (default 3)")
 
-    s = sub.add_parser("share", help="share a screen and optionally a webcam to a receiver")
+    proxy = _proxy_parser()
+    s = sub.add_parser("share", help="share a screen and optionally a webcam to a receiver", parents=[proxy])
     where = s.add_mutually_exclusive_group(required=True)
     where.add_argument("--to", metavar="HOST[:PORT]", help="receiver address as shown on the room display")
     where.add_argument("--receiver", metavar="NAME", help="receiver name, found by mDNS")
@@ -88,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--relay-only", action="store_true", help="with --meeting: media only through TURN over TLS"
     )
 
-    e = sub.add_parser("enroll", help="enroll this computer with a Coalesce cloud (once)")
+    e = sub.add_parser("enroll", help="enroll this computer with a Coalesce cloud (once)", parents=[proxy])
     e.add_argument("url", help="the cloud's address, e.g. https://coalesce.example.com")
     e.add_argument("code", help="the enrollment code from your IT administrator")
     e.add_argument("--name", default=socket.gethostname(), help="this device's name in the cloud")
@@ -96,13 +128,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--ca", metavar="FILE", help="trust this CA certificate too (a self-hosted cloud's own CA)"
     )
 
-    u = sub.add_parser("update", help="check the cloud for a newer Coalesce")
+    u = sub.add_parser("update", help="check the cloud for a newer Coalesce", parents=[proxy])
     u.add_argument(
         "--check", action="store_true", required=True, help="only check (installing is the app's job)"
     )
     u.add_argument("--platform", default=current_platform(), help="platform to ask for (default: this one)")
 
     sub.add_parser("screens", help="list the screens that can be shared")
+
+    doc = sub.add_parser("doctor", help="report how this computer reaches the cloud", parents=[proxy])
+    doc.add_argument("--meeting", metavar="ID", help="also check that this meeting ID resolves")
+
+    sub.add_parser(
+        "proxy",
+        help="save the proxy flags given here as the default (passwords go to the keyring)",
+        parents=[proxy],
+    )
     return parser
 
 
@@ -123,6 +164,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "enroll":
             return asyncio.run(_enroll(args))
+        if args.command == "doctor":
+            return asyncio.run(_doctor(args))
+        if args.command == "proxy":
+            path = save_proxy(proxy_config(args))
+            print(f"Saved: {proxy_config(args).describe()} ({path}).")
+            return 0
         if args.command == "update":
             return asyncio.run(_update_check(args))
         return asyncio.run(_share(args))
@@ -165,7 +212,13 @@ async def _ask_pin(receiver_name: str) -> str | None:
 
 async def _enroll(args: argparse.Namespace) -> int:
     credentials = await enroll(
-        args.url, args.code, args.name, ca_file=args.ca, service=KEYRING_SERVICE, kind="sender"
+        args.url,
+        args.code,
+        args.name,
+        ca_file=args.ca,
+        service=KEYRING_SERVICE,
+        kind="sender",
+        resolver=ProxyResolver(proxy_config(args)),
     )
     print(f"Enrolled as device {credentials.device_id} of {credentials.org or 'your organisation'}.")
     return 0
@@ -181,7 +234,8 @@ async def _update_check(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    async with CloudClient(credentials.api_url, ca_file=credentials.ca_file) as api:
+    resolver = ProxyResolver(proxy_config(args))
+    async with CloudClient(credentials.api_url, ca_file=credentials.ca_file, resolver=resolver) as api:
         try:
             document = await api.update_manifest(args.platform)
         except CloudError as exc:
@@ -198,6 +252,13 @@ async def _update_check(args: argparse.Namespace) -> int:
     else:
         print(f"Coalesce {__version__} is up to date (latest for {args.platform}: {manifest.version}).")
     return 0
+
+
+async def _doctor(args: argparse.Namespace) -> int:
+    checks = await diagnose(store.load(KEYRING_SERVICE), proxy_config(args), args.meeting)
+    for check in checks:
+        print(check.line())
+    return 1 if any(c.ok is False for c in checks) else 0
 
 
 async def _share(args: argparse.Namespace) -> int:
@@ -224,12 +285,13 @@ def _options(args: argparse.Namespace) -> ShareOptions:
 
 
 async def _remote_share(args: argparse.Namespace) -> int:
-    remote = RemoteShare(
-        args.meeting, _options(args), remote=RemoteOptions(relay_only=args.relay_only), pin_provider=_ask_pin
-    )
+    options = RemoteOptions(relay_only=args.relay_only, proxy=proxy_config(args))
+    remote = RemoteShare(args.meeting, _options(args), remote=options, pin_provider=_ask_pin)
     await remote.start()
     server = remote.turn_server
-    relay = f" through the {server.region} relay" if args.relay_only and server else ""
+    relay = (
+        f" through the {server.region} relay" if (args.relay_only or remote.behind_proxy) and server else ""
+    )
     print(
         f"Sharing to {remote.share.receiver_name} (meeting {args.meeting}){relay}. Press Ctrl-C to stop.",
         flush=True,

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from coalesce_client.services.share import PinProvider, Share, ShareOptions, ShareTarget
 from coalesce_common.cloud import store
 from coalesce_common.cloud.device import connect_xmpp
 from coalesce_common.cloud.rest import CloudClient, DeviceCredentials
-from coalesce_common.cloud.turn import TurnServer, TurnTransport, order_by_rtt, parse_servers
+from coalesce_common.cloud.turn import TurnServer, TurnTransport, order_by_rtt, parse_servers, tls_endpoint
 from coalesce_common.errors import CoalesceError, MediaError
+from coalesce_common.net.proxy import ProxyConfig, ProxyResolver
 from coalesce_common.net.turn import install_turn_transport
 from coalesce_common.signaling import SignalingChannel
 from coalesce_common.signaling.xmpp import XmppSignaling
@@ -37,8 +38,19 @@ class NotEnrolled(CoalesceError):
 @dataclass(frozen=True)
 class RemoteOptions:
     relay_only: bool = False
+    proxy: ProxyConfig = field(default_factory=ProxyConfig)
     stun_timeout: float = 1.0
     xmpp_timeout: float = 15.0
+
+
+async def _proxied(resolver: ProxyResolver, server: TurnServer) -> bool:
+    """Whether the way to ``server``'s TURN over TLS is through a proxy."""
+    url = server.url("tls")
+    if url is None or resolver.always_direct:
+        return False
+    host, port = tls_endpoint(url)
+    hops = await resolver.resolve(host, port)
+    return not hops[0].is_direct
 
 
 class RemoteShare:
@@ -62,6 +74,7 @@ class RemoteShare:
         self._share: Share | None = None
         self._watch: asyncio.Task[None] | None = None
         self.turn_server: TurnServer | None = None
+        self.behind_proxy = False
         self.box_name = ""
 
     @property
@@ -80,8 +93,9 @@ class RemoteShare:
         credentials = self._credentials or store.load(KEYRING_SERVICE)
         if credentials is None:
             raise NotEnrolled()
+        resolver = ProxyResolver(self.remote.proxy)
         async with CloudClient(
-            credentials.api_url, token=credentials.token, ca_file=credentials.ca_file
+            credentials.api_url, token=credentials.token, ca_file=credentials.ca_file, resolver=resolver
         ) as api:
             meeting, turn = await asyncio.gather(api.resolve_meeting(self.meeting_id), api.turn_credentials())
         box = meeting["box"]
@@ -90,11 +104,14 @@ class RemoteShare:
         if not servers:
             raise MediaError("The cloud offered no TURN relay; ask your IT administrator to configure one.")
         self.turn_server = servers[0]
-        transport: TurnTransport = "tls" if self.remote.relay_only else "udp"
+        # Behind a proxy UDP is assumed blocked: media only through TURN over TLS, tunnelled by the proxy.
+        self.behind_proxy = await _proxied(resolver, self.turn_server)
+        relay_only = self.remote.relay_only or self.behind_proxy
+        transport: TurnTransport = "tls" if relay_only else "udp"
         ice_servers = self.turn_server.ice_servers(transport)
-        install_turn_transport(credentials.ca_file)
+        install_turn_transport(credentials.ca_file, resolver)
         self._stream, self._credentials = await connect_xmpp(
-            credentials, service=KEYRING_SERVICE, timeout=self.remote.xmpp_timeout
+            credentials, service=KEYRING_SERVICE, timeout=self.remote.xmpp_timeout, resolver=resolver
         )
         stream = self._stream
 
@@ -107,7 +124,7 @@ class RemoteShare:
             pin_provider=self._pin_provider,
             channel_factory=channel,
             ice_servers=ice_servers,
-            relay_only=self.remote.relay_only,
+            relay_only=relay_only,
         )
         await self._share.start()
         self._watch = asyncio.ensure_future(self._watch_stream(stream, self._share))

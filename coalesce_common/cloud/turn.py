@@ -64,6 +64,13 @@ class TurnServer:
         return servers
 
 
+def tls_endpoint(url: str) -> tuple[str, int]:
+    """``turns:host:5349?transport=tcp`` → ``("host", 5349)`` (443 when the port is omitted)."""
+    rest = url.split(":", 1)[1].split("?", 1)[0]
+    host, _, port = rest.rpartition(":")
+    return (host.strip("[]"), int(port)) if host else (rest, 443)
+
+
 def parse_servers(body: dict[str, Any]) -> list[TurnServer]:
     return [
         TurnServer(

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import os
 import sys
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -78,6 +77,9 @@ class ProxyHop:
         if self.username is not None:
             auth = f"{quote(self.username, safe='')}:{quote(self.password or '', safe='')}@"
         return f"{self.kind.value}://{auth}{self.host}:{self.port}"
+
+    def with_password(self, password: str) -> ProxyHop:
+        return ProxyHop(self.kind, self.host, self.port, self.username, password)
 
     def with_credentials(self, username: str | None, password: str | None) -> ProxyHop:
         if self.is_direct or self.username is not None or username is None:
@@ -289,8 +291,3 @@ def _windows_pac_url() -> str | None:
     except Exception:  # a missing key or no registry access: no PAC
         return None
     return str(url) if url else None
-
-
-def environ_proxies() -> dict[str, str]:
-    """The proxy variables of this process's environment (for ``coalesce doctor``)."""
-    return {k: v for k, v in os.environ.items() if k.lower().endswith("_proxy") and v}
