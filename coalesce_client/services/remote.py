@@ -110,6 +110,8 @@ class RemoteShare:
         transport: TurnTransport = "tls" if relay_only else "udp"
         ice_servers = self.turn_server.ice_servers(transport)
         install_turn_transport(credentials.ca_file, resolver)
+        if self.behind_proxy:  # HTTP proxies usually CONNECT only to 443: XMPP's direct-TLS port
+            credentials = credentials.with_xmpp(credentials.xmpp.via_direct_tls())
         self._stream, self._credentials = await connect_xmpp(
             credentials, service=KEYRING_SERVICE, timeout=self.remote.xmpp_timeout, resolver=resolver
         )

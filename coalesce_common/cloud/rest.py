@@ -58,6 +58,7 @@ class DeviceCredentials:
                 "host": self.xmpp.host,
                 "port": self.xmpp.port,
                 "direct_tls": self.xmpp.direct_tls,
+                "tls_port": self.xmpp.tls_port,
             },
             "ca_file": self.ca_file,
             "update_public_key": self.update_public_key,
@@ -73,7 +74,13 @@ class DeviceCredentials:
             token=data["token"],
             org=data.get("org", ""),
             xmpp=XmppAccount(
-                x["jid"], x["password"], x["host"], int(x["port"]), bool(x["direct_tls"]), ca_file
+                x["jid"],
+                x["password"],
+                x["host"],
+                int(x["port"]),
+                bool(x["direct_tls"]),
+                ca_file,
+                int(x.get("tls_port") or 0),
             ),
             ca_file=ca_file,
             update_public_key=data.get("update_public_key"),
@@ -89,9 +96,16 @@ def xmpp_account(
     block: dict[str, Any], ca_file: str | None, *, prefer_direct_tls: bool = False
 ) -> XmppAccount:
     """The XMPP login from an API ``xmpp`` block: STARTTLS by default, direct TLS (port 443) when asked."""
-    direct = prefer_direct_tls and bool(block.get("tls_port"))
-    port = int(block["tls_port"] if direct else block["starttls_port"])
-    return XmppAccount(block["jid"], block["password"], block["host"], port, direct, ca_file)
+    account = XmppAccount(
+        block["jid"],
+        block["password"],
+        block["host"],
+        int(block["starttls_port"]),
+        False,
+        ca_file,
+        int(block.get("tls_port") or 0),
+    )
+    return account.via_direct_tls() if prefer_direct_tls else account
 
 
 def _friendly(code: str, message: str, body: dict[str, Any]) -> str:

@@ -24,7 +24,7 @@ import logging
 import ssl
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from slixmpp import JID, ClientXMPP
@@ -74,6 +74,13 @@ class XmppAccount:
     port: int
     direct_tls: bool = False  # True: TLS from the first byte (port 443/5223); False: STARTTLS
     ca_file: str | None = None  # extra CA to trust (a self-hosted cloud's own CA)
+    tls_port: int = 0  # the server's direct-TLS port, when it has one (443 in production)
+
+    def via_direct_tls(self) -> XmppAccount:
+        """The same login over direct TLS: the way through proxies that CONNECT only to 443."""
+        if self.direct_tls or not self.tls_port:
+            return self
+        return replace(self, port=self.tls_port, direct_tls=True)
 
     def __repr__(self) -> str:  # never show the password
         return f"XmppAccount(jid={self.jid!r}, host={self.host!r}, port={self.port}, tls={self.direct_tls})"

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from coalesce_cloud.stack import LocalCloud, free_port
 from coalesce_common.cloud import store
 from coalesce_common.cloud.updates import canonical_json
-from tests.cloud.e2e.conftest import Admin
+from tests.cloudlab import Admin
 
 
 def device_env(home: Path) -> dict[str, str]:

@@ -13,7 +13,7 @@ from coalesce_client.services.share import ShareOptions
 from coalesce_common.cloud.rest import CloudClient, CloudError
 from coalesce_common.errors import WrongPin
 from coalesce_common.signaling.xmpp import XmppAuthError, XmppSignaling
-from tests.cloud.e2e.conftest import Admin, Box
+from tests.cloudlab import Admin, Box
 
 PIN = "4821"
 
