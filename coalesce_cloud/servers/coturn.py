@@ -9,7 +9,6 @@ with the same ``static_auth_secret``. Loopback peers are allowed, so clients and
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -18,13 +17,12 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from coalesce_cloud.servers._fs import write_file
 from coalesce_cloud.servers.process import (
     DEFAULT_START_TIMEOUT,
     ManagedProcess,
+    ServerLifecycle,
     find_executable,
     tcp_port_accepts,
 )
@@ -106,7 +104,7 @@ def render_turnserver_conf(config: CoturnConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
-class CoturnServer:
+class CoturnServer(ServerLifecycle):
     """One turnserver. ``start``/``stop`` block; ``async_start``/``aclose`` run them in a thread."""
 
     def __init__(self, config: CoturnConfig) -> None:
@@ -174,27 +172,3 @@ class CoturnServer:
         """SIGTERM, then SIGKILL after a timeout. Safe to call again."""
         if self._process is not None:
             self._process.stop()
-
-    async def async_start(self, *, timeout: float = DEFAULT_START_TIMEOUT) -> None:
-        await asyncio.to_thread(self.start, timeout=timeout)
-
-    async def aclose(self) -> None:
-        await asyncio.to_thread(self.stop)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> Self:
-        await self.async_start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()

@@ -21,7 +21,6 @@ accepts the commands in ``api_commands`` from ``api_allowed_networks`` without c
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import enum
 import functools
@@ -35,8 +34,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Self, TypeAlias
+from typing import TypeAlias
 
 import httpx
 
@@ -50,6 +48,7 @@ from coalesce_cloud.servers.process import (
     DEFAULT_START_TIMEOUT,
     DEFAULT_STOP_TIMEOUT,
     ManagedProcess,
+    ServerLifecycle,
     find_executable,
     http_status,
     pid_alive,
@@ -246,7 +245,7 @@ def render_ejabberdctl_cfg(config: EjabberdConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
-class EjabberdNode:
+class EjabberdNode(ServerLifecycle):
     """One ejabberd node. ``start``/``stop`` block; ``async_start``/``aclose`` run them in a thread."""
 
     def __init__(self, config: EjabberdConfig, *, ctl_path: Path | None = None) -> None:
@@ -426,30 +425,6 @@ class EjabberdNode:
             log.info("ejabberd %s stopped in %.2f s", name, time.monotonic() - began)
         self._beam_pid = None
 
-    async def async_start(self, *, timeout: float = DEFAULT_START_TIMEOUT) -> None:
-        await asyncio.to_thread(self.start, timeout=timeout)
-
-    async def aclose(self) -> None:
-        await asyncio.to_thread(self.stop)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> Self:
-        await self.async_start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
     # --------------------------------------------------------------------------------------- control
 
     def ctl(self, *args: str, timeout: float = CTL_TIMEOUT) -> str:
@@ -584,7 +559,7 @@ class EjabberdPorts:
     http_api: int
 
 
-class EjabberdCluster:
+class EjabberdCluster(ServerLifecycle):
     """``len(ports)`` ejabberd nodes (``ejabberd1@localhost``, ``ejabberd2@localhost``, ...) on this host,
     sharing a cookie and an epmd we start on 127.0.0.1:``epmd_port``; nodes 2.. join node 1."""
 
@@ -704,30 +679,6 @@ class EjabberdCluster:
             self._epmd.stop()
         if errors:
             raise errors[0]
-
-    async def async_start(self, *, timeout: float = 120.0) -> None:
-        await asyncio.to_thread(self.start, timeout=timeout)
-
-    async def aclose(self) -> None:
-        await asyncio.to_thread(self.stop)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> Self:
-        await self.async_start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
 
 __all__ = [

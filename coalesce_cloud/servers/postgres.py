@@ -20,7 +20,6 @@ if it is killed, they notice and exit).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import pwd
@@ -31,8 +30,6 @@ import stat
 import subprocess
 import urllib.parse
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import psycopg
 from psycopg import sql
@@ -46,6 +43,7 @@ from coalesce_cloud.servers.errors import (
 from coalesce_cloud.servers.process import (
     DEFAULT_START_TIMEOUT,
     ManagedProcess,
+    ServerLifecycle,
     find_executable,
     tcp_port_accepts,
 )
@@ -72,7 +70,7 @@ def find_postgres_bin_dir() -> Path:
     return find_executable("postgres", package="postgresql").parent
 
 
-class PostgresServer:
+class PostgresServer(ServerLifecycle):
     """One PostgreSQL cluster with one application database and role.
 
     ``password`` defaults to a random one, kept in ``state_dir/app.password`` (0600) so that a restart on
@@ -332,30 +330,6 @@ class PostgresServer:
         """Fast shutdown (SIGINT), then SIGKILL after a timeout. Safe to call again."""
         if self._process is not None:
             self._process.stop()
-
-    async def async_start(self, *, timeout: float = DEFAULT_START_TIMEOUT) -> None:
-        await asyncio.to_thread(self.start, timeout=timeout)
-
-    async def aclose(self) -> None:
-        await asyncio.to_thread(self.stop)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> Self:
-        await self.async_start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
 
 def _url_host(host: str) -> str:

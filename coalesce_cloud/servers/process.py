@@ -16,6 +16,7 @@ worker thread for asyncio callers.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import logging
@@ -391,3 +392,41 @@ def living_group_members(pgid: int, *, exclude: int | None = None) -> list[int]:
         if group == pgid and state not in {"Z", "X"}:
             members.append(int(entry.name))
     return sorted(members)
+
+
+class ServerLifecycle(abc.ABC):
+    """What every managed server offers: blocking ``start``/``stop`` (idempotent), their asyncio forms run
+    in a worker thread, and sync and async context managers that start on entry and stop on exit."""
+
+    @abc.abstractmethod
+    def start(self, *, timeout: float = DEFAULT_START_TIMEOUT) -> None: ...
+
+    @abc.abstractmethod
+    def stop(self) -> None: ...
+
+    async def async_start(self, *, timeout: float | None = None) -> None:
+        if timeout is None:
+            await asyncio.to_thread(self.start)
+        else:
+            await asyncio.to_thread(self.start, timeout=timeout)
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.stop)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Self:
+        await self.async_start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
