@@ -87,7 +87,7 @@ async def test_through_an_http_proxy_without_auth(
     await assert_share_arrives(netns, box, env, camera_file, "--proxy", squid.url)
     # every connection went through squid, media included (TURN over TLS on coturn's TLS port)
     squid.wait_for_access(rf"CONNECT 127\.0\.0\.1:{local_cloud.ports.turn_tls}")
-    squid.wait_for_access(rf"CONNECT 127\.0\.0\.1:{local_cloud.ports.xmpp_starttls}")
+    squid.wait_for_access(rf"CONNECT 127\.0\.0\.1:{local_cloud.ports.xmpp_tls}")  # direct TLS behind proxies
     squid.wait_for_access(rf"CONNECT 127\.0\.0\.1:{local_cloud.ports.api}")
 
 
