@@ -8,7 +8,6 @@ import contextlib
 import getpass
 import json
 import logging
-import platform
 import signal
 import socket
 import sys
@@ -22,7 +21,7 @@ from coalesce_client.settings import load_proxy, save_proxy, with_password
 from coalesce_common.cloud import store
 from coalesce_common.cloud.device import enroll
 from coalesce_common.cloud.rest import CloudClient, CloudError
-from coalesce_common.cloud.updates import verify_manifest, version_tuple
+from coalesce_common.cloud.updates import current_platform, verify_manifest, version_tuple
 from coalesce_common.discovery import ReceiverInfo, browse, find
 from coalesce_common.errors import CoalesceError
 from coalesce_common.media.capture import list_monitors
@@ -42,13 +41,6 @@ def parse_host_port(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, i
         host, port = text.split(":")
         return host, int(port)
     return text, default_port
-
-
-def current_platform() -> str:
-    """This machine's platform name as update manifests use it, e.g. ``linux-x86_64``."""
-    system = {"darwin": "macos", "win32": "windows"}.get(sys.platform, sys.platform.rstrip("0123456789"))
-    machine = platform.machine().lower().replace("amd64", "x86_64").replace("aarch64", "arm64")
-    return f"{system}-{machine}"
 
 
 def _camera_arg(text: str) -> str | int:

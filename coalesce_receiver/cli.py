@@ -58,6 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir", type=Path, default=default_data_dir(), help="where the TLS key and id are kept"
     )
     p.add_argument("--no-mdns", action="store_true", help="do not announce this receiver on the network")
+    p.add_argument("--moderated", action="store_true", help="approve each share at the box before it shows")
+    p.add_argument("--rotate-pin", action="store_true", help="a new random PIN for every meeting")
+    p.add_argument(
+        "--admin-password-env",
+        metavar="VAR",
+        default="COALESCE_RECEIVER_ADMIN_PASSWORD",
+        help="environment variable holding the password that unlocks PIN changes at the box "
+        "(default COALESCE_RECEIVER_ADMIN_PASSWORD; without it the settings stay locked)",
+    )
     p.add_argument(
         "--cloud", metavar="URL", help="connect to this Coalesce cloud (meeting ID, remote senders)"
     )
@@ -88,6 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         stats_file=args.stats_file,
         snapshot_dir=args.snapshot_dir,
         mdns=not args.no_mdns,
+        moderated=args.moderated,
+        rotate_pin=args.rotate_pin,
+        admin_password=os.environ.get(args.admin_password_env) or None,
     )
     if args.enroll and not args.cloud:
         print("coalesce-receiver: --enroll needs --cloud URL", file=sys.stderr)
@@ -104,9 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from coalesce_receiver.ui.app import run_room_app  # Qt is loaded only when a window is wanted
 
-    return run_room_app(
-        receiver.model, lambda: _serve(receiver, args), pin=args.pin, fullscreen=not args.windowed
-    )
+    return run_room_app(receiver.model, lambda: _serve(receiver, args), fullscreen=not args.windowed)
 
 
 async def _link(receiver: Receiver, args: argparse.Namespace) -> CloudLink | None:

@@ -342,6 +342,8 @@ def _denied_error(denied: Denied, receiver: str) -> PairingError:
             f"{receiver} saw another certificate than you did: "
             "someone may be between you and the room display."
         )
+    if denied.reason is DenyReason.DECLINED:
+        return ShareRefused(f"The moderator of {receiver} declined your share.")
     if denied.reason is DenyReason.FULL:
         return ShareRefused(
             f"{receiver} is already showing the most shares it can; ask someone to stop first."

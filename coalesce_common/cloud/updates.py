@@ -16,7 +16,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import platform
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -131,3 +133,10 @@ def verify_manifest(public_key_b64: str, document: object, *, platform: str | No
 def version_tuple(version: str) -> tuple[int, ...]:
     """``"1.10.2"`` → ``(1, 10, 2)``, for comparing versions (non-numeric parts count as 0)."""
     return tuple(int(part) if part.isdigit() else 0 for part in version.split("."))
+
+
+def current_platform() -> str:
+    """This machine's platform name as update manifests use it, e.g. ``linux-x86_64``."""
+    system = {"darwin": "macos", "win32": "windows"}.get(sys.platform, sys.platform.rstrip("0123456789"))
+    machine = platform.machine().lower().replace("amd64", "x86_64").replace("aarch64", "arm64")
+    return f"{system}-{machine}"

@@ -10,14 +10,27 @@ name into ``aiortc.rtcrtpsender``. So :func:`tune_encoders` replaces that one na
 returns the subclasses below for H.264 and VP8 and defers to aiortc for everything else. The subclasses
 keep aiortc's packetization and override only what is set here:
 
-- :class:`TunedH264Encoder` re-implements ``_encode_frame`` (codec setup): ``preset=ultrafast``,
-  ``tune=zerolatency``, a level fitting the frame size, no B-frames, a key frame every 2 s, threads for
-  this machine, and a 1/90000 time base so wall-clock timestamps above 30 fps stay distinct.
+- :class:`TunedH264Encoder` re-implements ``_encode_frame`` (codec setup): a hardware encoder when one
+  works (:data:`HARDWARE_H264_ENCODERS`), else libx264 with ``preset=ultrafast``, ``tune=zerolatency``, a
+  level fitting the frame size and threads for this machine; always no B-frames, a key frame every 2 s,
+  and a 1/90000 time base so wall-clock timestamps above 30 fps stay distinct.
 - :class:`TunedVp8Encoder` keeps aiortc's codec setup; its thread count comes from patching
   ``aiortc.codecs.vpx.number_of_threads``, looked up at call time, because the setup has no other seam.
 - Both clamp REMB to our own caps and rebuild only when the estimate moves by more than
   :data:`REBUILD_THRESHOLD`. (Changing ``bit_rate`` on an open libx264 context is allowed by PyAV but has
   no effect on the output, measured with PyAV 18.1, so a rebuild is the only way to apply a new rate.)
+
+Two settings on the receiving side of the same stream come with it, because what the encoder emits
+decides them and :func:`tune_encoders` is the one hook every peer connection passes through:
+
+- :class:`FrameEndJitterBuffer` hands a video frame to the decoder as soon as its last packet (the RTP
+  marker bit) is in. aiortc's buffer waits for the first packet of the *next* frame, which delays every
+  frame by a whole frame interval (17 ms at 60 fps, measured on loopback).
+- :data:`UDP_RECEIVE_BUFFER` for the ICE sockets: aiortc sends each frame's packets back to back with no
+  pacer, so a key frame arrives as a burst of hundreds of packets; aioice's 256 KiB receive buffer
+  overflowed on 1080p key frames, and every loss stalled the stream until a retransmission or a new key
+  frame (p95 latency 500-800 ms on a static page, 40 ms with the larger buffer). The kernel caps the
+  size at ``net.core.rmem_max``.
 
 :func:`prefer_codec` puts H.264 first in a transceiver's codec preferences.
 """
@@ -30,15 +43,20 @@ import math
 import os
 from collections.abc import Callable, Iterator
 
+import aioice.turn
 import aiortc.codecs.vpx
+import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
 import av
 from aiortc import RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs.base import Encoder
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.codecs.vpx import Vp8Encoder
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import VIDEO_TIME_BASE
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtpPacket
+from av.video.codeccontext import VideoCodecContext
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +75,39 @@ NOMINAL_FPS = 30
 
 KEYFRAME_INTERVAL = 2.0
 """Seconds between key frames, so a receiver that lost a packet or joined late recovers quickly."""
+
+SOFTWARE_H264_ENCODER = "libx264"
+
+HARDWARE_H264_ENCODERS: dict[str, dict[str, str]] = {
+    # NVENC: lowest-latency tuning; without these it buffers and reorders frames (aiortc issue #588).
+    "h264_nvenc": {"preset": "p1", "tune": "ull", "zerolatency": "1", "delay": "0", "rc": "cbr"},
+    "h264_qsv": {"preset": "veryfast", "async_depth": "1", "look_ahead": "0"},
+    "h264_amf": {"usage": "ultralowlatency", "quality": "speed", "rc": "cbr"},
+    "h264_videotoolbox": {"realtime": "1", "allow_sw": "0"},
+    "h264_mf": {"scenario": "display_remoting", "hw_encoding": "1"},
+}
+"""Hardware H.264 encoders tried, in this order, before libx264, with their low-latency options.
+
+Each is used only if this FFmpeg build has it and it opens and encodes (a missing device fails at the
+first frame, which then goes to the next encoder). ``h264_vaapi`` is not here: it needs frames uploaded to
+VAAPI surfaces, which PyAV does not do. ``COALESCE_H264_ENCODERS`` (comma-separated names) replaces the
+order, e.g. ``libx264`` to force software.
+"""
+
+_FAILED_H264_ENCODERS: set[str] = set()
+"""Encoders that failed in this process: not tried again."""
+
+
+def h264_encoder_candidates() -> list[str]:
+    """The H.264 encoders to try, best first, without those that failed already; libx264 always last."""
+    chosen = os.environ.get("COALESCE_H264_ENCODERS", "")
+    names = [n.strip() for n in chosen.split(",") if n.strip()] or list(HARDWARE_H264_ENCODERS)
+    names = [n for n in names if n != SOFTWARE_H264_ENCODER and n not in _FAILED_H264_ENCODERS]
+    return [*names, SOFTWARE_H264_ENCODER]
+
+
+UDP_RECEIVE_BUFFER = 1024 * 1024
+"""Bytes of receive buffer asked for on each ICE host socket (aioice asks for 256 KiB)."""
 
 # H.264 level limits (ITU-T H.264 Table A-1): (level, max macroblocks per frame, max macroblocks per second).
 _H264_LEVELS = (
@@ -129,13 +180,18 @@ class TunedH264Encoder(_BitrateHysteresis, H264Encoder):
     def __init__(self) -> None:
         super().__init__()
         self._init_bitrate()
+        # The rate the open codec was given: libx264 reports it back rounded down to whole kbit/s, so
+        # comparing codec.bit_rate with the target would rebuild the codec (and send a key frame) on every
+        # frame after any estimate that is not a multiple of 1000.
+        self._codec_bitrate = 0
+        self._codec_worked = False  # the open codec has encoded a frame
 
     def _encode_frame(self, frame: av.VideoFrame, force_keyframe: bool) -> Iterator[bytes]:
         codec = self.codec
         if codec is not None and (
             frame.width != codec.width
             or frame.height != codec.height
-            or codec.bit_rate != self.target_bitrate
+            or self._codec_bitrate != self.target_bitrate
         ):
             self.buffer_data = b""
             self.buffer_pts = None
@@ -144,40 +200,74 @@ class TunedH264Encoder(_BitrateHysteresis, H264Encoder):
         # NONE lets the encoder choose; a frame may carry I from an earlier use.
         frame.pict_type = av.video.frame.PictureType.I if force_keyframe else av.video.frame.PictureType.NONE
 
-        if codec is None:
-            codec = self.codec = self._open_codec(frame.width, frame.height)
-
-        data = b"".join(bytes(packet) for packet in codec.encode(frame))
+        while True:
+            if codec is None:
+                codec = self.codec = self._open_codec(frame.width, frame.height)
+            try:
+                data = b"".join(bytes(packet) for packet in codec.encode(self._fit(frame, codec)))
+            except av.FFmpegError as exc:
+                if codec.name == SOFTWARE_H264_ENCODER:
+                    raise
+                # A hardware encoder is created even without its device and fails only here, at open
+                # (or later, if the device goes away): note it and carry on with the next one.
+                log = logger.warning if self._codec_worked else logger.info
+                log("H.264 encoder %s is not usable here (%s); trying the next one", codec.name, exc)
+                _FAILED_H264_ENCODERS.add(codec.name)
+                codec = self.codec = None
+                continue
+            self._codec_worked = True
+            break
         if data:
             yield from self._split_bitstream(data)
 
-    def _open_codec(self, width: int, height: int) -> av.video.codeccontext.VideoCodecContext:
-        codec = av.CodecContext.create("libx264", "w")
-        codec.width = width
-        codec.height = height
-        codec.pix_fmt = "yuv420p"
-        codec.bit_rate = self.target_bitrate
-        codec.framerate = fractions.Fraction(NOMINAL_FPS, 1)
-        # The track's 90 kHz wall-clock pts pass unchanged; aiortc's 1/30 merges pts of frames at 60 fps.
-        codec.time_base = VIDEO_TIME_BASE
-        codec.gop_size = round(KEYFRAME_INTERVAL * NOMINAL_FPS)
-        codec.max_b_frames = 0
-        codec.thread_count = encoder_threads(width, height)
-        codec.profile = "Baseline"  # what aiortc offers in SDP (42e01f / 42001f)
-        codec.options = {
-            "preset": "ultrafast",
-            "tune": "zerolatency",
-            "level": h264_level(width, height),
-        }
-        logger.info(
-            "H.264 encoder %dx%d at %d bps, level %s, %d threads",
-            width,
-            height,
-            codec.bit_rate,
-            codec.options["level"],
-            codec.thread_count,
-        )
-        return codec
+    @staticmethod
+    def _fit(frame: av.VideoFrame, codec: VideoCodecContext) -> av.VideoFrame:
+        if frame.format.name == codec.pix_fmt:
+            return frame
+        fitted = frame.reformat(format=codec.pix_fmt)  # NV12 for the encoders that take nothing else
+        fitted.pts, fitted.time_base, fitted.pict_type = frame.pts, frame.time_base, frame.pict_type
+        return fitted
+
+    def _open_codec(self, width: int, height: int) -> VideoCodecContext:
+        for name in h264_encoder_candidates():
+            try:
+                codec = av.CodecContext.create(name, "w")
+            except (av.FFmpegError, ValueError):  # not in this FFmpeg build
+                codec = None
+            if not isinstance(codec, VideoCodecContext):
+                _FAILED_H264_ENCODERS.add(name)
+                continue
+            formats = [f.name for f in codec.codec.video_formats or ()]
+            codec.width = width
+            codec.height = height
+            codec.pix_fmt = "yuv420p" if "yuv420p" in formats or not formats else formats[0]
+            codec.bit_rate = self._codec_bitrate = self.target_bitrate
+            self._codec_worked = False
+            codec.framerate = fractions.Fraction(NOMINAL_FPS, 1)
+            # The track's 90 kHz wall-clock pts pass unchanged; aiortc's 1/30 merges pts at 60 fps.
+            codec.time_base = VIDEO_TIME_BASE
+            codec.gop_size = round(KEYFRAME_INTERVAL * NOMINAL_FPS)
+            codec.max_b_frames = 0
+            if name == SOFTWARE_H264_ENCODER:
+                codec.thread_count = encoder_threads(width, height)
+                codec.profile = "Baseline"  # what aiortc offers in SDP (42e01f / 42001f)
+                codec.options = {
+                    "preset": "ultrafast",
+                    "tune": "zerolatency",
+                    "level": h264_level(width, height),
+                }
+            else:
+                codec.options = dict(HARDWARE_H264_ENCODERS[name])
+            logger.info(
+                "H.264 encoder %s %dx%d at %d bps, %s",
+                name,
+                width,
+                height,
+                codec.bit_rate,
+                ", ".join(f"{k}={v}" for k, v in codec.options.items()),
+            )
+            return codec
+        raise av.FFmpegError(0, "no usable H.264 encoder")  # unreachable while libx264 is in the list
 
 
 class TunedVp8Encoder(_BitrateHysteresis, Vp8Encoder):
@@ -197,6 +287,41 @@ class TunedVp8Encoder(_BitrateHysteresis, Vp8Encoder):
         self._Vp8Encoder__target_bitrate = bitrate
 
 
+class FrameEndJitterBuffer(JitterBuffer):
+    """aiortc's jitter buffer, releasing a video frame at its last packet instead of the next frame's first.
+
+    A frame is complete when the packets from the oldest one held form an unbroken run of one timestamp
+    that ends with the marker bit, which RTP senders (aiortc, browsers) set on a frame's last packet. A
+    frame whose marker was lost is still completed the old way, by the first packet of the next frame.
+    Audio buffers (with prefetch) keep aiortc's behaviour.
+    """
+
+    def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
+        if not self._is_video or self._prefetch:
+            return super()._remove_frame(sequence_number)  # type: ignore[no-any-return]
+        origin = self._origin
+        if origin is None:
+            return None
+        packets: list[RtpPacket] = []
+        timestamp: int | None = None
+        for count in range(self._capacity):
+            packet = self._packets[(origin + count) % self._capacity]
+            if packet is None:
+                return None  # a gap: wait for the missing packet (or its retransmission)
+            if timestamp is None:
+                timestamp = packet.timestamp
+            elif packet.timestamp != timestamp:
+                return self._release(packets, timestamp, count)
+            packets.append(packet)
+            if packet.marker:
+                return self._release(packets, timestamp, count + 1)
+        return None
+
+    def _release(self, packets: list[RtpPacket], timestamp: int, count: int) -> JitterFrame:
+        self.remove(count)
+        return JitterFrame(data=b"".join(p._data for p in packets), timestamp=timestamp)  # type: ignore[attr-defined]
+
+
 def _tuned_get_encoder(codec: RTCRtpCodecParameters) -> Encoder:
     mime = codec.mimeType.lower()
     if mime == "video/h264":
@@ -210,21 +335,32 @@ def _tuned_get_encoder(codec: RTCRtpCodecParameters) -> Encoder:
 # attributes that aiortc does not export.
 _AIORTC_GET_ENCODER: Callable[[RTCRtpCodecParameters], Encoder] = aiortc.rtcrtpsender.get_encoder  # type: ignore[attr-defined]
 _AIORTC_VP8_THREADS: Callable[[int, int], int] = aiortc.codecs.vpx.number_of_threads
+_AIORTC_JITTER_BUFFER: type[JitterBuffer] = aiortc.rtcrtpreceiver.JitterBuffer  # type: ignore[attr-defined]
+_AIOICE_UDP_BUFFER: int = aioice.turn.UDP_SOCKET_BUFFER_SIZE
 
 
 def tune_encoders() -> None:
-    """Make every ``RTCPeerConnection`` created from now on use the tuned encoders; idempotent."""
+    """Make every ``RTCPeerConnection`` created from now on use the tuned encoders; idempotent.
+
+    Also installs :class:`FrameEndJitterBuffer` and :data:`UDP_RECEIVE_BUFFER` (see the module docstring).
+    """
     if aiortc.rtcrtpsender.get_encoder is _tuned_get_encoder:  # type: ignore[attr-defined]
         return
     aiortc.rtcrtpsender.get_encoder = _tuned_get_encoder  # type: ignore[attr-defined]
     aiortc.codecs.vpx.number_of_threads = _vp8_threads
+    # Both looked up at call time: RTCRtpReceiver.__init__ builds its buffer from the name it imported,
+    # and aioice's gathering reads the buffer size from its turn module.
+    aiortc.rtcrtpreceiver.JitterBuffer = FrameEndJitterBuffer  # type: ignore[attr-defined,misc]
+    aioice.turn.UDP_SOCKET_BUFFER_SIZE = max(UDP_RECEIVE_BUFFER, _AIOICE_UDP_BUFFER)
     logger.debug("aiortc encoders tuned for screen content")
 
 
 def untune_encoders() -> None:
-    """Give aiortc back its own encoders (for tests that compare)."""
+    """Give aiortc back its own encoders, jitter buffer and socket buffers (for tests that compare)."""
     aiortc.rtcrtpsender.get_encoder = _AIORTC_GET_ENCODER  # type: ignore[attr-defined,assignment]
     aiortc.codecs.vpx.number_of_threads = _AIORTC_VP8_THREADS  # type: ignore[assignment]
+    aiortc.rtcrtpreceiver.JitterBuffer = _AIORTC_JITTER_BUFFER  # type: ignore[attr-defined,misc]
+    aioice.turn.UDP_SOCKET_BUFFER_SIZE = _AIOICE_UDP_BUFFER
 
 
 def prefer_codec(transceiver: RTCRtpTransceiver, mime: str = "video/H264") -> bool:

@@ -24,6 +24,7 @@ class DenyReason(enum.StrEnum):
     TAMPERED = "tampered"
     FULL = "full"
     VERSION = "version"
+    DECLINED = "declined"  # a moderated room's moderator said no
 
 
 @dataclass(frozen=True, slots=True)

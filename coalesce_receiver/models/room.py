@@ -40,6 +40,39 @@ class ShareView:
     tracks: dict[str, FrameSource] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class JoinRequest:
+    """A sender waiting for a moderator's yes or no (moderated rooms)."""
+
+    share_id: str
+    sender_name: str
+    source: str
+
+
+class RoomActions(Protocol):
+    """What the room's controls (the window, a moderator) may ask of the receiver service."""
+
+    def decide(self, share_id: str, approve: bool) -> None:
+        """Let a waiting sender in, or turn it away."""
+        ...
+
+    def drop_share(self, share_id: str) -> None:
+        """End a share from the box."""
+        ...
+
+    def check_admin_password(self, password: str) -> bool:
+        """Whether ``password`` unlocks the box's settings (never logged)."""
+        ...
+
+    def change_pin(self, password: str, new_pin: str | None) -> bool:
+        """Set a new PIN (``None``: an open room); ``False`` if the admin password is wrong."""
+        ...
+
+    def set_pin_rotation(self, password: str, rotate: bool) -> bool:
+        """Turn a new random PIN per meeting on or off; ``False`` if the admin password is wrong."""
+        ...
+
+
 Listener = Callable[[], None]
 
 
@@ -61,6 +94,12 @@ class RoomModel:
         self.port = port
         self.fingerprint = fingerprint
         self.meeting_id: str | None = None  # set while the box is connected to a cloud
+        self.pin: str | None = None  # shown on the idle screen; the model is the box's own display state
+        self.pin_rotation = False
+        self.moderated = False
+        self.update_notice: str | None = None  # "Coalesce 1.2 is available" from the cloud
+        self.actions: RoomActions | None = None  # set by the receiver service
+        self._join_requests: list[JoinRequest] = []
         self._shares: list[ShareView] = []
         self._listeners: list[Listener] = []
 
@@ -88,6 +127,30 @@ class RoomModel:
         """The cloud meeting ID remote senders type (``None`` when the box has no cloud)."""
         self.meeting_id = meeting_id
         self._changed()
+
+    def set_pin(self, pin: str | None) -> None:
+        self.pin = pin
+        self.pin_required = pin is not None
+        self._changed()
+
+    def set_update_notice(self, notice: str | None) -> None:
+        self.update_notice = notice
+        self._changed()
+
+    @property
+    def join_requests(self) -> list[JoinRequest]:
+        """Senders waiting for the moderator, oldest first (a copy)."""
+        return list(self._join_requests)
+
+    def add_join_request(self, request: JoinRequest) -> None:
+        self._join_requests.append(request)
+        self._changed()
+
+    def remove_join_request(self, share_id: str) -> None:
+        before = len(self._join_requests)
+        self._join_requests = [r for r in self._join_requests if r.share_id != share_id]
+        if len(self._join_requests) != before:
+            self._changed()
 
     def add_share(self, share: ShareView) -> None:
         self._shares.append(share)

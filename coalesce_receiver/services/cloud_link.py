@@ -20,6 +20,7 @@ from slixmpp import JID
 from coalesce_common.cloud.device import connect_xmpp
 from coalesce_common.cloud.rest import CloudClient, CloudError, DeviceCredentials
 from coalesce_common.cloud.turn import order_by_rtt, parse_servers
+from coalesce_common.cloud.updates import UpdateError, current_platform, verify_manifest, version_tuple
 from coalesce_common.errors import CoalesceError
 from coalesce_common.net.turn import install_turn_transport
 from coalesce_common.signaling.xmpp import XmppChannel, XmppSignaling
@@ -28,6 +29,7 @@ from coalesce_receiver.services.receiver import Receiver
 logger = logging.getLogger(__name__)
 
 KEYRING_SERVICE = "coalesce-receiver"
+RECEIVER_VERSION = "0.1.0"
 CLOUD_SERVICE_USER = "coalesce-cloud"
 """Local part of the JID the cloud sends admin notices from; notices from anyone else are ignored."""
 
@@ -54,7 +56,7 @@ class CloudLink:
     async def start(self) -> None:
         install_turn_transport(self.credentials.ca_file)
         await self._connect()
-        await asyncio.gather(self._renew_meeting(), self._renew_turn())
+        await asyncio.gather(self._renew_meeting(), self._renew_turn(), self._check_update())
         self._maintain = asyncio.ensure_future(self._maintain_loop())
 
     async def _connect(self) -> None:
@@ -69,6 +71,8 @@ class CloudLink:
     async def _renew_meeting(self) -> None:
         async with self._api() as api:
             meeting = await api.create_meeting()
+        if self.receiver.model.meeting_id is not None:
+            self.receiver.rotate_pin()  # a new meeting, a new PIN (when rotation is on)
         self.meeting_expires = _parse_time(meeting.get("expires_at"))
         self.receiver.model.set_meeting_id(str(meeting["meeting_id"]))
         logger.info("meeting ID issued, valid until %s", self.meeting_expires)
@@ -79,6 +83,25 @@ class CloudLink:
         servers = await order_by_rtt(parse_servers(body))
         self._ice_servers = servers[0].ice_servers("udp") if servers else []
         self.turn_expires = _parse_time(body.get("expires_at"))
+
+    async def _check_update(self) -> None:
+        """Show an update notice on the idle screen when the cloud publishes a newer, signed version."""
+        key = self.credentials.update_public_key
+        if not key:
+            return
+        try:
+            async with self._api() as api:
+                document = await api.update_manifest(current_platform())
+            manifest = verify_manifest(key, document, platform=current_platform())
+        except CloudError as exc:
+            if exc.code != "no_update":
+                logger.info("update check failed: %s", exc)
+            return
+        except UpdateError as exc:
+            logger.warning("refused an update manifest: %s", exc)
+            return
+        if version_tuple(manifest.version) > version_tuple(RECEIVER_VERSION):
+            self.receiver.model.set_update_notice(f"Update available: Coalesce {manifest.version}")
 
     async def _maintain_loop(self) -> None:
         """Renew the meeting ID and TURN credentials before they expire; reconnect XMPP if it drops."""

@@ -40,7 +40,7 @@ from coalesce_common.protocol import (
 from coalesce_common.protocol.pairing import PairingKey, ReceiverPairing
 from coalesce_common.protocol.sdp import dtls_fingerprints
 from coalesce_common.signaling import ChannelClosed, SignalingChannel
-from coalesce_receiver.models.room import RoomModel, ShareView
+from coalesce_receiver.models.room import JoinRequest, RoomModel, ShareView
 from coalesce_receiver.services.sink import TrackSink
 from coalesce_receiver.services.throttle import PinThrottle
 
@@ -63,6 +63,7 @@ class ShareEnd(enum.Enum):
     REFUSED = "refused"
     PROTOCOL_ERROR = "protocol-error"
     SHUTDOWN = "shutdown"
+    DROPPED = "dropped"
 
 
 class IncomingShare:
@@ -74,12 +75,14 @@ class IncomingShare:
         *,
         model: RoomModel,
         receiver_id: str,
-        pin: str | None,
+        pin: Callable[[], str | None],
         throttle: PinThrottle,
         max_shares: int,
         handshake_timeout: float,
         unique_name: Callable[[str], str],
         ice_servers: list[RTCIceServer] | None = None,
+        moderated: bool = False,
+        moderation_timeout: float = 120.0,
     ) -> None:
         self._channel = channel
         self._model = model
@@ -90,6 +93,10 @@ class IncomingShare:
         self._handshake_timeout = handshake_timeout
         self._unique_name = unique_name
         self._ice_servers = ice_servers
+        self._moderated = moderated
+        self._moderation_timeout = moderation_timeout
+        self._decision: asyncio.Future[bool] | None = None
+        self._dropped = asyncio.Event()
         self._session = SignalingSession(Role.RECEIVER)
         self._source = channel.peer_address
         self._share_id = uuid.uuid4().hex[:12]
@@ -111,7 +118,8 @@ class IncomingShare:
     async def run(self) -> ShareEnd:
         """Serve the channel until the share ends; never raises for anything the peer does."""
         try:
-            key = await asyncio.wait_for(self._pair(), self._handshake_timeout)
+            hello, key = await asyncio.wait_for(self._pair(), self._handshake_timeout)
+            await self._admit(hello, key)
             await asyncio.wait_for(self._negotiate(key), self._handshake_timeout)
             self.end = await self._serve()
         except _Refused:
@@ -144,21 +152,22 @@ class IncomingShare:
 
     # -- pairing -----------------------------------------------------------------------------------
 
-    async def _pair(self) -> PairingKey | None:
-        """Run hello → challenge → pair → welcome; return the key (None for an open room).
+    async def _pair(self) -> tuple[Hello, PairingKey | None]:
+        """Run hello → challenge → pair; return the hello and the key (None for an open room).
 
         Raises :class:`_Refused` once it has answered ``denied``.
         """
         hello = await self._expect(Hello)
+        pin = self._pin()
         if hello.v != PROTOCOL_VERSION:
             await self._deny(DenyReason.VERSION, f"this receiver speaks protocol v{PROTOCOL_VERSION}")
         if len(self._model.shares) >= self._max_shares:
             await self._deny(
                 DenyReason.FULL, f"{self._model.name} is already showing {self._max_shares} shares"
             )
-        if self._pin is not None and (wait := self._throttle.retry_after(self._source)) > 0:
+        if pin is not None and (wait := self._throttle.retry_after(self._source)) > 0:
             await self._deny(DenyReason.THROTTLED, "too many wrong PINs", wait)
-        pairing = ReceiverPairing(self._pin) if self._pin is not None else None
+        pairing = ReceiverPairing(pin) if pin is not None else None
         await self._send(
             Challenge(
                 v=PROTOCOL_VERSION,
@@ -183,15 +192,39 @@ class IncomingShare:
                 peer_log.warning(f"{self._source}:tampered", "pairing from %s: %s", self._source, exc)
                 await self._deny(DenyReason.TAMPERED, str(exc))
             self._throttle.success(self._source)
+        return hello, key
+
+    async def _admit(self, hello: Hello, key: PairingKey | None) -> None:
+        """Wait for the moderator's yes in a moderated room, then welcome the sender and show its tile."""
+        name = self._unique_name(hello.sender_name)
+        if self._moderated:
+            self._decision = asyncio.get_running_loop().create_future()
+            self._model.add_join_request(JoinRequest(self._share_id, name, self._source))
+            try:
+                approved = await asyncio.wait_for(self._decision, self._moderation_timeout)
+            except TimeoutError:
+                approved = False
+            finally:
+                self._model.remove_join_request(self._share_id)
+            if not approved:
+                await self._deny(DenyReason.DECLINED, "the moderator declined the share")
         if len(self._model.shares) >= self._max_shares:
             await self._deny(
                 DenyReason.FULL, f"{self._model.name} is already showing {self._max_shares} shares"
             )
         confirm = key.receiver_confirm(self._channel.tls_fingerprint) if key else None
         await self._send(Welcome(share_id=self._share_id, confirm=confirm))
-        self._model.add_share(ShareView(self._share_id, self._unique_name(hello.sender_name)))
+        self._model.add_share(ShareView(self._share_id, name))
         self._shown = True
-        return key
+
+    def decide(self, approve: bool) -> None:
+        """The moderator's answer for this waiting sender."""
+        if self._decision is not None and not self._decision.done():
+            self._decision.set_result(approve)
+
+    def drop(self) -> None:
+        """End this share from the box (the room's controls)."""
+        self._dropped.set()
 
     async def _deny(self, reason: DenyReason, message: str, retry_after: float | None = None) -> NoReturn:
         await self._send(Denied(reason=reason, message=message, retry_after=retry_after))
@@ -237,9 +270,13 @@ class IncomingShare:
         """After the answer only ``bye`` and ``error`` are legal; wait for them or for media failure."""
         receive = asyncio.ensure_future(self._channel.recv())
         failed = asyncio.ensure_future(self._media_failed.wait())
+        dropped = asyncio.ensure_future(self._dropped.wait())
         try:
             while True:
-                done, _ = await asyncio.wait({receive, failed}, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait({receive, failed, dropped}, return_when=asyncio.FIRST_COMPLETED)
+                if dropped in done:
+                    await self._send_quietly(Bye(reason="dropped-by-room"))
+                    return ShareEnd.DROPPED
                 if failed in done:
                     await self._send_quietly(Bye(reason="media-failed"))
                     return ShareEnd.MEDIA_FAILED
@@ -252,9 +289,9 @@ class IncomingShare:
                     return ShareEnd.BYE
                 receive = asyncio.ensure_future(self._channel.recv())
         finally:
-            for task in (receive, failed):
+            for task in (receive, failed, dropped):
                 task.cancel()
-            await asyncio.gather(receive, failed, return_exceptions=True)
+            await asyncio.gather(receive, failed, dropped, return_exceptions=True)
 
     # -- plumbing ----------------------------------------------------------------------------------
 

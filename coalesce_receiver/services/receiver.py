@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import hashlib
+import hmac
 import logging
 import os
+import secrets
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +59,9 @@ class ReceiverConfig:
     mdns_interfaces: list[str] | None = None
     max_shares: int = MAX_SHOWN_SHARES
     handshake_timeout: float = 15.0
+    moderated: bool = False  # a join request must be approved at the box before a share appears
+    rotate_pin: bool = False  # a new random PIN for every meeting (when the room falls idle, new meeting ID)
+    admin_password: str | None = field(default=None, repr=False)  # unlocks PIN changes at the box
 
 
 class Receiver:
@@ -65,6 +71,15 @@ class Receiver:
         self.config = config
         self.throttle = throttle or PinThrottle()
         self.model = RoomModel(config.name, pin_required=config.pin is not None)
+        self.model.pin = config.pin
+        self.model.pin_rotation = config.rotate_pin
+        self.model.moderated = config.moderated
+        self.model.actions = self
+        self._pin = config.pin
+        self._rotate = config.rotate_pin
+        self._admin = _AdminSecret(config.admin_password) if config.admin_password else None
+        self._was_busy = False
+        self.model.subscribe(self._on_model_change)
         self.identity: TlsIdentity | None = None
         self.receiver_id = ""
         self._server: WebSocketServer | None = None
@@ -161,12 +176,13 @@ class Receiver:
             channel,
             model=self.model,
             receiver_id=self.receiver_id,
-            pin=self.config.pin,
+            pin=lambda: self._pin,
             throttle=self.throttle,
             max_shares=self.config.max_shares,
             handshake_timeout=self.config.handshake_timeout,
             unique_name=self._unique_name,
             ice_servers=ice_servers,
+            moderated=self.config.moderated,
         )
         task: asyncio.Task[object] = asyncio.ensure_future(share.run())
         self._shares[task] = share
@@ -174,6 +190,60 @@ class Receiver:
             await asyncio.shield(task)
         finally:
             self._shares.pop(task, None)
+
+    # -- the room's controls (RoomActions) ------------------------------------------------------------
+
+    def _find(self, share_id: str) -> IncomingShare | None:
+        return next((s for s in self._shares.values() if s.share_id == share_id), None)
+
+    def decide(self, share_id: str, approve: bool) -> None:
+        share = self._find(share_id)
+        if share is not None:
+            logger.info("moderator %s share %s", "approved" if approve else "declined", share_id)
+            share.decide(approve)
+
+    def drop_share(self, share_id: str) -> None:
+        share = self._find(share_id)
+        if share is not None:
+            logger.info("share %s dropped at the box", share_id)
+            share.drop()
+
+    def check_admin_password(self, password: str) -> bool:
+        return self._admin is not None and self._admin.matches(password)
+
+    def change_pin(self, password: str, new_pin: str | None) -> bool:
+        if not self.check_admin_password(password):
+            logger.warning("PIN change refused: wrong admin password")
+            return False
+        if new_pin is not None and not valid_pin(new_pin):
+            raise ValueError("a PIN is 4 to 12 digits")
+        self._set_pin(new_pin)
+        logger.info("PIN changed at the box (%s)", "required" if new_pin else "open room")
+        return True
+
+    def set_pin_rotation(self, password: str, rotate: bool) -> bool:
+        if not self.check_admin_password(password):
+            return False
+        self._rotate = rotate
+        self.model.pin_rotation = rotate
+        self.model.set_pin(self._pin)
+        return True
+
+    def rotate_pin(self) -> None:
+        """A fresh random PIN of the same length, if rotation is on and the room has a PIN."""
+        if self._rotate and self._pin is not None:
+            self._set_pin("".join(secrets.choice("0123456789") for _ in range(len(self._pin))))
+            logger.info("PIN rotated for the next meeting")
+
+    def _set_pin(self, pin: str | None) -> None:
+        self._pin = pin
+        self.model.set_pin(pin)
+
+    def _on_model_change(self) -> None:
+        busy = bool(self.model.shares)
+        if self._was_busy and not busy:
+            self.rotate_pin()  # the meeting is over: the next one gets a new PIN
+        self._was_busy = busy
 
     def end_shares_from(self, peer_address: str) -> int:
         """End every share from ``peer_address`` (the cloud suspended or revoked that device)."""
@@ -233,6 +303,24 @@ class Receiver:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
+
+
+def valid_pin(pin: str) -> bool:
+    return pin.isdigit() and 4 <= len(pin) <= 12
+
+
+class _AdminSecret:
+    """The admin password, kept only as a salted scrypt hash."""
+
+    def __init__(self, password: str) -> None:
+        self._salt = secrets.token_bytes(16)
+        self._hash = self._derive(password)
+
+    def _derive(self, password: str) -> bytes:
+        return hashlib.scrypt(password.encode(), salt=self._salt, n=2**14, r=8, p=1)
+
+    def matches(self, password: str) -> bool:
+        return hmac.compare_digest(self._hash, self._derive(password))
 
 
 def _bind_message(port: int, exc: OSError) -> str:

@@ -25,6 +25,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QLabel, QStackedLayout, QVBoxLayout, QWidget
 
 from coalesce_receiver.models.room import RoomModel, ShareView
+from coalesce_receiver.ui.room_controls import JoinRequestBar, SettingsDialog
 from coalesce_receiver.ui.share_tile import ShareTile
 
 DEFAULT_REFRESH_HZ = 30.0
@@ -101,6 +102,7 @@ class _IdleView(QWidget):
         self.pin_status = _label(self, "pinStatus", _SECONDARY_TEXT)
         self.address = _label(self, "address", _TEXT)
         self.how_to_join = _label(self, "howToJoin", _SECONDARY_TEXT)
+        self.update_notice = _label(self, "updateNotice", _PIN_TEXT)
         self.pin.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
 
         layout = QVBoxLayout(self)
@@ -112,12 +114,16 @@ class _IdleView(QWidget):
             self.pin_status,
             self.address,
             self.how_to_join,
+            self.update_notice,
         ):
             layout.addWidget(label)
         layout.addStretch(4)
 
     def show_room(self, model: RoomModel, pin: str | None) -> None:
+        pin = model.pin if model.pin is not None else pin
         self.room_name.setText(model.name)
+        self.update_notice.setVisible(model.update_notice is not None)
+        self.update_notice.setText(model.update_notice or "")
         self.pin.setVisible(model.pin_required and pin is not None)
         self.pin.setText(f"PIN  {pin}" if pin is not None else "")
         self.meeting.setVisible(model.meeting_id is not None)
@@ -149,6 +155,7 @@ class _IdleView(QWidget):
         self.pin_status.setFont(_scaled_font(base, unit * 0.045))
         self.address.setFont(_scaled_font(base, unit * 0.06, bold=True))
         self.how_to_join.setFont(_scaled_font(base, unit * 0.032))
+        self.update_notice.setFont(_scaled_font(base, unit * 0.032, bold=True))
         spacing = round(unit * 0.03)
         margin = round(unit * 0.06)
         layout = self.layout()
@@ -246,6 +253,8 @@ class RoomWindow(QWidget):
         status_palette.setColor(QPalette.ColorRole.Window, QColor(0, 0, 0, 150))
         self._status.setPalette(status_palette)
 
+        self._join_bar = JoinRequestBar(model, self)
+
         self._frame_timer = QTimer(self)
         self._frame_timer.setInterval(max(1, round(1000 / refresh_hz)))
         self._frame_timer.timeout.connect(self.refresh_frames)
@@ -298,6 +307,8 @@ class RoomWindow(QWidget):
         self._grid.show_shares(shown)
         self._stack.setCurrentWidget(self._grid if shown else self._idle)
         self._show_status(len(shown), len(self._model.shares))
+        self._join_bar.show_requests(self._model.join_requests)
+        self._place_join_bar()
         if shown:
             self.refresh_frames()
             if not self._frame_timer.isActive():
@@ -326,9 +337,28 @@ class RoomWindow(QWidget):
         self._status.move(self.width() - margin - self._status.width(), margin)
         self._status.raise_()
 
+    def _place_join_bar(self) -> None:
+        unit = min(self.height(), self.width() * 9 / 16)
+        self._join_bar.setFont(_scaled_font(self.font(), unit * 0.035, bold=True))
+        height = max(self._join_bar.sizeHint().height(), round(unit * 0.1))
+        self._join_bar.setGeometry(0, self.height() - height, self.width(), height)
+        self._join_bar.raise_()
+
+    @property
+    def join_bar(self) -> JoinRequestBar:
+        return self._join_bar
+
+    def open_settings(self) -> SettingsDialog:
+        """The admin-locked settings (Ctrl+S): PIN and its rotation."""
+        dialog = SettingsDialog(self._model, self)
+        self.unsetCursor()
+        dialog.open()
+        return dialog
+
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         self._place_status()
+        self._place_join_bar()
 
     def showEvent(self, event: QShowEvent) -> None:
         # A window shown again after a close follows its model again.
@@ -348,6 +378,19 @@ class RoomWindow(QWidget):
             event.key() == Qt.Key.Key_Q and event.modifiers() & Qt.KeyboardModifier.ControlModifier
         ):
             self.close()
+        elif event.key() == Qt.Key.Key_S and event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.open_settings()
+        elif event.key() in (Qt.Key.Key_A, Qt.Key.Key_D) and self._join_bar.isVisible():
+            self._join_bar.answer(event.key() == Qt.Key.Key_A)
+        elif (
+            Qt.Key.Key_1 <= event.key() <= Qt.Key.Key_4
+            and event.modifiers() & Qt.KeyboardModifier.ControlModifier
+        ):
+            # Ctrl+1..4 drops that tile's share (a room box is driven from a keyboard or a remote).
+            shown = self._model.shown_shares
+            index = int(event.key()) - int(Qt.Key.Key_1)
+            if index < len(shown) and self._model.actions is not None:
+                self._model.actions.drop_share(shown[index].share_id)
         elif event.key() == Qt.Key.Key_Escape:
             # Someone leaning on a keyboard must not take the room display down or out of full screen.
             event.accept()

@@ -25,7 +25,7 @@ from PySide6.QtGui import (
     QPen,
     QResizeEvent,
 )
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QLabel, QToolButton, QWidget
 
 from coalesce_receiver.models.room import FrameSource, ShareView
 
@@ -133,7 +133,18 @@ class ShareTile(QWidget):
         palette.setColor(QPalette.ColorRole.Window, QColor(0, 0, 0, 170))
         palette.setColor(QPalette.ColorRole.WindowText, QColor(255, 255, 255))
         self._name_label.setPalette(palette)
+        self.drop_button = QToolButton(self)
+        self.drop_button.setObjectName("dropShare")
+        self.drop_button.setText("✕")
+        self.drop_button.setToolTip("Stop this share")
+        self.drop_button.clicked.connect(self._drop)
         self._place_name_label()
+
+    def _drop(self) -> None:
+        room = self.window()
+        actions = getattr(getattr(room, "model", None), "actions", None)
+        if actions is not None:
+            actions.drop_share(self._share.share_id)
 
     @property
     def share(self) -> ShareView:
@@ -241,3 +252,7 @@ class ShareTile(QWidget):
         self._name_label.adjustSize()
         margin = max(4, round(min(self.width(), self.height()) * 0.03))
         self._name_label.move(margin, self.height() - margin - self._name_label.height())
+        self.drop_button.setFont(font)
+        self.drop_button.adjustSize()
+        self.drop_button.move(self.width() - margin - self.drop_button.width(), margin)
+        self.drop_button.raise_()

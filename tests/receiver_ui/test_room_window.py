@@ -414,3 +414,105 @@ def test_meeting_id_shows_when_the_box_is_linked_to_a_cloud(qtbot: QtBot) -> Non
     assert format_meeting_id("123456789") == "123 456 789"
     model.set_meeting_id(None)
     qtbot.waitUntil(label.isHidden, timeout=2000)
+
+
+class _RecordingActions:
+    def __init__(self) -> None:
+        self.decisions: list[tuple[str, bool]] = []
+        self.dropped: list[str] = []
+        self.pins: list[str | None] = []
+        self.rotation: list[bool] = []
+
+    def decide(self, share_id: str, approve: bool) -> None:
+        self.decisions.append((share_id, approve))
+
+    def drop_share(self, share_id: str) -> None:
+        self.dropped.append(share_id)
+
+    def check_admin_password(self, password: str) -> bool:
+        return password == "admin-pw"
+
+    def change_pin(self, password: str, new_pin: str | None) -> bool:
+        self.pins.append(new_pin)
+        return True
+
+    def set_pin_rotation(self, password: str, rotate: bool) -> bool:
+        self.rotation.append(rotate)
+        return True
+
+
+def test_join_requests_show_and_are_answered_with_the_keyboard(qtbot: QtBot) -> None:
+    from coalesce_receiver.models.room import JoinRequest
+
+    model = RoomModel("Moderated room", pin_required=False, addresses=["10.0.0.5"], port=443)
+    actions = _RecordingActions()
+    model.actions = actions
+    window = RoomWindow(model)
+    qtbot.addWidget(window)
+    window.resize(800, 450)
+    window.show()
+    assert not window.join_bar.isVisible()
+    model.add_join_request(JoinRequest("s1", "Ada", "10.0.0.9"))
+    qtbot.waitUntil(window.join_bar.isVisible, timeout=2000)
+    assert "Ada wants to share" in window.join_bar.message.text()
+    qtbot.keyClick(window, Qt.Key.Key_A)
+    assert actions.decisions == [("s1", True)]
+    model.add_join_request(JoinRequest("s2", "Mallory", "10.0.0.10"))
+    window.join_bar.deny.click()
+    assert actions.decisions[-1] == ("s1", False)  # the oldest request is answered first
+    model.remove_join_request("s1")
+    model.remove_join_request("s2")
+    qtbot.waitUntil(lambda: not window.join_bar.isVisible(), timeout=2000)
+
+
+def test_settings_need_the_admin_password_and_change_the_pin(qtbot: QtBot) -> None:
+    model = RoomModel("Room", pin_required=True, addresses=["10.0.0.5"], port=443)
+    model.pin = "4821"
+    actions = _RecordingActions()
+    model.actions = actions
+    window = RoomWindow(model)
+    qtbot.addWidget(window)
+    window.show()
+    dialog = window.open_settings()
+    dialog.password.setText("wrong")
+    dialog.new_pin.setText("9999")
+    dialog.apply()
+    assert "Wrong admin password" in dialog.error.text() and actions.pins == []
+    dialog.password.setText("admin-pw")
+    dialog.new_pin.setText("12")
+    dialog.apply()
+    assert "4 to 12 digits" in dialog.error.text() and actions.pins == []
+    dialog.new_pin.setText("9999")
+    dialog.rotate.setChecked(True)
+    dialog.apply()
+    assert actions.pins == ["9999"] and actions.rotation == [True]
+
+
+def test_idle_screen_shows_the_model_pin_and_an_update_notice(qtbot: QtBot) -> None:
+    model = RoomModel("Room", pin_required=True, addresses=["10.0.0.5"], port=443)
+    window = RoomWindow(model)
+    qtbot.addWidget(window)
+    window.show()
+    model.set_pin("5555")
+    pin = window.findChild(QLabel, "pin")
+    assert pin is not None
+    qtbot.waitUntil(lambda: pin.text() == "PIN  5555", timeout=2000)
+    notice = window.findChild(QLabel, "updateNotice")
+    assert notice is not None and notice.isHidden()
+    model.set_update_notice("Update available: Coalesce 2.0")
+    qtbot.waitUntil(lambda: notice.isVisible() and "2.0" in notice.text(), timeout=2000)
+
+
+def test_a_share_is_dropped_from_its_tile_or_with_ctrl_number(
+    model: RoomModel, make_window: Callable[..., RoomWindow], qtbot: QtBot
+) -> None:
+    actions = _RecordingActions()
+    model.actions = actions
+    window = make_window(model)
+    model.add_share(make_share("a", "Ada", screen=(255, 0, 0)))
+    model.add_share(make_share("b", "Bob", screen=(0, 255, 0)))
+    qtbot.waitUntil(lambda: len(window.tiles) == 2, timeout=2000)
+    window.tiles[1].drop_button.click()
+    assert actions.dropped == ["b"]
+    qtbot.keyClick(window, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
+    assert actions.dropped == ["b", "a"]

@@ -10,6 +10,7 @@ import pytest
 
 from coalesce_client.services.remote import RemoteOptions, RemoteShare
 from coalesce_client.services.share import ShareOptions
+from coalesce_cloud.stack import LocalCloud
 from coalesce_common.cloud.rest import CloudClient, CloudError
 from coalesce_common.errors import WrongPin
 from coalesce_common.signaling.xmpp import XmppAuthError, XmppSignaling
@@ -130,3 +131,31 @@ async def test_revoking_a_sender_ends_its_share_for_good(admin: Admin, box: Box,
     with pytest.raises(CloudError) as refused:
         await RemoteShare(box.meeting_id, camera_options(camera_file), credentials=sender).start()
     assert refused.value.code == "device_revoked"
+
+
+async def test_box_shows_a_signed_update_notice(box: Box, local_cloud: LocalCloud) -> None:
+    import json
+
+    from coalesce_common.cloud.updates import current_platform
+
+    manifests = local_cloud.state_dir / "updates"
+    manifests.mkdir(exist_ok=True)
+    path = manifests / f"{current_platform()}.json"
+    path.write_text(
+        json.dumps(
+            {
+                "platform": current_platform(),
+                "version": "42.0.0",
+                "url": "https://downloads.example.invalid/coalesce-42.0.0.tar.gz",
+                "sha256": "cd" * 32,
+                "notes": "Room display improvements.",
+                "published_at": "2026-11-28T12:00:00+00:00",
+            }
+        )
+    )
+    try:
+        assert box.receiver.model.update_notice is None
+        await box.link._check_update()
+        assert box.receiver.model.update_notice == "Update available: Coalesce 42.0.0"
+    finally:
+        path.unlink()

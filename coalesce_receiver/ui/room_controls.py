@@ -1,0 +1,117 @@
+"""The room's controls: the moderator's join-request bar and the admin-locked settings dialog.
+
+Both act only through :attr:`RoomModel.actions` (the receiver service); neither holds network state.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from coalesce_receiver.models.room import JoinRequest, RoomModel
+
+
+class JoinRequestBar(QWidget):
+    """ "<name> wants to share" with Allow and Deny (keys A and D), for moderated rooms."""
+
+    def __init__(self, model: RoomModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("joinRequestBar")
+        self._model = model
+        self._request: JoinRequest | None = None
+        self.setAutoFillBackground(True)
+        palette = self.palette()
+        palette.setColor(QPalette.ColorRole.Window, QColor(30, 41, 59, 235))
+        palette.setColor(QPalette.ColorRole.WindowText, QColor(245, 247, 250))
+        self.setPalette(palette)
+        self.message = QLabel(self)
+        self.message.setObjectName("joinRequestText")
+        self.allow = QPushButton("Allow (A)", self)
+        self.allow.setObjectName("allowButton")
+        self.deny = QPushButton("Deny (D)", self)
+        self.deny.setObjectName("denyButton")
+        self.allow.clicked.connect(lambda: self.answer(True))
+        self.deny.clicked.connect(lambda: self.answer(False))
+        layout = QHBoxLayout(self)
+        layout.addWidget(self.message, 1)
+        layout.addWidget(self.allow)
+        layout.addWidget(self.deny)
+        self.hide()
+
+    def show_requests(self, requests: list[JoinRequest]) -> None:
+        self._request = requests[0] if requests else None
+        if self._request is None:
+            self.hide()
+            return
+        more = f"  (+{len(requests) - 1} waiting)" if len(requests) > 1 else ""
+        self.message.setText(f"{self._request.sender_name} wants to share{more}")
+        self.show()
+        self.raise_()
+
+    def answer(self, approve: bool) -> None:
+        if self._request is not None and self._model.actions is not None:
+            self._model.actions.decide(self._request.share_id, approve)
+
+
+class SettingsDialog(QDialog):
+    """Change the PIN or its rotation at the box; every change needs the admin password."""
+
+    def __init__(self, model: RoomModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"{model.name} — settings")
+        self._model = model
+        self.password = QLineEdit(self)
+        self.password.setObjectName("adminPassword")
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.new_pin = QLineEdit(model.pin or "", self)
+        self.new_pin.setObjectName("newPin")
+        self.new_pin.setMaxLength(12)
+        self.open_room = QCheckBox("Open room (no PIN)", self)
+        self.open_room.setChecked(model.pin is None)
+        self.rotate = QCheckBox("New random PIN for every meeting", self)
+        self.rotate.setChecked(model.pin_rotation)
+        self.error = QLabel(self)
+        self.error.setObjectName("settingsError")
+        self.error.setStyleSheet("color: #d1242f")
+        form = QFormLayout()
+        form.addRow("Admin password", self.password)
+        form.addRow("PIN (4 to 12 digits)", self.new_pin)
+        form.addRow("", self.open_room)
+        form.addRow("", self.rotate)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.apply)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.error)
+        layout.addWidget(buttons)
+        self.open_room.toggled.connect(lambda checked: self.new_pin.setEnabled(not checked))
+        self.new_pin.setEnabled(model.pin is not None)
+
+    def apply(self) -> None:
+        actions = self._model.actions
+        password = self.password.text()
+        if actions is None or not actions.check_admin_password(password):
+            self.error.setText("Wrong admin password, or no admin password is set for this box.")
+            return
+        pin = None if self.open_room.isChecked() else self.new_pin.text().strip()
+        if pin is not None and not (pin.isdigit() and 4 <= len(pin) <= 12):
+            self.error.setText("A PIN is 4 to 12 digits.")
+            return
+        actions.change_pin(password, pin)
+        actions.set_pin_rotation(password, self.rotate.isChecked())
+        self.password.clear()
+        self.accept()

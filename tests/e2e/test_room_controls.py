@@ -1,0 +1,100 @@
+"""The room's controls on the service side: moderation, PIN change and rotation, dropping a share."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from coalesce_client.services.share import Share, ShareOptions, ShareTarget
+from coalesce_common.errors import ShareRefused, WrongPin
+from coalesce_receiver.services.receiver import Receiver
+from tests.e2e.conftest import ReceiverFactory, eventually
+
+
+def camera(video: Path, pin: str | None = None, name: str = "Laptop") -> ShareOptions:
+    return ShareOptions(sender_name=name, pin=pin, screen=None, camera=str(video))
+
+
+async def changed(receiver: Receiver, predicate: Callable[[], bool], timeout: float = 10) -> None:
+    """Wait on the room model's change notifications until ``predicate()`` holds."""
+    event = asyncio.Event()
+    unsubscribe = receiver.model.subscribe(event.set)
+    try:
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                event.clear()
+                await event.wait()
+    finally:
+        unsubscribe()
+
+
+async def test_a_moderated_room_shows_a_share_only_after_approval(
+    make_receiver: ReceiverFactory, video_file: Callable[..., Path]
+) -> None:
+    receiver = await make_receiver(moderated=True)
+    target, video = ShareTarget("127.0.0.1", receiver.port), video_file()
+    approved = asyncio.ensure_future(Share(target, camera(video, name="Ada")).start())
+    await changed(receiver, lambda: len(receiver.model.join_requests) == 1)
+    [request] = receiver.model.join_requests
+    assert request.sender_name == "Ada" and receiver.model.shares == []
+    receiver.decide(request.share_id, True)
+    await asyncio.wait_for(approved, 20)
+    assert [s.sender_name for s in receiver.model.shares] == ["Ada"]
+    assert receiver.model.join_requests == []
+
+    declined = asyncio.ensure_future(Share(target, camera(video, name="Mallory")).start())
+    await changed(receiver, lambda: len(receiver.model.join_requests) == 1)
+    receiver.decide(receiver.model.join_requests[0].share_id, False)
+    with pytest.raises(ShareRefused, match="declined"):
+        await asyncio.wait_for(declined, 20)
+    assert [s.sender_name for s in receiver.model.shares] == ["Ada"]
+
+
+async def test_the_pin_changes_only_with_the_admin_password(
+    make_receiver: ReceiverFactory, video_file: Callable[..., Path]
+) -> None:
+    receiver = await make_receiver(pin="4821", admin_password="room-admin-pw")
+    assert not receiver.change_pin("wrong", "1111")
+    assert receiver.model.pin == "4821"
+    assert receiver.change_pin("room-admin-pw", "1111")
+    assert receiver.model.pin == "1111"
+    target, video = ShareTarget("127.0.0.1", receiver.port), video_file()
+    with pytest.raises(WrongPin):
+        await Share(target, camera(video, pin="4821")).start()
+    async with Share(target, camera(video, pin="1111")):
+        assert len(receiver.model.shares) == 1
+
+
+async def test_settings_stay_locked_without_an_admin_password(make_receiver: ReceiverFactory) -> None:
+    receiver = await make_receiver(pin="4821")
+    assert not receiver.check_admin_password("")
+    assert not receiver.change_pin("anything", None)
+
+
+async def test_pin_rotates_when_the_meeting_ends(
+    make_receiver: ReceiverFactory, video_file: Callable[..., Path]
+) -> None:
+    receiver = await make_receiver(pin="4821", rotate_pin=True)
+    async with Share(ShareTarget("127.0.0.1", receiver.port), camera(video_file(), pin="4821")):
+        assert receiver.model.pin == "4821"  # not during the meeting
+    await changed(receiver, lambda: receiver.model.pin != "4821")
+    assert receiver.model.pin is not None and receiver.model.pin.isdigit() and len(receiver.model.pin) == 4
+    with pytest.raises(WrongPin):
+        await Share(ShareTarget("127.0.0.1", receiver.port), camera(video_file(), pin="4821")).start()
+
+
+async def test_the_box_can_drop_a_share(
+    make_receiver: ReceiverFactory, video_file: Callable[..., Path]
+) -> None:
+    receiver = await make_receiver()
+    share = Share(ShareTarget("127.0.0.1", receiver.port), camera(video_file(), name="Talks too long"))
+    await share.start()
+    try:
+        receiver.drop_share(receiver.model.shares[0].share_id)
+        assert await asyncio.wait_for(share.wait_ended(), 10) == "dropped-by-room"
+        await eventually(lambda: receiver.model.shares == [], 5, "the tile is gone")
+    finally:
+        await share.stop()
