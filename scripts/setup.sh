@@ -14,6 +14,8 @@ APT_PACKAGES=(
     ejabberd coturn postgresql
     # real proxies and network isolation for the proxy tests (started by the tests, never as services)
     squid apache2-utils dante-server nftables iproute2
+    # the benchmark's baseline (an ffmpeg capture -> encode -> decode pipeline)
+    ffmpeg
 )
 PYTHON_CANDIDATES=(python3.13 python3.12 python3.11 python3)
 MIN_PYTHON="3.11"

@@ -34,12 +34,6 @@ DEFAULT_CAMERA_FPS = 30.0
 MAX_NATIVE_FPS = 240.0
 """A reported frame rate above this is treated as bogus (some backends report 1000 or 90000)."""
 
-TAKE_SMOOTHING = 0.2
-"""Weight of the newest interval in the moving average of the consumer's pace."""
-
-GRAB_MARGIN = 1.25
-"""A consumer-paced grab starts this many grab durations before the consumer is expected back."""
-
 STOP_JOIN_TIMEOUT = 5.0
 """How long :meth:`CaptureSource.stop` waits for the thread; a grab blocked in a driver can take a while."""
 
@@ -50,9 +44,6 @@ class FrameSlot:
     :meth:`put` never queues: a frame that was not taken before the next one arrives is dropped (and
     counted). :meth:`get` returns only frames newer than the last one it returned. After :meth:`close`,
     :meth:`get` raises the error it was closed with once no newer frame is left.
-
-    The slot also tells the producer about the consumer's pace: :meth:`next_take_expected_at` predicts
-    when the consumer will next take a frame, and :attr:`wanted` is set while it waits for one.
     """
 
     def __init__(self) -> None:
@@ -64,10 +55,6 @@ class FrameSlot:
         self._error: MediaError | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup = asyncio.Event()
-        self._last_taken_at: float | None = None
-        self._take_interval: float | None = None  # moving average of the time between takes
-        self.wanted = threading.Event()
-        """Set while :meth:`get` waits with no newer frame to return (the producer may hurry)."""
 
     @property
     def frames_put(self) -> int:
@@ -81,13 +68,6 @@ class FrameSlot:
     @property
     def closed(self) -> bool:
         return self._error is not None
-
-    def next_take_expected_at(self) -> float | None:
-        """When (monotonic clock) the consumer should take its next frame; ``None`` until it has a pace."""
-        with self._lock:
-            if self._last_taken_at is None or self._take_interval is None:
-                return None
-            return self._last_taken_at + self._take_interval
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Wake waiters on ``loop`` (also done by the first :meth:`get`)."""
@@ -123,25 +103,10 @@ class FrameSlot:
                 with self._lock:
                     if self._frame is not None and self._put_count > self._taken_count:
                         self._taken_count = self._put_count
-                        self._note_take()
                         return self._frame
                     if self._error is not None:
                         raise self._error
-                self.wanted.set()
-                try:
-                    await self._wakeup.wait()
-                finally:
-                    self.wanted.clear()
-
-    def _note_take(self) -> None:
-        now = time.monotonic()
-        if self._last_taken_at is not None:
-            interval = now - self._last_taken_at
-            previous = self._take_interval
-            self._take_interval = (
-                interval if previous is None else previous + TAKE_SMOOTHING * (interval - previous)
-            )
-        self._last_taken_at = now
+                await self._wakeup.wait()
 
     def _wake(self, loop: asyncio.AbstractEventLoop | None) -> None:
         if loop is None:
@@ -159,14 +124,6 @@ class CaptureSource(abc.ABC):
 
     kind: ClassVar[str]
     """``"screen"`` or ``"camera"``: the track kind the receiver shows it as."""
-
-    paced_by_consumer: ClassVar[bool] = False
-    """Grab no faster than the consumer takes frames, timed to finish just before it comes back.
-
-    Right for a screen, which is read on demand: a 4K share whose encoder manages 20 fps then grabs and
-    converts 20 frames a second instead of 60 that are mostly dropped, and the frame it gets is fresher.
-    Wrong for a camera, whose driver queues frames that would then go stale.
-    """
 
     def __init__(self, fps: float) -> None:
         if fps <= 0:
@@ -197,7 +154,6 @@ class CaptureSource(abc.ABC):
     def stop(self, timeout: float = STOP_JOIN_TIMEOUT) -> None:
         """Stop the thread and wait for it to release the device; safe to call more than once."""
         self._stopping.set()
-        self.slot.wanted.set()  # ends a wait for the consumer at once
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
@@ -222,11 +178,8 @@ class CaptureSource(abc.ABC):
     def _capture_loop(self) -> None:
         period = 1.0 / self.fps  # read after _open(), which may learn the device's own rate
         next_due = time.monotonic()
-        grab_time = 0.0
         while not self._stopping.is_set():
-            started = time.monotonic()
             self.slot.put(self._grab())
-            grab_time += TAKE_SMOOTHING * (time.monotonic() - started - grab_time)
             next_due += period
             delay = next_due - time.monotonic()
             if delay <= 0:
@@ -234,18 +187,6 @@ class CaptureSource(abc.ABC):
                 next_due = time.monotonic()
             elif self._stopping.wait(delay):
                 break
-            if self.paced_by_consumer:
-                self._wait_for_consumer(grab_time, period)
-
-    def _wait_for_consumer(self, grab_time: float, period: float) -> None:
-        """Wait until the next grab would finish as the consumer comes back, or until it waits already."""
-        expected = self.slot.next_take_expected_at()
-        if expected is None:
-            return
-        # Never longer than a few periods: a consumer that was slow once must not starve itself.
-        delay = min(expected - GRAB_MARGIN * grab_time, time.monotonic() + 4 * period) - time.monotonic()
-        if delay > 0 and not self._stopping.is_set():
-            self.slot.wanted.wait(delay)
 
     def _fail(self, error: MediaError) -> None:
         self.error = error
@@ -308,7 +249,6 @@ class ScreenSource(CaptureSource):
     """Captures one monitor with mss (``monitor`` as mss numbers them: 1 is the first, 0 all of them)."""
 
     kind = "screen"
-    paced_by_consumer = True
 
     def __init__(self, monitor: int = 1, fps: float = 30, display: str | None = None) -> None:
         super().__init__(fps)

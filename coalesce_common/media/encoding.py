@@ -29,8 +29,10 @@ decides them and :func:`tune_encoders` is the one hook every peer connection pas
 - :data:`UDP_RECEIVE_BUFFER` for the ICE sockets: aiortc sends each frame's packets back to back with no
   pacer, so a key frame arrives as a burst of hundreds of packets; aioice's 256 KiB receive buffer
   overflowed on 1080p key frames, and every loss stalled the stream until a retransmission or a new key
-  frame (p95 latency 500-800 ms on a static page, 40 ms with the larger buffer). The kernel caps the
-  size at ``net.core.rmem_max``.
+  frame (p95 latency 800 ms on a static 1080p page, 24 ms with 1 MiB). A bigger buffer is not better: a
+  receiver short of CPU then queues seconds of video instead of losing some. The kernel caps the size
+  at ``net.core.rmem_max`` (4 MiB on the benchmark machine; Debian's default is 208 KiB, where this
+  changes nothing and only pacing at the sender would help).
 
 :func:`prefer_codec` puts H.264 first in a transceiver's codec preferences.
 """
@@ -107,7 +109,8 @@ def h264_encoder_candidates() -> list[str]:
 
 
 UDP_RECEIVE_BUFFER = 1024 * 1024
-"""Bytes of receive buffer asked for on each ICE host socket (aioice asks for 256 KiB)."""
+"""Bytes of receive buffer asked for on each ICE host socket (aioice asks for 256 KiB): room for a 1080p or
+4K key frame's burst, not for seconds of backlog."""
 
 # H.264 level limits (ITU-T H.264 Table A-1): (level, max macroblocks per frame, max macroblocks per second).
 _H264_LEVELS = (

@@ -1,0 +1,212 @@
+"""The benchmark's screen content: a full-screen Qt window repainted every frame with a timestamp strip.
+
+Run as ``python -m benchmarks.pattern static|motion [--fps 60]`` with ``DISPLAY`` set to the benchmark's
+Xvfb and ``QT_QPA_PLATFORM=xcb``. ``static`` is a page of text that never changes: only the strip is
+repainted, as when someone presents slides or a document. ``motion`` pans a picture of soft colour
+blobs, sharp shapes and text across the whole screen every frame, as video does. Either way the strip
+(:mod:`benchmarks.timecode`) is painted last, with the time of painting and a frame counter.
+
+Prints ``ready`` once the first full frame has reached the X server; exits when stdin closes (so it never
+outlives the benchmark) or on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import stat
+import sys
+import time
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QPoint, QRect, QSocketNotifier, Qt, QTimer
+from PySide6.QtGui import QColor, QFont, QGuiApplication, QImage, QPainter, QPaintEvent, QPixmap
+from PySide6.QtWidgets import QApplication, QWidget
+
+from benchmarks import timecode
+
+PAN_PIXELS_PER_SECOND = (240.0, 120.0)
+
+TEXT_LINES = (
+    "Quarterly review: wireless presentation latency",
+    "",
+    "1. Glass-to-glass latency is measured from the moment this page paints a frame",
+    "   to the moment the receiver has decoded it, with a timestamp strip in the corner.",
+    "2. Text must stay sharp: 11 pt body text, thin rules, and small print like this.",
+    "3. def encode(frame): return [packet for packet in codec.encode(frame)]  # hot loop",
+    "4. The quick brown fox jumps over the lazy dog. 0123456789 !@#$%^&*()_+-=[]{}",
+    "5. Colour: red, green, blue, cyan, magenta, yellow stripes follow below.",
+)
+
+
+def _motion_texture(width: int, height: int, seed: int = 6) -> QImage:
+    """A picture that compresses like video: soft colour blobs with some hard edges and text on top."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, size=(max(2, height // 48), max(2, width // 48), 3), dtype=np.uint8)
+    image = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+    for _ in range(40):
+        centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        radius = int(rng.integers(height // 40, height // 8))
+        cv2.circle(image, centre, radius, colour, thickness=int(rng.integers(2, 8)), lineType=cv2.LINE_AA)
+    for row in range(0, height, max(24, height // 18)):
+        cv2.putText(
+            image,
+            f"motion {row:05d} the quick brown fox",
+            (int(rng.integers(0, max(1, width // 2))), row),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            max(0.4, height / 1080),
+            (255, 255, 255),
+            max(1, height // 540),
+            cv2.LINE_AA,
+        )
+    rgb = np.ascontiguousarray(image)
+    qimage = QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888)
+    return qimage.copy()  # detach from the numpy buffer
+
+
+class PatternWindow(QWidget):
+    def __init__(self, content: str, fps: float) -> None:
+        super().__init__(
+            None,
+            Qt.WindowType.FramelessWindowHint
+            | Qt.WindowType.WindowStaysOnTopHint
+            | Qt.WindowType.X11BypassWindowManagerHint,
+        )
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setAttribute(Qt.WidgetAttribute.WA_NoSystemBackground)
+        self.setCursor(Qt.CursorShape.BlankCursor)
+        self._content = content
+        self._period = 1.0 / fps
+        self._counter = 0
+        self._started = time.monotonic()
+        self._next_due = self._started
+        self._announced = False
+        self._background: QPixmap | None = None
+        self._geometry: timecode.StripGeometry | None = None
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.timeout.connect(self._tick)
+
+    def _prepare(self) -> None:
+        width, height = self.width(), self.height()
+        self._geometry = timecode.strip_geometry(width, height)
+        if self._content == "motion":
+            self._background = QPixmap.fromImage(_motion_texture(width, height))
+        else:
+            self._background = self._text_page(width, height)
+
+    @staticmethod
+    def _text_page(width: int, height: int) -> QPixmap:
+        page = QPixmap(width, height)
+        page.fill(QColor("#ffffff"))
+        painter = QPainter(page)
+        painter.setPen(QColor("#202020"))
+        size = max(9, height // 48)
+        painter.setFont(QFont("Sans", size))
+        y = height // 6
+        for _ in range(3):
+            for line in TEXT_LINES:
+                painter.drawText(width // 20, y, line)
+                y += int(size * 1.9)
+        stripes = ("#ff0000", "#00ff00", "#0000ff", "#00ffff", "#ff00ff", "#ffff00")
+        stripe_width = width // (2 * len(stripes))
+        for index, colour in enumerate(stripes):
+            painter.fillRect(
+                QRect(width // 2 + index * stripe_width, 16, stripe_width, height // 10), QColor(colour)
+            )
+        painter.end()
+        return page
+
+    def start(self) -> None:
+        self._prepare()
+        self._timer.start(0)
+
+    def _tick(self) -> None:
+        geometry = self._geometry
+        assert geometry is not None
+        if self._content == "motion" or not self._announced:
+            self.update()
+        else:
+            self.update(QRect(geometry.left, geometry.top, geometry.width, geometry.height))
+        # A fixed schedule: a late frame is not followed by a burst to catch up.
+        self._next_due = max(self._next_due + self._period, time.monotonic())
+        self._timer.start(max(0, round((self._next_due - time.monotonic()) * 1000)))
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        if self._background is None or self._geometry is None:
+            return
+        painter = QPainter(self)
+        now = time.monotonic()
+        if self._content == "motion":
+            dx = int((now - self._started) * PAN_PIXELS_PER_SECOND[0]) % self.width()
+            dy = int((now - self._started) * PAN_PIXELS_PER_SECOND[1]) % self.height()
+            painter.drawTiledPixmap(self.rect(), self._background, QPoint(dx, dy))
+        else:
+            painter.drawPixmap(event.rect(), self._background, event.rect())
+        self._paint_strip(painter, self._geometry)
+        painter.end()
+        if not self._announced and self._fills_screen():
+            self._announced = True
+            QTimer.singleShot(0, self._announce)
+
+    def _paint_strip(self, painter: QPainter, geometry: timecode.StripGeometry) -> None:
+        # The time is taken last, just before the strip is drawn; the frame reaches X right after paintEvent.
+        stamp = int(time.monotonic() * 1000)
+        cells = timecode.strip_cells(stamp, self._counter)
+        self._counter += 1
+        # One image per frame (a fillRect per cell would be 128 calls into Qt per frame).
+        pixels = np.ascontiguousarray(cells.repeat(geometry.cell, axis=0).repeat(geometry.cell, axis=1))
+        image = QImage(
+            pixels.data, pixels.shape[1], pixels.shape[0], pixels.shape[1], QImage.Format.Format_Grayscale8
+        )
+        painter.drawImage(geometry.left, geometry.top, image)
+
+    def _fills_screen(self) -> bool:
+        screen = self.screen()
+        handle = self.windowHandle()
+        return (
+            screen is not None
+            and handle is not None
+            and handle.isExposed()
+            and self.geometry() == screen.geometry()
+        )
+
+    def _announce(self) -> None:
+        QGuiApplication.sync()
+        print("ready", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("content", choices=("static", "motion"))
+    parser.add_argument("--fps", type=float, default=60.0)
+    args = parser.parse_args(argv)
+
+    app = QApplication(sys.argv[:1])
+    window = PatternWindow(args.content, args.fps)
+    screen = app.primaryScreen()
+    window.setGeometry(screen.geometry())
+    window.showFullScreen()
+    window.start()
+
+    signal.signal(signal.SIGTERM, lambda *_: app.quit())
+    # Qt's loop runs no Python code while idle; a timer lets the SIGTERM handler run promptly.
+    wake = QTimer(app)
+    wake.start(200)
+    if stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode):
+        stdin_watch = QSocketNotifier(sys.stdin.fileno(), QSocketNotifier.Type.Read, app)
+
+        def on_stdin() -> None:
+            if not os.read(sys.stdin.fileno(), 4096):
+                app.quit()
+
+        stdin_watch.activated.connect(on_stdin)
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""Child processes of the benchmark: Xvfb, the pattern, receivers, senders and ffmpeg, and their CPU time.
+
+Every process the benchmark measures runs on its own, so its CPU time (user + system, all threads, read
+from ``/proc/<pid>/stat``) is its own. Python children talk to the orchestrator in JSON lines: a command
+on stdin, one answer on stdout; their logs go to a file in the run's log folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+STOP_TIMEOUT = 5.0
+XVFB_START_TIMEOUT = 15.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class BenchmarkError(Exception):
+    """A part of the benchmark could not run (a process did not start or answer)."""
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds ``pid`` has used so far, all its threads; 0 once it has exited."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    # Fields after the command name, which is in parentheses and may itself contain spaces.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / CLOCK_TICKS
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all processors have spent busy (anything but idle and I/O wait) since boot."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
+def child_env(display: str | None = None, **extra: str) -> dict[str, str]:
+    """This environment for a child: the project importable, Qt on xcb, ICE on loopback only."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    env["COALESCE_ICE_HOST_ADDRESSES"] = "127.0.0.1"
+    if display is not None:
+        env["DISPLAY"] = display
+        env["QT_QPA_PLATFORM"] = "xcb"
+        env.pop("WAYLAND_DISPLAY", None)
+    env.update(extra)
+    return env
+
+
+async def stop_process(process: asyncio.subprocess.Process, timeout: float = STOP_TIMEOUT) -> None:
+    """SIGTERM, then SIGKILL after ``timeout``; safe on a process that has exited."""
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), timeout)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+
+
+def _tail(path: Path, chars: int = 3000) -> str:
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError:
+        return ""
+
+
+@dataclass
+class XServer:
+    display: str
+    width: int
+    height: int
+    process: asyncio.subprocess.Process
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def aclose(self) -> None:
+        await stop_process(self.process)
+
+
+def _read_display_number(fd: int, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    data = b""
+    while b"\n" not in data:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        readable, _, _ = select.select([fd], [], [], remaining)
+        if readable:
+            chunk = os.read(fd, 64)
+            if not chunk:
+                break
+            data += chunk
+    return data.decode(errors="replace").strip()
+
+
+async def start_xvfb(width: int, height: int, log_path: Path) -> XServer:
+    """A private ``width`` x ``height`` x 24 Xvfb; it picks a free display and tells it via -displayfd."""
+    executable = shutil.which("Xvfb")
+    if executable is None:
+        raise BenchmarkError("Xvfb is not installed (apt-get install xvfb; scripts/setup.sh does it)")
+    read_fd, write_fd = os.pipe()
+    try:
+        with log_path.open("wb") as log:
+            process = await asyncio.create_subprocess_exec(
+                executable,
+                "-displayfd",
+                str(write_fd),
+                "-screen",
+                "0",
+                f"{width}x{height}x24",
+                "-nolisten",
+                "tcp",
+                "-noreset",
+                pass_fds=(write_fd,),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        os.close(write_fd)
+        write_fd = -1
+        number = await asyncio.to_thread(_read_display_number, read_fd, XVFB_START_TIMEOUT)
+    finally:
+        os.close(read_fd)
+        if write_fd >= 0:
+            os.close(write_fd)
+    if not number.isdigit():
+        await stop_process(process)
+        raise BenchmarkError(f"Xvfb {width}x{height} did not start: {_tail(log_path)}")
+    return XServer(display=f":{number}", width=width, height=height, process=process)
+
+
+class Child:
+    """A Python child speaking JSON lines: :meth:`request` sends a command and returns its answer."""
+
+    def __init__(self, name: str, process: asyncio.subprocess.Process, log_path: Path) -> None:
+        self.name = name
+        self.process = process
+        self.log_path = log_path
+        self.spawned_at = time.monotonic()
+
+    @classmethod
+    async def spawn(
+        cls, name: str, module: str, args: Sequence[str], env: Mapping[str, str], log_dir: Path
+    ) -> Child:
+        log_path = log_dir / f"{name}.log"
+        with log_path.open("wb") as log:
+            spawned_at = time.monotonic()
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                module,
+                *args,
+                env=dict(env),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                cwd=str(ROOT),
+            )
+        child = cls(name, process, log_path)
+        child.spawned_at = spawned_at
+        return child
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.pid)
+
+    async def read(self, timeout: float) -> dict[str, Any]:
+        """The next JSON line the child prints."""
+        assert self.process.stdout is not None
+        try:
+            line = await asyncio.wait_for(self.process.stdout.readline(), timeout)
+        except TimeoutError:
+            raise BenchmarkError(
+                f"{self.name} gave no answer within {timeout:.0f} s; its log ends with:\n"
+                + _tail(self.log_path)
+            ) from None
+        if not line:
+            await self.process.wait()
+            raise BenchmarkError(
+                f"{self.name} exited ({self.process.returncode}); its log ends with:\n{_tail(self.log_path)}"
+            )
+        message: dict[str, Any] = json.loads(line)
+        if "error" in message:
+            raise BenchmarkError(f"{self.name}: {message['error']}")
+        return message
+
+    async def request(self, command: str, answer_within: float = 30.0, **fields: Any) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write((json.dumps({"cmd": command, **fields}) + "\n").encode())
+        await self.process.stdin.drain()
+        return await self.read(answer_within)
+
+    async def aclose(self) -> None:
+        """Ask the child to quit (close its stdin), then make sure it has."""
+        if self.process.stdin is not None and not self.process.stdin.is_closing():
+            self.process.stdin.close()
+        try:
+            await asyncio.wait_for(self.process.wait(), STOP_TIMEOUT)
+        except TimeoutError:
+            await stop_process(self.process)
+
+
+async def start_pattern(content: str, fps: float, xserver: XServer, log_dir: Path) -> Child:
+    """The pattern window on ``xserver``; returns once it has painted its first full frame."""
+    child = await Child.spawn(
+        f"pattern-{xserver.width}x{xserver.height}-{content}",
+        "benchmarks.pattern",
+        [content, "--fps", str(fps)],
+        child_env(xserver.display),
+        log_dir,
+    )
+    assert child.process.stdout is not None
+    try:
+        line = await asyncio.wait_for(child.process.stdout.readline(), 30.0)
+    except TimeoutError:
+        line = b""
+    if line.strip() != b"ready":
+        await child.aclose()
+        raise BenchmarkError(f"the pattern window did not start: {_tail(child.log_path)}")
+    return child
+
+
+# -- the child side ---------------------------------------------------------------------------------
+
+
+def emit(message: Mapping[str, Any]) -> None:
+    """Print one JSON line for the orchestrator (children only)."""
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+async def commands() -> asyncio.StreamReader:
+    """stdin as an asyncio stream (children only)."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    return reader

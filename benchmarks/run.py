@@ -1,0 +1,739 @@
+"""Glass-to-glass benchmark of Coalesce against an ffmpeg baseline on the same machine and screen.
+
+``python -m benchmarks`` runs the standard matrix; ``--sizes``, ``--content``, ``--codecs`` and
+``--senders`` (comma-separated) run their product instead. For every size it starts an Xvfb, for every
+content a pattern window (:mod:`benchmarks.pattern`) that paints a timestamp strip every frame; for
+every case a Coalesce receiver and N senders (each its own process, so CPU time is per process), then the
+ffmpeg baseline (:mod:`benchmarks.baseline`) on the same screen at the bitrate Coalesce reached. Both
+ends read the strip of each decoded frame; latency is the reader's clock minus the painted time.
+
+Each run measures a window of ``--seconds`` after the first frame has arrived and ``--warmup`` more
+seconds have passed (bitrate and encoder settle). The table goes to stdout, the report to ``--json``.
+
+JSON report (``schema`` = ``coalesce-benchmark/1``)::
+
+    {
+      "schema": "coalesce-benchmark/1",
+      "started": "2026-11-28T14:00:00+00:00",      # UTC, ISO 8601
+      "wall_seconds": 180.5,                       # the whole run
+      "machine": {"cpu": str, "cpus": int, "memory_gib": float, "kernel": str, "python": str,
+                  "aiortc": str, "av": str, "ffmpeg": str},
+      "settings": {"seconds": float, "warmup": float, "fps": float, "pattern_fps": float, "baseline": bool},
+      "cases": [{
+        "name": "1920x1080 motion h264 x1",
+        "width": int, "height": int, "content": "static"|"motion", "codec": "h264"|"vp8", "senders": int,
+        "coalesce": Result, "baseline": Result | null,
+        "ratios": {figure: coalesce / baseline, or null}    # for each RATIO_FIGURES entry
+      }]
+    }
+
+    Result = {
+      "ok": bool, "error": str | null,             # a failed run has ok=false and null figures
+      "codec": str,                                # negotiated (Coalesce) or used (ffmpeg) codec
+      "streams": int,                              # senders that delivered frames
+      "latency_ms": {"samples": int, "median": float, "p95": float, "max": float, "min": float},
+      "fps": float,                                # decoded frames per second, mean per stream
+      "unique_fps": float,                         # distinct pattern frames decoded per second, per stream
+      "source_fps": float,                         # frames per second the pattern painted, as seen
+      "dropped_frames": int,                       # painted in the window but never decoded, all streams
+      "dropped_ratio": float,                      # dropped / painted
+      "capture_drops": int | null,                 # captured but overwritten before the encoder took them
+      "unreadable_frames": int,                    # decoded, but the strip was not legible
+      "sender_cpu": float,                         # CPU seconds per second, all sender processes
+      "receiver_cpu": float,                       # CPU seconds per second, all receiver processes
+      "x_server_cpu": float, "pattern_cpu": float, # the screen's own costs, for context
+      "other_cpu": float,                          # the rest of the machine (other programs, this script):
+                                                   # figures taken while it is high are not comparable
+      "bitrate_mbps": float,                       # media bytes sent per second, all streams
+      "first_frame_s": float,                      # share started -> first decoded frame, mean per stream
+      "first_frame_from_launch_s": float,          # sender process launched -> first decoded frame
+      "window_s": float,                           # length of the measurement window
+      "latencies_ms": [float]                      # every sample, all streams (for plots)
+    }
+
+Figures that could not be measured are ``null`` (never NaN) in the JSON and ``-`` in the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import datetime
+import functools
+import itertools
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from benchmarks.baseline import BaselineStream, ffmpeg_path, ffmpeg_version
+from benchmarks.procs import (
+    BenchmarkError,
+    Child,
+    XServer,
+    child_env,
+    cpu_seconds,
+    machine_busy_seconds,
+    start_pattern,
+    start_xvfb,
+)
+from benchmarks.samples import latency_summary, summarize_stream
+
+SCHEMA = "coalesce-benchmark/1"
+PIN = "4821"
+START_TIMEOUT = 30.0
+DEFAULT_BITRATE = 4_000_000
+MIN_BASELINE_BITRATE = 500_000
+PATTERN_RATE = 0.95
+"""The content changes a little slower than capture runs, so the phase between the two sweeps round a few
+times a second: latency then averages over every phase, as it would for an event at a random moment. At
+the same rate, the phase would stay where the processes happened to start, worth up to a frame interval
+of difference from one run to the next."""
+RATIO_FIGURES = (
+    "latency_median_ms",
+    "latency_p95_ms",
+    "latency_max_ms",
+    "fps",
+    "sender_cpu",
+    "receiver_cpu",
+    "bitrate_mbps",
+    "first_frame_s",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    width: int
+    height: int
+    content: str
+    codec: str
+    senders: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.width}x{self.height} {self.content} {self.codec} x{self.senders}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    seconds: float
+    warmup: float
+    fps: float
+    pattern_fps: float
+    baseline: bool
+    log_dir: Path
+    profile_dir: Path | None = None
+
+
+STANDARD_CASES = (
+    Case(1280, 720, "static", "h264", 1),
+    Case(1280, 720, "motion", "h264", 1),
+    Case(1920, 1080, "static", "h264", 1),
+    Case(1920, 1080, "motion", "h264", 1),
+    Case(1920, 1080, "motion", "vp8", 1),
+    Case(1280, 720, "motion", "h264", 4),
+    Case(3840, 2160, "motion", "h264", 1),
+)
+QUICK_CASES = (Case(320, 240, "motion", "h264", 1),)
+
+
+# -- one run of Coalesce -------------------------------------------------------------------------------
+
+
+def _failed(error: str) -> dict[str, Any]:
+    return {"ok": False, "error": error}
+
+
+def _screen_cpu(xserver: XServer, pattern: Child) -> tuple[float, float, float]:
+    """CPU seconds so far of the X server and the pattern, and of the whole machine."""
+    return cpu_seconds(xserver.pid), pattern.cpu_seconds(), machine_busy_seconds()
+
+
+def _delta(
+    after: tuple[float, float, float], before: tuple[float, float, float]
+) -> tuple[float, float, float]:
+    return after[0] - before[0], after[1] - before[1], after[2] - before[2]
+
+
+def _combine(
+    windows: list[dict[str, Any]],
+    *,
+    codec: str,
+    elapsed: float,
+    sender_cpu: float,
+    receiver_cpu: float,
+    screen_cpu: tuple[float, float, float],
+    bytes_sent: int,
+    first_frame: list[float],
+    first_frame_from_launch: list[float],
+    capture_drops: int | None,
+) -> dict[str, Any]:
+    streams = [summarize_stream(w) for w in windows]
+    latencies = [x for s in streams for x in s["latencies_ms"]]
+    shown = sum(s["shown_frames"] for s in streams)
+    dropped = sum(s["dropped_frames"] for s in streams)
+
+    def mean(key: str) -> float:
+        values = [s[key] for s in streams if not math.isnan(s[key])]
+        return statistics.fmean(values) if values else math.nan
+
+    return {
+        "ok": bool(streams) and bool(latencies),
+        "error": None if latencies else "no frame with a legible timestamp strip arrived in the window",
+        "codec": codec,
+        "streams": len(streams),
+        "latency_ms": latency_summary(latencies),
+        "fps": mean("fps"),
+        "unique_fps": mean("unique_fps"),
+        "source_fps": mean("source_fps"),
+        "dropped_frames": dropped,
+        "dropped_ratio": dropped / shown if shown else math.nan,
+        "capture_drops": capture_drops,
+        "unreadable_frames": sum(s["unreadable_frames"] for s in streams),
+        "sender_cpu": sender_cpu / elapsed,
+        "receiver_cpu": receiver_cpu / elapsed,
+        "x_server_cpu": screen_cpu[0] / elapsed,
+        "pattern_cpu": screen_cpu[1] / elapsed,
+        "other_cpu": max(0.0, screen_cpu[2] - sender_cpu - receiver_cpu - screen_cpu[0] - screen_cpu[1])
+        / elapsed,
+        "bitrate_mbps": bytes_sent * 8 / elapsed / 1e6,
+        "first_frame_s": statistics.fmean(first_frame) if first_frame else math.nan,
+        "first_frame_from_launch_s": statistics.fmean(first_frame_from_launch)
+        if first_frame_from_launch
+        else math.nan,
+        "window_s": elapsed,
+        "latencies_ms": latencies,
+    }
+
+
+async def run_coalesce(case: Case, xserver: XServer, pattern: Child, settings: Settings) -> dict[str, Any]:
+    data_dir = settings.log_dir / "receiver-data"
+    receiver = await Child.spawn(
+        "receiver",
+        "benchmarks.receiver_proc",
+        ["--pin", PIN, "--data-dir", str(data_dir)],
+        child_env(),
+        settings.log_dir,
+    )
+    senders: list[Child] = []
+    try:
+        port = (await receiver.read(START_TIMEOUT))["port"]
+        for index in range(case.senders):
+            args = [
+                "--port", str(port), "--pin", PIN, "--display", xserver.display, "--codec", case.codec,
+                "--fps", f"{settings.fps:g}", "--name", f"bench-{index}",
+            ]  # fmt: skip
+            env = child_env(xserver.display)
+            senders.append(
+                await Child.spawn(f"sender-{index}", "benchmarks.sender_proc", args, env, settings.log_dir)
+            )
+        started = await asyncio.gather(*(s.read(START_TIMEOUT) for s in senders))
+        first = await receiver.request("wait", START_TIMEOUT + 5, count=case.senders, timeout=START_TIMEOUT)
+        first_at = {s["sender"]: s["first_frame_at"] for s in first["streams"]}
+        first_frame, from_launch = [], []
+        for index, (sender, info) in enumerate(zip(senders, started, strict=True)):
+            at = first_at.get(f"bench-{index}")
+            if at is not None:
+                first_frame.append(at - info["share_started_at"])
+                from_launch.append(at - sender.spawned_at)
+
+        await asyncio.sleep(settings.warmup)
+        stats_before = await asyncio.gather(*(s.request("stats") for s in senders))
+        cpu_before = [s.cpu_seconds() for s in senders], receiver.cpu_seconds(), _screen_cpu(xserver, pattern)
+        await receiver.request("begin")
+        began = time.monotonic()
+        profilers = await _start_profilers(case, [receiver, *senders], settings)
+        await asyncio.sleep(settings.seconds)
+        window = await receiver.request("end")
+        elapsed = time.monotonic() - began
+        cpu_after = [s.cpu_seconds() for s in senders], receiver.cpu_seconds(), _screen_cpu(xserver, pattern)
+        stats_after = await asyncio.gather(*(s.request("stats") for s in senders))
+    finally:
+        await asyncio.gather(*(s.aclose() for s in senders), receiver.aclose())
+    for profiler in profilers:
+        await profiler.wait()
+    return _combine(
+        [s for s in window["streams"] if s["frames"]],
+        codec=started[0]["codec"] if started else "",
+        elapsed=elapsed,
+        sender_cpu=sum(cpu_after[0]) - sum(cpu_before[0]),
+        receiver_cpu=cpu_after[1] - cpu_before[1],
+        screen_cpu=_delta(cpu_after[2], cpu_before[2]),
+        bytes_sent=sum(
+            a["bytes_sent"] - b["bytes_sent"] for a, b in zip(stats_after, stats_before, strict=True)
+        ),
+        first_frame=first_frame,
+        first_frame_from_launch=from_launch,
+        capture_drops=sum(
+            a["capture_drops"] - b["capture_drops"] for a, b in zip(stats_after, stats_before, strict=True)
+        ),
+    )
+
+
+async def _start_profilers(
+    case: Case, children: list[Child], settings: Settings
+) -> list[asyncio.subprocess.Process]:
+    """py-spy on every child for the window, when ``--profile`` asked for it (collapsed stacks per thread).
+
+    Python frames only, sampled without pausing the process: native stacks need a pause per sample, which
+    slowed a 1080p share from 55 to 12 fps here. Time in C (x264, swscale, the decoder) shows as the Python
+    call that entered it.
+    """
+    if settings.profile_dir is None:
+        return []
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    settings.profile_dir.mkdir(parents=True, exist_ok=True)
+    profilers = []
+    for child in children:
+        output = settings.profile_dir / f"{case.name.replace(' ', '-')}-{child.name}.txt"
+        args = [
+            "record", "--pid", str(child.pid), "--duration", str(max(1, int(settings.seconds))),
+            "--rate", "100",
+            "--threads", "--format", "raw", "--nonblocking", "--output", str(output),
+        ]  # fmt: skip
+        with output.with_suffix(".log").open("wb") as log:
+            profilers.append(
+                await asyncio.create_subprocess_exec(
+                    py_spy, *args, stdout=asyncio.subprocess.DEVNULL, stderr=log
+                )
+            )
+    return profilers
+
+
+# -- one run of the baseline ---------------------------------------------------------------------------
+
+
+async def run_baseline(
+    case: Case, xserver: XServer, pattern: Child, settings: Settings, bitrate: int
+) -> dict[str, Any]:
+    streams = [
+        BaselineStream(index, xserver, case.codec, bitrate, settings.fps, settings.log_dir)
+        for index in range(case.senders)
+    ]
+    try:
+        for stream in streams:
+            await stream.start()
+        try:
+            async with asyncio.timeout(START_TIMEOUT):
+                await asyncio.gather(*(s.first_frame.wait() for s in streams))
+        except TimeoutError:
+            raise BenchmarkError(
+                "the ffmpeg baseline decoded no frame:\n" + "\n".join(s.describe_failure() for s in streams)
+            ) from None
+        first_frame = [s.samples.first_frame_at - s.started_at for s in streams if s.samples.first_frame_at]
+        await asyncio.sleep(settings.warmup)
+
+        def snapshot() -> tuple[float, float, int, tuple[float, float, float]]:
+            cpus = [s.cpu() for s in streams]
+            return (
+                sum(c[0] for c in cpus),
+                sum(c[1] for c in cpus),
+                sum(s.bytes_written() for s in streams),
+                _screen_cpu(xserver, pattern),
+            )
+
+        before = snapshot()
+        for stream in streams:
+            stream.samples.reset()
+        began = time.monotonic()
+        await asyncio.sleep(settings.seconds)
+        windows = [s.samples.report() for s in streams]
+        elapsed = time.monotonic() - began
+        after = snapshot()
+    finally:
+        await asyncio.gather(*(s.aclose() for s in streams))
+    return _combine(
+        [w for w in windows if w["frames"]],
+        codec={"h264": "libx264", "vp8": "libvpx"}[case.codec],
+        elapsed=elapsed,
+        sender_cpu=after[0] - before[0],
+        receiver_cpu=after[1] - before[1],
+        screen_cpu=_delta(after[3], before[3]),
+        bytes_sent=after[2] - before[2],
+        first_frame=first_frame,
+        first_frame_from_launch=first_frame,
+        capture_drops=None,
+    )
+
+
+# -- the matrix ----------------------------------------------------------------------------------------
+
+
+def _figures(result: dict[str, Any] | None) -> dict[str, float]:
+    if not result or not result.get("ok"):
+        return {}
+    latency = result["latency_ms"]
+    return {
+        "latency_median_ms": latency["median"],
+        "latency_p95_ms": latency["p95"],
+        "latency_max_ms": latency["max"],
+        "fps": result["fps"],
+        "sender_cpu": result["sender_cpu"],
+        "receiver_cpu": result["receiver_cpu"],
+        "bitrate_mbps": result["bitrate_mbps"],
+        "first_frame_s": result["first_frame_s"],
+    }
+
+
+def ratios(ours: dict[str, Any] | None, baseline: dict[str, Any] | None) -> dict[str, float | None]:
+    a, b = _figures(ours), _figures(baseline)
+    result: dict[str, float | None] = {}
+    for key in RATIO_FIGURES:
+        x, y = a.get(key, math.nan), b.get(key, math.nan)
+        result[key] = x / y if not math.isnan(x) and not math.isnan(y) and y > 0 else None
+    return result
+
+
+async def run_case(case: Case, xserver: XServer, pattern: Child, settings: Settings) -> dict[str, Any]:
+    settings = dataclasses.replace(settings, log_dir=settings.log_dir / case.name.replace(" ", "-"))
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    print(f"# {case.name}: Coalesce ...", file=sys.stderr, flush=True)
+    try:
+        ours = await run_coalesce(case, xserver, pattern, settings)
+    except BenchmarkError as exc:
+        ours = _failed(str(exc))
+    if not ours["ok"]:
+        print(f"#   Coalesce failed: {ours['error']}", file=sys.stderr, flush=True)
+    baseline: dict[str, Any] | None = None
+    if settings.baseline:
+        bitrate = DEFAULT_BITRATE * case.senders
+        if ours.get("ok") and ours["bitrate_mbps"] > 0:
+            bitrate = int(ours["bitrate_mbps"] * 1e6)
+        per_stream = max(MIN_BASELINE_BITRATE, bitrate // case.senders)
+        print(
+            f"# {case.name}: ffmpeg at {per_stream / 1e6:.1f} Mbps per stream ...",
+            file=sys.stderr,
+            flush=True,
+        )
+        try:
+            baseline = await run_baseline(case, xserver, pattern, settings, per_stream)
+        except BenchmarkError as exc:
+            baseline = _failed(str(exc))
+        if not baseline["ok"]:
+            print(f"#   baseline failed: {baseline['error']}", file=sys.stderr, flush=True)
+    return {
+        **dataclasses.asdict(case),
+        "name": case.name,
+        "coalesce": ours,
+        "baseline": baseline,
+        "ratios": ratios(ours, baseline),
+    }
+
+
+async def run_matrix(cases: Sequence[Case], settings: Settings) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    by_size = itertools.groupby(
+        sorted(cases, key=lambda c: (c.width, c.height, c.content)), lambda c: (c.width, c.height)
+    )
+    for (width, height), size_cases in by_size:
+        xserver = await start_xvfb(width, height, settings.log_dir / f"xvfb-{width}x{height}.log")
+        try:
+            for content, content_cases in itertools.groupby(size_cases, lambda c: c.content):
+                pattern = await start_pattern(content, settings.pattern_fps, xserver, settings.log_dir)
+                try:
+                    for case in content_cases:
+                        results.append(await run_case(case, xserver, pattern, settings))
+                finally:
+                    await pattern.aclose()
+        finally:
+            await xserver.aclose()
+    order = {case: index for index, case in enumerate(cases)}
+    results.sort(key=lambda r: order[Case(r["width"], r["height"], r["content"], r["codec"], r["senders"])])
+    return results
+
+
+# -- the report ----------------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = math.nan
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = int(line.split()[1]) / 1024**2
+                break
+
+    def version(package: str) -> str:
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return ""
+
+    return {
+        "cpu": cpu,
+        "cpus": os.cpu_count() or 0,
+        "memory_gib": round(memory, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "aiortc": version("aiortc"),
+        "av": version("av"),
+        "ffmpeg": ffmpeg_version() if shutil.which("ffmpeg") else "",
+    }
+
+
+def _clean(value: Any) -> Any:
+    """NaN and infinities become None, recursively, so the JSON is standard."""
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else round(value, 4)
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _number(value: Any, digits: int) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+def _cell(ours: Any, baseline: Any, ratio: Any, digits: int, with_baseline: bool) -> str:
+    if not with_baseline:
+        return _number(ours, digits)
+    text = f"{_number(ours, digits)} / {_number(baseline, digits)}"
+    return f"{text} ({ratio:.2f}x)" if ratio is not None else text
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """The report as two Markdown tables: latency and start-up, then throughput and cost."""
+    with_baseline = bool(report["settings"]["baseline"])
+    rows_a, rows_b = [], []
+    for case in report["cases"]:
+        ours, base = case["coalesce"], case["baseline"]
+        mine, theirs = _figures(ours), _figures(base)
+        mine["dropped_pct"], theirs["dropped_pct"] = _dropped_pct(ours), _dropped_pct(base)
+        mine["other_cpu"], theirs["other_cpu"] = _other_cpu(ours), _other_cpu(base)
+
+        cell = functools.partial(_figure_cell, mine, theirs, case["ratios"], with_baseline)
+        name = case["name"] + ("" if ours.get("ok") else " (failed)")
+        samples = ours["latency_ms"]["samples"] if ours.get("ok") else "-"
+        rows_a.append(
+            [
+                name,
+                cell("latency_median_ms", 0),
+                cell("latency_p95_ms", 0),
+                cell("latency_max_ms", 0),
+                str(samples),
+                cell("first_frame_s", 2),
+            ]
+        )
+        rows_b.append(
+            [
+                name,
+                cell("fps", 1),
+                _number(ours.get("source_fps"), 0),
+                cell("dropped_pct", 0),
+                cell("sender_cpu", 2),
+                cell("receiver_cpu", 2),
+                cell("bitrate_mbps", 1),
+                cell("other_cpu", 2),
+            ]
+        )
+    versus = " (Coalesce / ffmpeg (ratio))" if with_baseline else ""
+    head_a = ["case", "latency median ms", "p95 ms", "max ms", "samples", "first frame s"]
+    head_b = [
+        "case",
+        "fps",
+        "shown fps",
+        "dropped %",
+        "sender CPU s/s",
+        "receiver CPU s/s",
+        "Mbps",
+        "other CPU s/s",
+    ]
+    return (
+        f"Glass-to-glass latency and time to first frame{versus}\n\n"
+        + _markdown(head_a, rows_a)
+        + f"\n\nFrame rate, CPU and bitrate{versus}\n\n"
+        + _markdown(head_b, rows_b)
+        + "\n"
+    )
+
+
+def _figure_cell(
+    mine: dict[str, float],
+    theirs: dict[str, float],
+    ratios: dict[str, float | None],
+    with_baseline: bool,
+    figure: str,
+    digits: int,
+) -> str:
+    return _cell(mine.get(figure), theirs.get(figure), ratios.get(figure), digits, with_baseline)
+
+
+def _other_cpu(result: dict[str, Any] | None) -> float:
+    if not result or not result.get("ok") or result.get("other_cpu") is None:
+        return math.nan
+    return float(result["other_cpu"])
+
+
+def _dropped_pct(result: dict[str, Any] | None) -> float:
+    if not result or not result.get("ok") or result.get("dropped_ratio") is None:
+        return math.nan
+    return float(100 * result["dropped_ratio"])
+
+
+def _markdown(head: list[str], rows: Iterable[list[str]]) -> str:
+    table = [head, *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+
+    def line(row: list[str]) -> str:
+        return "| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) + " |"
+
+    return "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, table[1:])])
+
+
+def machine_line(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    return (
+        f"{m['cpu']}, {m['cpus']} CPUs, {m['memory_gib']} GiB; Linux {m['kernel']}; Python {m['python']}, "
+        f"aiortc {m['aiortc']}, PyAV {m['av']}, ffmpeg {m['ffmpeg'] or 'absent'}"
+    )
+
+
+# -- command line --------------------------------------------------------------------------------------
+
+
+def _size(text: str) -> tuple[int, int]:
+    width, _, height = text.lower().partition("x")
+    if not (width.isdigit() and height.isdigit()) or int(width) % 2 or int(height) % 2:
+        raise argparse.ArgumentTypeError(f"a size is WIDTHxHEIGHT with even numbers, got {text!r}")
+    return int(width), int(height)
+
+
+def _list(kind: Callable[[str], Any], choices: Sequence[str] | None = None) -> Any:
+    def parse(text: str) -> list[Any]:
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        if choices is not None and (bad := [i for i in items if i not in choices]):
+            raise argparse.ArgumentTypeError(f"{', '.join(bad)} not among {', '.join(choices)}")
+        return [kind(i) for i in items]
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Glass-to-glass latency, fps, CPU and time to first frame of Coalesce, beside ffmpeg.",
+    )
+    parser.add_argument("--sizes", type=_list(_size), help="e.g. 1280x720,1920x1080,3840x2160")
+    parser.add_argument("--content", type=_list(str, ("static", "motion")), help="static,motion")
+    parser.add_argument("--codecs", type=_list(str, ("h264", "vp8")), help="h264,vp8")
+    parser.add_argument("--senders", type=_list(int), help="e.g. 1,4")
+    parser.add_argument("--seconds", type=float, default=None, help="measurement window per run (default 8)")
+    parser.add_argument(
+        "--warmup", type=float, default=None, help="seconds after the first frame (default 2)"
+    )
+    parser.add_argument("--fps", type=float, default=60.0, help="capture frame rate (default 60)")
+    parser.add_argument(
+        "--pattern-fps",
+        type=float,
+        help="frame rate of the screen content (default 0.95 x --fps, see README)",
+    )
+    parser.add_argument("--json", type=Path, help="write the report there")
+    parser.add_argument("--quick", action="store_true", help="one tiny, short case (for the test suite)")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the ffmpeg baseline")
+    parser.add_argument("--profile", type=Path, help="py-spy each sender and receiver into this folder")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the children's logs (printed path)")
+    return parser
+
+
+def cases_from(args: argparse.Namespace) -> list[Case]:
+    if args.quick and not any((args.sizes, args.content, args.codecs, args.senders)):
+        return list(QUICK_CASES)
+    if not any((args.sizes, args.content, args.codecs, args.senders)):
+        return list(STANDARD_CASES)
+    return [
+        Case(w, h, content, codec, senders)
+        for (w, h) in args.sizes or [(1920, 1080)]
+        for content in args.content or ["motion"]
+        for codec in args.codecs or ["h264"]
+        for senders in args.senders or [1]
+    ]
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    cases = cases_from(args)
+    seconds = args.seconds if args.seconds is not None else 2.0 if args.quick else 8.0
+    warmup = args.warmup if args.warmup is not None else 1.0 if args.quick else 2.0
+    baseline = not args.no_baseline
+    if baseline:
+        ffmpeg_path()  # fail early, with the install hint
+    log_dir = Path(tempfile.mkdtemp(prefix="coalesce-bench-"))
+    pattern_fps = args.pattern_fps or PATTERN_RATE * args.fps
+    settings = Settings(
+        seconds=seconds,
+        warmup=warmup,
+        fps=args.fps,
+        pattern_fps=pattern_fps,
+        baseline=baseline,
+        log_dir=log_dir,
+        profile_dir=args.profile,
+    )
+    started = datetime.datetime.now(datetime.UTC)
+    clock = time.monotonic()
+    try:
+        results = await run_matrix(cases, settings)
+    finally:
+        if args.keep_logs:
+            print(f"# logs kept in {log_dir}", file=sys.stderr)
+        else:
+            shutil.rmtree(log_dir, ignore_errors=True)
+    for result in results:
+        for side in ("coalesce", "baseline"):
+            if result[side] and result[side].get("ok"):
+                result[side]["latencies_ms"] = [round(x, 1) for x in result[side]["latencies_ms"]]
+    report: dict[str, Any] = _clean(
+        {
+            "schema": SCHEMA,
+            "started": started.isoformat(timespec="seconds"),
+            "wall_seconds": time.monotonic() - clock,
+            "machine": machine(),
+            "settings": {
+                "seconds": seconds,
+                "warmup": warmup,
+                "fps": args.fps,
+                "pattern_fps": pattern_fps,
+                "baseline": baseline,
+            },
+            "cases": results,
+        }
+    )
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        report = asyncio.run(run(args))
+    except BenchmarkError as exc:
+        print(f"benchmark: {exc}", file=sys.stderr)
+        return 2
+    print(format_table(report))
+    print(f"Machine: {machine_line(report)}; {report['wall_seconds']:.0f} s in all")
+    if args.json is not None:
+        args.json.write_text(json.dumps(report, indent=1) + "\n")
+    failed = [c["name"] for c in report["cases"] if not c["coalesce"].get("ok")]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""The benchmark itself: its timestamp strip survives lossy coding, and a tiny run yields a sound report.
+
+No timing assertions: the run only has to produce well-formed, plausible figures read from real frames.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from benchmarks import timecode
+from benchmarks.run import Case, build_parser, cases_from, format_table, ratios
+from benchmarks.samples import StripSamples, summarize_stream
+
+ROOT = Path(__file__).resolve().parents[2]
+SIZES = [(320, 240), (1280, 720), (1920, 1080), (3840, 2160)]
+
+
+def _screen(width: int, height: int, seed: int) -> np.ndarray:
+    """Busy grey content, so the strip has to stand out from its surroundings."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(height, width), dtype=np.uint8)
+
+
+def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    decoded: np.ndarray = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
+    return decoded
+
+
+@pytest.mark.parametrize(("width", "height"), SIZES)
+def test_strip_round_trip_through_blur_noise_and_jpeg(width: int, height: int) -> None:
+    rng = random.Random(width)
+    for _ in range(20):
+        stamp, counter = rng.randrange(1 << 32), rng.randrange(1 << 16)
+        image = _screen(width, height, counter)
+        timecode.render_strip(image, stamp, counter)
+        damaged = cv2.GaussianBlur(image, (5, 5), 1.2)
+        noise = np.random.default_rng(stamp).normal(0, 12, damaged.shape)
+        damaged = np.clip(damaged + noise, 0, 255).astype(np.uint8)
+        damaged = _jpeg(damaged, quality=25)
+        assert timecode.decode(damaged) == timecode.Timecode(stamp, counter)
+
+
+def test_strip_survives_colour_rendering_and_yuv_conversion() -> None:
+    rgb = np.zeros((240, 320, 3), np.uint8)
+    rgb[:] = (30, 200, 90)
+    timecode.render_strip(rgb, 123_456_789, 4321)
+    i420 = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
+    luma = i420[:240]  # OpenCV's I420 layout: the Y plane first
+    assert timecode.decode(luma) == timecode.Timecode(123_456_789, 4321)
+
+
+def test_illegible_strips_read_as_none() -> None:
+    image = _screen(640, 480, 1)
+    assert timecode.decode(image) is None  # no strip at all
+    timecode.render_strip(image, 1000, 7)
+    geometry = timecode.strip_geometry(640, 480)
+    torn = image.copy()
+    cell = geometry.cell
+    # Half-way through a repaint: one cell of the data row matches its complement.
+    x = geometry.left + 10 * cell
+    torn[geometry.top : geometry.top + cell, x : x + cell] = torn[
+        geometry.top + cell : geometry.top + 2 * cell, x : x + cell
+    ]
+    assert timecode.decode(torn) is None
+    flipped = image.copy()
+    # A consistent but wrong bit (both rows swapped) is caught by the CRC.
+    x = geometry.left + 12 * cell
+    data = flipped[geometry.top : geometry.top + cell, x : x + cell].copy()
+    flipped[geometry.top : geometry.top + cell, x : x + cell] = flipped[
+        geometry.top + cell : geometry.top + 2 * cell, x : x + cell
+    ]
+    flipped[geometry.top + cell : geometry.top + 2 * cell, x : x + cell] = data
+    assert timecode.decode(flipped) is None
+
+
+def test_strip_is_refused_on_a_screen_too_small() -> None:
+    with pytest.raises(ValueError, match="too small"):
+        timecode.strip_geometry(200, 40)
+
+
+def test_age_wraps_with_the_32_bit_clock() -> None:
+    assert timecode.age_ms(2**32 - 10, 2**32 + 15.5) == pytest.approx(25.5)
+    assert timecode.age_ms(5, 30.0) == pytest.approx(25.0)
+
+
+def test_samples_count_drops_from_counter_gaps_across_the_wrap() -> None:
+    samples = StripSamples()
+    stamp = 1_000_000
+    for counter in (65_533, 65_534, 0, 1, 3):  # 65_535 and 2 never arrived
+        image = _screen(320, 240, counter)
+        timecode.render_strip(image, stamp + counter % 100, counter)
+        samples.observe(image)
+    samples.observe(_screen(320, 240, 99))  # a frame without a legible strip
+    figures = summarize_stream(samples.report())
+    assert figures["frames"] == 6
+    assert figures["unreadable_frames"] == 1
+    assert figures["shown_frames"] == 7
+    assert figures["dropped_frames"] == 2
+    assert len(figures["latencies_ms"]) == 5
+
+
+def test_matrix_options() -> None:
+    parser = build_parser()
+    args = parser.parse_args(["--sizes", "1280x720,1920x1080", "--codecs", "h264,vp8", "--senders", "1,4"])
+    cases = cases_from(args)
+    assert len(cases) == 8
+    assert Case(1920, 1080, "motion", "vp8", 4) in cases
+    assert cases_from(parser.parse_args(["--quick"])) == [Case(320, 240, "motion", "h264", 1)]
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--sizes", "1280x721"])
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--codecs", "h265"])
+
+
+def _result(latency: float, fps: float) -> dict[str, Any]:
+    return {
+        "ok": True,
+        "latency_ms": {
+            "samples": 10,
+            "median": latency,
+            "p95": latency * 1.5,
+            "max": latency * 2,
+            "min": 1.0,
+        },
+        "fps": fps,
+        "source_fps": 57.0,
+        "dropped_ratio": 0.1,
+        "sender_cpu": 0.5,
+        "receiver_cpu": 0.25,
+        "bitrate_mbps": 4.0,
+        "first_frame_s": 0.5,
+    }
+
+
+def test_table_shows_both_sides_and_their_ratio() -> None:
+    ours, theirs = _result(40.0, 50.0), _result(20.0, 60.0)
+    report = {
+        "settings": {"baseline": True},
+        "cases": [
+            {
+                "name": "1280x720 motion h264 x1",
+                "coalesce": ours,
+                "baseline": theirs,
+                "ratios": ratios(ours, theirs),
+            },
+            {
+                "name": "1280x720 static h264 x1",
+                "coalesce": {"ok": False, "error": "x"},
+                "baseline": None,
+                "ratios": {},
+            },
+        ],
+    }
+    table = format_table(report)
+    motion_row = next(line for line in table.splitlines() if line.startswith("| 1280x720 motion h264 x1 "))
+    assert "| 40 / 20 (2.00x)" in motion_row
+    assert "50.0 / 60.0 (0.83x)" in table
+    assert "1280x720 static h264 x1 (failed)" in table
+
+
+def _check_result(result: dict[str, Any], streams: int) -> None:
+    assert result["ok"], result.get("error")
+    assert result["streams"] == streams
+    latency = result["latency_ms"]
+    samples = result["latencies_ms"]
+    assert latency["samples"] == len(samples) > 0
+    # Read from real frames: every latency is positive and below any sane bound.
+    assert all(0 < x < 5000 for x in samples)
+    assert latency["min"] <= latency["median"] <= latency["p95"] <= latency["max"]
+    for key in (
+        "fps",
+        "unique_fps",
+        "source_fps",
+        "sender_cpu",
+        "receiver_cpu",
+        "bitrate_mbps",
+        "first_frame_s",
+    ):
+        assert isinstance(result[key], float) and math.isfinite(result[key]) and result[key] > 0, key
+    assert 0 <= result["dropped_ratio"] <= 1
+    assert result["unreadable_frames"] >= 0
+
+
+@pytest.mark.x11
+def test_quick_run_writes_a_well_formed_report(tmp_path: Path) -> None:
+    for tool in ("Xvfb", "ffmpeg"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (bash scripts/setup.sh installs it)")
+    report_path = tmp_path / "report.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--json", str(report_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(report_path.read_text())
+    assert report["schema"] == "coalesce-benchmark/1"
+    assert report["machine"]["cpus"] > 0
+    assert report["settings"]["baseline"] is True
+    (case,) = report["cases"]
+    assert (case["width"], case["height"], case["senders"]) == (320, 240, 1)
+    _check_result(case["coalesce"], streams=1)
+    assert case["coalesce"]["codec"] == "H264"
+    assert case["coalesce"]["capture_drops"] >= 0
+    _check_result(case["baseline"], streams=1)
+    assert set(case["ratios"]) >= {"latency_median_ms", "fps", "sender_cpu", "receiver_cpu"}
+    assert all(value is None or value > 0 for value in case["ratios"].values())
+    assert "320x240 motion h264 x1" in run.stdout
+    assert "Glass-to-glass latency" in run.stdout
