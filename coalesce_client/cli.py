@@ -144,9 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.command is None:
-        parser.print_help()
-        return 0
+    if args.command is None:  # no command: the desktop app (Qt loads only here)
+        from coalesce_client.ui.app import run_sender_app
+
+        return run_sender_app()
     try:
         if args.command == "discover":
             return asyncio.run(_discover(args))

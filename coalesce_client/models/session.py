@@ -1,0 +1,194 @@
+"""The share in progress as people see it: where to, which phase, what is sent, how the link is doing.
+
+The controller drives :class:`ShareSession` through its phases; views only read it. Phases::
+
+    IDLE ──share──▶ CONNECTING ◀──▶ WAITING_FOR_PIN
+                        │
+                        ▼
+                     SHARING ──media change──▶ RESTARTING ──▶ SHARING
+                        │
+                      stop / the receiver ends it / failure
+                        ▼
+                      IDLE (with ``error`` or ``notice`` saying why, when it was not asked for)
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass, replace
+
+from coalesce_client.models.destination import Destination
+from coalesce_client.models.observable import Observable
+
+logger = logging.getLogger(__name__)
+
+
+class SharePhase(enum.Enum):
+    IDLE = "idle"
+    CONNECTING = "connecting"
+    WAITING_FOR_PIN = "waiting-for-pin"
+    SHARING = "sharing"
+    RESTARTING = "restarting"
+    STOPPING = "stopping"
+
+
+@dataclass(frozen=True)
+class PinRequest:
+    """The receiver asks for its PIN; ``error`` is why the last one was not accepted."""
+
+    receiver_name: str
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class MediaChoice:
+    """What to send: a monitor (mss numbering, from 1; ``None`` for none) and a camera (index or file)."""
+
+    screen: int | None = 1
+    camera: str | None = None
+
+    def describe(self) -> str:
+        parts = []
+        if self.screen is not None:
+            parts.append(f"screen {self.screen}")
+        if self.camera is not None:
+            parts.append("camera")
+        return " and ".join(parts) or "nothing"
+
+
+@dataclass(frozen=True)
+class LinkStatus:
+    """How the media link is doing, from the peer connection's statistics; ``None`` where unknown."""
+
+    route: str | None = None  # "peer-to-peer" or "relayed"
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    round_trip_ms: float | None = None
+    kbps: float | None = None
+
+    def describe(self) -> str:
+        parts = [
+            {"peer-to-peer": "Peer to peer", "relayed": "Relayed through the cloud"}.get(self.route or "", "")
+        ]
+        if self.width and self.height:
+            parts.append(f"{self.width}\N{MULTIPLICATION SIGN}{self.height}")
+        if self.fps is not None:
+            parts.append(f"{self.fps:.0f} fps")
+        if self.round_trip_ms is not None:
+            rtt = f"{self.round_trip_ms:.0f} ms" if self.round_trip_ms >= 1 else "under 1 ms"
+            parts.append(f"{rtt} round trip")
+        if self.kbps is not None:
+            parts.append(f"{self.kbps / 1000:.1f} Mbit/s" if self.kbps >= 1000 else f"{self.kbps:.0f} kbit/s")
+        return " · ".join(p for p in parts if p) or "Measuring the connection…"
+
+
+class ShareSession(Observable):
+    """One share from start to end (and the next one: the session object lives as long as the app)."""
+
+    def __init__(self, media: MediaChoice | None = None) -> None:
+        super().__init__()
+        self.phase = SharePhase.IDLE
+        self.destination: Destination | None = None
+        self.receiver_name = ""
+        self.pin_request: PinRequest | None = None
+        self.media = media or MediaChoice()
+        self.paused = False
+        self.status = LinkStatus()
+        self.error: str | None = None
+        self.notice: str | None = None
+        self.restart_reason = ""
+
+    @property
+    def active(self) -> bool:
+        """Connecting, sharing or about to: the Share button is off and Stop is on."""
+        return self.phase is not SharePhase.IDLE
+
+    @property
+    def sharing(self) -> bool:
+        return self.phase in (SharePhase.SHARING, SharePhase.RESTARTING, SharePhase.STOPPING)
+
+    def begin(self, destination: Destination) -> None:
+        self.destination = destination
+        self.receiver_name = destination.label
+        self.error = None
+        self.notice = None
+        self.paused = False
+        self.status = LinkStatus()
+        self._set_phase(SharePhase.CONNECTING)
+
+    def ask_pin(self, request: PinRequest) -> None:
+        self.pin_request = request
+        self.receiver_name = request.receiver_name
+        self._set_phase(SharePhase.WAITING_FOR_PIN)
+
+    def pin_answered(self) -> None:
+        if self.pin_request is not None:
+            self.pin_request = None
+            self._set_phase(SharePhase.CONNECTING, force_notify=True)
+
+    def started(self, receiver_name: str) -> None:
+        self.receiver_name = receiver_name
+        self.restart_reason = ""
+        self._set_phase(SharePhase.SHARING, force_notify=True)
+
+    def restarting(self, reason: str) -> None:
+        """The share is being replaced by a new one (another screen, the camera on or off)."""
+        self.restart_reason = reason
+        self.status = LinkStatus()
+        self._set_phase(SharePhase.RESTARTING, force_notify=True)
+
+    def stopping(self) -> None:
+        self._set_phase(SharePhase.STOPPING)
+
+    def ended(self, *, error: str | None = None, notice: str | None = None) -> None:
+        """Back to the first screen; ``error`` or ``notice`` says why when it was not the user's doing."""
+        self.pin_request = None
+        self.error = error
+        self.notice = notice
+        self.paused = False
+        self.status = LinkStatus()
+        self.restart_reason = ""
+        self._set_phase(SharePhase.IDLE, force_notify=True)
+
+    def fail_before_start(self, error: str) -> None:
+        """A share that could not even begin (nothing typed, a malformed address)."""
+        self.error = error
+        self.notice = None
+        self._changed()
+
+    def clear_messages(self) -> None:
+        if self.error is not None or self.notice is not None:
+            self.error = None
+            self.notice = None
+            self._changed()
+
+    def set_media(self, media: MediaChoice) -> None:
+        if media != self.media:
+            self.media = media
+            self._changed()
+
+    def set_screen(self, screen: int | None) -> None:
+        self.set_media(replace(self.media, screen=screen))
+
+    def set_camera(self, camera: str | None) -> None:
+        self.set_media(replace(self.media, camera=camera))
+
+    def set_paused(self, paused: bool) -> None:
+        if paused != self.paused:
+            self.paused = paused
+            self._changed()
+
+    def set_status(self, status: LinkStatus) -> None:
+        if status != self.status:
+            self.status = status
+            self._changed()
+
+    def _set_phase(self, phase: SharePhase, *, force_notify: bool = False) -> None:
+        if phase is not self.phase:
+            logger.debug("share session %s -> %s", self.phase.value, phase.value)
+            self.phase = phase
+        elif not force_notify:
+            return
+        self._changed()

@@ -1,0 +1,68 @@
+"""The PIN prompt: digits only, Enter to share, Escape to give up; shows why the last PIN was refused."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QRegularExpression
+from PySide6.QtGui import QFont, QRegularExpressionValidator
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QLineEdit, QVBoxLayout, QWidget
+
+from coalesce_client.models.session import PinRequest
+from coalesce_client.ui.widgets import heading, message_label, show_message, text_width
+
+MIN_PIN_DIGITS = 4
+MAX_PIN_DIGITS = 12
+
+
+class PinDialog(QDialog):
+    """Asks for the PIN of ``request.receiver_name``; :meth:`pin` after ``accepted``."""
+
+    def __init__(self, request: PinRequest, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("pin-dialog")
+        self.setWindowTitle(f"PIN for {request.receiver_name}")
+        self.setModal(True)
+        layout = QVBoxLayout(self)
+        title = heading(f"Enter the PIN for {request.receiver_name}", self, scale=1.2)
+        layout.addWidget(title)
+        hint = QLabel("The room display shows it, beside its name and address.", self)
+        hint.setWordWrap(True)
+        layout.addWidget(hint)
+        self.error_label = message_label(self, name="pin-error")
+        show_message(self.error_label, request.error, error=True)
+        layout.addWidget(self.error_label)
+        self.pin_edit = QLineEdit(self)
+        self.pin_edit.setObjectName("pin-edit")
+        self.pin_edit.setAccessibleName("PIN")
+        self.pin_edit.setPlaceholderText(f"{MIN_PIN_DIGITS} to {MAX_PIN_DIGITS} digits")
+        self.pin_edit.setValidator(
+            QRegularExpressionValidator(QRegularExpression(rf"\d{{0,{MAX_PIN_DIGITS}}}"), self.pin_edit)
+        )
+        font = QFont(self.pin_edit.font())
+        font.setPointSizeF(font.pointSizeF() * 1.6)
+        font.setLetterSpacing(QFont.SpacingType.PercentageSpacing, 125)
+        self.pin_edit.setFont(font)
+        self.pin_edit.setMinimumWidth(text_width(self, 28))
+        hint.setBuddy(self.pin_edit)
+        layout.addWidget(self.pin_edit)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        self.share_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.share_button.setText("Share")
+        self.share_button.setDefault(True)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+        self.pin_edit.textChanged.connect(self._update_button)
+        self._update_button()
+        self.pin_edit.setFocus()
+
+    def pin(self) -> str:
+        return self.pin_edit.text()
+
+    def accept(self) -> None:
+        if len(self.pin()) >= MIN_PIN_DIGITS:
+            super().accept()
+
+    def _update_button(self) -> None:
+        self.share_button.setEnabled(len(self.pin()) >= MIN_PIN_DIGITS)

@@ -1,0 +1,106 @@
+"""Updates: the signed manifest is checked, the download must match its SHA-256, on a real local server."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from coalesce_client.services import updater
+from coalesce_common.cloud.rest import DeviceCredentials
+from coalesce_common.cloud.updates import Manifest, UpdateError, sign_manifest
+from coalesce_common.net.proxy import ProxyConfig, ProxyResolver
+from coalesce_common.signaling.xmpp import XmppAccount
+
+PLATFORM = "linux-x86_64"
+PACKAGE = b"pretend this is a .deb" * 1000
+
+
+class Server:
+    """A tiny HTTP/1.1 server on loopback answering fixed paths."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, tuple[int, bytes]] = {}
+        self.port = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await reader.readuntil(b"\r\n\r\n")
+        path = request.split(b" ")[1].decode()
+        status, body = self.routes.get(path, (404, b'{"error": {"code": "not_found"}}'))
+        writer.write(
+            f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
+        )
+        await writer.drain()
+        writer.close()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Server]:
+    served = Server()
+    tcp = await asyncio.start_server(served.handle, "127.0.0.1", 0)
+    served.port = tcp.sockets[0].getsockname()[1]
+    async with tcp:
+        yield served
+
+
+def manifest(server: Server, version: str = "9.0.0", body: bytes = PACKAGE) -> Manifest:
+    return Manifest(
+        platform=PLATFORM,
+        version=version,
+        url=server.url("/coalesce_9.0.0.deb"),
+        sha256=hashlib.sha256(body).hexdigest(),
+        notes="Faster sharing.",
+        published_at="2026-01-01T00:00:00+00:00",
+    )
+
+
+def direct() -> ProxyResolver:
+    return ProxyResolver(ProxyConfig(mode="none"))
+
+
+async def test_a_download_is_kept_only_when_its_checksum_matches(server: Server, tmp_path: Path) -> None:
+    server.routes["/coalesce_9.0.0.deb"] = (200, PACKAGE)
+    progress: list[float] = []
+    path = await updater.download(manifest(server), tmp_path, resolver=direct(), progress=progress.append)
+    assert path == tmp_path / "coalesce_9.0.0.deb" and path.read_bytes() == PACKAGE
+    assert progress[-1] == 1.0
+    assert "package manager" in updater.hand_to_installer(path)
+
+    server.routes["/coalesce_9.0.0.deb"] = (200, PACKAGE + b"tampered")
+    with pytest.raises(UpdateError, match="does not match its signed checksum"):
+        await updater.download(manifest(server), tmp_path / "again", resolver=direct())
+    assert list((tmp_path / "again").iterdir()) == []
+
+
+async def test_only_a_newer_validly_signed_release_is_offered(server: Server) -> None:
+    key = Ed25519PrivateKey.generate()
+    public = base64.b64encode(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+    credentials = DeviceCredentials(
+        api_url=server.url(""),
+        device_id="dev-1",
+        token="t",
+        org="acme",
+        xmpp=XmppAccount("a@b", "p", "127.0.0.1", 5222, False, None),
+        update_public_key=public,
+    )
+    route = f"/api/v1/updates/{PLATFORM}"
+    server.routes[route] = (200, json.dumps(sign_manifest(key, manifest(server))).encode())
+    offered = await updater.newer_release(credentials, direct(), platform=PLATFORM, current="0.1.0")
+    assert offered is not None and offered.version == "9.0.0" and offered.notes == "Faster sharing."
+    assert await updater.newer_release(credentials, direct(), platform=PLATFORM, current="9.0.0") is None
+
+    document = sign_manifest(key, manifest(server))
+    document["manifest"]["version"] = "9.9.9"  # changed after signing
+    server.routes[route] = (200, json.dumps(document).encode())
+    with pytest.raises(UpdateError, match="signature does not match"):
+        await updater.newer_release(credentials, direct(), platform=PLATFORM, current="0.1.0")
