@@ -300,7 +300,108 @@ async def sender_error(studio: Studio) -> Capture:
 
 
 # ---------------------------------------------------------------------------------- receiver screens
-# (the room display's screens go here, as @screen("receiver-...") functions)
+
+ROOM_SIZE = (1280, 720)
+
+
+class _Slide:
+    """A still "shared screen" for the room display: a title, a chart and a colour of its own."""
+
+    def __init__(self, kind: str, title: str, colour: tuple[int, int, int], size: tuple[int, int]) -> None:
+        import cv2
+        import numpy as np
+
+        self.kind = kind
+        width, height = size
+        image = np.zeros((height, width, 3), np.uint8)
+        image[:] = colour
+        cv2.rectangle(image, (0, 0), (width, height // 7), (250, 250, 250), -1)
+        scale = width / 900
+        cv2.putText(image, title, (round(30 * scale), round(height / 10)), cv2.FONT_HERSHEY_SIMPLEX,
+                    1.3 * scale, (30, 30, 30), max(1, round(2 * scale)), cv2.LINE_AA)  # fmt: skip
+        for i, bar in enumerate((0.3, 0.5, 0.42, 0.7, 0.62)):
+            left = round(width * (0.12 + i * 0.15))
+            top = round(height * (0.92 - bar))
+            cv2.rectangle(
+                image, (left, top), (left + round(width * 0.1), round(height * 0.92)), (255, 209, 102), -1
+            )
+        self._image = image
+
+    def latest_rgb(self) -> Any:
+        return self._image
+
+    def stats(self) -> dict[str, object]:
+        return {"kind": self.kind, "frames": 1, "width": self._image.shape[1], "height": self._image.shape[0]}
+
+
+def _room(studio: Studio, *, shares: int = 0, requests: int = 0) -> Any:
+    """A room window (1280x720) over a model with ``shares`` still slides and ``requests`` join requests."""
+    from coalesce_receiver.models.room import JoinRequest, RoomModel, ShareView
+    from coalesce_receiver.ui.room_window import RoomWindow
+
+    model = RoomModel("Room 4.12", pin_required=True, addresses=["192.168.1.40"], port=443)
+    model.set_pin("4821")
+    model.set_meeting_id("4719302856")
+    slides = [
+        ("Ada Lovelace", "Quarterly review", (120, 70, 30)),
+        ("Grace Hopper", "Roadmap 2027", (40, 90, 40)),
+        ("Linus", "Incident report", (90, 40, 90)),
+        ("Margaret", "Design sketches", (30, 60, 110)),
+    ]
+    for index, (name, title, colour) in enumerate(slides[:shares]):
+        share = ShareView(f"s{index}", name)
+        share.tracks["screen"] = _Slide("screen", title, colour, (1600, 1000))
+        if index == 0:
+            share.tracks["camera"] = _Slide("camera", "", (160, 140, 120), (640, 480))
+        model.add_share(share)
+    for index in range(requests):
+        model.add_join_request(
+            JoinRequest(f"r{index}", ["Alan Turing", "Katherine"][index % 2], "192.168.1.77")
+        )
+    window = RoomWindow(model)
+    window.resize(*ROOM_SIZE)
+    studio.place(window)
+    studio.cleanups.append(_closer(window))
+    return window
+
+
+def _closer(window: Any) -> Callable[[], Awaitable[None]]:
+    async def close() -> None:
+        window.close()
+
+    return close
+
+
+@screen("receiver-idle")
+async def receiver_idle(studio: Studio) -> Capture:
+    """The room display nobody is sharing to: name, meeting ID, PIN and how to join."""
+    window = _room(studio)
+    await studio.settle()
+    return window
+
+
+@screen("receiver-one-share")
+async def receiver_one_share(studio: Studio) -> Capture:
+    """One share full screen, with the sender's camera inset and name."""
+    window = _room(studio, shares=1)
+    await studio.settle()
+    return window
+
+
+@screen("receiver-four-shares")
+async def receiver_four_shares(studio: Studio) -> Capture:
+    """Four shares tiled."""
+    window = _room(studio, shares=4)
+    await studio.settle()
+    return window
+
+
+@screen("receiver-moderation")
+async def receiver_moderation(studio: Studio) -> Capture:
+    """A moderated room: a join request waiting for Allow or Deny at the box."""
+    window = _room(studio, shares=1, requests=1)
+    await studio.settle()
+    return window
 
 
 # ----------------------------------------------------------------------------------------- machinery
@@ -422,9 +523,6 @@ def main(argv: list[str] | None = None) -> int:
         import qasync
         from PySide6.QtWidgets import QApplication
 
-        from coalesce_client.ui.qt_compat import keep_none_alive
-
-        keep_none_alive()
         app = QApplication(["coalesce-screenshots"])
         app.setApplicationDisplayName("Coalesce")
         wallpaper = _wallpaper()

@@ -252,7 +252,10 @@ class ShareTile(QWidget):
         self._name_label.adjustSize()
         margin = max(4, round(min(self.width(), self.height()) * 0.03))
         self._name_label.move(margin, self.height() - margin - self._name_label.height())
-        self.drop_button.setFont(font)
+        # Top left: the room's share count sits top right, the camera inset bottom right.
+        small = QFont(font)
+        small.setPixelSize(max(9, round(font.pixelSize() * 0.7)))
+        self.drop_button.setFont(small)
         self.drop_button.adjustSize()
-        self.drop_button.move(self.width() - margin - self.drop_button.width(), margin)
+        self.drop_button.move(margin, margin)
         self.drop_button.raise_()
