@@ -111,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--relay-only", action="store_true", help="with --meeting: media only through TURN over TLS"
     )
+    s.add_argument(
+        "--moderator",
+        action="store_true",
+        help="join as the room's moderator (--pin is then the moderator PIN) and answer join requests",
+    )
 
     e = sub.add_parser("enroll", help="enroll this computer with a Coalesce cloud (once)", parents=[proxy])
     e.add_argument("url", help="the cloud's address, e.g. https://coalesce.example.com")
@@ -197,6 +202,14 @@ async def _target(args: argparse.Namespace) -> ShareTarget:
     return ShareTarget(host, port, fingerprint=args.fingerprint)
 
 
+async def _ask_moderator(sender_name: str) -> bool:
+    if not sys.stdin.isatty():
+        print(f"{sender_name} wants to share: declined (no terminal to ask in).", flush=True)
+        return False
+    answer = await asyncio.to_thread(input, f"{sender_name} wants to share. Allow? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
 async def _ask_pin(receiver_name: str) -> str | None:
     if not sys.stdin.isatty():
         return None
@@ -258,7 +271,7 @@ async def _share(args: argparse.Namespace) -> int:
     if args.meeting:
         return await _remote_share(args)
     target = await _target(args)
-    share = Share(target, _options(args), pin_provider=_ask_pin)
+    share = Share(target, _options(args), pin_provider=_ask_pin, on_join_request=_ask_moderator)
     await share.start()
     print(
         f"Sharing to {share.receiver_name} ({target.host}:{target.port}). Press Ctrl-C to stop.", flush=True
@@ -274,6 +287,7 @@ def _options(args: argparse.Namespace) -> ShareOptions:
         camera=args.camera,
         fps=args.fps,
         connect_timeout=args.timeout,
+        moderator=args.moderator,
     )
 
 

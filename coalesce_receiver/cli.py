@@ -61,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--moderated", action="store_true", help="approve each share at the box before it shows")
     p.add_argument("--rotate-pin", action="store_true", help="a new random PIN for every meeting")
     p.add_argument(
+        "--moderator-pin",
+        metavar="PIN",
+        help="with --moderated: senders pairing with this PIN (coalesce share --moderator) approve joins",
+    )
+    p.add_argument(
         "--admin-password-env",
         metavar="VAR",
         default="COALESCE_RECEIVER_ADMIN_PASSWORD",
@@ -99,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         mdns=not args.no_mdns,
         moderated=args.moderated,
         rotate_pin=args.rotate_pin,
+        moderator_pin=args.moderator_pin,
         admin_password=os.environ.get(args.admin_password_env) or None,
     )
     if args.enroll and not args.cloud:

@@ -42,10 +42,13 @@ from coalesce_common.protocol import (
     DenyReason,
     Error,
     Hello,
+    JoinDecision,
+    JoinRequest,
     Message,
     Offer,
     Pair,
     Role,
+    SenderRole,
     SignalingSession,
     Welcome,
 )
@@ -58,6 +61,8 @@ logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=Message)
 
 PinProvider = Callable[[str], Awaitable[str | None]]
+JoinRequestHandler = Callable[[str], Awaitable[bool]]
+"""Asked, as a moderator, whether the named sender may share; ``True`` lets it in."""
 """Asked for the PIN with the receiver's name when the receiver needs one; ``None`` cancels."""
 
 
@@ -85,6 +90,7 @@ class ShareOptions:
     display: str | None = None  # X display to capture; None: $DISPLAY
     connect_timeout: float = 10.0
     media_timeout: float = 15.0
+    moderator: bool = False  # pair with the room's moderator PIN and answer join requests
 
 
 class ShareState(enum.Enum):
@@ -114,6 +120,7 @@ class Share:
         channel_factory: ChannelFactory = _websocket_channel,
         ice_servers: list[RTCIceServer] | None = None,
         relay_only: bool = False,
+        on_join_request: JoinRequestHandler | None = None,
     ) -> None:
         self.target = target
         self.options = options
@@ -121,6 +128,7 @@ class Share:
         self._channel_factory = channel_factory
         self._ice_servers = ice_servers
         self._relay_only = relay_only
+        self._on_join_request = on_join_request
         self._session = SignalingSession(Role.SENDER)
         self._channel: SignalingChannel | None = None
         self._pc: RTCPeerConnection | None = None
@@ -190,7 +198,12 @@ class Share:
     async def _pair(self) -> PairingKey | None:
         assert self._channel is not None
         await self._send(
-            Hello(v=PROTOCOL_VERSION, sender_name=self.options.sender_name[:64], sender_id=self.sender_id)
+            Hello(
+                v=PROTOCOL_VERSION,
+                sender_name=self.options.sender_name[:64],
+                sender_id=self.sender_id,
+                role=SenderRole.MODERATOR if self.options.moderator else SenderRole.PRESENTER,
+            )
         )
         challenge = await self._expect(Challenge)
         self.receiver_name = challenge.receiver_name
@@ -267,19 +280,37 @@ class Share:
         return self._sources
 
     async def _watch_session(self) -> None:
-        """After negotiation only bye and error may come; either ends the share."""
+        """After negotiation: join requests (for a moderator), then a bye or an error ends the share."""
         assert self._channel is not None
         try:
-            message = self._session.receive(await self._channel.recv())
-            reason = (
-                message.reason if isinstance(message, Bye) else f"error: {getattr(message, 'message', '')}"
-            )
+            while True:
+                message = self._session.receive(await self._channel.recv())
+                if isinstance(message, JoinRequest):
+                    self._background.add(asyncio.ensure_future(self._answer(message)))
+                    continue
+                reason = (
+                    message.reason
+                    if isinstance(message, Bye)
+                    else f"error: {getattr(message, 'message', '')}"
+                )
+                break
         except ChannelClosed:
             reason = "receiver-gone"
         except ProtocolError as exc:
             reason = f"protocol-error: {exc}"
         logger.info("the receiver ended the share (%s)", reason)
         await self._teardown(reason)
+
+    async def _answer(self, request: JoinRequest) -> None:
+        """Ask the moderator (``on_join_request``) about a waiting sender and send the decision."""
+        approve = False
+        if self._on_join_request is not None:
+            try:
+                approve = await self._on_join_request(request.sender_name)
+            except Exception:
+                logger.exception("the join-request callback failed; declining")
+        with contextlib.suppress(ChannelClosed, ProtocolError):
+            await self._send(JoinDecision(request_id=request.request_id, approve=approve))
 
     # -- plumbing ----------------------------------------------------------------------------------
 
@@ -342,6 +373,8 @@ def _denied_error(denied: Denied, receiver: str) -> PairingError:
             f"{receiver} saw another certificate than you did: "
             "someone may be between you and the room display."
         )
+    if denied.reason is DenyReason.NO_MODERATOR:
+        return ShareRefused(f"{receiver} has no moderator: share without --moderator.")
     if denied.reason is DenyReason.DECLINED:
         return ShareRefused(f"The moderator of {receiver} declined your share.")
     if denied.reason is DenyReason.FULL:

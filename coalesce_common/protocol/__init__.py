@@ -29,11 +29,14 @@ from coalesce_common.protocol.messages import (
     DenyReason,
     Error,
     Hello,
+    JoinDecision,
+    JoinRequest,
     Message,
     Offer,
     Pair,
     Welcome,
 )
+from coalesce_common.protocol.messages import Role as SenderRole
 from coalesce_common.protocol.session import Role, SessionState, SignalingSession
 
 __all__ = [
@@ -45,10 +48,13 @@ __all__ = [
     "DenyReason",
     "Error",
     "Hello",
+    "JoinDecision",
+    "JoinRequest",
     "Message",
     "Offer",
     "Pair",
     "Role",
+    "SenderRole",
     "SessionState",
     "SignalingSession",
     "Welcome",

@@ -16,6 +16,13 @@ NAME_LIMIT = 64
 SDP_LIMIT = 48 * 1024
 
 
+class Role(enum.StrEnum):
+    """What a sender asks to be in a room."""
+
+    PRESENTER = "presenter"
+    MODERATOR = "moderator"
+
+
 class DenyReason(enum.StrEnum):
     """Why a receiver refused a pairing; stable codes the sender turns into user-facing words."""
 
@@ -25,6 +32,7 @@ class DenyReason(enum.StrEnum):
     FULL = "full"
     VERSION = "version"
     DECLINED = "declined"  # a moderated room's moderator said no
+    NO_MODERATOR = "no-moderator"  # asked to moderate a room that has no moderator PIN
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +52,7 @@ class Hello(Message):
     v: int
     sender_name: str
     sender_id: str
+    role: Role = Role.PRESENTER  # MODERATOR: pairs with the moderator PIN and answers join requests
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +124,26 @@ class Answer(Message):
 
 
 @dataclass(frozen=True, slots=True)
+class JoinRequest(Message):
+    """Receiver → moderator: a sender waits for approval in a moderated room."""
+
+    TYPE: ClassVar[str] = "join-request"
+    LIMITS: ClassVar[dict[str, int]] = {"request_id": NAME_LIMIT, "sender_name": NAME_LIMIT}
+    request_id: str
+    sender_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class JoinDecision(Message):
+    """Moderator → receiver: let the waiting sender in, or not."""
+
+    TYPE: ClassVar[str] = "join-decision"
+    LIMITS: ClassVar[dict[str, int]] = {"request_id": NAME_LIMIT}
+    request_id: str
+    approve: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Bye(Message):
     """Either side: the share ends cleanly."""
 
@@ -133,7 +162,8 @@ class Error(Message):
 
 
 MESSAGE_TYPES: dict[str, type[Message]] = {
-    cls.TYPE: cls for cls in (Hello, Challenge, Pair, Welcome, Denied, Offer, Answer, Bye, Error)
+    cls.TYPE: cls
+    for cls in (Hello, Challenge, Pair, Welcome, Denied, Offer, Answer, JoinRequest, JoinDecision, Bye, Error)
 }
 
 TRACK_KINDS = frozenset({"screen", "camera"})

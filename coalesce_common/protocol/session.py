@@ -20,6 +20,8 @@ from coalesce_common.protocol.messages import (
     Denied,
     Error,
     Hello,
+    JoinDecision,
+    JoinRequest,
     Message,
     Offer,
     Pair,
@@ -45,8 +47,8 @@ class SessionState(enum.Enum):
     CLOSED = "closed"
 
 
-_FROM_SENDER: frozenset[type[Message]] = frozenset({Hello, Pair, Offer})
-_FROM_RECEIVER: frozenset[type[Message]] = frozenset({Challenge, Welcome, Denied, Answer})
+_FROM_SENDER: frozenset[type[Message]] = frozenset({Hello, Pair, Offer, JoinDecision})
+_FROM_RECEIVER: frozenset[type[Message]] = frozenset({Challenge, Welcome, Denied, Answer, JoinRequest})
 
 _TRANSITIONS: dict[tuple[SessionState, type[Message]], SessionState] = {
     (SessionState.IDLE, Hello): SessionState.HELLO,
@@ -57,6 +59,9 @@ _TRANSITIONS: dict[tuple[SessionState, type[Message]], SessionState] = {
     (SessionState.CONFIRMING, Denied): SessionState.CLOSED,
     (SessionState.PAIRED, Offer): SessionState.OFFERED,
     (SessionState.OFFERED, Answer): SessionState.ACTIVE,
+    # moderation runs over a moderator's active session; the receiver checks who may send a decision
+    (SessionState.ACTIVE, JoinRequest): SessionState.ACTIVE,
+    (SessionState.ACTIVE, JoinDecision): SessionState.ACTIVE,
 }
 
 

@@ -30,13 +30,17 @@ from coalesce_common.protocol import (
     DenyReason,
     Error,
     Hello,
+    JoinDecision,
     Message,
     Offer,
     Pair,
     Role,
+    SenderRole,
+    SessionState,
     SignalingSession,
     Welcome,
 )
+from coalesce_common.protocol import JoinRequest as JoinRequestMessage
 from coalesce_common.protocol.pairing import PairingKey, ReceiverPairing
 from coalesce_common.protocol.sdp import dtls_fingerprints
 from coalesce_common.signaling import ChannelClosed, SignalingChannel
@@ -83,6 +87,9 @@ class IncomingShare:
         ice_servers: list[RTCIceServer] | None = None,
         moderated: bool = False,
         moderation_timeout: float = 120.0,
+        moderator_pin: Callable[[], str | None] = lambda: None,
+        on_join_request: Callable[[JoinRequest], None] = lambda request: None,
+        on_decision: Callable[[str, bool], None] = lambda share_id, approve: None,
     ) -> None:
         self._channel = channel
         self._model = model
@@ -96,6 +103,10 @@ class IncomingShare:
         self._moderated = moderated
         self._moderation_timeout = moderation_timeout
         self._decision: asyncio.Future[bool] | None = None
+        self._moderator_pin = moderator_pin
+        self._on_join_request = on_join_request
+        self._on_decision = on_decision
+        self.is_moderator = False
         self._dropped = asyncio.Event()
         self._session = SignalingSession(Role.RECEIVER)
         self._source = channel.peer_address
@@ -159,6 +170,11 @@ class IncomingShare:
         """
         hello = await self._expect(Hello)
         pin = self._pin()
+        if hello.role is SenderRole.MODERATOR:
+            pin = self._moderator_pin()
+            if pin is None:
+                await self._deny(DenyReason.NO_MODERATOR, f"{self._model.name} has no moderator")
+            self.is_moderator = True
         if hello.v != PROTOCOL_VERSION:
             await self._deny(DenyReason.VERSION, f"this receiver speaks protocol v{PROTOCOL_VERSION}")
         if len(self._model.shares) >= self._max_shares:
@@ -197,9 +213,11 @@ class IncomingShare:
     async def _admit(self, hello: Hello, key: PairingKey | None) -> None:
         """Wait for the moderator's yes in a moderated room, then welcome the sender and show its tile."""
         name = self._unique_name(hello.sender_name)
-        if self._moderated:
+        if self._moderated and not self.is_moderator:
             self._decision = asyncio.get_running_loop().create_future()
-            self._model.add_join_request(JoinRequest(self._share_id, name, self._source))
+            request = JoinRequest(self._share_id, name, self._source)
+            self._model.add_join_request(request)
+            self._on_join_request(request)
             try:
                 approved = await asyncio.wait_for(self._decision, self._moderation_timeout)
             except TimeoutError:
@@ -221,6 +239,13 @@ class IncomingShare:
         """The moderator's answer for this waiting sender."""
         if self._decision is not None and not self._decision.done():
             self._decision.set_result(approve)
+
+    async def tell_moderator(self, request: JoinRequest) -> None:
+        """Pass a join request on to this moderator's sender."""
+        if self.is_moderator and self._session.state is SessionState.ACTIVE:
+            await self._send_quietly(
+                JoinRequestMessage(request_id=request.share_id, sender_name=request.sender_name)
+            )
 
     def drop(self) -> None:
         """End this share from the box (the room's controls)."""
@@ -287,6 +312,10 @@ class IncomingShare:
                 if isinstance(message, Bye | Error):
                     logger.info("share %s ended by the sender (%s)", self._share_id, message.TYPE)
                     return ShareEnd.BYE
+                if isinstance(message, JoinDecision):
+                    if not self.is_moderator:
+                        raise ProtocolError("only a moderator may decide on join requests", code="forbidden")
+                    self._on_decision(message.request_id, message.approve)
                 receive = asyncio.ensure_future(self._channel.recv())
         finally:
             for task in (receive, failed, dropped):

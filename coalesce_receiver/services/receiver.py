@@ -25,7 +25,7 @@ from coalesce_common.errors import CoalesceError
 from coalesce_common.signaling import SignalingChannel
 from coalesce_common.signaling.websocket import WebSocketChannel, WebSocketServer
 from coalesce_common.tls import TlsIdentity, load_or_create_identity
-from coalesce_receiver.models.room import MAX_SHOWN_SHARES, RoomModel
+from coalesce_receiver.models.room import MAX_SHOWN_SHARES, JoinRequest, RoomModel
 from coalesce_receiver.services.incoming import IncomingShare, safe_name
 from coalesce_receiver.services.sink import SnapshotWriter, StatsWriter, TrackSink
 from coalesce_receiver.services.throttle import PinThrottle
@@ -62,6 +62,7 @@ class ReceiverConfig:
     moderated: bool = False  # a join request must be approved at the box before a share appears
     rotate_pin: bool = False  # a new random PIN for every meeting (when the room falls idle, new meeting ID)
     admin_password: str | None = field(default=None, repr=False)  # unlocks PIN changes at the box
+    moderator_pin: str | None = field(default=None, repr=False)  # senders pairing with it moderate the room
 
 
 class Receiver:
@@ -87,6 +88,7 @@ class Receiver:
         self._publish_task: asyncio.Task[None] | None = None
         self._writers: list[StatsWriter | SnapshotWriter] = []
         self._shares: dict[asyncio.Task[object], IncomingShare] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self._closed = False
 
     @property
@@ -183,6 +185,9 @@ class Receiver:
             unique_name=self._unique_name,
             ice_servers=ice_servers,
             moderated=self.config.moderated,
+            moderator_pin=lambda: self.config.moderator_pin,
+            on_join_request=self._tell_moderators,
+            on_decision=self.decide,
         )
         task: asyncio.Task[object] = asyncio.ensure_future(share.run())
         self._shares[task] = share
@@ -201,6 +206,13 @@ class Receiver:
         if share is not None:
             logger.info("moderator %s share %s", "approved" if approve else "declined", share_id)
             share.decide(approve)
+
+    def _tell_moderators(self, request: JoinRequest) -> None:
+        for share in self._shares.values():
+            if share.is_moderator:
+                task = asyncio.ensure_future(share.tell_moderator(request))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
 
     def drop_share(self, share_id: str) -> None:
         share = self._find(share_id)

@@ -98,3 +98,39 @@ async def test_the_box_can_drop_a_share(
         await eventually(lambda: receiver.model.shares == [], 5, "the tile is gone")
     finally:
         await share.stop()
+
+
+async def test_a_moderator_sender_approves_and_declines_join_requests(
+    make_receiver: ReceiverFactory, video_file: Callable[..., Path]
+) -> None:
+    receiver = await make_receiver(pin="4821", moderated=True, moderator_pin="909090")
+    target, video = ShareTarget("127.0.0.1", receiver.port), video_file()
+    asked: list[str] = []
+
+    async def moderator_says(sender_name: str) -> bool:
+        asked.append(sender_name)
+        return sender_name == "Welcome guest"
+
+    moderator_options = ShareOptions(
+        sender_name="Chair", pin="909090", screen=None, camera=str(video), moderator=True
+    )
+    async with Share(target, moderator_options, on_join_request=moderator_says):  # admitted without approval
+        assert [s.sender_name for s in receiver.model.shares] == ["Chair"]
+        async with Share(target, camera(video, pin="4821", name="Welcome guest")):
+            assert asked == ["Welcome guest"]
+            assert sorted(s.sender_name for s in receiver.model.shares) == ["Chair", "Welcome guest"]
+        with pytest.raises(ShareRefused, match="declined"):
+            await Share(target, camera(video, pin="4821", name="Gatecrasher")).start()
+        assert asked == ["Welcome guest", "Gatecrasher"]
+
+
+async def test_only_the_moderator_pin_makes_a_moderator(
+    make_receiver: ReceiverFactory, video_file: Callable[..., Path]
+) -> None:
+    receiver = await make_receiver(pin="4821", moderated=True, moderator_pin="909090")
+    options = ShareOptions(pin="4821", screen=None, camera=str(video_file()), moderator=True)
+    with pytest.raises(WrongPin):  # the room PIN is not the moderator PIN
+        await Share(ShareTarget("127.0.0.1", receiver.port), options).start()
+    no_moderator = await make_receiver(pin="4821", moderated=True)
+    with pytest.raises(ShareRefused, match="no moderator"):
+        await Share(ShareTarget("127.0.0.1", no_moderator.port), options).start()

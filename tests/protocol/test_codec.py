@@ -16,9 +16,12 @@ from coalesce_common.protocol import (
     DenyReason,
     Error,
     Hello,
+    JoinDecision,
+    JoinRequest,
     Message,
     Offer,
     Pair,
+    SenderRole,
     Welcome,
     encode,
     parse,
@@ -28,6 +31,9 @@ SDP = "v=0\r\na=fingerprint:sha-256 AB:CD\r\n"
 
 EXAMPLES: list[Message] = [
     Hello(v=1, sender_name="Ada's laptop", sender_id="abc123"),
+    Hello(v=1, sender_name="Chair", sender_id="m1", role=SenderRole.MODERATOR),
+    JoinRequest(request_id="r1", sender_name="Guest"),
+    JoinDecision(request_id="r1", approve=False),
     Challenge(v=1, receiver_name="Room 1", receiver_id="r1", pin_required=True, spake="c3Bha2U="),
     Challenge(v=1, receiver_name="Open room", receiver_id="r2", pin_required=False),
     Pair(spake="YQ==", confirm="Yg==", binding="Yw=="),
