@@ -1,6 +1,7 @@
 """The share in progress as people see it: where to, which phase, what is sent, how the link is doing.
 
-The controller drives :class:`ShareSession` through its phases; views only read it. Phases::
+The controller drives :class:`ShareSession` through its phases; views read it, and write only the
+user's own choices (:meth:`~ShareSession.set_moderator`, :meth:`~ShareSession.answer_join`). Phases::
 
     IDLE ──share──▶ CONNECTING ◀──▶ WAITING_FOR_PIN
                         │
@@ -10,13 +11,18 @@ The controller drives :class:`ShareSession` through its phases; views only read 
                       stop / the receiver ends it / failure
                         ▼
                       IDLE (with ``error`` or ``notice`` saying why, when it was not asked for)
+
+Joining as the room's moderator (``moderator``, the connect page's choice) pairs with the moderator PIN;
+while such a share runs, senders waiting to share queue up in ``join_requests`` until the user answers
+each with :meth:`ShareSession.answer_join` (the controller answers Deny when nobody does in time).
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from coalesce_client.models.destination import Destination
 from coalesce_client.models.observable import Observable
@@ -39,6 +45,18 @@ class PinRequest:
 
     receiver_name: str
     error: str | None = None
+    moderator: bool = False  # the room's moderator PIN is wanted, not the one the room display shows
+
+
+@dataclass(frozen=True, eq=False)
+class JoinRequest:
+    """A sender waiting to share, asked of us as the room's moderator; ``answer`` gets the user's yes or no.
+
+    Compared by identity: two senders of the same name asking at once are two requests.
+    """
+
+    sender_name: str
+    answer: asyncio.Future[bool] = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -99,6 +117,8 @@ class ShareSession(Observable):
         self.error: str | None = None
         self.notice: str | None = None
         self.restart_reason = ""
+        self.moderator = False
+        self.join_requests: list[JoinRequest] = []
 
     @property
     def active(self) -> bool:
@@ -150,6 +170,7 @@ class ShareSession(Observable):
         self.paused = False
         self.status = LinkStatus()
         self.restart_reason = ""
+        self.join_requests = self._withdrawn_joins()
         self._set_phase(SharePhase.IDLE, force_notify=True)
 
     def fail_before_start(self, error: str) -> None:
@@ -179,6 +200,44 @@ class ShareSession(Observable):
         if paused != self.paused:
             self.paused = paused
             self._changed()
+
+    def set_moderator(self, moderator: bool) -> None:
+        """Join the next share as the room's moderator (the moderator PIN; answer join requests)."""
+        if moderator != self.moderator:
+            self.moderator = moderator
+            self._changed()
+
+    def ask_join(self, request: JoinRequest) -> None:
+        """A sender waits for our answer; requests are answered in the order they came."""
+        self.join_requests = [*self.join_requests, request]
+        self._changed()
+
+    def answer_join(self, request: JoinRequest, allow: bool) -> None:
+        """The user's answer (the prompt's Allow or Deny); ignored once the request is gone."""
+        if request not in self.join_requests:
+            return
+        self.join_requests = [r for r in self.join_requests if r is not request]
+        if not request.answer.done():
+            request.answer.set_result(allow)
+        self._changed()
+
+    def withdraw_join(self, request: JoinRequest) -> None:
+        """Drop an unanswered request (timed out, or its share ended): its answer is cancelled."""
+        request.answer.cancel()  # does nothing once answered
+        if request in self.join_requests:
+            self.join_requests = [r for r in self.join_requests if r is not request]
+            self._changed()
+
+    def withdraw_joins(self) -> None:
+        """Drop every unanswered request: the share they were asked through has ended."""
+        if self.join_requests:
+            self.join_requests = self._withdrawn_joins()
+            self._changed()
+
+    def _withdrawn_joins(self) -> list[JoinRequest]:
+        for request in self.join_requests:
+            request.answer.cancel()
+        return []
 
     def set_status(self, status: LinkStatus) -> None:
         if status != self.status:

@@ -1,7 +1,8 @@
 """The first screen: room displays found nearby, a field for an address or meeting ID, and Share.
 
 Enter in the field (or on a listed room) shares; while connecting, Share becomes Cancel. Errors from the
-last attempt are shown under the buttons in the words the services wrote for users.
+last attempt are shown under the buttons in the words the services wrote for users. "Join as moderator"
+(kept in the share session) makes the next share pair with the room's moderator PIN.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -83,6 +85,12 @@ class ConnectPage(QWidget):
         self.destination_edit.setClearButtonEnabled(True)
         field_label.setBuddy(self.destination_edit)
         layout.addWidget(self.destination_edit)
+        self.moderator_check = QCheckBox("Join as &moderator (use the moderator PIN)", self)
+        self.moderator_check.setObjectName("moderator-check")
+        self.moderator_check.setToolTip(
+            "Pair with the room's moderator PIN and decide who else may share to the room display."
+        )
+        layout.addWidget(self.moderator_check)
 
         buttons = QHBoxLayout()
         buttons.addStretch(1)
@@ -99,11 +107,13 @@ class ConnectPage(QWidget):
         layout.addWidget(self.message)
 
         self.setTabOrder(self.receiver_list, self.destination_edit)
-        self.setTabOrder(self.destination_edit, self.share_button)
+        self.setTabOrder(self.destination_edit, self.moderator_check)
+        self.setTabOrder(self.moderator_check, self.share_button)
         self.setTabOrder(self.share_button, self.cancel_button)
 
         self.share_button.clicked.connect(self._share)
         self.cancel_button.clicked.connect(controller.stop)
+        self.moderator_check.toggled.connect(session.set_moderator)
         self.destination_edit.returnPressed.connect(self._share)
         self.destination_edit.textEdited.connect(self._typed)
         self.receiver_list.itemActivated.connect(self._activated)
@@ -180,8 +190,13 @@ class ConnectPage(QWidget):
         self.share_button.setEnabled(not session.active)
         self.cancel_button.setVisible(connecting)
         self.destination_edit.setReadOnly(session.active)
+        self.moderator_check.blockSignals(True)
+        self.moderator_check.setChecked(session.moderator)
+        self.moderator_check.blockSignals(False)
+        self.moderator_check.setEnabled(not session.active)
         if session.phase is SharePhase.WAITING_FOR_PIN:
-            show_message(self.message, f"{session.receiver_name} needs its PIN.", error=False)
+            pin = "its moderator PIN" if session.moderator else "its PIN"
+            show_message(self.message, f"{session.receiver_name} needs {pin}.", error=False)
         elif connecting:
             show_message(self.message, f"Connecting to {session.receiver_name}…", error=False)
         elif session.error:

@@ -12,6 +12,12 @@ The IO edge (mDNS browsing, screen grabs, cameras, shares, the keyring, enrollme
 Shares cannot change their media once started, so choosing another screen or turning the camera on or
 off ends the share and starts a new one to the same receiver with the PIN already given ("restarting").
 Pause detaches the capture tracks from the peer connection (see :mod:`coalesce_client.models.share_media`).
+
+Sharing as the room's moderator (``ShareSession.moderator``) pairs with the moderator PIN, and the share
+asks :meth:`SenderController._answer_join` about every sender waiting to share: the request is queued in
+the session for the views, and the user's Allow or Deny (``ShareSession.answer_join``) is sent back; no
+answer within ``ControllerConfig.join_answer_timeout`` is a Deny. Requests still open when a share ends
+(or restarts) are withdrawn unanswered.
 """
 
 from __future__ import annotations
@@ -29,11 +35,11 @@ from coalesce_client.models.cloud import CloudAccount, UpdateOffer
 from coalesce_client.models.destination import Destination, DestinationError, parse_destination
 from coalesce_client.models.media import Camera, MediaSources, Monitor
 from coalesce_client.models.receivers import ReceiverList, receiver_key
-from coalesce_client.models.session import MediaChoice, PinRequest, SharePhase, ShareSession
+from coalesce_client.models.session import JoinRequest, MediaChoice, PinRequest, SharePhase, ShareSession
 from coalesce_client.models.share_media import MediaTap
 from coalesce_client.services import devices, updater
 from coalesce_client.services.remote import KEYRING_SERVICE, NotEnrolled, RemoteOptions, RemoteShare
-from coalesce_client.services.share import PinProvider, Share, ShareOptions
+from coalesce_client.services.share import JoinRequestHandler, PinProvider, Share, ShareOptions
 from coalesce_client.settings import load_proxy, save_proxy
 from coalesce_common.cloud import store
 from coalesce_common.cloud.device import enroll
@@ -55,6 +61,10 @@ logger = logging.getLogger(__name__)
 PREVIEW_WIDTH = 320
 DISCOVERY_RETRY_AFTER_FAILURE = 10.0
 CLOSE_TIMEOUT = 5.0
+MODERATOR_MEETING = (
+    "Moderating works with room displays on this network: type the room display's address, or clear "
+    "“Join as moderator” to share to the meeting."
+)
 
 
 class ShareHandle(Protocol):
@@ -67,20 +77,31 @@ class ShareHandle(Protocol):
     async def wait_ended(self) -> str: ...
 
 
-ShareFactory = Callable[[Destination, ShareOptions, PinProvider, ProxyConfig], ShareHandle]
+ShareFactory = Callable[
+    [Destination, ShareOptions, PinProvider, ProxyConfig, JoinRequestHandler], ShareHandle
+]
 BrowseFunction = Callable[..., Awaitable[list[ReceiverInfo]]]
 EnrollFunction = Callable[..., Awaitable[DeviceCredentials]]
 
 
 def open_share(
-    destination: Destination, options: ShareOptions, pin_provider: PinProvider, proxy: ProxyConfig
+    destination: Destination,
+    options: ShareOptions,
+    pin_provider: PinProvider,
+    proxy: ProxyConfig,
+    on_join_request: JoinRequestHandler,
 ) -> ShareHandle:
-    """The real share: to a meeting through the cloud (with the proxy settings), or straight on the LAN."""
+    """The real share: to a meeting through the cloud (with the proxy settings), or straight on the LAN.
+
+    Only a LAN share can moderate (``on_join_request``): the controller refuses moderator meetings.
+    """
     if destination.is_meeting:
         return RemoteShare(
             destination.meeting_id, options, remote=RemoteOptions(proxy=proxy), pin_provider=pin_provider
         )
-    return Share(destination.share_target(), options, pin_provider=pin_provider)
+    return Share(
+        destination.share_target(), options, pin_provider=pin_provider, on_join_request=on_join_request
+    )
 
 
 def share_of(handle: ShareHandle) -> Share | None:
@@ -127,6 +148,7 @@ class ControllerConfig:
     preview_interval: float = 0.25
     update_check_interval: float = 6 * 3600.0
     connect_timeout: float = 10.0
+    join_answer_timeout: float = 100.0  # a join request nobody answers is denied after this long
     fps: float = 30.0
     platform: str = field(default_factory=current_platform)
     version: str = __version__
@@ -277,6 +299,9 @@ class SenderController:
     def share_to(self, destination: Destination) -> None:
         if self._closed or self.models.session.active:
             return
+        if destination.is_meeting and self.models.session.moderator:
+            self.models.session.fail_before_start(MODERATOR_MEETING)
+            return
         self.models.session.begin(destination)
         self.models.settings.update(last_destination=destination)
         self._share_task = self._spawn(self._share_flow(destination), "share")
@@ -387,6 +412,7 @@ class SenderController:
                 finally:
                     self._handle, self._tap = None, None
                     await handle.stop("stopped")  # idempotent; also closes a cloud share's XMPP stream
+                    session.withdraw_joins()  # asked through this share: it can no longer answer them
                 if reason == "restarting" and self._restart_reason is not None:
                     self._restart_reason = None
                     continue
@@ -408,6 +434,7 @@ class SenderController:
             media = await self._media_to_send()
             options = ShareOptions(
                 sender_name=self.models.settings.settings.display_name,
+                moderator=session.moderator,
                 screen=media.screen,
                 camera=media.camera,
                 fps=self.config.fps,
@@ -419,10 +446,17 @@ class SenderController:
                 proxy = await asyncio.to_thread(self._services.load_proxy)
             self._pin_cancelled = self._prompted = False
             try:
-                handle = self._services.open_share(destination, options, self._provide_pin, proxy)
+                handle = self._services.open_share(
+                    destination, options, self._provide_pin, proxy, self._answer_join
+                )
                 await handle.start()
             except WrongPin as exc:
                 self._pin, self._pin_error = None, str(exc)
+                if options.moderator and self._pin_error == str(WrongPin()):
+                    self._pin_error = (
+                        "Wrong moderator PIN: ask whoever runs the room for it (it is not the PIN the "
+                        "room display shows)."
+                    )
                 continue
             except (PairingError, SignalingError) as exc:
                 if self._pin_cancelled:
@@ -435,7 +469,10 @@ class SenderController:
                     continue
                 if isinstance(exc, Throttled) and self._pin_error is not None:
                     raise _ShareFailed(f"{WrongPin()} {exc}") from exc  # say why it is throttled
-                raise _ShareFailed(str(exc)) from exc
+                # The service words a room without a moderator PIN for its command line.
+                raise _ShareFailed(
+                    str(exc).replace("share without --moderator", "clear “Join as moderator” to share")
+                ) from exc
             except NotEnrolled as exc:
                 raise _ShareFailed(
                     "Meeting IDs work once this computer is enrolled with your organisation's Coalesce "
@@ -486,7 +523,8 @@ class SenderController:
         future: asyncio.Future[str | None] = self._loop.create_future()
         self._pin_future = future
         self._prompted = True
-        self.models.session.ask_pin(PinRequest(receiver_name, self._pin_error))
+        session = self.models.session
+        session.ask_pin(PinRequest(receiver_name, self._pin_error, moderator=session.moderator))
         try:
             pin = await future
         finally:
@@ -496,6 +534,19 @@ class SenderController:
             self._pin_cancelled = True
         self._pin = pin
         return pin
+
+    async def _answer_join(self, sender_name: str) -> bool:
+        """As the room's moderator: may ``sender_name`` share? Queued for the user; Deny if unanswered."""
+        session = self.models.session
+        request = JoinRequest(sender_name, self._loop.create_future())
+        session.ask_join(request)
+        try:
+            return await asyncio.wait_for(asyncio.shield(request.answer), self.config.join_answer_timeout)
+        except TimeoutError:
+            logger.info("nobody answered %s's request to share in time: denied", sender_name)
+            return False
+        finally:
+            session.withdraw_join(request)  # timed out or cancelled: the prompt goes
 
     async def _while_sharing(self, handle: ShareHandle) -> str:
         """Keep the status, preview and thumbnails fresh until the share ends; return why it ended."""

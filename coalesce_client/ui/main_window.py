@@ -1,7 +1,8 @@
 """The sender's window: a header with Settings, the update banner, and the first or the sharing screen.
 
-It swaps screens and opens the PIN prompt as the share session changes; closing it either hides it to
-the tray (while sharing, when there is a tray) or asks the app to quit (``closed``).
+It swaps screens and opens the PIN prompt and (sharing as the room's moderator) the prompt about senders
+waiting to share as the share session changes; closing it either hides it to the tray (while sharing, when
+there is a tray) or asks the app to quit (``closed``).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QHBoxLayout, QMainWindow, QPushButton, QStackedWidget, QVBoxLayout, QWidget
 
-from coalesce_client.models.session import PinRequest
+from coalesce_client.models.session import JoinRequest, PinRequest
 from coalesce_client.ui.connect_page import ConnectPage
 from coalesce_client.ui.controller import SenderController
 from coalesce_client.ui.images import app_icon
+from coalesce_client.ui.join_dialog import JoinRequestDialog
 from coalesce_client.ui.pin_dialog import PinDialog
 from coalesce_client.ui.settings_dialog import SettingsDialog
 from coalesce_client.ui.sharing_page import SharingPage
@@ -38,6 +40,7 @@ class MainWindow(QMainWindow):
         self.hide_to_tray = False
         self.pin_dialog: PinDialog | None = None
         self._pin_request: PinRequest | None = None
+        self.join_dialog: JoinRequestDialog | None = None
         self.settings_dialog: SettingsDialog | None = None
         self._icon_live: bool | None = None
 
@@ -109,6 +112,7 @@ class MainWindow(QMainWindow):
             self._icon_live = session.sharing
             self.setWindowIcon(app_icon(live=session.sharing))
         self._sync_pin(session.pin_request)
+        self._sync_joins(session.join_requests)
 
     def _sync_pin(self, request: PinRequest | None) -> None:
         if request is self._pin_request:
@@ -127,3 +131,12 @@ class MainWindow(QMainWindow):
         dialog.rejected.connect(self._controller.cancel_pin)
         self.pin_dialog = dialog
         dialog.open()
+
+    def _sync_joins(self, requests: list[JoinRequest]) -> None:
+        if not requests:
+            if self.join_dialog is not None and self.join_dialog.request is not None:
+                self.join_dialog.clear()
+            return
+        if self.join_dialog is None:
+            self.join_dialog = JoinRequestDialog(self._session, self)
+        self.join_dialog.show_request(requests[0], more_waiting=len(requests) - 1)

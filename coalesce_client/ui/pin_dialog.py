@@ -1,4 +1,7 @@
-"""The PIN prompt: digits only, Enter to share, Escape to give up; shows why the last PIN was refused."""
+"""The PIN prompt: digits only, Enter to share, Escape to give up; shows why the last PIN was refused.
+
+Joining as the room's moderator, it asks for the moderator PIN instead of the one the room display shows.
+"""
 
 from __future__ import annotations
 
@@ -19,12 +22,19 @@ class PinDialog(QDialog):
     def __init__(self, request: PinRequest, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("pin-dialog")
-        self.setWindowTitle(f"PIN for {request.receiver_name}")
+        if request.moderator:
+            self.setWindowTitle(f"Moderator PIN for {request.receiver_name}")
+            title = f"Moderator PIN for {request.receiver_name}"
+            hint_text = "Whoever runs the room gives it out; it is not the PIN the room display shows."
+        else:
+            self.setWindowTitle(f"PIN for {request.receiver_name}")
+            title = f"Enter the PIN for {request.receiver_name}"
+            hint_text = "The room display shows it, beside its name and address."
         self.setModal(True)
         layout = QVBoxLayout(self)
-        title = heading(f"Enter the PIN for {request.receiver_name}", self, scale=1.2)
-        layout.addWidget(title)
-        hint = QLabel("The room display shows it, beside its name and address.", self)
+        self.title = heading(title, self, scale=1.2)
+        layout.addWidget(self.title)
+        hint = QLabel(hint_text, self)
         hint.setWordWrap(True)
         layout.addWidget(hint)
         self.error_label = message_label(self, name="pin-error")
@@ -32,7 +42,7 @@ class PinDialog(QDialog):
         layout.addWidget(self.error_label)
         self.pin_edit = QLineEdit(self)
         self.pin_edit.setObjectName("pin-edit")
-        self.pin_edit.setAccessibleName("PIN")
+        self.pin_edit.setAccessibleName("Moderator PIN" if request.moderator else "PIN")
         self.pin_edit.setPlaceholderText(f"{MIN_PIN_DIGITS} to {MAX_PIN_DIGITS} digits")
         self.pin_edit.setValidator(
             QRegularExpressionValidator(QRegularExpression(rf"\d{{0,{MAX_PIN_DIGITS}}}"), self.pin_edit)

@@ -2,7 +2,8 @@
 
 Screens are offered as thumbnails (refreshed every few seconds by the controller); the camera as a switch,
 a choice of camera and a small preview of what the room display receives. Changing either restarts the
-share behind the scenes, which the status line says.
+share behind the scenes, which the status line says. Sharing as the room's moderator, the status line
+starts with "Moderator".
 """
 
 from __future__ import annotations
@@ -174,6 +175,8 @@ class SharingPage(QWidget):
             status = "Stopping…"
         else:
             status = session.status.describe()
+            if session.moderator:
+                status = f"Moderator · {status}"
         self.status.setText(status)
         show_message(
             self.message,

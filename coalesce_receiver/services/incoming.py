@@ -132,6 +132,8 @@ class IncomingShare:
             hello, key = await asyncio.wait_for(self._pair(), self._handshake_timeout)
             await self._admit(hello, key)
             await asyncio.wait_for(self._negotiate(key), self._handshake_timeout)
+            for request in self._model.join_requests:  # a moderator arriving late sees who is waiting
+                await self.tell_moderator(request)
             self.end = await self._serve()
         except _Refused:
             self.end = ShareEnd.REFUSED

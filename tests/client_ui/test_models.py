@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -11,7 +12,14 @@ from coalesce_client.models.app_settings import AppSettings, AppSettingsModel, l
 from coalesce_client.models.destination import Destination, DestinationError, parse_destination
 from coalesce_client.models.proxy_form import ProxyForm
 from coalesce_client.models.receivers import ReceiverList
-from coalesce_client.models.session import LinkStatus, MediaChoice, PinRequest, SharePhase, ShareSession
+from coalesce_client.models.session import (
+    JoinRequest,
+    LinkStatus,
+    MediaChoice,
+    PinRequest,
+    SharePhase,
+    ShareSession,
+)
 from coalesce_client.ui.controller import ended_text
 from coalesce_common.discovery import ReceiverInfo
 from coalesce_common.net.proxy import ProxyConfig, ProxySettingsError
@@ -97,6 +105,34 @@ def test_session_phases_and_messages() -> None:
         SharePhase.SHARING,
         SharePhase.IDLE,
     ]
+
+
+def test_join_requests_queue_until_answered_or_withdrawn() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        session = ShareSession()
+        changes: list[list[str]] = []
+        session.subscribe(lambda: changes.append([r.sender_name for r in session.join_requests]))
+        session.set_moderator(True)
+        session.set_moderator(True)  # no change, no notice
+        assert session.moderator and changes == [[]]
+        ada, bob, other_ada = (JoinRequest(name, loop.create_future()) for name in ("Ada", "Bob", "Ada"))
+        for request in (ada, bob, other_ada):
+            session.ask_join(request)
+        assert session.join_requests == [ada, bob, other_ada]  # two Adas are two requests
+        session.answer_join(bob, True)
+        assert bob.answer.result() is True and session.join_requests == [ada, other_ada]
+        session.answer_join(bob, False)  # answered already: ignored
+        session.withdraw_join(bob)
+        assert bob.answer.result() is True
+        session.withdraw_join(ada)  # timed out: dropped unanswered
+        assert ada.answer.cancelled() and session.join_requests == [other_ada]
+        session.ended()  # the share they were asked through is gone
+        assert other_ada.answer.cancelled() and session.join_requests == []
+        assert session.moderator  # the choice outlives the share
+        assert changes[:5] == [[], ["Ada"], ["Ada", "Bob"], ["Ada", "Bob", "Ada"], ["Ada", "Ada"]]
+    finally:
+        loop.close()
 
 
 def test_link_status_reads_well() -> None:

@@ -134,3 +134,25 @@ async def test_only_the_moderator_pin_makes_a_moderator(
     no_moderator = await make_receiver(pin="4821", moderated=True)
     with pytest.raises(ShareRefused, match="no moderator"):
         await Share(ShareTarget("127.0.0.1", no_moderator.port), options).start()
+
+
+async def test_a_moderator_who_arrives_later_is_told_who_is_waiting(
+    make_receiver: ReceiverFactory, video_file: Callable[..., Path]
+) -> None:
+    receiver = await make_receiver(pin="4821", moderated=True, moderator_pin="909090")
+    target, video = ShareTarget("127.0.0.1", receiver.port), video_file()
+    guest = Share(target, camera(video, pin="4821", name="Early guest"))
+    waiting = asyncio.ensure_future(guest.start())
+    await changed(receiver, lambda: len(receiver.model.join_requests) == 1)
+    asked: list[str] = []
+
+    async def approve(sender_name: str) -> bool:
+        asked.append(sender_name)
+        return True
+
+    options = ShareOptions(sender_name="Chair", pin="909090", screen=None, camera=str(video), moderator=True)
+    async with Share(target, options, on_join_request=approve):
+        await asyncio.wait_for(waiting, 20)
+        assert asked == ["Early guest"]
+        assert sorted(s.sender_name for s in receiver.model.shares) == ["Chair", "Early guest"]
+    await guest.stop()
