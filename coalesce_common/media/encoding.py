@@ -20,19 +20,7 @@ keep aiortc's packetization and override only what is set here:
   :data:`REBUILD_THRESHOLD`. (Changing ``bit_rate`` on an open libx264 context is allowed by PyAV but has
   no effect on the output, measured with PyAV 18.1, so a rebuild is the only way to apply a new rate.)
 
-Two settings on the receiving side of the same stream come with it, because what the encoder emits
-decides them and :func:`tune_encoders` is the one hook every peer connection passes through:
-
-- :class:`FrameEndJitterBuffer` hands a video frame to the decoder as soon as its last packet (the RTP
-  marker bit) is in. aiortc's buffer waits for the first packet of the *next* frame, which delays every
-  frame by a whole frame interval (17 ms at 60 fps, measured on loopback).
-- :data:`UDP_RECEIVE_BUFFER` for the ICE sockets: aiortc sends each frame's packets back to back with no
-  pacer, so a key frame arrives as a burst of hundreds of packets; aioice's 256 KiB receive buffer
-  overflowed on 1080p key frames, and every loss stalled the stream until a retransmission or a new key
-  frame (p95 latency 800 ms on a static 1080p page, 24 ms with 1 MiB). A bigger buffer is not better: a
-  receiver short of CPU then queues seconds of video instead of losing some. The kernel caps the size
-  at ``net.core.rmem_max`` (4 MiB on the benchmark machine; Debian's default is 208 KiB, where this
-  changes nothing and only pacing at the sender would help).
+The receiving side's tuning (jitter buffer, socket buffers) is :mod:`coalesce_common.media.receiving`.
 
 :func:`prefer_codec` puts H.264 first in a transceiver's codec preferences.
 """
@@ -45,19 +33,15 @@ import math
 import os
 from collections.abc import Callable, Iterator
 
-import aioice.turn
 import aiortc.codecs.vpx
-import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
 import av
 from aiortc import RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs.base import Encoder
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.codecs.vpx import Vp8Encoder
-from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import VIDEO_TIME_BASE
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtp import RtpPacket
 from av.video.codeccontext import VideoCodecContext
 
 logger = logging.getLogger(__name__)
@@ -107,10 +91,6 @@ def h264_encoder_candidates() -> list[str]:
     names = [n for n in names if n != SOFTWARE_H264_ENCODER and n not in _FAILED_H264_ENCODERS]
     return [*names, SOFTWARE_H264_ENCODER]
 
-
-UDP_RECEIVE_BUFFER = 1024 * 1024
-"""Bytes of receive buffer asked for on each ICE host socket (aioice asks for 256 KiB): room for a 1080p or
-4K key frame's burst, not for seconds of backlog."""
 
 # H.264 level limits (ITU-T H.264 Table A-1): (level, max macroblocks per frame, max macroblocks per second).
 _H264_LEVELS = (
@@ -290,41 +270,6 @@ class TunedVp8Encoder(_BitrateHysteresis, Vp8Encoder):
         self._Vp8Encoder__target_bitrate = bitrate
 
 
-class FrameEndJitterBuffer(JitterBuffer):
-    """aiortc's jitter buffer, releasing a video frame at its last packet instead of the next frame's first.
-
-    A frame is complete when the packets from the oldest one held form an unbroken run of one timestamp
-    that ends with the marker bit, which RTP senders (aiortc, browsers) set on a frame's last packet. A
-    frame whose marker was lost is still completed the old way, by the first packet of the next frame.
-    Audio buffers (with prefetch) keep aiortc's behaviour.
-    """
-
-    def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
-        if not self._is_video or self._prefetch:
-            return super()._remove_frame(sequence_number)  # type: ignore[no-any-return]
-        origin = self._origin
-        if origin is None:
-            return None
-        packets: list[RtpPacket] = []
-        timestamp: int | None = None
-        for count in range(self._capacity):
-            packet = self._packets[(origin + count) % self._capacity]
-            if packet is None:
-                return None  # a gap: wait for the missing packet (or its retransmission)
-            if timestamp is None:
-                timestamp = packet.timestamp
-            elif packet.timestamp != timestamp:
-                return self._release(packets, timestamp, count)
-            packets.append(packet)
-            if packet.marker:
-                return self._release(packets, timestamp, count + 1)
-        return None
-
-    def _release(self, packets: list[RtpPacket], timestamp: int, count: int) -> JitterFrame:
-        self.remove(count)
-        return JitterFrame(data=b"".join(p._data for p in packets), timestamp=timestamp)  # type: ignore[attr-defined]
-
-
 def _tuned_get_encoder(codec: RTCRtpCodecParameters) -> Encoder:
     mime = codec.mimeType.lower()
     if mime == "video/h264":
@@ -338,32 +283,21 @@ def _tuned_get_encoder(codec: RTCRtpCodecParameters) -> Encoder:
 # attributes that aiortc does not export.
 _AIORTC_GET_ENCODER: Callable[[RTCRtpCodecParameters], Encoder] = aiortc.rtcrtpsender.get_encoder  # type: ignore[attr-defined]
 _AIORTC_VP8_THREADS: Callable[[int, int], int] = aiortc.codecs.vpx.number_of_threads
-_AIORTC_JITTER_BUFFER: type[JitterBuffer] = aiortc.rtcrtpreceiver.JitterBuffer  # type: ignore[attr-defined]
-_AIOICE_UDP_BUFFER: int = aioice.turn.UDP_SOCKET_BUFFER_SIZE
 
 
 def tune_encoders() -> None:
-    """Make every ``RTCPeerConnection`` created from now on use the tuned encoders; idempotent.
-
-    Also installs :class:`FrameEndJitterBuffer` and :data:`UDP_RECEIVE_BUFFER` (see the module docstring).
-    """
+    """Make every ``RTCPeerConnection`` created from now on use the tuned encoders; idempotent."""
     if aiortc.rtcrtpsender.get_encoder is _tuned_get_encoder:  # type: ignore[attr-defined]
         return
     aiortc.rtcrtpsender.get_encoder = _tuned_get_encoder  # type: ignore[attr-defined]
     aiortc.codecs.vpx.number_of_threads = _vp8_threads
-    # Both looked up at call time: RTCRtpReceiver.__init__ builds its buffer from the name it imported,
-    # and aioice's gathering reads the buffer size from its turn module.
-    aiortc.rtcrtpreceiver.JitterBuffer = FrameEndJitterBuffer  # type: ignore[attr-defined,misc]
-    aioice.turn.UDP_SOCKET_BUFFER_SIZE = max(UDP_RECEIVE_BUFFER, _AIOICE_UDP_BUFFER)
     logger.debug("aiortc encoders tuned for screen content")
 
 
 def untune_encoders() -> None:
-    """Give aiortc back its own encoders, jitter buffer and socket buffers (for tests that compare)."""
+    """Give aiortc back its own encoders (for tests that compare)."""
     aiortc.rtcrtpsender.get_encoder = _AIORTC_GET_ENCODER  # type: ignore[attr-defined,assignment]
     aiortc.codecs.vpx.number_of_threads = _AIORTC_VP8_THREADS  # type: ignore[assignment]
-    aiortc.rtcrtpreceiver.JitterBuffer = _AIORTC_JITTER_BUFFER  # type: ignore[attr-defined,misc]
-    aioice.turn.UDP_SOCKET_BUFFER_SIZE = _AIOICE_UDP_BUFFER
 
 
 def prefer_codec(transceiver: RTCRtpTransceiver, mime: str = "video/H264") -> bool:

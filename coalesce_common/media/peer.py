@@ -18,6 +18,7 @@ from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
 from coalesce_common.media import ice
 from coalesce_common.media.encoding import tune_encoders
+from coalesce_common.media.receiving import tune_receiving
 
 
 def _ensure_host_address_policy() -> None:
@@ -36,6 +37,7 @@ def new_peer_connection(
     the only way out.
     """
     tune_encoders()
+    tune_receiving()
     _ensure_host_address_policy()
     policy = RTCIceTransportPolicy.RELAY if relay_only else RTCIceTransportPolicy.ALL
     return RTCPeerConnection(RTCConfiguration(iceServers=list(ice_servers or []), iceTransportPolicy=policy))

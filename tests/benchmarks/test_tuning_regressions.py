@@ -23,13 +23,11 @@ import pytest
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtp import RtpPacket
 
-from coalesce_common.media import encoding
+from coalesce_common.media import encoding, receiving
 from coalesce_common.media.encoding import (
-    FrameEndJitterBuffer,
     TunedH264Encoder,
-    tune_encoders,
-    untune_encoders,
 )
+from coalesce_common.media.receiving import FrameEndJitterBuffer, tune_receiving, untune_receiving
 
 
 def _frames(count: int, width: int = 160, height: int = 120) -> list[av.VideoFrame]:
@@ -105,20 +103,20 @@ def test_audio_buffers_keep_aiortcs_prefetch() -> None:
 
 @pytest.fixture
 def untuned() -> Iterator[None]:
-    untune_encoders()
+    untune_receiving()
     yield
-    untune_encoders()
+    untune_receiving()
 
 
 @pytest.mark.usefixtures("untuned")
 def test_tuning_installs_the_jitter_buffer_and_socket_buffers_and_untuning_restores_them() -> None:
     assert aiortc.rtcrtpreceiver.JitterBuffer is JitterBuffer  # type: ignore[attr-defined]
     default_buffer = aioice.turn.UDP_SOCKET_BUFFER_SIZE
-    tune_encoders()
+    tune_receiving()
     assert aiortc.rtcrtpreceiver.JitterBuffer is FrameEndJitterBuffer  # type: ignore[attr-defined]
     tuned_buffer = aioice.turn.UDP_SOCKET_BUFFER_SIZE
-    assert tuned_buffer == max(encoding.UDP_RECEIVE_BUFFER, default_buffer)
-    untune_encoders()
+    assert tuned_buffer == max(receiving.UDP_RECEIVE_BUFFER, default_buffer)
+    untune_receiving()
     assert aiortc.rtcrtpreceiver.JitterBuffer is JitterBuffer  # type: ignore[attr-defined]
     restored_buffer = aioice.turn.UDP_SOCKET_BUFFER_SIZE
     assert restored_buffer == default_buffer
