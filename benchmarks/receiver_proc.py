@@ -9,8 +9,8 @@ Run by the orchestrator as ``python -m benchmarks.receiver_proc --pin PIN --data
 - ``{"cmd": "end"}``: answers with the window's samples per stream (see :meth:`StripSamples.report`).
 
 It exits when stdin closes. The strip is read where the receiver gets its frames: each decoded frame
-passes :meth:`TimedTrackSink._accept`, where the Y plane is read in place (no copy, no conversion) by a
-:class:`~benchmarks.samples.StripSamples`.
+passes its sink's ``on_frame`` hook (:class:`ProbedSinks`), where the Y plane is read in place (no copy,
+no conversion) by a :class:`~benchmarks.samples.StripSamples`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import asyncio
 import json
 import logging
 import sys
+import weakref
 from pathlib import Path
 
 import av
@@ -28,7 +29,6 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from benchmarks.procs import commands, emit
 from benchmarks.samples import StripSamples
-from coalesce_receiver.services import incoming
 from coalesce_receiver.services.receiver import Receiver, ReceiverConfig
 from coalesce_receiver.services.sink import TrackSink
 
@@ -43,34 +43,36 @@ def luma(frame: av.VideoFrame) -> np.ndarray:
     return rows[:, : plane.width]
 
 
-class TimedTrackSink(TrackSink):
-    """A :class:`TrackSink` that also hands every frame it accepts to a :class:`StripSamples`."""
+class ProbedSinks:
+    """Makes the receiver's track sinks, each with a :class:`StripSamples` fed by its frame hook."""
 
-    def __init__(self, track: MediaStreamTrack, kind: str) -> None:
-        super().__init__(track, kind)
-        self.probe = StripSamples()
+    def __init__(self) -> None:
+        self.probes: weakref.WeakKeyDictionary[TrackSink, StripSamples] = weakref.WeakKeyDictionary()
 
-    def _accept(self, frame: av.VideoFrame) -> None:
-        # TrackSink has no per-frame hook; _accept is where every decoded frame passes, once.
-        if frame.format.name in LUMA_FORMATS:
-            self.probe.observe(luma(frame))
-        else:
-            self.probe.skip()
-        super()._accept(frame)
+    def __call__(self, track: MediaStreamTrack, kind: str) -> TrackSink:
+        probe = StripSamples()
 
+        def observe(frame: av.VideoFrame) -> None:
+            if frame.format.name in LUMA_FORMATS:
+                probe.observe(luma(frame))
+            else:
+                probe.skip()
 
-def _streams(receiver: Receiver) -> list[tuple[str, TimedTrackSink]]:
-    return [
-        (share.sender_name, sink)
-        for share in receiver.model.shares
-        for sink in share.tracks.values()
-        if isinstance(sink, TimedTrackSink)
-    ]
+        sink = TrackSink(track, kind, on_frame=observe)
+        self.probes[sink] = probe
+        return sink
+
+    def streams(self, receiver: Receiver) -> list[tuple[str, StripSamples]]:
+        return [
+            (share.sender_name, self.probes[sink])
+            for share in receiver.model.shares
+            for sink in share.tracks.values()
+            if isinstance(sink, TrackSink) and sink in self.probes
+        ]
 
 
 async def serve(args: argparse.Namespace) -> None:
-    # IncomingShare makes its sinks through this module attribute, looked up at call time.
-    incoming.TrackSink = TimedTrackSink  # type: ignore[attr-defined]
+    sinks = ProbedSinks()
     config = ReceiverConfig(
         name="Benchmark room",
         pin=args.pin,
@@ -80,7 +82,7 @@ async def serve(args: argparse.Namespace) -> None:
         data_dir=Path(args.data_dir),
         mdns=False,
     )
-    async with Receiver(config) as receiver:
+    async with Receiver(config, sink_factory=sinks) as receiver:
         emit({"port": receiver.port})
         stdin = await commands()
         while line := await stdin.readline():
@@ -96,17 +98,17 @@ async def serve(args: argparse.Namespace) -> None:
                 emit(
                     {
                         "streams": [
-                            {"sender": s, "first_frame_at": k.probe.first_frame_at}
-                            for s, k in _streams(receiver)
+                            {"sender": s, "first_frame_at": probe.first_frame_at}
+                            for s, probe in sinks.streams(receiver)
                         ]
                     }
                 )
             elif command == "begin":
-                for _, sink in _streams(receiver):
-                    sink.probe.reset()
+                for _, probe in sinks.streams(receiver):
+                    probe.reset()
                 emit({"ok": True})
             elif command == "end":
-                emit({"streams": [{"sender": s, **k.probe.report()} for s, k in _streams(receiver)]})
+                emit({"streams": [{"sender": s, **probe.report()} for s, probe in sinks.streams(receiver)]})
             else:
                 emit({"error": f"unknown command {command!r}"})
 

@@ -10,69 +10,34 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import json
 import logging
 import sys
 import time
 from typing import Any
 
-from aiortc import RTCPeerConnection
-from aiortc.stats import RTCOutboundRtpStreamStats
-
 from benchmarks.procs import commands, emit
-from coalesce_client.services import share as share_module
 from coalesce_client.services.share import Share, ShareOptions, ShareTarget
-from coalesce_common.media.capture import CaptureSource
-from coalesce_common.media.encoding import prefer_codec
 
 CODECS = {"h264": "video/H264", "vp8": "video/VP8"}
 
 
-def _negotiated_codec(pc: RTCPeerConnection) -> str:
-    """The codec the answer put first on the video line, e.g. ``H264``."""
-    description = pc.remoteDescription
-    if description is None:
-        return ""
-    payload_type = ""
-    for line in description.sdp.splitlines():
-        if line.startswith("m=video"):
-            fields = line.split()
-            payload_type = fields[3] if len(fields) > 3 else ""
-        elif payload_type and line.startswith(f"a=rtpmap:{payload_type} "):
-            return line.split()[1].split("/")[0]
-    return ""
-
-
-# Share keeps its peer connection and capture sources to itself; the benchmark reads their counters.
-def _peer(share: Share) -> RTCPeerConnection:
-    pc = share._pc
-    assert pc is not None
-    return pc
-
-
-def _sources(share: Share) -> list[CaptureSource]:
-    return list(share._sources)
-
-
 async def _stats(share: Share) -> dict[str, Any]:
-    report = await _peer(share).getStats()
-    outbound = [s for s in report.values() if isinstance(s, RTCOutboundRtpStreamStats)]
-    sources = _sources(share)
+    stats = await share.stats()
     return {
         "at": time.monotonic(),
-        "bytes_sent": sum(s.bytesSent for s in outbound),
-        "packets_sent": sum(s.packetsSent for s in outbound),
-        "frames_captured": sum(s.slot.frames_put for s in sources),
-        "capture_drops": sum(s.slot.frames_dropped for s in sources),
+        "bytes_sent": stats.bytes_sent,
+        "packets_sent": stats.packets_sent,
+        "frames_captured": stats.frames_captured,
+        "capture_drops": stats.frames_dropped,
     }
 
 
 async def run(args: argparse.Namespace) -> None:
-    # Share puts H.264 first through this module attribute; point it at the codec under test.
-    share_module.prefer_codec = functools.partial(prefer_codec, mime=CODECS[args.codec])  # type: ignore[attr-defined]
     target = ShareTarget(host="127.0.0.1", port=args.port)
-    options = ShareOptions(sender_name=args.name, pin=args.pin, fps=args.fps, display=args.display)
+    options = ShareOptions(
+        sender_name=args.name, pin=args.pin, fps=args.fps, display=args.display, codec=CODECS[args.codec]
+    )
     share = Share(target, options)
     share_started_at = time.monotonic()
     try:
@@ -85,7 +50,7 @@ async def run(args: argparse.Namespace) -> None:
             {
                 "share_started_at": share_started_at,
                 "connected_at": time.monotonic(),
-                "codec": _negotiated_codec(_peer(share)),
+                "codec": (await share.stats()).codec,
             }
         )
         stdin = await commands()

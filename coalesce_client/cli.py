@@ -293,20 +293,20 @@ def _options(args: argparse.Namespace) -> ShareOptions:
 
 async def _remote_share(args: argparse.Namespace) -> int:
     options = RemoteOptions(relay_only=args.relay_only, proxy=proxy_config(args))
-    remote = RemoteShare(args.meeting, _options(args), remote=options, pin_provider=_ask_pin)
-    await remote.start()
-    server = remote.turn_server
-    relay = (
-        f" through the {server.region} relay" if (args.relay_only or remote.behind_proxy) and server else ""
-    )
-    print(
-        f"Sharing to {remote.share.receiver_name} (meeting {args.meeting}){relay}. Press Ctrl-C to stop.",
-        flush=True,
-    )
-    try:
-        return await _run_until_done(remote.share, args.duration)
-    finally:
-        await remote.stop()
+    async with RemoteShare(args.meeting, _options(args), remote=options, pin_provider=_ask_pin) as remote:
+        share = remote.share
+        assert share is not None  # started
+        server = remote.turn_server
+        relay = (
+            f" through the {server.region} relay"
+            if (args.relay_only or remote.behind_proxy) and server
+            else ""
+        )
+        print(
+            f"Sharing to {share.receiver_name} (meeting {args.meeting}){relay}. Press Ctrl-C to stop.",
+            flush=True,
+        )
+        return await _run_until_done(share, args.duration)
 
 
 async def _run_until_done(share: Share, duration: float | None) -> int:

@@ -122,7 +122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from coalesce_receiver.ui.app import run_room_app  # Qt is loaded only when a window is wanted
 
-    return run_room_app(receiver.model, lambda: _serve(receiver, args), fullscreen=not args.windowed)
+    return run_room_app(
+        receiver.model, receiver, lambda: _serve(receiver, args), fullscreen=not args.windowed
+    )
 
 
 async def _link(receiver: Receiver, args: argparse.Namespace) -> CloudLink | None:

@@ -358,11 +358,24 @@ def _room(studio: Studio, *, shares: int = 0, requests: int = 0) -> Any:
         model.add_join_request(
             JoinRequest(f"r{index}", ["Alan Turing", "Katherine"][index % 2], "192.168.1.77")
         )
-    window = RoomWindow(model)
+    window = RoomWindow(model, _StillRoom())
     window.resize(*ROOM_SIZE)
     studio.place(window)
     studio.cleanups.append(_closer(window))
     return window
+
+
+class _StillRoom:
+    """The room's controls for a screenshot: nothing to act on."""
+
+    def decide(self, share_id: str, approve: bool) -> None:
+        pass
+
+    def drop_share(self, share_id: str) -> None:
+        pass
+
+    def change_settings(self, password: str, *, pin: str | None, rotate: bool, done: Any) -> None:
+        pass
 
 
 def _closer(window: Any) -> Callable[[], Awaitable[None]]:

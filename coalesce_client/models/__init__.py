@@ -8,7 +8,6 @@
 * :mod:`.app_settings` the app's own settings file (``app.json``: display name, last receiver, cloud)
 * :mod:`.proxy_form`   the proxy choice as a form edits it, to and from :class:`ProxyConfig`
 * :mod:`.cloud`        enrollment standing and the update offer
-* :mod:`.share_media`  the one place that reads a live :class:`Share`'s media internals (stats, pause)
 
 Listeners run synchronously on the thread that changes a model, which is always the event loop's.
 """

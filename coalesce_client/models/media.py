@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import av
 import numpy as np
 
 from coalesce_client.models.observable import Observable
@@ -70,3 +71,11 @@ class MediaSources(Observable):
             return
         self.camera_preview = picture
         self._changed()
+
+
+def preview_picture(frame: av.VideoFrame, max_width: int) -> np.ndarray:
+    """``frame`` as an RGB picture at most ``max_width`` wide (even sizes, aspect kept), for previews."""
+    width = max(2, min(max_width, frame.width) // 2 * 2)
+    height = max(2, round(frame.height * width / frame.width) // 2 * 2)
+    picture: np.ndarray = frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
+    return picture

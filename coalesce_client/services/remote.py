@@ -54,7 +54,10 @@ async def _proxied(resolver: ProxyResolver, server: TurnServer) -> bool:
 
 
 class RemoteShare:
-    """A share to a meeting ID. ``start()``, then ``wait_ended()``; ``stop()`` at any time."""
+    """A share to a meeting ID: ``async with RemoteShare(...) as remote: await remote.wait_ended()``.
+
+    Or ``start()``, then ``wait_ended()``; ``stop()`` at any time.
+    """
 
     def __init__(
         self,
@@ -78,9 +81,16 @@ class RemoteShare:
         self.box_name = ""
 
     @property
-    def share(self) -> Share:
-        assert self._share is not None, "not started"
+    def share(self) -> Share | None:
+        """The share to the box once :meth:`start` has reached it; ``None`` before."""
         return self._share
+
+    async def __aenter__(self) -> RemoteShare:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
 
     async def start(self) -> None:
         try:
@@ -139,7 +149,9 @@ class RemoteShare:
         await share.stop(reason)
 
     async def wait_ended(self) -> str:
-        return await self.share.wait_ended()
+        if self._share is None:
+            raise RuntimeError("wait_ended() before start()")
+        return await self._share.wait_ended()
 
     async def stop(self, reason: str = "stopped") -> None:
         if self._share is not None:

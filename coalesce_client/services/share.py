@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import logging
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, Final, TypeVar
 
-from aiortc import RTCIceServer, RTCPeerConnection, RTCSessionDescription
+import av
+from aiortc import RTCIceServer, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc.stats import RTCOutboundRtpStreamStats, RTCRemoteInboundRtpStreamStats
 
 from coalesce_common import PROTOCOL_VERSION
 from coalesce_common.errors import (
@@ -44,6 +48,7 @@ from coalesce_common.protocol import (
     Hello,
     JoinDecision,
     JoinRequest,
+    MediaState,
     Message,
     Offer,
     Pair,
@@ -61,9 +66,22 @@ logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=Message)
 
 PinProvider = Callable[[str], Awaitable[str | None]]
+"""Asked for the PIN with the receiver's name when the receiver needs one; ``None`` cancels."""
 JoinRequestHandler = Callable[[str], Awaitable[bool]]
 """Asked, as a moderator, whether the named sender may share; ``True`` lets it in."""
-"""Asked for the PIN with the receiver's name when the receiver needs one; ``None`` cancels."""
+
+SCREEN: Final = "screen"
+CAMERA: Final = "camera"
+SECTIONS: Final = (SCREEN, CAMERA)
+"""The media sections every offer carries, in this order; a section without a source sends nothing."""
+
+
+class _Unchanged(enum.Enum):
+    UNCHANGED = enum.auto()
+
+
+UNCHANGED: Final = _Unchanged.UNCHANGED
+"""For :meth:`Share.set_sources`: keep this source as it is."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +109,37 @@ class ShareOptions:
     connect_timeout: float = 10.0
     media_timeout: float = 15.0
     moderator: bool = False  # pair with the room's moderator PIN and answer join requests
+    codec: str = "video/H264"  # offered first; the receiver may pick another it prefers
+
+
+class MediaRoute(enum.Enum):
+    """How the media reaches the receiver."""
+
+    PEER_TO_PEER = "peer-to-peer"
+    RELAYED = "relayed"  # through a TURN server
+
+
+@dataclass(frozen=True)
+class ShareStats:
+    """A share's media as :meth:`Share.stats` sees it; ``None`` where not known (yet).
+
+    Rates (``fps``, ``kbps``) are averaged since the previous :meth:`Share.stats` call (or the start);
+    counters are totals since the start. ``width``/``height`` are the main picture's (the screen if
+    shared, else the camera), ``round_trip_ms`` is the worst of the receiver's RTCP reports.
+    """
+
+    route: MediaRoute | None = None
+    codec: str = ""
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    round_trip_ms: float | None = None
+    kbps: float | None = None
+    bytes_sent: int = 0
+    packets_sent: int = 0
+    frames_captured: int = 0
+    frames_dropped: int = 0
+    paused: bool = False
 
 
 class ShareState(enum.Enum):
@@ -109,7 +158,14 @@ async def _websocket_channel(target: ShareTarget, timeout: float) -> SignalingCh
 
 
 class Share:
-    """Use as ``async with Share(target, options) as share: await share.wait_ended()``."""
+    """Use as ``async with Share(target, options) as share: await share.wait_ended()``.
+
+    While sharing, the media can be steered without ending the share: :meth:`pause` and :meth:`resume`,
+    :meth:`set_sources` to show another screen or turn the camera on or off, :meth:`stats` for the link
+    and :meth:`latest_frame` for previews. Every offer carries a screen and a camera section (see
+    :data:`SECTIONS`), so none of these needs a renegotiation: a section's track is swapped or detached
+    (``RTCRtpSender.replaceTrack``) and a ``media`` message tells the room which sections to show.
+    """
 
     def __init__(
         self,
@@ -132,8 +188,11 @@ class Share:
         self._session = SignalingSession(Role.SENDER)
         self._channel: SignalingChannel | None = None
         self._pc: RTCPeerConnection | None = None
-        self._sources: list[CaptureSource] = []
-        self._tracks: list[CaptureTrack] = []
+        self._tracks: dict[str, CaptureTrack] = {}  # section -> its track (parked when the section is off)
+        self._senders: dict[str, RTCRtpSender] = {}  # section -> its RTP sender
+        self._paused = False
+        self._media_lock = asyncio.Lock()
+        self._sampled: tuple[float, int, int] | None = None  # (time, frames, bytes) at the last stats()
         self._watch: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._ended = asyncio.Event()
@@ -174,11 +233,123 @@ class Share:
     ) -> None:
         await self.stop()
 
+    # -- media while sharing -------------------------------------------------------------------------
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def sources(self) -> dict[str, CaptureSource]:
+        """The live capture source of each section that has one (``"screen"``, ``"camera"``)."""
+        return {section: source for section in SECTIONS if (source := self._source(section)) is not None}
+
+    async def pause(self) -> None:
+        """Stop sending new pictures (the room keeps the last one and shows the share as paused)."""
+        async with self._media_lock:
+            if self._paused:
+                return
+            self._paused = True
+            for sender in self._senders.values():
+                sender.replaceTrack(None)
+            await self._announce_media()
+
+    async def resume(self) -> None:
+        """Send pictures again after :meth:`pause`."""
+        async with self._media_lock:
+            if not self._paused:
+                return
+            self._paused = False
+            self._attach_tracks()
+            await self._announce_media()
+
+    async def set_sources(
+        self,
+        *,
+        screen: int | _Unchanged | None = UNCHANGED,
+        camera: str | int | _Unchanged | None = UNCHANGED,
+    ) -> None:
+        """Share another screen (``None``: no screen) and/or camera (``None``: none) without ending the share.
+
+        Raises :class:`MediaError` (and changes nothing) when the screen does not exist or nothing would be
+        left to share. Before :meth:`start` it only changes what :meth:`start` will capture.
+        """
+        new_screen = self.options.screen if isinstance(screen, _Unchanged) else screen
+        new_camera = self.options.camera if isinstance(camera, _Unchanged) else camera
+        async with self._media_lock:
+            wanted = dataclasses.replace(self.options, screen=new_screen, camera=new_camera)
+            if wanted == self.options:
+                return
+            if self._pc is None:
+                await _check_sources(wanted)
+                self.options = wanted
+                return
+            if self.state is ShareState.ENDED:
+                raise MediaError("The share has ended: start a new one.")
+            opened = await _open_sources(wanted, changed_from=self.options)
+            self.options = wanted
+            for section in SECTIONS:
+                if section in opened:
+                    await self._switch(section, opened[section])
+                elif _wanted_none(wanted, section):
+                    await self._detach(section)
+            await self._announce_media()
+
+    async def stats(self) -> ShareStats:
+        """The link as it is now; see :class:`ShareStats`."""
+        pc = self._pc
+        if pc is None:
+            return ShareStats()
+        reports: list[object] = []
+        try:
+            reports = list((await pc.getStats()).values())
+        except Exception as exc:  # a closing connection: report what the tracks alone tell
+            logger.debug("getStats failed: %s", exc)
+        outbound = [r for r in reports if isinstance(r, RTCOutboundRtpStreamStats)]
+        round_trips = [
+            r.roundTripTime
+            for r in reports
+            if isinstance(r, RTCRemoteInboundRtpStreamStats) and r.roundTripTime is not None
+        ]
+        bytes_sent = sum(r.bytesSent for r in outbound)
+        sources = self.sources
+        main = sources.get(SCREEN) or sources.get(CAMERA)
+        frames = main.slot.frames_put - main.slot.frames_dropped if main else 0
+        frame = self.latest_frame(SCREEN if SCREEN in sources else CAMERA)
+        now = time.monotonic()
+        fps = kbps = None
+        if self._sampled is not None and now > self._sampled[0]:
+            then, last_frames, last_bytes = self._sampled
+            fps = 0.0 if self._paused else max(0.0, (frames - last_frames) / (now - then))
+            kbps = max(0.0, (bytes_sent - last_bytes) * 8 / 1000 / (now - then))
+        self._sampled = (now, frames, bytes_sent)
+        return ShareStats(
+            route=_route(list(self._senders.values())),
+            codec=_negotiated_codec(pc),
+            width=frame.width if frame else None,
+            height=frame.height if frame else None,
+            fps=fps,
+            round_trip_ms=max(round_trips) * 1000 if round_trips else None,
+            kbps=kbps,
+            bytes_sent=bytes_sent,
+            packets_sent=sum(r.packetsSent for r in outbound),
+            frames_captured=sum(source.slot.frames_put for source in sources.values()),
+            frames_dropped=sum(source.slot.frames_dropped for source in sources.values()),
+            paused=self._paused,
+        )
+
+    def latest_frame(self, section: str) -> av.VideoFrame | None:
+        """The picture last sent from ``section`` (``"screen"``, ``"camera"``), for previews."""
+        track = self._tracks.get(section)
+        return track.last_frame if track is not None and track.source is not None else None
+
     # -- steps -------------------------------------------------------------------------------------
 
     async def _start(self) -> None:
         opts = self.options
-        await self._open_sources()  # a missing screen or camera is said before any PIN attempt is spent
+        # a missing screen or camera is said before any PIN attempt is spent
+        for section, source in (await _open_sources(opts)).items():
+            self._tracks[section] = CaptureTrack(source)
         self._channel = await self._channel_factory(self.target, opts.connect_timeout)
         if self.target.fingerprint and normalise_fingerprint(
             self.target.fingerprint
@@ -228,13 +399,13 @@ class Share:
 
     async def _negotiate(self, key: PairingKey | None) -> None:
         pc = self._pc = new_peer_connection(self._ice_servers, relay_only=self._relay_only)
-        kinds: list[tuple[object, str]] = []
-        for source in self._sources:
-            track = CaptureTrack(source)
-            self._tracks.append(track)
-            transceiver = pc.addTransceiver(track, direction="sendonly")
-            prefer_codec(transceiver)
-            kinds.append((transceiver, source.kind))
+        transceivers = []
+        for section in SECTIONS:
+            track = self._tracks.get(section)
+            transceiver = pc.addTransceiver(track if track is not None else "video", direction="sendonly")
+            prefer_codec(transceiver, mime=self.options.codec)
+            self._senders[section] = transceiver.sender
+            transceivers.append((section, transceiver))
         connected = asyncio.Event()
 
         @pc.on("connectionstatechange")
@@ -245,11 +416,11 @@ class Share:
             elif pc.connectionState in ("failed", "closed"):
                 connected.set()
                 if self.state is ShareState.SHARING:
-                    self._background.add(asyncio.ensure_future(self.stop("media-failed")))
+                    self._spawn(self.stop("media-failed"))
 
         await pc.setLocalDescription(await pc.createOffer())
         offer_sdp = pc.localDescription.sdp
-        tracks = {str(t.mid): kind for t, kind in kinds}  # type: ignore[attr-defined]
+        tracks = {str(t.mid): section for section, t in transceivers}
         await self._send(Offer(sdp=offer_sdp, tracks=tracks, mac=key.offer_mac(offer_sdp) if key else None))
         answer = await self._expect(Answer)
         if key is not None:
@@ -258,26 +429,13 @@ class Share:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=answer.sdp, type="answer"))
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             raise ProtocolError(f"the receiver's SDP answer was rejected: {exc}", code="bad-sdp") from exc
+        await self._announce_media()  # the room shows no section before it knows which are live
         await connected.wait()
         if pc.connectionState != "connected":
             raise MediaError(
                 f"The media connection to {self.receiver_name} failed: this network may block UDP between "
                 "your computer and the room display."
             )
-
-    async def _open_sources(self) -> list[CaptureSource]:
-        opts = self.options
-        if opts.screen is not None:
-            monitors = await asyncio.to_thread(list_monitors, opts.display)
-            if opts.screen != 0 and not any(m["index"] == opts.screen for m in monitors):
-                sizes = ", ".join(f"{m['index']} ({m['width']}x{m['height']})" for m in monitors) or "none"
-                raise MediaError(f"There is no screen {opts.screen} to share; screens here: {sizes}.")
-            self._sources.append(ScreenSource(opts.screen, fps=opts.fps, display=opts.display))
-        if opts.camera is not None:
-            self._sources.append(CameraSource(opts.camera))
-        if not self._sources:
-            raise MediaError("Nothing to share: choose a screen, a camera, or both.")
-        return self._sources
 
     async def _watch_session(self) -> None:
         """After negotiation: join requests (for a moderator), then a bye or an error ends the share."""
@@ -286,7 +444,7 @@ class Share:
             while True:
                 message = self._session.receive(await self._channel.recv())
                 if isinstance(message, JoinRequest):
-                    self._background.add(asyncio.ensure_future(self._answer(message)))
+                    self._spawn(self._answer(message))
                     continue
                 reason = (
                     message.reason
@@ -312,7 +470,50 @@ class Share:
         with contextlib.suppress(ChannelClosed, ProtocolError):
             await self._send(JoinDecision(request_id=request.request_id, approve=approve))
 
+    # -- media plumbing ------------------------------------------------------------------------------
+
+    def _attach_tracks(self) -> None:
+        for section, sender in self._senders.items():
+            sender.replaceTrack(self._tracks.get(section))
+
+    def _source(self, section: str) -> CaptureSource | None:
+        track = self._tracks.get(section)
+        return track.source if track is not None else None
+
+    async def _switch(self, section: str, source: CaptureSource) -> None:
+        """Feed ``section`` from ``source``: its track goes on (timestamps continue) if it has one."""
+        track = self._tracks.get(section)
+        if track is None:
+            track = self._tracks[section] = CaptureTrack(source)
+            if not self._paused:
+                self._senders[section].replaceTrack(track)
+            return
+        previous = track.switch_source(source)
+        if previous is not None:
+            await _stop_source(previous)
+
+    async def _detach(self, section: str) -> None:
+        """Send nothing from ``section``: its track is parked (never ended: aiortc's sender would stop)."""
+        track = self._tracks.get(section)
+        if track is not None and (previous := track.switch_source(None)) is not None:
+            await _stop_source(previous)
+
+    async def _announce_media(self) -> None:
+        with contextlib.suppress(ChannelClosed, ProtocolError):  # a closing session ends the share anyway
+            await self._send(
+                MediaState(
+                    screen=self._source(SCREEN) is not None,
+                    camera=self._source(CAMERA) is not None,
+                    paused=self._paused,
+                )
+            )
+
     # -- plumbing ----------------------------------------------------------------------------------
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _expect(self, kind: type[M]) -> M:
         assert self._channel is not None
@@ -347,15 +548,100 @@ class Share:
         current = asyncio.current_task()
         if self._watch is not None and self._watch is not current:
             self._watch.cancel()
-        for track in self._tracks:
+        background = [task for task in self._background if task is not current]
+        for task in background:
+            task.cancel()
+        tracks = list(self._tracks.values())
+        # Capture threads are joined off the loop first, so the tracks' own stop (which aiortc also calls
+        # when the connection closes) finds them ended and returns at once.
+        await asyncio.gather(*(_stop_source(source) for source in self.sources.values()))
+        for track in tracks:
             track.stop()
         if self._pc is not None:
             await self._pc.close()
-        for source in self._sources:
-            source.stop()
         if self._channel is not None:
             await self._channel.aclose(reason)
+        await asyncio.gather(*background, return_exceptions=True)
         self._ended.set()
+
+
+def _wanted_none(options: ShareOptions, section: str) -> bool:
+    """Whether ``options`` share nothing in ``section``."""
+    return (options.screen if section == SCREEN else options.camera) is None
+
+
+async def _check_sources(options: ShareOptions) -> None:
+    """Raise :class:`MediaError` when ``options`` name a screen that does not exist, or nothing at all."""
+    if options.screen is None and options.camera is None:
+        raise MediaError("Nothing to share: choose a screen, a camera, or both.")
+    if options.screen is not None and options.screen != 0:
+        monitors = await asyncio.to_thread(list_monitors, options.display)
+        if not any(m["index"] == options.screen for m in monitors):
+            sizes = ", ".join(f"{m['index']} ({m['width']}x{m['height']})" for m in monitors) or "none"
+            raise MediaError(f"There is no screen {options.screen} to share; screens here: {sizes}.")
+
+
+async def _open_sources(
+    options: ShareOptions, *, changed_from: ShareOptions | None = None
+) -> dict[str, CaptureSource]:
+    """New (not yet started) sources for the sections of ``options`` that differ from ``changed_from``."""
+    await _check_sources(options)
+    sources: dict[str, CaptureSource] = {}
+    if options.screen is not None and (changed_from is None or changed_from.screen != options.screen):
+        sources[SCREEN] = ScreenSource(options.screen, fps=options.fps, display=options.display)
+    if options.camera is not None and (changed_from is None or changed_from.camera != options.camera):
+        sources[CAMERA] = CameraSource(options.camera)
+    return sources
+
+
+async def _stop_source(source: CaptureSource) -> None:
+    await asyncio.to_thread(source.stop)  # joins the capture thread: never on the event loop
+
+
+def _negotiated_codec(pc: RTCPeerConnection) -> str:
+    """The codec the answer put first on the first video section, e.g. ``H264``."""
+    description = pc.remoteDescription
+    if description is None:
+        return ""
+    payload_type = ""
+    for line in description.sdp.splitlines():
+        if line.startswith("m=video"):
+            fields = line.split()
+            payload_type = fields[3] if len(fields) > 3 else ""
+        elif payload_type and line.startswith(f"a=rtpmap:{payload_type} "):
+            return line.split()[1].split("/")[0]
+    return ""
+
+
+def _nominated_pair(sender: RTCRtpSender) -> Any | None:
+    """aioice's selected candidate pair for the sender's transport (aiortc has no public accessor).
+
+    This is the one read of aioice's private state in the sender; ``tests/e2e`` checks both routes.
+    """
+    try:
+        connection = sender.transport.transport._connection
+        pairs = dict(connection._nominated)
+    except AttributeError:
+        return None
+    return pairs.get(1) or next(iter(pairs.values()), None)
+
+
+def _route(senders: list[RTCRtpSender]) -> MediaRoute | None:
+    """Relayed when media goes through TURN, peer to peer when not, ``None`` when unknown."""
+    for sender in senders:
+        pair = _nominated_pair(sender)
+        if pair is not None:
+            types = {pair.local_candidate.type, pair.remote_candidate.type}
+            return MediaRoute.RELAYED if "relay" in types else MediaRoute.PEER_TO_PEER
+        try:
+            local = {c.type for c in sender.transport.transport.iceGatherer.getLocalCandidates()}
+        except AttributeError:
+            continue
+        if local == {"relay"}:
+            return MediaRoute.RELAYED
+        if local and "relay" not in local:
+            return MediaRoute.PEER_TO_PEER
+    return None
 
 
 def _denied_error(denied: Denied, receiver: str) -> PairingError:

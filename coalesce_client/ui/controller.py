@@ -33,13 +33,19 @@ from coalesce_client import __version__
 from coalesce_client.models.app_settings import AppSettingsModel, ProxyChoice
 from coalesce_client.models.cloud import CloudAccount, UpdateOffer
 from coalesce_client.models.destination import Destination, DestinationError, parse_destination
-from coalesce_client.models.media import Camera, MediaSources, Monitor
+from coalesce_client.models.media import Camera, MediaSources, Monitor, preview_picture
 from coalesce_client.models.receivers import ReceiverList, receiver_key
-from coalesce_client.models.session import JoinRequest, MediaChoice, PinRequest, SharePhase, ShareSession
-from coalesce_client.models.share_media import MediaTap
+from coalesce_client.models.session import (
+    JoinRequest,
+    LinkStatus,
+    MediaChoice,
+    PinRequest,
+    SharePhase,
+    ShareSession,
+)
 from coalesce_client.services import devices, updater
 from coalesce_client.services.remote import KEYRING_SERVICE, NotEnrolled, RemoteOptions, RemoteShare
-from coalesce_client.services.share import JoinRequestHandler, PinProvider, Share, ShareOptions
+from coalesce_client.services.share import JoinRequestHandler, PinProvider, Share, ShareOptions, ShareStats
 from coalesce_client.settings import load_proxy, save_proxy
 from coalesce_common.cloud import store
 from coalesce_common.cloud.device import enroll
@@ -109,11 +115,20 @@ def share_of(handle: ShareHandle) -> Share | None:
     if isinstance(handle, Share):
         return handle
     if isinstance(handle, RemoteShare):
-        try:
-            return handle.share
-        except AssertionError:  # not started yet
-            return None
+        return handle.share
     return None
+
+
+def link_status(stats: ShareStats) -> LinkStatus:
+    """What the status line shows of a share's :meth:`Share.stats`."""
+    return LinkStatus(
+        route=stats.route.value if stats.route is not None else None,
+        width=stats.width,
+        height=stats.height,
+        fps=stats.fps,
+        round_trip_ms=stats.round_trip_ms,
+        kbps=stats.kbps,
+    )
 
 
 def _load_credentials() -> DeviceCredentials | None:
@@ -218,7 +233,7 @@ class SenderController:
         self._services = services or SenderServices()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._share_task: asyncio.Task[None] | None = None
-        self._tap: MediaTap | None = None
+        self._share: Share | None = None  # the live share's media, while sharing
         self._handle: ShareHandle | None = None
         self._pin_future: asyncio.Future[str | None] | None = None
         self._pin: str | None = None
@@ -333,13 +348,11 @@ class SenderController:
 
     def set_paused(self, paused: bool) -> None:
         session = self.models.session
-        if self._tap is None or session.phase is not SharePhase.SHARING:
+        share = self._share
+        if share is None or session.phase is not SharePhase.SHARING:
             return
-        if paused:
-            paused = self._tap.pause()
-        else:
-            self._tap.resume()
         session.set_paused(paused)
+        self._spawn(share.pause() if paused else share.resume(), "pause")
 
     def choose_screen(self, screen: int | None) -> None:
         self._choose_media(MediaChoice(screen, self.models.session.media.camera), "another screen")
@@ -410,7 +423,7 @@ class SenderController:
                 try:
                     reason = await self._while_sharing(handle)
                 finally:
-                    self._handle, self._tap = None, None
+                    self._handle, self._share = None, None
                     await handle.stop("stopped")  # idempotent; also closes a cloud share's XMPP stream
                     session.withdraw_joins()  # asked through this share: it can no longer answer them
                 if reason == "restarting" and self._restart_reason is not None:
@@ -551,10 +564,9 @@ class SenderController:
     async def _while_sharing(self, handle: ShareHandle) -> str:
         """Keep the status, preview and thumbnails fresh until the share ends; return why it ended."""
         session, config = self.models.session, self.config
-        share = share_of(handle)
-        tap = self._tap = MediaTap(share) if share is not None else None
-        if tap is not None and session.paused:
-            tap.pause()  # restarted while paused: stay paused
+        share = self._share = share_of(handle)
+        if share is not None and session.paused:
+            await share.pause()  # restarted while paused: stay paused
         ended = asyncio.ensure_future(handle.wait_ended())
         thumbnails = self._spawn(self._thumbnail_loop(), "thumbnails")
         next_status = 0.0
@@ -565,13 +577,14 @@ class SenderController:
                 done, _ = await asyncio.wait({ended}, timeout=config.preview_interval)
                 if done:
                     return ended.result()
-                if tap is None:
+                if share is None:
                     continue
                 if session.media.camera is not None:
-                    self.models.media.set_preview(tap.picture("camera", PREVIEW_WIDTH))
+                    frame = share.latest_frame("camera")
+                    self.models.media.set_preview(preview_picture(frame, PREVIEW_WIDTH) if frame else None)
                 if self._loop.time() >= next_status:
                     next_status = self._loop.time() + config.status_interval
-                    session.set_status(await tap.sample())
+                    session.set_status(link_status(await share.stats()))
         finally:
             thumbnails.cancel()
             if not ended.done():

@@ -3,7 +3,9 @@
 This module owns frame timing on the sending side. aiortc's own ``VideoStreamTrack`` stamps frames a
 fixed 1/30 s apart, so when encoding falls behind, timestamps drift from real time and the receiver
 builds up delay; :class:`CaptureTrack` stamps each frame with the wall clock instead. It also keeps the
-stream alive while the picture is still (a stalled capture), by re-sending a copy of the last frame.
+stream alive while the picture is still (a stalled capture), by re-sending a copy of the last frame, and it
+can switch to another source mid-stream (:meth:`CaptureTrack.switch_source`: another screen) without the
+receiver seeing a new track: timestamps go on from where they were.
 """
 
 from __future__ import annotations
@@ -32,24 +34,50 @@ def _copy_frame(frame: av.VideoFrame) -> av.VideoFrame:
 
 
 class CaptureTrack(MediaStreamTrack):
-    """A video track fed by a :class:`CaptureSource`; the source starts on the first :meth:`recv`."""
+    """A video track fed by a :class:`CaptureSource`; the source starts on the first :meth:`recv`.
+
+    The source can be switched (:meth:`switch_source`), or taken away (``None``: the track is *parked*
+    and :meth:`recv` waits, sending nothing, until a source is switched in). The track itself never
+    ends for that, which matters: aiortc's RTP sender stops for good when its track's ``recv`` raises.
+    """
 
     kind = "video"
 
-    def __init__(self, source: CaptureSource, *, stall_resend_after: float = STALL_RESEND_AFTER) -> None:
+    def __init__(
+        self, source: CaptureSource | None, *, stall_resend_after: float = STALL_RESEND_AFTER
+    ) -> None:
         super().__init__()
-        self.source = source
-        self.source_kind: str = source.kind
+        self._source = source
+        self._source_changed = asyncio.Event()
         self._stall_resend_after = stall_resend_after
         self._start_time: float | None = None
         self._last_pts = -1
         self._last_frame: av.VideoFrame | None = None
 
+    @property
+    def source(self) -> CaptureSource | None:
+        """Where the frames come from now; ``None`` while parked."""
+        return self._source
+
+    @property
+    def last_frame(self) -> av.VideoFrame | None:
+        """The frame last handed to the encoder (previews, picture sizes); ``None`` before the first."""
+        return self._last_frame
+
+    def switch_source(self, source: CaptureSource | None) -> CaptureSource | None:
+        """Feed the track from ``source`` (``None``: park it); return the old source, for the caller to stop.
+
+        The new source starts on the next frame wanted; until its first frame the track repeats the last
+        one (after the stall delay), so the picture never goes blank. Timestamps go on where they were.
+        """
+        previous, self._source = self._source, source
+        self._source_changed.set()
+        return previous
+
     async def recv(self) -> av.VideoFrame:
         """The newest captured frame, stamped with the time since the first one (90 kHz clock)."""
         if self.readyState != "live":
             raise MediaStreamError
-        self.source.start(asyncio.get_running_loop())
         try:
             frame = await self._next_frame()
         except MediaError as exc:
@@ -68,14 +96,28 @@ class CaptureTrack(MediaStreamTrack):
 
     async def _next_frame(self) -> av.VideoFrame:
         while True:
+            if self.readyState != "live":
+                raise MediaStreamError
+            self._source_changed.clear()
+            source = self._source
+            if source is None:  # parked: wait for a source (or the end)
+                await self._source_changed.wait()
+                continue
+            source.start(asyncio.get_running_loop())  # the first source, or one switched to
             try:
-                return await self.source.slot.get(timeout=self._stall_resend_after)
+                return await source.slot.get(timeout=self._stall_resend_after)
             except TimeoutError:
-                if self._last_frame is not None:
+                if source is self._source and self._last_frame is not None:
                     return _copy_frame(self._last_frame)
-                # Nothing captured yet: nothing to repeat, keep waiting (a failing source raises).
+                # Nothing captured yet (a failing source raises), or switched meanwhile: look again.
+            except MediaError:
+                if source is self._source:
+                    raise
+                # The source was switched (and the old one stopped) while we waited: read the new one.
 
     def stop(self) -> None:
         """End the track and stop its capture thread; safe to call more than once."""
         super().stop()
-        self.source.stop()
+        self._source_changed.set()  # a parked recv() wakes up and ends
+        if self._source is not None:
+            self._source.stop()

@@ -16,6 +16,7 @@ The conversation, over any transport::
     offer(sdp, tracks, mac)       ──▶
                                   ◀──    answer(sdp, mac)
     ... media flows over DTLS-SRTP ...
+    media(screen, camera, paused) ──▶            which sources are live now (any number of times)
     bye(reason)                   ◀─▶
     error(code, message)          ◀─▶    then the session closes
 """
@@ -31,6 +32,7 @@ from coalesce_common.protocol.messages import (
     Hello,
     JoinDecision,
     JoinRequest,
+    MediaState,
     Message,
     Offer,
     Pair,
@@ -50,6 +52,7 @@ __all__ = [
     "Hello",
     "JoinDecision",
     "JoinRequest",
+    "MediaState",
     "Message",
     "Offer",
     "Pair",

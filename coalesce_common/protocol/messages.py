@@ -144,6 +144,21 @@ class JoinDecision(Message):
 
 
 @dataclass(frozen=True, slots=True)
+class MediaState(Message):
+    """Sender → receiver, while sharing: which offered sources carry a picture now, and whether it is paused.
+
+    Every offer carries a screen and a camera section, so turning the camera on or off, or pausing,
+    changes only which sections send frames; this message tells the room which to show. Before the
+    first one the receiver shows every section that delivers frames.
+    """
+
+    TYPE: ClassVar[str] = "media"
+    screen: bool = True
+    camera: bool = False
+    paused: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Bye(Message):
     """Either side: the share ends cleanly."""
 
@@ -163,7 +178,20 @@ class Error(Message):
 
 MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.TYPE: cls
-    for cls in (Hello, Challenge, Pair, Welcome, Denied, Offer, Answer, JoinRequest, JoinDecision, Bye, Error)
+    for cls in (
+        Hello,
+        Challenge,
+        Pair,
+        Welcome,
+        Denied,
+        Offer,
+        Answer,
+        JoinRequest,
+        JoinDecision,
+        MediaState,
+        Bye,
+        Error,
+    )
 }
 
 TRACK_KINDS = frozenset({"screen", "camera"})

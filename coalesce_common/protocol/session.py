@@ -22,6 +22,7 @@ from coalesce_common.protocol.messages import (
     Hello,
     JoinDecision,
     JoinRequest,
+    MediaState,
     Message,
     Offer,
     Pair,
@@ -47,7 +48,7 @@ class SessionState(enum.Enum):
     CLOSED = "closed"
 
 
-_FROM_SENDER: frozenset[type[Message]] = frozenset({Hello, Pair, Offer, JoinDecision})
+_FROM_SENDER: frozenset[type[Message]] = frozenset({Hello, Pair, Offer, JoinDecision, MediaState})
 _FROM_RECEIVER: frozenset[type[Message]] = frozenset({Challenge, Welcome, Denied, Answer, JoinRequest})
 
 _TRANSITIONS: dict[tuple[SessionState, type[Message]], SessionState] = {
@@ -62,6 +63,8 @@ _TRANSITIONS: dict[tuple[SessionState, type[Message]], SessionState] = {
     # moderation runs over a moderator's active session; the receiver checks who may send a decision
     (SessionState.ACTIVE, JoinRequest): SessionState.ACTIVE,
     (SessionState.ACTIVE, JoinDecision): SessionState.ACTIVE,
+    # the sender says which sources are live (camera on/off, pause) while sharing
+    (SessionState.ACTIVE, MediaState): SessionState.ACTIVE,
 }
 
 

@@ -7,6 +7,7 @@ which is always the event loop's.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -33,11 +34,16 @@ class FrameSource(Protocol):
 
 @dataclass
 class ShareView:
-    """One sender's share: its name and its tracks by kind (``screen``, ``camera``)."""
+    """One sender's share: its name, its live tracks by kind (``screen``, ``camera``), whether it is paused.
+
+    ``tracks`` holds only what the sender says is live (its ``media`` message): a camera the sender
+    turned off is not in it. A paused share keeps its tracks (the room shows the last picture).
+    """
 
     share_id: str
     sender_name: str
     tracks: dict[str, FrameSource] = field(default_factory=dict)
+    paused: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,8 +55,20 @@ class JoinRequest:
     source: str
 
 
+class SettingsOutcome(enum.Enum):
+    """What became of a settings change asked for at the box."""
+
+    APPLIED = "applied"
+    WRONG_PASSWORD = "wrong-password"  # or no admin password is set for this box
+    INVALID_PIN = "invalid-pin"
+
+
 class RoomActions(Protocol):
-    """What the room's controls (the window, a moderator) may ask of the receiver service."""
+    """What the room's controls (the window, a moderator) may ask of the receiver service.
+
+    The receiver service implements it; the window is handed it beside the model (the model does not
+    point back at the service).
+    """
 
     def decide(self, share_id: str, approve: bool) -> None:
         """Let a waiting sender in, or turn it away."""
@@ -60,16 +78,14 @@ class RoomActions(Protocol):
         """End a share from the box."""
         ...
 
-    def check_admin_password(self, password: str) -> bool:
-        """Whether ``password`` unlocks the box's settings (never logged)."""
-        ...
+    def change_settings(
+        self, password: str, *, pin: str | None, rotate: bool, done: Callable[[SettingsOutcome], None]
+    ) -> None:
+        """Set the PIN (``None``: an open room) and its rotation if ``password`` is the admin password.
 
-    def change_pin(self, password: str, new_pin: str | None) -> bool:
-        """Set a new PIN (``None``: an open room); ``False`` if the admin password is wrong."""
-        ...
-
-    def set_pin_rotation(self, password: str, rotate: bool) -> bool:
-        """Turn a new random PIN per meeting on or off; ``False`` if the admin password is wrong."""
+        Returns at once; ``done`` is called on the event loop with the outcome (checking the password is
+        a deliberately slow hash, so it runs off the loop). The password is never logged.
+        """
         ...
 
 
@@ -98,7 +114,6 @@ class RoomModel:
         self.pin_rotation = False
         self.moderated = False
         self.update_notice: str | None = None  # "Coalesce 1.2 is available" from the cloud
-        self.actions: RoomActions | None = None  # set by the receiver service
         self._join_requests: list[JoinRequest] = []
         self._shares: list[ShareView] = []
         self._listeners: list[Listener] = []
@@ -159,7 +174,21 @@ class RoomModel:
     def add_track(self, share_id: str, source: FrameSource) -> None:
         for share in self._shares:
             if share.share_id == share_id:
-                share.tracks[source.kind] = source
+                if share.tracks.get(source.kind) is not source:
+                    share.tracks[source.kind] = source
+                    self._changed()
+                return
+
+    def remove_track(self, share_id: str, kind: str) -> None:
+        for share in self._shares:
+            if share.share_id == share_id and share.tracks.pop(kind, None) is not None:
+                self._changed()
+                return
+
+    def set_paused(self, share_id: str, paused: bool) -> None:
+        for share in self._shares:
+            if share.share_id == share_id and share.paused != paused:
+                share.paused = paused
                 self._changed()
                 return
 

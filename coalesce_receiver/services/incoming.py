@@ -31,6 +31,7 @@ from coalesce_common.protocol import (
     Error,
     Hello,
     JoinDecision,
+    MediaState,
     Message,
     Offer,
     Pair,
@@ -54,6 +55,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=Message)
 peer_log = RateLimitedLog(logger)
+
+SinkFactory = Callable[[MediaStreamTrack, str], TrackSink]
+"""Makes the sink for a remote track of a kind (``TrackSink`` by default; tests and benchmarks pass their
+own to observe frames through :meth:`TrackSink.on_frame` or a subclass)."""
 
 
 class _Refused(Exception):
@@ -90,6 +95,7 @@ class IncomingShare:
         moderator_pin: Callable[[], str | None] = lambda: None,
         on_join_request: Callable[[JoinRequest], None] = lambda request: None,
         on_decision: Callable[[str, bool], None] = lambda share_id, approve: None,
+        sink_factory: SinkFactory = TrackSink,
     ) -> None:
         self._channel = channel
         self._model = model
@@ -112,6 +118,8 @@ class IncomingShare:
         self._source = channel.peer_address
         self._share_id = uuid.uuid4().hex[:12]
         self._pc: RTCPeerConnection | None = None
+        self._sink_factory = sink_factory
+        self._sinks: dict[str, TrackSink] = {}  # every offered section's sink, live or not
         self._sink_tasks: list[asyncio.Task[None]] = []
         self._media_failed = asyncio.Event()
         self._shown = False
@@ -270,9 +278,10 @@ class IncomingShare:
         def on_track(track: MediaStreamTrack) -> None:
             mid = next((t.mid for t in pc.getTransceivers() if t.receiver.track is track), None)
             kind = offer.tracks.get(str(mid), "screen")
-            sink = TrackSink(track, kind)
-            self._model.add_track(self._share_id, sink)
-            self._sink_tasks.append(asyncio.ensure_future(sink.run()))
+            if kind in self._sinks:
+                return  # two sections claim one kind: the first wins, the other is never shown
+            sink = self._sinks[kind] = self._sink_factory(track, kind)
+            self._sink_tasks.append(asyncio.ensure_future(sink.run()))  # shown once the sender says live
 
         @pc.on("connectionstatechange")
         def on_state() -> None:
@@ -318,11 +327,24 @@ class IncomingShare:
                     if not self.is_moderator:
                         raise ProtocolError("only a moderator may decide on join requests", code="forbidden")
                     self._on_decision(message.request_id, message.approve)
+                elif isinstance(message, MediaState):
+                    self._show_media(message)
                 receive = asyncio.ensure_future(self._channel.recv())
         finally:
             for task in (receive, failed, dropped):
                 task.cancel()
             await asyncio.gather(receive, failed, dropped, return_exceptions=True)
+
+    def _show_media(self, state: MediaState) -> None:
+        """Show the sections the sender says are live, hide the others, and mark the share paused or not."""
+        live = {"screen": state.screen, "camera": state.camera}
+        for kind, sink in self._sinks.items():
+            if live.get(kind, False):
+                self._model.add_track(self._share_id, sink)
+            else:
+                self._model.remove_track(self._share_id, kind)
+                sink.clear()  # shown again later, it must not flash the picture from before
+        self._model.set_paused(self._share_id, state.paused)
 
     # -- plumbing ----------------------------------------------------------------------------------
 

@@ -14,9 +14,11 @@ import logging
 import os
 import secrets
 import uuid
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from aiortc import RTCIceServer
 
@@ -25,8 +27,8 @@ from coalesce_common.errors import CoalesceError
 from coalesce_common.signaling import SignalingChannel
 from coalesce_common.signaling.websocket import WebSocketChannel, WebSocketServer
 from coalesce_common.tls import TlsIdentity, load_or_create_identity
-from coalesce_receiver.models.room import MAX_SHOWN_SHARES, JoinRequest, RoomModel
-from coalesce_receiver.services.incoming import IncomingShare, safe_name
+from coalesce_receiver.models.room import MAX_SHOWN_SHARES, JoinRequest, RoomModel, SettingsOutcome
+from coalesce_receiver.services.incoming import IncomingShare, SinkFactory, safe_name
 from coalesce_receiver.services.sink import SnapshotWriter, StatsWriter, TrackSink
 from coalesce_receiver.services.throttle import PinThrottle
 
@@ -66,16 +68,26 @@ class ReceiverConfig:
 
 
 class Receiver:
-    """A running receiver. Use as ``async with Receiver(config) as receiver: ...``."""
+    """A running receiver. Use as ``async with Receiver(config) as receiver: ...``.
 
-    def __init__(self, config: ReceiverConfig, *, throttle: PinThrottle | None = None) -> None:
+    It is also the room's :class:`~coalesce_receiver.models.room.RoomActions`: hand it to the window.
+    ``sink_factory`` makes the sink of every incoming track (observe frames with ``TrackSink.on_frame``).
+    """
+
+    def __init__(
+        self,
+        config: ReceiverConfig,
+        *,
+        throttle: PinThrottle | None = None,
+        sink_factory: SinkFactory = TrackSink,
+    ) -> None:
         self.config = config
         self.throttle = throttle or PinThrottle()
+        self._sink_factory = sink_factory
         self.model = RoomModel(config.name, pin_required=config.pin is not None)
         self.model.pin = config.pin
         self.model.pin_rotation = config.rotate_pin
         self.model.moderated = config.moderated
-        self.model.actions = self
         self._pin = config.pin
         self._rotate = config.rotate_pin
         self._admin = _AdminSecret(config.admin_password) if config.admin_password else None
@@ -188,6 +200,7 @@ class Receiver:
             moderator_pin=lambda: self.config.moderator_pin,
             on_join_request=self._tell_moderators,
             on_decision=self.decide,
+            sink_factory=self._sink_factory,
         )
         task: asyncio.Task[object] = asyncio.ensure_future(share.run())
         self._shares[task] = share
@@ -210,9 +223,12 @@ class Receiver:
     def _tell_moderators(self, request: JoinRequest) -> None:
         for share in self._shares.values():
             if share.is_moderator:
-                task = asyncio.ensure_future(share.tell_moderator(request))
-                self._background.add(task)
-                task.add_done_callback(self._background.discard)
+                self._spawn(share.tell_moderator(request))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def drop_share(self, share_id: str) -> None:
         share = self._find(share_id)
@@ -220,26 +236,35 @@ class Receiver:
             logger.info("share %s dropped at the box", share_id)
             share.drop()
 
-    def check_admin_password(self, password: str) -> bool:
-        return self._admin is not None and self._admin.matches(password)
+    def change_settings(
+        self, password: str, *, pin: str | None, rotate: bool, done: Callable[[SettingsOutcome], None]
+    ) -> None:
+        """:meth:`apply_settings` for the room's controls: runs in the background, then ``done(outcome)``."""
 
-    def change_pin(self, password: str, new_pin: str | None) -> bool:
-        if not self.check_admin_password(password):
-            logger.warning("PIN change refused: wrong admin password")
-            return False
-        if new_pin is not None and not valid_pin(new_pin):
-            raise ValueError("a PIN is 4 to 12 digits")
-        self._set_pin(new_pin)
-        logger.info("PIN changed at the box (%s)", "required" if new_pin else "open room")
-        return True
+        async def apply() -> None:
+            done(await self.apply_settings(password, pin=pin, rotate=rotate))
 
-    def set_pin_rotation(self, password: str, rotate: bool) -> bool:
-        if not self.check_admin_password(password):
-            return False
+        self._spawn(apply())
+
+    async def apply_settings(self, password: str, *, pin: str | None, rotate: bool) -> SettingsOutcome:
+        """Set the PIN (``None``: an open room) and its per-meeting rotation, if ``password`` unlocks them.
+
+        The password is checked once, against a salted scrypt hash, in a worker thread.
+        """
+        if pin is not None and not valid_pin(pin):
+            return SettingsOutcome.INVALID_PIN
+        if self._admin is None or not await asyncio.to_thread(self._admin.matches, password):
+            logger.warning("settings change refused: wrong admin password")
+            return SettingsOutcome.WRONG_PASSWORD
         self._rotate = rotate
         self.model.pin_rotation = rotate
-        self.model.set_pin(self._pin)
-        return True
+        self._set_pin(pin)
+        logger.info(
+            "settings changed at the box (%s, PIN rotation %s)",
+            "PIN required" if pin else "open room",
+            "on" if rotate else "off",
+        )
+        return SettingsOutcome.APPLIED
 
     def rotate_pin(self) -> None:
         """A fresh random PIN of the same length, if rotation is on and the room has a PIN."""
@@ -297,7 +322,7 @@ class Receiver:
             await asyncio.gather(self._publish_task, return_exceptions=True)
         if self._publisher is not None:
             await self._publisher.aclose()
-        tasks = list(self._shares)
+        tasks = [*self._shares, *self._background]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -20,6 +20,7 @@ import re
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -37,12 +38,21 @@ FPS_WINDOW = 2.0
 """Seconds of frame arrivals the frame rate is measured over."""
 
 
-class TrackSink:
-    """Consumes a remote video track; implements :class:`~coalesce_receiver.models.room.FrameSource`."""
+FrameHook = Callable[[av.VideoFrame], None]
+"""Called with every decoded frame, on the event loop, before it becomes the sink's newest frame."""
 
-    def __init__(self, track: MediaStreamTrack, kind: str) -> None:
+
+class TrackSink:
+    """Consumes a remote video track; implements :class:`~coalesce_receiver.models.room.FrameSource`.
+
+    ``on_frame`` sees every decoded frame once, as it arrives (the benchmark reads its timecode there):
+    keep it short, it runs on the event loop between two frames.
+    """
+
+    def __init__(self, track: MediaStreamTrack, kind: str, *, on_frame: FrameHook | None = None) -> None:
         self.track = track
         self.kind = kind
+        self.on_frame = on_frame
         self.frames = 0
         self.width = 0
         self.height = 0
@@ -92,7 +102,15 @@ class TrackSink:
             if (everyone or self.frames >= count) and not waiter.done():
                 waiter.set_result(None)
 
+    def clear(self) -> None:
+        """Forget the newest frame (the sender stopped this source): views show nothing until the next."""
+        self._frame = None
+        with self._rgb_lock:
+            self._rgb_frame = self._rgb = None
+
     def _accept(self, frame: av.VideoFrame) -> None:
+        if self.on_frame is not None:
+            self.on_frame(frame)
         now = time.monotonic()
         if self._started_at is None:
             self._started_at = now

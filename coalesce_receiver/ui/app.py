@@ -9,18 +9,20 @@ from typing import Any
 import qasync
 
 from coalesce_common.ui.qtloop import application, run_with_qt
-from coalesce_receiver.models.room import RoomModel
+from coalesce_receiver.models.room import RoomActions, RoomModel
 from coalesce_receiver.ui.room_window import RoomWindow
 
 
 def run_room_app(
     model: RoomModel,
+    actions: RoomActions,
     main: Callable[[], Coroutine[Any, Any, None]],
     *,
     pin: str | None = None,
     fullscreen: bool = True,
 ) -> int:
-    """Show the room display for ``model`` and run ``main()`` on a qasync loop until one of them ends.
+    """Show the room display for ``model`` (its controls acting through ``actions``) and run ``main()`` on
+    a qasync loop until one of them ends.
 
     Returns 0 when ``main`` returns, or when the window is closed (Ctrl+Q) or SIGINT/SIGTERM arrives: then
     ``main``'s task is cancelled and its cleanup awaited first. Returns 1 when ``main`` raises (logged).
@@ -28,7 +30,7 @@ def run_room_app(
     exists and created otherwise (and then kept alive for the rest of the process, as Qt expects).
     """
     app = application("coalesce-receiver")
-    window = RoomWindow(model, pin=pin)
+    window = RoomWindow(model, actions, pin=pin)
     return run_with_qt(
         app,
         qasync.QEventLoop(app),

@@ -1,6 +1,7 @@
 """The room's controls: the moderator's join-request bar and the admin-locked settings dialog.
 
-Both act only through :attr:`RoomModel.actions` (the receiver service); neither holds network state.
+Both act only through the :class:`RoomActions` they are handed (the receiver service); neither holds
+network state.
 """
 
 from __future__ import annotations
@@ -19,16 +20,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from coalesce_receiver.models.room import JoinRequest, RoomModel
+from coalesce_receiver.models.room import JoinRequest, RoomActions, RoomModel, SettingsOutcome
 
 
 class JoinRequestBar(QWidget):
     """ "<name> wants to share" with Allow and Deny (keys A and D), for moderated rooms."""
 
-    def __init__(self, model: RoomModel, parent: QWidget | None = None) -> None:
+    def __init__(self, actions: RoomActions, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("joinRequestBar")
-        self._model = model
+        self._actions = actions
         self._request: JoinRequest | None = None
         self.setAutoFillBackground(True)
         palette = self.palette()
@@ -60,17 +61,17 @@ class JoinRequestBar(QWidget):
         self.raise_()
 
     def answer(self, approve: bool) -> None:
-        if self._request is not None and self._model.actions is not None:
-            self._model.actions.decide(self._request.share_id, approve)
+        if self._request is not None:
+            self._actions.decide(self._request.share_id, approve)
 
 
 class SettingsDialog(QDialog):
     """Change the PIN or its rotation at the box; every change needs the admin password."""
 
-    def __init__(self, model: RoomModel, parent: QWidget | None = None) -> None:
+    def __init__(self, model: RoomModel, actions: RoomActions, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"{model.name} — settings")
-        self._model = model
+        self._actions = actions
         self.password = QLineEdit(self)
         self.password.setObjectName("adminPassword")
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
@@ -92,6 +93,7 @@ class SettingsDialog(QDialog):
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
         )
+        self._save = buttons.button(QDialogButtonBox.StandardButton.Save)
         buttons.accepted.connect(self.apply)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
@@ -102,16 +104,24 @@ class SettingsDialog(QDialog):
         self.new_pin.setEnabled(model.pin is not None)
 
     def apply(self) -> None:
-        actions = self._model.actions
-        password = self.password.text()
-        if actions is None or not actions.check_admin_password(password):
-            self.error.setText("Wrong admin password, or no admin password is set for this box.")
-            return
+        """Ask the receiver to apply the form; the dialog closes when it says it did."""
         pin = None if self.open_room.isChecked() else self.new_pin.text().strip()
         if pin is not None and not (pin.isdigit() and 4 <= len(pin) <= 12):
             self.error.setText("A PIN is 4 to 12 digits.")
             return
-        actions.change_pin(password, pin)
-        actions.set_pin_rotation(password, self.rotate.isChecked())
-        self.password.clear()
-        self.accept()
+        self.error.setText("Checking the admin password…")
+        self._save.setEnabled(False)
+        self._actions.change_settings(
+            self.password.text(), pin=pin, rotate=self.rotate.isChecked(), done=self._applied
+        )
+
+    def _applied(self, outcome: SettingsOutcome) -> None:
+        self._save.setEnabled(True)
+        if outcome is SettingsOutcome.APPLIED:
+            self.password.clear()
+            self.error.clear()
+            self.accept()
+        elif outcome is SettingsOutcome.INVALID_PIN:
+            self.error.setText("A PIN is 4 to 12 digits.")
+        else:
+            self.error.setText("Wrong admin password, or no admin password is set for this box.")

@@ -24,7 +24,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QLabel, QStackedLayout, QVBoxLayout, QWidget
 
-from coalesce_receiver.models.room import RoomModel, ShareView
+from coalesce_receiver.models.room import RoomActions, RoomModel, ShareView
 from coalesce_receiver.ui.room_controls import JoinRequestBar, SettingsDialog
 from coalesce_receiver.ui.share_tile import ShareTile
 
@@ -167,8 +167,9 @@ class _IdleView(QWidget):
 class _TileGrid(QWidget):
     """The shown shares' tiles, kept across model changes by share id so a tile keeps its last frame."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, on_drop: Callable[[str], None], parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._on_drop = on_drop
         self._tiles: dict[str, ShareTile] = {}
         self._order: list[str] = []
         self.setAutoFillBackground(True)
@@ -189,7 +190,7 @@ class _TileGrid(QWidget):
         for share in shares:
             existing = self._tiles.get(share.share_id)
             if existing is None:
-                tile = self._tiles[share.share_id] = ShareTile(share, self)
+                tile = self._tiles[share.share_id] = ShareTile(share, self._on_drop, self)
                 tile.show()
             else:
                 existing.set_share(share)
@@ -207,7 +208,7 @@ class _TileGrid(QWidget):
 
 
 class RoomWindow(QWidget):
-    """The room display for one :class:`RoomModel`.
+    """The room display for one :class:`RoomModel`; its controls act through ``actions`` (the receiver).
 
     ``pin`` is shown big on the idle screen when the room requires one (the model never holds it).
     ``refresh_hz`` is how often the shown tracks are polled for new frames. Close the window (or press
@@ -219,6 +220,7 @@ class RoomWindow(QWidget):
     def __init__(
         self,
         model: RoomModel,
+        actions: RoomActions,
         *,
         pin: str | None = None,
         refresh_hz: float = DEFAULT_REFRESH_HZ,
@@ -228,6 +230,7 @@ class RoomWindow(QWidget):
         if refresh_hz <= 0:
             raise ValueError(f"refresh_hz must be positive, got {refresh_hz}")
         self._model = model
+        self._actions = actions
         self._pin = pin
         self._unsubscribe: Callable[[], None] | None = None
 
@@ -240,7 +243,7 @@ class RoomWindow(QWidget):
         self.setPalette(palette)
 
         self._idle = _IdleView(self)
-        self._grid = _TileGrid(self)
+        self._grid = _TileGrid(actions.drop_share, self)
         self._stack = QStackedLayout(self)
         self._stack.setContentsMargins(0, 0, 0, 0)
         self._stack.addWidget(self._idle)
@@ -253,7 +256,7 @@ class RoomWindow(QWidget):
         status_palette.setColor(QPalette.ColorRole.Window, QColor(0, 0, 0, 150))
         self._status.setPalette(status_palette)
 
-        self._join_bar = JoinRequestBar(model, self)
+        self._join_bar = JoinRequestBar(actions, self)
 
         self._frame_timer = QTimer(self)
         self._frame_timer.setInterval(max(1, round(1000 / refresh_hz)))
@@ -350,7 +353,7 @@ class RoomWindow(QWidget):
 
     def open_settings(self) -> SettingsDialog:
         """The admin-locked settings (Ctrl+S): PIN and its rotation."""
-        dialog = SettingsDialog(self._model, self)
+        dialog = SettingsDialog(self._model, self._actions, self)
         self.unsetCursor()
         dialog.open()
         return dialog
@@ -389,8 +392,8 @@ class RoomWindow(QWidget):
             # Ctrl+1..4 drops that tile's share (a room box is driven from a keyboard or a remote).
             shown = self._model.shown_shares
             index = int(event.key()) - int(Qt.Key.Key_1)
-            if index < len(shown) and self._model.actions is not None:
-                self._model.actions.drop_share(shown[index].share_id)
+            if index < len(shown):
+                self._actions.drop_share(shown[index].share_id)
         elif event.key() == Qt.Key.Key_Escape:
             # Someone leaning on a keyboard must not take the room display down or out of full screen.
             event.accept()

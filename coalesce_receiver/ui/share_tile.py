@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -119,9 +120,12 @@ class _TrackSlot:
 class ShareTile(QWidget):
     """Paints one :class:`ShareView`; owned and laid out by the room window."""
 
-    def __init__(self, share: ShareView, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, share: ShareView, on_drop: Callable[[str], None], parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self._share = share
+        self._on_drop = on_drop
         self._slots: dict[str, _TrackSlot] = {}
         self._throttle = _Throttle(_LOG_INTERVAL_S)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
@@ -141,10 +145,7 @@ class ShareTile(QWidget):
         self._place_name_label()
 
     def _drop(self) -> None:
-        room = self.window()
-        actions = getattr(getattr(room, "model", None), "actions", None)
-        if actions is not None:
-            actions.drop_share(self._share.share_id)
+        self._on_drop(self._share.share_id)
 
     @property
     def share(self) -> ShareView:

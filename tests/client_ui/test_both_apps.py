@@ -26,7 +26,7 @@ def test_the_room_window_shows_what_the_sender_app_shares_and_the_tile_leaves_on
     make_receiver: ReceiverFactory, make_sender: SenderFactory, qtbot: QtBot
 ) -> None:
     receiver = make_receiver(pin=PIN, name="Room 1")
-    room = RoomWindow(receiver.model)
+    room = RoomWindow(receiver.model, receiver)
     qtbot.addWidget(room)
     room.resize(640, 360)
     room.show()

@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 
 from coalesce_common.media.ice import reset_host_addresses_policy, set_host_addresses_policy
+from coalesce_receiver.services.incoming import SinkFactory
 from coalesce_receiver.services.receiver import Receiver, ReceiverConfig
+from coalesce_receiver.services.sink import TrackSink
 from coalesce_receiver.services.throttle import PinThrottle
 
 ReceiverFactory = Callable[..., Awaitable[Receiver]]
@@ -33,7 +35,9 @@ async def make_receiver(tmp_path: Path) -> AsyncIterator[ReceiverFactory]:
     """``await make_receiver(pin="4821", throttle=..., **ReceiverConfig fields)`` → a started receiver."""
     receivers: list[Receiver] = []
 
-    async def factory(*, throttle: PinThrottle | None = None, **overrides: Any) -> Receiver:
+    async def factory(
+        *, throttle: PinThrottle | None = None, sink_factory: SinkFactory = TrackSink, **overrides: Any
+    ) -> Receiver:
         fields: dict[str, Any] = {
             "name": "Room 1",
             "host": "127.0.0.1",
@@ -43,7 +47,7 @@ async def make_receiver(tmp_path: Path) -> AsyncIterator[ReceiverFactory]:
             "mdns": False,
         }
         fields.update(overrides)
-        receiver = Receiver(ReceiverConfig(**fields), throttle=throttle)
+        receiver = Receiver(ReceiverConfig(**fields), throttle=throttle, sink_factory=sink_factory)
         await receiver.start()
         receivers.append(receiver)
         return receiver

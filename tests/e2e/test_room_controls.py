@@ -10,6 +10,7 @@ import pytest
 
 from coalesce_client.services.share import Share, ShareOptions, ShareTarget
 from coalesce_common.errors import ShareRefused, WrongPin
+from coalesce_receiver.models.room import SettingsOutcome
 from coalesce_receiver.services.receiver import Receiver
 from tests.e2e.conftest import ReceiverFactory, eventually
 
@@ -57,10 +58,13 @@ async def test_the_pin_changes_only_with_the_admin_password(
     make_receiver: ReceiverFactory, video_file: Callable[..., Path]
 ) -> None:
     receiver = await make_receiver(pin="4821", admin_password="room-admin-pw")
-    assert not receiver.change_pin("wrong", "1111")
-    assert receiver.model.pin == "4821"
-    assert receiver.change_pin("room-admin-pw", "1111")
-    assert receiver.model.pin == "1111"
+    wrong = await receiver.apply_settings("wrong", pin="1111", rotate=False)
+    assert wrong is SettingsOutcome.WRONG_PASSWORD and receiver.model.pin == "4821"
+    short = await receiver.apply_settings("room-admin-pw", pin="12", rotate=False)
+    assert short is SettingsOutcome.INVALID_PIN and receiver.model.pin == "4821"
+    applied = await receiver.apply_settings("room-admin-pw", pin="1111", rotate=True)
+    assert applied is SettingsOutcome.APPLIED
+    assert receiver.model.pin == "1111" and receiver.model.pin_rotation
     target, video = ShareTarget("127.0.0.1", receiver.port), video_file()
     with pytest.raises(WrongPin):
         await Share(target, camera(video, pin="4821")).start()
@@ -70,8 +74,10 @@ async def test_the_pin_changes_only_with_the_admin_password(
 
 async def test_settings_stay_locked_without_an_admin_password(make_receiver: ReceiverFactory) -> None:
     receiver = await make_receiver(pin="4821")
-    assert not receiver.check_admin_password("")
-    assert not receiver.change_pin("anything", None)
+    for password in ("", "anything"):
+        outcome = await receiver.apply_settings(password, pin=None, rotate=False)
+        assert outcome is SettingsOutcome.WRONG_PASSWORD
+    assert receiver.model.pin == "4821"
 
 
 async def test_pin_rotates_when_the_meeting_ends(

@@ -49,7 +49,7 @@ def solid_frame(value: int) -> av.VideoFrame:
 async def test_frames_get_increasing_wall_clock_pts_on_a_90khz_clock() -> None:
     source = ManualSource()
     track = CaptureTrack(source)
-    assert (track.kind, track.source_kind) == ("video", "screen")
+    assert track.kind == "video" and track.source is not None and track.source.kind == "screen"
     pts: list[int] = []
     for value in (10, 20, 30):
         frame = solid_frame(value)

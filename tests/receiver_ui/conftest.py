@@ -16,7 +16,7 @@ import pytest
 from PySide6.QtGui import QColor
 from pytestqt.qtbot import QtBot
 
-from coalesce_receiver.models.room import RoomModel, ShareView
+from coalesce_receiver.models.room import RoomModel, SettingsOutcome, ShareView
 from coalesce_receiver.ui.room_window import DEFAULT_REFRESH_HZ, RoomWindow
 
 WINDOW_WIDTH = 800
@@ -86,14 +86,47 @@ def model() -> RoomModel:
     return RoomModel("Aurora", pin_required=True, addresses=["192.168.1.20", "fd00::7"], port=8443)
 
 
+ADMIN_PASSWORD = "admin-pw"
+
+
+class RecordingActions:
+    """The room's actions as a list of what the window asked for; the admin password is ``admin-pw``."""
+
+    def __init__(self) -> None:
+        self.decisions: list[tuple[str, bool]] = []
+        self.dropped: list[str] = []
+        self.pins: list[str | None] = []
+        self.rotation: list[bool] = []
+
+    def decide(self, share_id: str, approve: bool) -> None:
+        self.decisions.append((share_id, approve))
+
+    def drop_share(self, share_id: str) -> None:
+        self.dropped.append(share_id)
+
+    def change_settings(
+        self, password: str, *, pin: str | None, rotate: bool, done: Callable[[SettingsOutcome], None]
+    ) -> None:
+        if password != ADMIN_PASSWORD:
+            done(SettingsOutcome.WRONG_PASSWORD)
+            return
+        self.pins.append(pin)
+        self.rotation.append(rotate)
+        done(SettingsOutcome.APPLIED)
+
+
 @pytest.fixture
 def make_window(qtbot: QtBot) -> Iterator[Callable[..., RoomWindow]]:
     """Builds a shown RoomWindow of WINDOW_WIDTH x WINDOW_HEIGHT (closed by pytest-qt after the test)."""
 
     def make(
-        model: RoomModel, *, pin: str | None = None, refresh_hz: float = DEFAULT_REFRESH_HZ
+        model: RoomModel,
+        *,
+        actions: RecordingActions | None = None,
+        pin: str | None = None,
+        refresh_hz: float = DEFAULT_REFRESH_HZ,
     ) -> RoomWindow:
-        window = RoomWindow(model, pin=pin, refresh_hz=refresh_hz)
+        window = RoomWindow(model, actions or RecordingActions(), pin=pin, refresh_hz=refresh_hz)
         qtbot.addWidget(window)
         window.resize(WINDOW_WIDTH, WINDOW_HEIGHT)
         window.show()

@@ -15,6 +15,7 @@ from pytestqt.qtbot import QtBot
 from coalesce_receiver.models.room import RoomModel
 from coalesce_receiver.ui.app import run_room_app
 from coalesce_receiver.ui.room_window import RoomWindow
+from tests.receiver_ui.conftest import RecordingActions
 
 
 def room_windows() -> list[RoomWindow]:
@@ -57,7 +58,7 @@ def test_returns_0_when_main_finishes(qapp: QApplication, model: RoomModel) -> N
         await done.wait()
         probe.cleaned_up = True
 
-    assert run_room_app(model, main, fullscreen=False) == 0
+    assert run_room_app(model, RecordingActions(), main, fullscreen=False) == 0
 
     assert probe.window is not None and probe.cleaned_up
     probe.assert_finished()
@@ -80,7 +81,7 @@ def test_closing_the_window_cancels_main_and_waits_for_its_cleanup(
             await asyncio.sleep(0.05)  # cleanup that itself awaits
             probe.cleaned_up = True
 
-    assert run_room_app(model, main, fullscreen=False) == 0
+    assert run_room_app(model, RecordingActions(), main, fullscreen=False) == 0
 
     assert probe.cleaned_up
     assert probe.task is not None and probe.task.cancelled()
@@ -102,7 +103,7 @@ def test_ctrl_q_stops_the_app(qapp: QApplication, qtbot: QtBot, model: RoomModel
         finally:
             probe.cleaned_up = True
 
-    assert run_room_app(model, main, fullscreen=True) == 0
+    assert run_room_app(model, RecordingActions(), main, fullscreen=True) == 0
     assert probe.cleaned_up
     probe.assert_finished()
 
@@ -118,7 +119,7 @@ def test_returns_1_and_logs_when_main_raises(
         raise OSError("port 8443 is taken")
 
     with caplog.at_level(logging.ERROR, logger="coalesce_receiver.ui.app"):
-        assert run_room_app(model, main, fullscreen=False) == 1
+        assert run_room_app(model, RecordingActions(), main, fullscreen=False) == 1
 
     assert "port 8443 is taken" in caplog.text
     probe.assert_finished()
@@ -136,7 +137,7 @@ def test_sigint_cancels_main_and_returns_0(qapp: QApplication, model: RoomModel)
         finally:
             probe.cleaned_up = True
 
-    assert run_room_app(model, main, fullscreen=False) == 0
+    assert run_room_app(model, RecordingActions(), main, fullscreen=False) == 0
 
     assert probe.cleaned_up
     probe.assert_finished()
@@ -162,7 +163,7 @@ def test_a_second_sigint_interrupts_a_stuck_cleanup(qapp: QApplication, model: R
                 stages.append("interrupted")
                 raise
 
-    assert run_room_app(model, main, fullscreen=False) == 0
+    assert run_room_app(model, RecordingActions(), main, fullscreen=False) == 0
 
     assert stages == ["cleanup", "interrupted"]
     probe.assert_finished()
@@ -180,7 +181,7 @@ def test_qt_quitting_under_the_loop_still_cleans_up(qapp: QApplication, model: R
             await asyncio.sleep(0.02)
             probe.cleaned_up = True
 
-    assert run_room_app(model, main, fullscreen=False) == 0
+    assert run_room_app(model, RecordingActions(), main, fullscreen=False) == 0
 
     assert probe.cleaned_up
     probe.assert_finished()
@@ -198,7 +199,7 @@ def test_tasks_left_behind_by_main_are_cancelled(
         await asyncio.sleep(0)
 
     with caplog.at_level(logging.WARNING, logger="coalesce_receiver.ui.app"):
-        assert run_room_app(model, main, fullscreen=False) == 0
+        assert run_room_app(model, RecordingActions(), main, fullscreen=False) == 0
 
     assert stray[0].cancelled()
     assert "still running" in caplog.text
@@ -213,5 +214,5 @@ def test_the_window_shows_the_model_while_main_runs(qapp: QApplication, model: R
         windows = room_windows()
         seen.append(len(windows) == 1 and windows[0].model is model and windows[0].isFullScreen())
 
-    assert run_room_app(model, main, pin="4821") == 0
+    assert run_room_app(model, RecordingActions(), main, pin="4821") == 0
     assert seen == [True]

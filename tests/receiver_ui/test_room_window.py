@@ -23,6 +23,7 @@ from tests.receiver_ui.conftest import (
     WINDOW_WIDTH,
     YELLOW,
     FakeSource,
+    RecordingActions,
     make_share,
     pixel,
 )
@@ -405,7 +406,7 @@ def test_meeting_id_shows_when_the_box_is_linked_to_a_cloud(qtbot: QtBot) -> Non
     from coalesce_receiver.ui.room_window import format_meeting_id
 
     model = RoomModel("Cloud room", pin_required=True, addresses=["10.0.0.5"], port=443)
-    window = RoomWindow(model, pin="4821")
+    window = RoomWindow(model, RecordingActions(), pin="4821")
     qtbot.addWidget(window)
     window.show()
     label = window.findChild(QLabel, "meetingId")
@@ -417,38 +418,12 @@ def test_meeting_id_shows_when_the_box_is_linked_to_a_cloud(qtbot: QtBot) -> Non
     qtbot.waitUntil(label.isHidden, timeout=2000)
 
 
-class _RecordingActions:
-    def __init__(self) -> None:
-        self.decisions: list[tuple[str, bool]] = []
-        self.dropped: list[str] = []
-        self.pins: list[str | None] = []
-        self.rotation: list[bool] = []
-
-    def decide(self, share_id: str, approve: bool) -> None:
-        self.decisions.append((share_id, approve))
-
-    def drop_share(self, share_id: str) -> None:
-        self.dropped.append(share_id)
-
-    def check_admin_password(self, password: str) -> bool:
-        return password == "admin-pw"
-
-    def change_pin(self, password: str, new_pin: str | None) -> bool:
-        self.pins.append(new_pin)
-        return True
-
-    def set_pin_rotation(self, password: str, rotate: bool) -> bool:
-        self.rotation.append(rotate)
-        return True
-
-
 def test_join_requests_show_and_are_answered_with_the_keyboard(qtbot: QtBot) -> None:
     from coalesce_receiver.models.room import JoinRequest
 
     model = RoomModel("Moderated room", pin_required=False, addresses=["10.0.0.5"], port=443)
-    actions = _RecordingActions()
-    model.actions = actions
-    window = RoomWindow(model)
+    actions = RecordingActions()
+    window = RoomWindow(model, actions)
     qtbot.addWidget(window)
     window.resize(800, 450)
     window.show()
@@ -469,9 +444,8 @@ def test_join_requests_show_and_are_answered_with_the_keyboard(qtbot: QtBot) -> 
 def test_settings_need_the_admin_password_and_change_the_pin(qtbot: QtBot) -> None:
     model = RoomModel("Room", pin_required=True, addresses=["10.0.0.5"], port=443)
     model.pin = "4821"
-    actions = _RecordingActions()
-    model.actions = actions
-    window = RoomWindow(model)
+    actions = RecordingActions()
+    window = RoomWindow(model, actions)
     qtbot.addWidget(window)
     window.show()
     dialog = window.open_settings()
@@ -491,7 +465,7 @@ def test_settings_need_the_admin_password_and_change_the_pin(qtbot: QtBot) -> No
 
 def test_idle_screen_shows_the_model_pin_and_an_update_notice(qtbot: QtBot) -> None:
     model = RoomModel("Room", pin_required=True, addresses=["10.0.0.5"], port=443)
-    window = RoomWindow(model)
+    window = RoomWindow(model, RecordingActions())
     qtbot.addWidget(window)
     window.show()
     model.set_pin("5555")
@@ -507,9 +481,8 @@ def test_idle_screen_shows_the_model_pin_and_an_update_notice(qtbot: QtBot) -> N
 def test_a_share_is_dropped_from_its_tile_or_with_ctrl_number(
     model: RoomModel, make_window: Callable[..., RoomWindow], qtbot: QtBot
 ) -> None:
-    actions = _RecordingActions()
-    model.actions = actions
-    window = make_window(model)
+    actions = RecordingActions()
+    window = make_window(model, actions=actions)
     model.add_share(make_share("a", "Ada", screen=(255, 0, 0)))
     model.add_share(make_share("b", "Bob", screen=(0, 255, 0)))
     qtbot.waitUntil(lambda: len(window.tiles) == 2, timeout=2000)
