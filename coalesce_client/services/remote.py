@@ -19,7 +19,7 @@ from coalesce_common.cloud.rest import CloudClient, DeviceCredentials
 from coalesce_common.cloud.turn import TurnServer, TurnTransport, order_by_rtt, parse_servers, tls_endpoint
 from coalesce_common.errors import CoalesceError, MediaError
 from coalesce_common.net.proxy import ProxyConfig, ProxyResolver
-from coalesce_common.net.turn import install_turn_transport
+from coalesce_common.net.turn import TurnRoute
 from coalesce_common.signaling import SignalingChannel
 from coalesce_common.signaling.xmpp import XmppSignaling
 
@@ -118,8 +118,8 @@ class RemoteShare:
         self.behind_proxy = await _proxied(resolver, self.turn_server)
         relay_only = self.remote.relay_only or self.behind_proxy
         transport: TurnTransport = "tls" if relay_only else "udp"
-        ice_servers = self.turn_server.ice_servers(transport)
-        install_turn_transport(credentials.ca_file, resolver)
+        route = TurnRoute(ca_file=credentials.ca_file, resolver=resolver)
+        ice_servers = route.attach(self.turn_server.ice_servers(transport))
         if self.behind_proxy:  # HTTP proxies usually CONNECT only to 443: XMPP's direct-TLS port
             credentials = credentials.with_xmpp(credentials.xmpp.via_direct_tls())
         self._stream, self._credentials = await connect_xmpp(

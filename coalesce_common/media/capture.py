@@ -17,7 +17,7 @@ import contextlib
 import logging
 import threading
 import time
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import av
 import cv2
@@ -35,7 +35,8 @@ MAX_NATIVE_FPS = 240.0
 """A reported frame rate above this is treated as bogus (some backends report 1000 or 90000)."""
 
 STOP_JOIN_TIMEOUT = 5.0
-"""How long :meth:`CaptureSource.stop` waits for the thread; a grab blocked in a driver can take a while."""
+"""How long :meth:`CaptureSource.stop` and :meth:`~CaptureSource.aclose` wait for the thread; a grab blocked
+in a driver can take a while."""
 
 
 class FrameSlot:
@@ -151,15 +152,38 @@ class CaptureSource(abc.ABC):
         self._thread = threading.Thread(target=self._run, name=f"coalesce-{self.kind}-capture", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = STOP_JOIN_TIMEOUT) -> None:
-        """Stop the thread and wait for it to release the device; safe to call more than once."""
+    def request_stop(self) -> None:
+        """Tell the thread to stop, without waiting for it; safe from any thread, and on the event loop."""
         self._stopping.set()
+
+    def stop(self, timeout: float = STOP_JOIN_TIMEOUT) -> None:
+        """Stop the thread and wait for it to release the device; safe to call more than once.
+
+        This blocks for up to ``timeout``: async code uses :meth:`aclose` instead.
+        """
+        self.request_stop()
+        self._join(timeout)
+        self.slot.close()
+
+    async def aclose(self, timeout: float = STOP_JOIN_TIMEOUT) -> None:
+        """:meth:`stop` without blocking the event loop: the wait for the thread runs in a worker thread."""
+        self.request_stop()
+        await asyncio.to_thread(self._join, timeout)
+        self.slot.close()
+
+    async def __aenter__(self) -> Self:
+        self.start(asyncio.get_running_loop())
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def _join(self, timeout: float) -> None:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
             if thread.is_alive():
                 logger.warning("%s capture thread did not stop within %.1f s", self.kind, timeout)
-        self.slot.close()
 
     def _run(self) -> None:
         try:

@@ -1,21 +1,21 @@
-"""Video encoder settings for screen sharing, applied to aiortc process-wide by :func:`tune_encoders`.
+"""Video encoder settings for screen sharing: the encoders aiortc's senders use instead of its own.
 
 This module owns how aiortc encodes video. aiortc's defaults suit a 30 fps webcam call: H.264 with
 libx264's ``medium`` preset at level 3.1 capped at 3 Mbps, VP8 capped at 1.5 Mbps on one thread, and
 both rebuild the encoder (forcing a key frame) whenever the receiver's bandwidth estimate (REMB) moves by
 10%. Screen content at 1080p needs a faster preset, a level that allows the frame size and more bits.
 
-aiortc has no hook for encoder settings: ``RTCRtpSender`` calls ``get_encoder``, which it imports by
-name into ``aiortc.rtcrtpsender``. So :func:`tune_encoders` replaces that one name with a factory that
-returns the subclasses below for H.264 and VP8 and defers to aiortc for everything else. The subclasses
-keep aiortc's packetization and override only what is set here:
+aiortc has no hook for encoder settings: :mod:`coalesce_common.media.aiortc_patches` makes its senders
+ask :func:`tuned_encoder` first, which returns the subclasses below for H.264 and VP8 (and ``None``, so
+aiortc's own, for everything else), and gives VP8 :func:`vp8_threads`. The subclasses keep aiortc's
+packetization and override only what is set here:
 
 - :class:`TunedH264Encoder` re-implements ``_encode_frame`` (codec setup): a hardware encoder when one
   works (:data:`HARDWARE_H264_ENCODERS`), else libx264 with ``preset=ultrafast``, ``tune=zerolatency``, a
   level fitting the frame size and threads for this machine; always no B-frames, a key frame every 2 s,
   and a 1/90000 time base so wall-clock timestamps above 30 fps stay distinct.
-- :class:`TunedVp8Encoder` keeps aiortc's codec setup; its thread count comes from patching
-  ``aiortc.codecs.vpx.number_of_threads``, looked up at call time, because the setup has no other seam.
+- :class:`TunedVp8Encoder` keeps aiortc's codec setup; its thread count comes from :func:`vp8_threads`,
+  which replaces aiortc's ``number_of_threads`` because the setup has no other seam.
 - Both clamp REMB to our own caps and rebuild only when the estimate moves by more than
   :data:`REBUILD_THRESHOLD`. (Changing ``bit_rate`` on an open libx264 context is allowed by PyAV but has
   no effect on the output, measured with PyAV 18.1, so a rebuild is the only way to apply a new rate.)
@@ -31,10 +31,8 @@ import fractions
 import logging
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
-import aiortc.codecs.vpx
-import aiortc.rtcrtpsender
 import av
 from aiortc import RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs.base import Encoder
@@ -118,8 +116,9 @@ def encoder_threads(width: int, height: int, cpus: int | None = None) -> int:
     return max(1, min(cpus, wanted))
 
 
-def _vp8_threads(pixels: int, cpus: int) -> int:
-    # Same signature as aiortc.codecs.vpx.number_of_threads, which gives 1 thread at 1080p on 8 CPUs or fewer.
+def vp8_threads(pixels: int, cpus: int) -> int:
+    """Threads for a VP8 encoder; aiortc's ``number_of_threads`` (same signature) gives 1 at 1080p on 8 CPUs
+    or fewer, which held VP8 at 22 fps where 2 threads reached 44 (notes/aiortc-and-friends.md)."""
     return encoder_threads(pixels, 1, cpus) if pixels > 320 * 240 else 1
 
 
@@ -270,34 +269,14 @@ class TunedVp8Encoder(_BitrateHysteresis, Vp8Encoder):
         self._Vp8Encoder__target_bitrate = bitrate
 
 
-def _tuned_get_encoder(codec: RTCRtpCodecParameters) -> Encoder:
+def tuned_encoder(codec: RTCRtpCodecParameters) -> Encoder | None:
+    """Our encoder for ``codec`` (H.264 or VP8), or ``None`` to leave it to aiortc."""
     mime = codec.mimeType.lower()
     if mime == "video/h264":
         return TunedH264Encoder()
     if mime == "video/vp8":
         return TunedVp8Encoder()
-    return _AIORTC_GET_ENCODER(codec)
-
-
-# Monkeypatching is beyond the type checker: the ignores below are for reaching and replacing module
-# attributes that aiortc does not export.
-_AIORTC_GET_ENCODER: Callable[[RTCRtpCodecParameters], Encoder] = aiortc.rtcrtpsender.get_encoder  # type: ignore[attr-defined]
-_AIORTC_VP8_THREADS: Callable[[int, int], int] = aiortc.codecs.vpx.number_of_threads
-
-
-def tune_encoders() -> None:
-    """Make every ``RTCPeerConnection`` created from now on use the tuned encoders; idempotent."""
-    if aiortc.rtcrtpsender.get_encoder is _tuned_get_encoder:  # type: ignore[attr-defined]
-        return
-    aiortc.rtcrtpsender.get_encoder = _tuned_get_encoder  # type: ignore[attr-defined]
-    aiortc.codecs.vpx.number_of_threads = _vp8_threads
-    logger.debug("aiortc encoders tuned for screen content")
-
-
-def untune_encoders() -> None:
-    """Give aiortc back its own encoders (for tests that compare)."""
-    aiortc.rtcrtpsender.get_encoder = _AIORTC_GET_ENCODER  # type: ignore[attr-defined,assignment]
-    aiortc.codecs.vpx.number_of_threads = _AIORTC_VP8_THREADS  # type: ignore[assignment]
+    return None
 
 
 def prefer_codec(transceiver: RTCRtpTransceiver, mime: str = "video/H264") -> bool:

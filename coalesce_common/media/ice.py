@@ -1,13 +1,17 @@
 """Which local addresses ICE offers as host candidates: the one place Coalesce changes aioice's choice.
 
-aioice gathers host candidates from ``aioice.ice.get_host_addresses``, which lists every interface
-address except 127.0.0.1 and ::1. ``Connection.gather_candidates`` looks that function up as a module
-attribute at call time, so replacing the attribute changes every connection gathered afterwards
-(aiortc does not import it). :func:`set_host_addresses_policy` replaces it with a wrapper that
+aioice lists every interface address except 127.0.0.1 and ::1. :func:`host_addresses` filters that list
+by the current :class:`HostAddressPolicy`, which by default
 
 - adds 127.0.0.1, so a sender and a receiver on the same machine (demos, tests, a receiver's own
   preview) connect over loopback even when the machine has no other interface up; and
-- optionally keeps only the listed addresses, so tests can pin every packet to loopback.
+- with ``only``, keeps nothing but the listed addresses, so tests can pin every packet to loopback and a
+  box can keep media off interfaces that must not carry it.
+
+The policy is chosen with :func:`set_host_addresses_policy`; until some code chooses one, it comes from
+``COALESCE_ICE_HOST_ADDRESSES`` (comma-separated addresses for ``only``). It is process-wide because
+aioice's gathering is. :mod:`coalesce_common.media.aiortc_patches` puts :func:`host_addresses` in front
+of aioice's own function.
 
 Server-reflexive and relay candidates are not affected; tests that must stay on loopback also pass
 ``RTCConfiguration(iceServers=[])``, since aiortc otherwise adds a public STUN server.
@@ -16,43 +20,62 @@ Server-reflexive and relay candidates are not affected; tests that must stay on 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-
-import aioice.ice
+import os
+from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
 
 IPV4_LOOPBACK = "127.0.0.1"
 
-HostAddresses = Callable[[bool, bool], list[str]]
+HOST_ADDRESSES_ENV = "COALESCE_ICE_HOST_ADDRESSES"
 
-_AIOICE_GET_HOST_ADDRESSES: HostAddresses = aioice.ice.get_host_addresses
+
+@dataclass(frozen=True)
+class HostAddressPolicy:
+    include_loopback: bool = True
+    only: tuple[str, ...] | None = None
+    """When set, the only addresses offered (those of them this machine has)."""
+
+    @classmethod
+    def from_environment(cls) -> HostAddressPolicy:
+        only = tuple(a.strip() for a in os.environ.get(HOST_ADDRESSES_ENV, "").split(",") if a.strip())
+        return cls(only=only or None)
+
+
+_chosen: HostAddressPolicy | None = None
 
 
 def set_host_addresses_policy(include_loopback: bool = True, only: list[str] | None = None) -> None:
     """Make ICE offer 127.0.0.1 too (``include_loopback``) and, with ``only``, nothing but those addresses.
 
-    Applies process-wide to connections that gather candidates from now on. Calling it again replaces the
-    previous policy (it never wraps a wrapper).
+    Applies process-wide to connections that gather candidates from now on, and replaces any earlier
+    choice (including the one from the environment).
     """
-    allowed = None if only is None else list(only)
-
-    def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-        addresses = _AIOICE_GET_HOST_ADDRESSES(use_ipv4, use_ipv6)
-        if include_loopback and use_ipv4 and IPV4_LOOPBACK not in addresses:
-            # Last, so real interfaces stay first in the candidate list.
-            addresses.append(IPV4_LOOPBACK)
-        if allowed is not None:
-            missing = [a for a in allowed if a not in addresses]
-            if missing:
-                logger.warning("ICE host addresses %s are not available here", ", ".join(missing))
-            addresses = [a for a in addresses if a in allowed]
-        return addresses
-
-    aioice.ice.get_host_addresses = get_host_addresses
-    logger.debug("ICE host address policy: loopback=%s, only=%s", include_loopback, allowed)
+    global _chosen
+    _chosen = HostAddressPolicy(include_loopback, None if only is None else tuple(only))
+    logger.debug("ICE host address policy: %s", _chosen)
 
 
 def reset_host_addresses_policy() -> None:
-    """Give aioice back its own choice of host addresses."""
-    aioice.ice.get_host_addresses = _AIOICE_GET_HOST_ADDRESSES  # type: ignore[assignment]
+    """Forget the chosen policy: back to the default (loopback added, ``COALESCE_ICE_HOST_ADDRESSES``)."""
+    global _chosen
+    _chosen = None
+
+
+def current_policy() -> HostAddressPolicy:
+    return _chosen or HostAddressPolicy.from_environment()
+
+
+def host_addresses(found: list[str], *, use_ipv4: bool) -> list[str]:
+    """The addresses to offer, given those aioice ``found`` on the interfaces, by :func:`current_policy`."""
+    policy = current_policy()
+    addresses = list(found)
+    if policy.include_loopback and use_ipv4 and IPV4_LOOPBACK not in addresses:
+        # Last, so real interfaces stay first in the candidate list.
+        addresses.append(IPV4_LOOPBACK)
+    if policy.only is not None:
+        missing = [a for a in policy.only if a not in addresses]
+        if missing:
+            logger.warning("ICE host addresses %s are not available here", ", ".join(missing))
+        addresses = [a for a in addresses if a in policy.only]
+    return addresses

@@ -1,4 +1,4 @@
-"""The receiving side's tuning, applied to aiortc and aioice process-wide by :func:`tune_receiving`.
+"""The receiving side's tuning: a jitter buffer that releases frames early, and bigger ICE socket buffers.
 
 - :class:`FrameEndJitterBuffer` hands a video frame to the decoder as soon as its last packet (the RTP
   marker bit) is in. aiortc's buffer waits for the first packet of the *next* frame, which delays every
@@ -11,16 +11,13 @@
   at ``net.core.rmem_max`` (4 MiB on the benchmark machine; Debian's default is 208 KiB, where this
   changes nothing and only pacing at the sender would help).
 
-Both are module attributes looked up at call time: ``RTCRtpReceiver.__init__`` builds its buffer from the
-name it imported, and aioice's gathering reads the buffer size from its turn module.
+:mod:`coalesce_common.media.aiortc_patches` puts both in place of aiortc's and aioice's own.
 """
 
 from __future__ import annotations
 
 import logging
 
-import aioice.turn
-import aiortc.rtcrtpreceiver
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtp import RtpPacket
 
@@ -64,20 +61,3 @@ class FrameEndJitterBuffer(JitterBuffer):
     def _release(self, packets: list[RtpPacket], timestamp: int, count: int) -> JitterFrame:
         self.remove(count)
         return JitterFrame(data=b"".join(p._data for p in packets), timestamp=timestamp)  # type: ignore[attr-defined]
-
-
-# Monkeypatching is beyond the type checker: the ignores are for module attributes aiortc does not export.
-_AIORTC_JITTER_BUFFER: type[JitterBuffer] = aiortc.rtcrtpreceiver.JitterBuffer  # type: ignore[attr-defined]
-_AIOICE_UDP_BUFFER: int = aioice.turn.UDP_SOCKET_BUFFER_SIZE
-
-
-def tune_receiving() -> None:
-    """Install :class:`FrameEndJitterBuffer` and :data:`UDP_RECEIVE_BUFFER` for connections made from now."""
-    aiortc.rtcrtpreceiver.JitterBuffer = FrameEndJitterBuffer  # type: ignore[attr-defined,misc]
-    aioice.turn.UDP_SOCKET_BUFFER_SIZE = max(UDP_RECEIVE_BUFFER, _AIOICE_UDP_BUFFER)
-
-
-def untune_receiving() -> None:
-    """Give aiortc and aioice back their own jitter buffer and socket buffers (for tests that compare)."""
-    aiortc.rtcrtpreceiver.JitterBuffer = _AIORTC_JITTER_BUFFER  # type: ignore[attr-defined,misc]
-    aioice.turn.UDP_SOCKET_BUFFER_SIZE = _AIOICE_UDP_BUFFER

@@ -1,36 +1,50 @@
-"""The one adapter between aioice's TURN client and Coalesce's connection rules (trust and proxies).
+"""How one peer connection's TURN connections reach the TURN server: the CAs trusted and the proxy used.
 
 aioice opens TURN-over-TCP/TLS connections itself (``aioice.turn.create_turn_endpoint``) with no proxy
 hook, and for ``turns:`` URLs with ``ssl=True``: Python's default context, which trusts only the system
-CAs. We replace that function (aioice looks it up as a module attribute at call time, in
-``aioice.ice.relayed_candidate``) with one that
+CAs. A :class:`TurnRoute` opens them instead:
 
-* opens TCP through :func:`open_socket`, so DIRECT, HTTP CONNECT or SOCKS5 as the resolver says, and
-* runs TLS with a context that also trusts the cloud's own CA,
+* TCP through :func:`open_socket`, so DIRECT, HTTP CONNECT or SOCKS5 as its resolver says, and
+* TLS with a context that also trusts the cloud's own CA,
 
 then hands the connection to aioice's own TURN protocol classes. UDP allocations go to aioice unchanged
-(behind a proxy, ICE is relay-only over TCP/TLS, so they are not used there). This uses aioice 0.13's
-``TurnTransport._connect``; ``tests/proxy/test_turn_adapter.py`` fails if an aioice upgrade breaks it.
+(behind a proxy, ICE is relay-only over TCP/TLS, so they are not used there).
+
+A route belongs to one peer connection, so two shares in one process can use different proxies and CAs.
+It travels in the ICE server entries the connection is built with (:class:`RoutedIceServer`, made by
+:meth:`TurnRoute.attach`); :func:`~coalesce_common.media.peer.new_peer_connection` finds it there and
+makes it the :func:`active_route` while that connection gathers candidates (aiortc gathers only in
+``setLocalDescription``). A context variable carries it there because aiortc offers no public way from a
+peer connection to its aioice connections; asyncio copies it into every task the gathering starts, and
+other connections gathering at the same time see their own. The replacement of aioice's function that
+asks the active route is in :mod:`coalesce_common.media.aiortc_patches`; it uses aioice 0.13's
+``TurnTransport._connect``, and ``tests/media/test_aiortc_patches.py`` and
+``tests/proxy/test_turn_adapter.py`` fail if an aioice upgrade breaks it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
+import dataclasses
 import logging
 import ssl
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import aioice.turn
-from aioice.turn import TurnClientTcpProtocol, TurnTransport
+from aioice.turn import TurnClientTcpProtocol
+from aiortc import RTCIceServer
 
 from coalesce_common.net.connector import open_socket
 from coalesce_common.net.proxy import ProxyResolver
 
 logger = logging.getLogger(__name__)
 
-_ORIGINAL = aioice.turn.create_turn_endpoint
-_tls_context: ssl.SSLContext | None = None
-_resolver: ProxyResolver | None = None
+TurnEndpoint = tuple[aioice.turn.TurnTransport, Any]
+CreateTurnEndpoint = Callable[..., Awaitable[TurnEndpoint]]
+"""aioice's ``create_turn_endpoint`` (positional arguments as in :meth:`TurnRoute.create_endpoint`)."""
 
 
 def turn_tls_context(ca_file: str | None = None) -> ssl.SSLContext:
@@ -41,51 +55,103 @@ def turn_tls_context(ca_file: str | None = None) -> ssl.SSLContext:
     return ctx
 
 
-def install_turn_transport(ca_file: str | None = None, resolver: ProxyResolver | None = None) -> None:
-    """Route aioice's TURN over TCP/TLS through ``resolver`` and trust ``ca_file`` too (process-wide)."""
-    global _tls_context, _resolver
-    _tls_context = turn_tls_context(ca_file)
-    _resolver = resolver
-    aioice.turn.create_turn_endpoint = _create_turn_endpoint
+class TurnRoute:
+    """TURN over TCP/TLS through ``resolver`` (aioice's own direct connection without one), trusting the
+    system CAs and ``ca_file``."""
 
+    def __init__(self, *, ca_file: str | None = None, resolver: ProxyResolver | None = None) -> None:
+        self.ca_file = ca_file
+        self.resolver = resolver
+        self.tls_context = turn_tls_context(ca_file)
 
-async def _create_turn_endpoint(
-    protocol_factory: Any,
-    server_addr: tuple[str, int],
-    username: str | None,
-    password: str | None,
-    lifetime: int = aioice.turn.DEFAULT_ALLOCATION_LIFETIME,
-    channel_refresh_time: int = aioice.turn.DEFAULT_CHANNEL_REFRESH_TIME,
-    ssl: bool | ssl.SSLContext | None = None,
-    transport: str = "udp",
-) -> tuple[TurnTransport, Any]:
-    if ssl is True and _tls_context is not None:
-        ssl = _tls_context
-    if transport != "tcp" or _resolver is None:
-        return await _ORIGINAL(
-            protocol_factory, server_addr, username, password, lifetime, channel_refresh_time, ssl, transport
+    def __repr__(self) -> str:
+        return f"TurnRoute(ca_file={self.ca_file!r}, resolver={self.resolver!r})"
+
+    def attach(self, servers: list[RTCIceServer]) -> list[RTCIceServer]:
+        """``servers`` as entries that carry this route to the peer connection built with them."""
+        return [
+            RoutedIceServer(s.urls, s.username, s.credential, s.credentialType, route=self) for s in servers
+        ]
+
+    async def create_endpoint(
+        self,
+        upstream: CreateTurnEndpoint,
+        protocol_factory: Any,
+        server_addr: tuple[str, int],
+        username: str | None,
+        password: str | None,
+        lifetime: int,
+        channel_refresh_time: int,
+        ssl: bool | ssl.SSLContext | None,
+        transport: str,
+    ) -> TurnEndpoint:
+        """What aioice's ``create_turn_endpoint`` does, the way this route says; ``upstream`` is aioice's."""
+        if ssl is True:
+            ssl = self.tls_context
+        if transport != "tcp" or self.resolver is None:
+            return await upstream(
+                protocol_factory,
+                server_addr,
+                username,
+                password,
+                lifetime,
+                channel_refresh_time,
+                ssl,
+                transport,
+            )
+        host, port = server_addr
+        sock = await open_socket(host, port, self.resolver)
+        loop = asyncio.get_running_loop()
+        inner_transport, inner_protocol = await loop.create_connection(
+            lambda: TurnClientTcpProtocol(
+                server_addr,
+                username=username,
+                password=password,
+                lifetime=lifetime,
+                channel_refresh_time=channel_refresh_time,
+            ),
+            sock=sock,
+            ssl=ssl or None,
+            server_hostname=host if ssl else None,
         )
-    host, port = server_addr
-    sock = await open_socket(host, port, _resolver)
-    loop = asyncio.get_running_loop()
-    inner_transport, inner_protocol = await loop.create_connection(
-        lambda: TurnClientTcpProtocol(
-            server_addr,
-            username=username,
-            password=password,
-            lifetime=lifetime,
-            channel_refresh_time=channel_refresh_time,
-        ),
-        sock=sock,
-        ssl=ssl or None,
-        server_hostname=host if ssl else None,
-    )
+        try:
+            protocol = protocol_factory()
+            turn_transport = aioice.turn.TurnTransport(inner_protocol)
+            await turn_transport._connect(protocol)
+        except BaseException:
+            inner_transport.close()
+            raise
+        logger.info("TURN allocation over %s to %s:%d", "TLS" if ssl else "TCP", host, port)
+        return turn_transport, protocol
+
+
+@dataclasses.dataclass
+class RoutedIceServer(RTCIceServer):
+    """An ICE server entry that also says how to reach the server (aiortc reads only the fields it knows)."""
+
+    route: TurnRoute = dataclasses.field(default_factory=TurnRoute)
+
+
+def route_of(servers: list[RTCIceServer]) -> TurnRoute | None:
+    """The route of the first entry that carries one (aiortc uses only the first TURN server anyway)."""
+    return next((s.route for s in servers if isinstance(s, RoutedIceServer)), None)
+
+
+_active_route: contextvars.ContextVar[TurnRoute | None] = contextvars.ContextVar(
+    "coalesce_turn_route", default=None
+)
+
+
+@contextlib.contextmanager
+def routing(route: TurnRoute | None) -> Iterator[None]:
+    """TURN connections opened in this context, and in tasks started from it, go by ``route``."""
+    token = _active_route.set(route)
     try:
-        protocol = protocol_factory()
-        turn_transport = TurnTransport(inner_protocol)
-        await turn_transport._connect(protocol)
-    except BaseException:
-        inner_transport.close()
-        raise
-    logger.info("TURN allocation over %s to %s:%d", "TLS" if ssl else "TCP", host, port)
-    return turn_transport, protocol
+        yield
+    finally:
+        _active_route.reset(token)
+
+
+def active_route() -> TurnRoute | None:
+    """The route for a TURN connection opened now; ``None`` leaves it to aioice."""
+    return _active_route.get()

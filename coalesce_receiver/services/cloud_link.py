@@ -22,7 +22,7 @@ from coalesce_common.cloud.rest import CloudClient, CloudError, DeviceCredential
 from coalesce_common.cloud.turn import order_by_rtt, parse_servers
 from coalesce_common.cloud.updates import UpdateError, current_platform, verify_manifest, version_tuple
 from coalesce_common.errors import CoalesceError
-from coalesce_common.net.turn import install_turn_transport
+from coalesce_common.net.turn import TurnRoute
 from coalesce_common.signaling.xmpp import XmppChannel, XmppSignaling
 from coalesce_receiver.services.receiver import Receiver
 
@@ -54,7 +54,6 @@ class CloudLink:
         return self._stream
 
     async def start(self) -> None:
-        install_turn_transport(self.credentials.ca_file)
         await self._connect()
         await asyncio.gather(self._renew_meeting(), self._renew_turn(), self._check_update())
         self._maintain = asyncio.ensure_future(self._maintain_loop())
@@ -81,7 +80,8 @@ class CloudLink:
         async with self._api() as api:
             body = await api.turn_credentials()
         servers = await order_by_rtt(parse_servers(body))
-        self._ice_servers = servers[0].ice_servers("udp") if servers else []
+        route = TurnRoute(ca_file=self.credentials.ca_file)
+        self._ice_servers = route.attach(servers[0].ice_servers("udp")) if servers else []
         self.turn_expires = _parse_time(body.get("expires_at"))
 
     async def _check_update(self) -> None:

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from coalesce_common.media.encoding import tune_encoders, untune_encoders
+from coalesce_common.media import aiortc_patches
 from coalesce_common.media.ice import reset_host_addresses_policy, set_host_addresses_policy
 
 XVFB_START_TIMEOUT = 15.0
@@ -138,10 +138,11 @@ def red_root_display(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def tuned_encoders() -> Iterator[None]:
-    tune_encoders()
+def patched_aiortc() -> Iterator[None]:
+    """aiortc and aioice with every Coalesce patch, as ``new_peer_connection`` installs them."""
+    aiortc_patches.install()
     yield
-    untune_encoders()
+    aiortc_patches.uninstall()
 
 
 @pytest.fixture

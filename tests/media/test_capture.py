@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -132,3 +134,49 @@ async def test_screen_source_names_the_monitors_when_the_index_is_wrong(red_root
             await source.slot.get(timeout=FRAME_TIMEOUT)
     finally:
         source.stop()
+
+
+class SlowToReleaseSource(CaptureSource):
+    """Releases its "device" only when :attr:`release` is set: a driver slow to let go."""
+
+    kind = "camera"
+
+    def __init__(self) -> None:
+        super().__init__(fps=100)
+        self.release = threading.Event()
+        self.released = threading.Event()
+
+    def _open(self) -> None:
+        pass
+
+    def _grab(self) -> av.VideoFrame:
+        return av.VideoFrame.from_ndarray(np.zeros((24, 32), dtype=np.uint8), format="yuv420p")
+
+    def _close(self) -> None:
+        self.release.wait(STOP_WAIT)
+        self.released.set()
+
+
+STOP_WAIT = 10.0
+
+
+async def test_aclose_waits_for_the_device_without_blocking_the_loop() -> None:
+    source = await started(SlowToReleaseSource())
+    await source.slot.get(timeout=FRAME_TIMEOUT)
+    # This callback can only run while aclose() waits if the wait leaves the loop free; a join on the loop
+    # would hold it until the timeout, with the thread still holding the device.
+    asyncio.get_running_loop().call_soon(source.release.set)
+    await source.aclose(timeout=STOP_WAIT)
+    assert source.released.is_set()
+    assert not source.running
+    with pytest.raises(MediaError, match="stopped"):
+        await source.slot.get(timeout=FRAME_TIMEOUT)
+    await source.aclose()  # idempotent
+
+
+async def test_a_source_is_an_async_context_manager(video_file: VideoFile) -> None:
+    async with CameraSource(str(video_file.path)) as source:
+        assert source.running
+        assert await source.slot.get(timeout=FRAME_TIMEOUT)
+    assert not source.running
+    assert source.error is None

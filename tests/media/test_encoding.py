@@ -1,17 +1,16 @@
-"""The tuned encoders: settings, bitrate hysteresis, installation into aiortc, and codec preference."""
+"""The tuned encoders: settings, bitrate hysteresis and codec preference.
+
+Their installation into aiortc is tested in ``test_aiortc_patches.py``.
+"""
 
 from __future__ import annotations
 
 import fractions
 
-import aiortc.codecs.vpx
-import aiortc.rtcrtpsender
 import av
 import numpy as np
 import pytest
 from aiortc import RTCPeerConnection
-from aiortc.codecs.h264 import H264Encoder
-from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from coalesce_common.media import encoding
@@ -21,8 +20,6 @@ from coalesce_common.media.encoding import (
     encoder_threads,
     h264_level,
     prefer_codec,
-    tune_encoders,
-    untune_encoders,
 )
 
 H264 = RTCRtpCodecParameters(mimeType="video/H264", clockRate=90000, payloadType=102)
@@ -129,25 +126,6 @@ def test_vp8_encoder_encodes_at_the_raised_rate() -> None:
         assert payloads
     assert encoder.codec is not None
     assert encoder.codec.bit_rate == encoding.VP8_DEFAULT_BITRATE
-
-
-def sender_encoder(codec: RTCRtpCodecParameters) -> object:
-    """The encoder RTCRtpSender would make: it calls the name it imported, which tune_encoders replaces."""
-    return aiortc.rtcrtpsender.get_encoder(codec)  # type: ignore[attr-defined]
-
-
-def test_tune_encoders_installs_the_tuned_encoders_once_and_can_be_undone() -> None:
-    try:
-        tune_encoders()
-        tune_encoders()
-        assert isinstance(sender_encoder(H264), TunedH264Encoder)
-        assert isinstance(sender_encoder(VP8), TunedVp8Encoder)
-        assert aiortc.codecs.vpx.number_of_threads(1920 * 1080, 2) == 2
-    finally:
-        untune_encoders()
-    assert type(sender_encoder(H264)) is H264Encoder
-    assert type(sender_encoder(VP8)) is Vp8Encoder
-    assert aiortc.codecs.vpx.number_of_threads(1920 * 1080, 2) == 1
 
 
 def first_video_codec(sdp: str) -> str:

@@ -37,7 +37,7 @@ def candidate_addresses(sdp: str) -> set[str]:
 
 
 async def test_a_camera_reaches_the_receiver_over_h264_on_loopback(
-    video_file: VideoFile, tuned_encoders: None, loopback_only_ice: None, monkeypatch: pytest.MonkeyPatch
+    video_file: VideoFile, patched_aiortc: None, loopback_only_ice: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     opened: list[tuple[int, int]] = []
     open_codec = TunedH264Encoder._open_codec

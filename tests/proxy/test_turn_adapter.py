@@ -1,4 +1,5 @@
-"""The aioice adapter: TURN over TLS through a proxy and with the cloud's CA, in aioice's own ICE agent.
+"""TURN routes: TURN over TLS through a proxy and with the cloud's CA, in aioice's own ICE agent and in a
+peer connection, each connection by its own route.
 
 This fails if an aioice upgrade stops looking ``create_turn_endpoint`` up at call time, renames the
 TURN protocol classes, or changes ``TurnTransport._connect``: then no relay candidate is gathered.
@@ -6,28 +7,37 @@ TURN protocol classes, or changes ``TurnTransport._connect``: then no relay cand
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import Iterator
 
 import aioice
-import aioice.turn
 import pytest
+from aiortc import RTCIceServer
 
 from coalesce_cloud.servers.coturn import turn_rest_credentials
 from coalesce_cloud.stack import LocalCloud
-from coalesce_common.net import turn as turn_adapter
+from coalesce_common.media import aiortc_patches
+from coalesce_common.media.peer import new_peer_connection
 from coalesce_common.net.proxy import ProxyConfig, ProxyResolver
+from coalesce_common.net.turn import TurnRoute, routing
 from tests.proxy.lab import Netns, SquidFactory
 
 
 @pytest.fixture
-def restore_aioice() -> Iterator[None]:
+def patched_aioice() -> Iterator[None]:
+    aiortc_patches.install()
     yield
-    aioice.turn.create_turn_endpoint = turn_adapter._ORIGINAL
+    aiortc_patches.uninstall()
 
 
-async def gather_relay(cloud: LocalCloud) -> list[aioice.Candidate]:
+def credentials(cloud: LocalCloud) -> tuple[str, str]:
     secret = (cloud.state_dir / "turn-secret").read_text().strip()
-    username, password = turn_rest_credentials(secret, "adapter-test", 300)
+    return turn_rest_credentials(secret, "adapter-test", 300)
+
+
+async def gather_relay(cloud: LocalCloud, route: TurnRoute | None) -> list[aioice.Candidate]:
+    username, password = credentials(cloud)
     connection = aioice.Connection(
         ice_controlling=True,
         components=1,
@@ -39,31 +49,69 @@ async def gather_relay(cloud: LocalCloud) -> list[aioice.Candidate]:
         transport_policy=aioice.TransportPolicy.RELAY,
     )
     try:
-        await connection.gather_candidates()
+        with routing(route):
+            await connection.gather_candidates()
         return [c for c in connection.local_candidates if c.type == "relay"]
     finally:
         await connection.close()
 
 
+@pytest.mark.usefixtures("patched_aioice")
 async def test_turn_over_tls_goes_through_the_proxy_and_trusts_the_cloud_ca(
-    local_cloud: LocalCloud, netns: Netns, squid_factory: SquidFactory, restore_aioice: None
+    local_cloud: LocalCloud, netns: Netns, squid_factory: SquidFactory
 ) -> None:
     squid = squid_factory(auth=True)
-    turn_adapter.install_turn_transport(
-        local_cloud.ca_file, ProxyResolver(ProxyConfig(mode="manual", url=squid.url))
+    route = TurnRoute(
+        ca_file=local_cloud.ca_file, resolver=ProxyResolver(ProxyConfig(mode="manual", url=squid.url))
     )
-    assert aioice.turn.create_turn_endpoint is turn_adapter._create_turn_endpoint
-    relays = await gather_relay(local_cloud)
-    assert relays, "no relay candidate: the adapter no longer reaches aioice's TURN client"
+    relays = await gather_relay(local_cloud, route)
+    assert relays, "no relay candidate: the route no longer reaches aioice's TURN client"
     squid.wait_for_access(
         rf"TCP_TUNNEL/200 .* CONNECT 127\.0\.0\.1:{local_cloud.ports.turn_tls} {squid.username}"
     )
 
 
-async def test_without_the_cloud_ca_turn_over_tls_is_refused(
-    local_cloud: LocalCloud, restore_aioice: None
+@pytest.mark.usefixtures("patched_aioice")
+async def test_without_the_cloud_ca_turn_over_tls_is_refused(local_cloud: LocalCloud) -> None:
+    assert await gather_relay(local_cloud, None) == []  # aioice alone: system CAs only
+    assert await gather_relay(local_cloud, TurnRoute()) == []  # our private CA's certificate fails
+    assert await gather_relay(local_cloud, TurnRoute(ca_file=local_cloud.ca_file))
+
+
+@pytest.mark.usefixtures("patched_aioice")
+async def test_two_connections_gathering_at_once_each_trust_what_their_route_says(
+    local_cloud: LocalCloud,
 ) -> None:
-    turn_adapter.install_turn_transport(None)  # system CAs only: our private CA's certificate fails
-    assert await gather_relay(local_cloud) == []
-    turn_adapter.install_turn_transport(local_cloud.ca_file)
-    assert await gather_relay(local_cloud)
+    trusting, untrusting = TurnRoute(ca_file=local_cloud.ca_file), TurnRoute()
+    with_ca, without_ca = await asyncio.gather(
+        gather_relay(local_cloud, trusting), gather_relay(local_cloud, untrusting)
+    )
+    assert with_ca and without_ca == []
+
+
+async def test_a_peer_connection_gathers_a_relay_through_the_proxy_its_ice_servers_name(
+    local_cloud: LocalCloud, netns: Netns, squid_factory: SquidFactory
+) -> None:
+    squid = squid_factory(auth=True)
+    username, password = credentials(local_cloud)
+    servers = [
+        RTCIceServer(
+            urls=f"turns:127.0.0.1:{local_cloud.ports.turn_tls}?transport=tcp",
+            username=username,
+            credential=password,
+        )
+    ]
+    route = TurnRoute(
+        ca_file=local_cloud.ca_file, resolver=ProxyResolver(ProxyConfig(mode="manual", url=squid.url))
+    )
+    pc = new_peer_connection(route.attach(servers), relay_only=True)
+    try:
+        pc.addTransceiver("video", direction="sendonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        assert re.search(r"^a=candidate:.* typ relay", pc.localDescription.sdp, re.MULTILINE)
+    finally:
+        await pc.close()
+        aiortc_patches.uninstall()
+    squid.wait_for_access(
+        rf"TCP_TUNNEL/200 .* CONNECT 127\.0\.0\.1:{local_cloud.ports.turn_tls} {squid.username}"
+    )
