@@ -20,7 +20,13 @@ from slixmpp import JID
 from coalesce_common.cloud.device import connect_xmpp
 from coalesce_common.cloud.rest import CloudClient, CloudError, DeviceCredentials
 from coalesce_common.cloud.turn import order_by_rtt, parse_servers
-from coalesce_common.cloud.updates import UpdateError, current_platform, verify_manifest, version_tuple
+from coalesce_common.cloud.updates import (
+    UpdateError,
+    current_platform,
+    installed_version,
+    verify_manifest,
+    version_tuple,
+)
 from coalesce_common.errors import CoalesceError
 from coalesce_common.net.turn import install_turn_transport
 from coalesce_common.signaling.xmpp import XmppChannel, XmppSignaling
@@ -29,7 +35,6 @@ from coalesce_receiver.services.receiver import Receiver
 logger = logging.getLogger(__name__)
 
 KEYRING_SERVICE = "coalesce-receiver"
-RECEIVER_VERSION = "0.1.0"
 CLOUD_SERVICE_USER = "coalesce-cloud"
 """Local part of the JID the cloud sends admin notices from; notices from anyone else are ignored."""
 
@@ -100,7 +105,7 @@ class CloudLink:
         except UpdateError as exc:
             logger.warning("refused an update manifest: %s", exc)
             return
-        if version_tuple(manifest.version) > version_tuple(RECEIVER_VERSION):
+        if version_tuple(manifest.version) > version_tuple(installed_version()):
             self.receiver.model.set_update_notice(f"Update available: Coalesce {manifest.version}")
 
     async def _maintain_loop(self) -> None:

@@ -22,6 +22,8 @@ from aiortc import RTCIceServer
 
 from coalesce_common.discovery import ReceiverInfo, ReceiverPublisher, local_ipv4_addresses
 from coalesce_common.errors import CoalesceError
+from coalesce_common.protocol.pin import RULE as PIN_RULE
+from coalesce_common.protocol.pin import is_valid_pin, random_pin
 from coalesce_common.signaling import SignalingChannel
 from coalesce_common.signaling.websocket import WebSocketChannel, WebSocketServer
 from coalesce_common.tls import TlsIdentity, load_or_create_identity
@@ -227,8 +229,8 @@ class Receiver:
         if not self.check_admin_password(password):
             logger.warning("PIN change refused: wrong admin password")
             return False
-        if new_pin is not None and not valid_pin(new_pin):
-            raise ValueError("a PIN is 4 to 12 digits")
+        if new_pin is not None and not is_valid_pin(new_pin):
+            raise ValueError(f"a PIN is {PIN_RULE}")
         self._set_pin(new_pin)
         logger.info("PIN changed at the box (%s)", "required" if new_pin else "open room")
         return True
@@ -244,7 +246,7 @@ class Receiver:
     def rotate_pin(self) -> None:
         """A fresh random PIN of the same length, if rotation is on and the room has a PIN."""
         if self._rotate and self._pin is not None:
-            self._set_pin("".join(secrets.choice("0123456789") for _ in range(len(self._pin))))
+            self._set_pin(random_pin(len(self._pin)))
             logger.info("PIN rotated for the next meeting")
 
     def _set_pin(self, pin: str | None) -> None:
@@ -315,10 +317,6 @@ class Receiver:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
-
-
-def valid_pin(pin: str) -> bool:
-    return pin.isdigit() and 4 <= len(pin) <= 12
 
 
 class _AdminSecret:
