@@ -15,9 +15,9 @@ import logging
 from typing import Any
 
 from aiortc import RTCIceServer
-from slixmpp import JID
 
 from coalesce_common.cloud.device import connect_xmpp
+from coalesce_common.cloud.notice import DeviceStatusNotice
 from coalesce_common.cloud.rest import CloudClient, CloudError, DeviceCredentials
 from coalesce_common.cloud.turn import order_by_rtt, parse_servers
 from coalesce_common.cloud.updates import (
@@ -35,8 +35,6 @@ from coalesce_receiver.services.receiver import Receiver
 logger = logging.getLogger(__name__)
 
 KEYRING_SERVICE = "coalesce-receiver"
-CLOUD_SERVICE_USER = "coalesce-cloud"
-"""Local part of the JID the cloud sends admin notices from; notices from anyone else are ignored."""
 
 
 class CloudLink:
@@ -66,7 +64,10 @@ class CloudLink:
 
     async def _connect(self) -> None:
         self._stream, self.credentials = await connect_xmpp(
-            self.credentials, on_channel=self._on_channel, on_notice=self._on_notice, service=KEYRING_SERVICE
+            self.credentials,
+            on_channel=self._on_channel,
+            on_device_status=self._on_device_status,
+            service=KEYRING_SERVICE,
         )
 
     def _api(self) -> CloudClient:
@@ -152,17 +153,10 @@ class CloudLink:
     async def _on_channel(self, channel: XmppChannel) -> None:
         await self.receiver.serve(channel, ice_servers=list(self._ice_servers))
 
-    def _on_notice(self, notice: dict[str, Any]) -> None:
-        domain = JID(self.credentials.xmpp.jid).domain
-        if notice.get("from") != f"{CLOUD_SERVICE_USER}@{domain}":
-            logger.debug("ignoring a notice from %s", notice.get("from"))
-            return
-        if notice.get("coalesce") == "device-status" and notice.get("status") in ("suspended", "revoked"):
-            jid = str(JID(str(notice.get("jid", ""))).bare)
-            ended = self.receiver.end_shares_from(jid)
-            logger.info(
-                "device %s was %s: ended %d share(s)", notice.get("device_id"), notice["status"], ended
-            )
+    def _on_device_status(self, notice: DeviceStatusNotice) -> None:
+        if notice.status.cut_off:
+            ended = self.receiver.end_shares_from(notice.jid)
+            logger.info("device %s was %s: ended %d share(s)", notice.device_id, notice.status, ended)
 
     async def aclose(self) -> None:
         if self._maintain is not None:
