@@ -6,13 +6,14 @@ What suspending, revoking and restoring a device does is :mod:`coalesce_cloud.ap
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Path, Query
+from sqlalchemy.orm import Session
 
 from coalesce_cloud import crud
 from coalesce_cloud.api import revocation
-from coalesce_cloud.api.deps import AdminDep, ContextDep, NowDep, SessionDep, SettingsDep
+from coalesce_cloud.api.deps import AdminDep, AppContext, ContextDep, NowDep, SessionDep, SettingsDep
 from coalesce_cloud.api.errors import ApiError
 from coalesce_cloud.api.schemas import (
     AuditEntry,
@@ -96,32 +97,14 @@ async def suspend_device(
     until = body.ends(now)
     if until <= now:
         raise ApiError(422, "validation_error", "Invalid until: it must be in the future.")
-    return await revocation.cut_off(
-        session,
-        device_id=device_id,
-        status=DeviceStatus.SUSPENDED,
-        until=until,
-        admin=admin,
-        xmpp=context.settings.xmpp,
-        xmpp_admin=context.xmpp_admin,
-        now=now,
-    )
+    return await _cut_off(context, session, admin, device_id, DeviceStatus.SUSPENDED, until, now)
 
 
 @router.post("/devices/{device_id}/revoke")
 async def revoke_device(
     admin: AdminDep, context: ContextDep, session: SessionDep, now: NowDep, device_id: str = DeviceIdPath
 ) -> DeviceStatusChanged:
-    return await revocation.cut_off(
-        session,
-        device_id=device_id,
-        status=DeviceStatus.REVOKED,
-        until=None,
-        admin=admin,
-        xmpp=context.settings.xmpp,
-        xmpp_admin=context.xmpp_admin,
-        now=now,
-    )
+    return await _cut_off(context, session, admin, device_id, DeviceStatus.REVOKED, None, now)
 
 
 @router.post("/devices/{device_id}/restore")
@@ -130,3 +113,24 @@ def restore_device(
 ) -> DeviceStatusChanged:
     """Lift a suspension (a no-op for an active device)."""
     return revocation.restore(session, device_id=device_id, admin=admin, xmpp=settings.xmpp, now=now)
+
+
+async def _cut_off(
+    context: AppContext,
+    session: Session,
+    admin: str,
+    device_id: str,
+    status: DeviceStatus,
+    until: datetime | None,
+    now: datetime,
+) -> DeviceStatusChanged:
+    return await revocation.cut_off(
+        session,
+        device_id=device_id,
+        status=status,
+        until=until,
+        admin=admin,
+        xmpp=context.settings.xmpp,
+        xmpp_admin=context.xmpp_admin,
+        now=now,
+    )
