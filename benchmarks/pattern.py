@@ -13,19 +13,16 @@ outlives the benchmark) or on SIGTERM.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import stat
 import sys
 import time
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QPoint, QRect, QSocketNotifier, Qt, QTimer
-from PySide6.QtGui import QColor, QFont, QGuiApplication, QImage, QPainter, QPaintEvent, QPixmap
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtCore import QPoint, QRect, Qt, QTimer
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent, QPixmap
 
 from benchmarks import timecode
+from coalesce_testing.pattern import PatternWindow, run
 
 PAN_PIXELS_PER_SECOND = (240.0, 120.0)
 
@@ -67,23 +64,16 @@ def _motion_texture(width: int, height: int, seed: int = 6) -> QImage:
     return qimage.copy()  # detach from the numpy buffer
 
 
-class PatternWindow(QWidget):
+class BenchmarkPattern(PatternWindow):
     def __init__(self, content: str, fps: float) -> None:
-        super().__init__(
-            None,
-            Qt.WindowType.FramelessWindowHint
-            | Qt.WindowType.WindowStaysOnTopHint
-            | Qt.WindowType.X11BypassWindowManagerHint,
-        )
+        super().__init__()
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setAttribute(Qt.WidgetAttribute.WA_NoSystemBackground)
-        self.setCursor(Qt.CursorShape.BlankCursor)
         self._content = content
         self._period = 1.0 / fps
         self._counter = 0
         self._started = time.monotonic()
         self._next_due = self._started
-        self._announced = False
         self._background: QPixmap | None = None
         self._geometry: timecode.StripGeometry | None = None
         self._timer = QTimer(self)
@@ -121,14 +111,14 @@ class PatternWindow(QWidget):
         painter.end()
         return page
 
-    def start(self) -> None:
+    def shown(self) -> None:
         self._prepare()
         self._timer.start(0)
 
     def _tick(self) -> None:
         geometry = self._geometry
         assert geometry is not None
-        if self._content == "motion" or not self._announced:
+        if self._content == "motion" or not self.announced:
             self.update()
         else:
             self.update(QRect(geometry.left, geometry.top, geometry.width, geometry.height))
@@ -149,9 +139,7 @@ class PatternWindow(QWidget):
             painter.drawPixmap(event.rect(), self._background, event.rect())
         self._paint_strip(painter, self._geometry)
         painter.end()
-        if not self._announced and self._fills_screen():
-            self._announced = True
-            QTimer.singleShot(0, self._announce)
+        self.painted()
 
     def _paint_strip(self, painter: QPainter, geometry: timecode.StripGeometry) -> None:
         # The time is taken last, just before the strip is drawn; the frame reaches X right after paintEvent.
@@ -165,47 +153,13 @@ class PatternWindow(QWidget):
         )
         painter.drawImage(geometry.left, geometry.top, image)
 
-    def _fills_screen(self) -> bool:
-        screen = self.screen()
-        handle = self.windowHandle()
-        return (
-            screen is not None
-            and handle is not None
-            and handle.isExposed()
-            and self.geometry() == screen.geometry()
-        )
-
-    def _announce(self) -> None:
-        QGuiApplication.sync()
-        print("ready", flush=True)
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("content", choices=("static", "motion"))
     parser.add_argument("--fps", type=float, default=60.0)
     args = parser.parse_args(argv)
-
-    app = QApplication(sys.argv[:1])
-    window = PatternWindow(args.content, args.fps)
-    screen = app.primaryScreen()
-    window.setGeometry(screen.geometry())
-    window.showFullScreen()
-    window.start()
-
-    signal.signal(signal.SIGTERM, lambda *_: app.quit())
-    # Qt's loop runs no Python code while idle; a timer lets the SIGTERM handler run promptly.
-    wake = QTimer(app)
-    wake.start(200)
-    if stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode):
-        stdin_watch = QSocketNotifier(sys.stdin.fileno(), QSocketNotifier.Type.Read, app)
-
-        def on_stdin() -> None:
-            if not os.read(sys.stdin.fileno(), 4096):
-                app.quit()
-
-        stdin_watch.activated.connect(on_stdin)
-    return app.exec()
+    return run(lambda: BenchmarkPattern(args.content, args.fps))
 
 
 if __name__ == "__main__":

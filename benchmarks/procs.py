@@ -11,19 +11,18 @@ import asyncio
 import contextlib
 import json
 import os
-import select
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from coalesce_testing import xvfb
+from coalesce_testing.xvfb import XServer as XServer  # the benchmark's modules import it from here
+
 STOP_TIMEOUT = 5.0
-XVFB_START_TIMEOUT = 15.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,71 +83,12 @@ def _tail(path: Path, chars: int = 3000) -> str:
         return ""
 
 
-@dataclass
-class XServer:
-    display: str
-    width: int
-    height: int
-    process: asyncio.subprocess.Process
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    async def aclose(self) -> None:
-        await stop_process(self.process)
-
-
-def _read_display_number(fd: int, timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    data = b""
-    while b"\n" not in data:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        readable, _, _ = select.select([fd], [], [], remaining)
-        if readable:
-            chunk = os.read(fd, 64)
-            if not chunk:
-                break
-            data += chunk
-    return data.decode(errors="replace").strip()
-
-
 async def start_xvfb(width: int, height: int, log_path: Path) -> XServer:
-    """A private ``width`` x ``height`` x 24 Xvfb; it picks a free display and tells it via -displayfd."""
-    executable = shutil.which("Xvfb")
-    if executable is None:
-        raise BenchmarkError("Xvfb is not installed (apt-get install xvfb; scripts/setup.sh does it)")
-    read_fd, write_fd = os.pipe()
+    """A private ``width`` x ``height`` x 24 Xvfb (:func:`coalesce_testing.xvfb.start_xvfb`)."""
     try:
-        with log_path.open("wb") as log:
-            process = await asyncio.create_subprocess_exec(
-                executable,
-                "-displayfd",
-                str(write_fd),
-                "-screen",
-                "0",
-                f"{width}x{height}x24",
-                "-nolisten",
-                "tcp",
-                "-noreset",
-                pass_fds=(write_fd,),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        os.close(write_fd)
-        write_fd = -1
-        number = await asyncio.to_thread(_read_display_number, read_fd, XVFB_START_TIMEOUT)
-    finally:
-        os.close(read_fd)
-        if write_fd >= 0:
-            os.close(write_fd)
-    if not number.isdigit():
-        await stop_process(process)
-        raise BenchmarkError(f"Xvfb {width}x{height} did not start: {_tail(log_path)}")
-    return XServer(display=f":{number}", width=width, height=height, process=process)
+        return await asyncio.to_thread(xvfb.start_xvfb, width, height, log_path=log_path)
+    except (xvfb.XvfbError, TimeoutError) as exc:
+        raise BenchmarkError(str(exc)) from exc
 
 
 class Child:

@@ -13,7 +13,6 @@ import socket
 import sys
 from collections.abc import Sequence
 
-from coalesce_client import __version__
 from coalesce_client.services.doctor import diagnose
 from coalesce_client.services.remote import KEYRING_SERVICE, NotEnrolled, RemoteOptions, RemoteShare
 from coalesce_client.services.share import Share, ShareOptions, ShareTarget
@@ -21,7 +20,7 @@ from coalesce_client.settings import load_proxy, save_proxy, with_password
 from coalesce_common.cloud import store
 from coalesce_common.cloud.device import enroll
 from coalesce_common.cloud.rest import CloudClient, CloudError
-from coalesce_common.cloud.updates import current_platform, verify_manifest, version_tuple
+from coalesce_common.cloud.updates import current_platform, installed_version, verify_manifest, version_tuple
 from coalesce_common.discovery import ReceiverInfo, browse, find
 from coalesce_common.errors import CoalesceError
 from coalesce_common.media.capture import list_monitors
@@ -250,13 +249,15 @@ async def _update_check(args: argparse.Namespace) -> int:
                 return 0
             raise
     manifest = verify_manifest(credentials.update_public_key, document, platform=args.platform)
-    if version_tuple(manifest.version) > version_tuple(__version__):
-        print(f"Update available: Coalesce {manifest.version} (you have {__version__}).")
+    if version_tuple(manifest.version) > version_tuple(installed_version()):
+        print(f"Update available: Coalesce {manifest.version} (you have {installed_version()}).")
         print(f"Download: {manifest.url}\nSHA-256: {manifest.sha256}")
         if manifest.notes:
             print(f"Release notes:\n{manifest.notes}")
     else:
-        print(f"Coalesce {__version__} is up to date (latest for {args.platform}: {manifest.version}).")
+        print(
+            f"Coalesce {installed_version()} is up to date (latest for {args.platform}: {manifest.version})."
+        )
     return 0
 
 

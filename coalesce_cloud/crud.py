@@ -173,16 +173,6 @@ def set_device_status(
     record_audit(session, actor=actor, action=action[status], device_id=device.id, details=details, now=now)
 
 
-def lift_expired_suspension(session: Session, *, device: Device, now: datetime) -> bool:
-    """Reactivate a suspended device whose suspension has run out; True if it did."""
-    if device.status is not DeviceStatus.SUSPENDED:
-        return False
-    if device.suspended_until is None or device.suspended_until > now:
-        return False
-    set_device_status(session, device=device, status=DeviceStatus.ACTIVE, until=None, actor="system", now=now)
-    return True
-
-
 # --------------------------------------------------------------------------------------------- meetings
 
 

@@ -16,6 +16,9 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Dialect, Enum, ForeignKey, Index, Integer, String, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+# A device's standing; defined with the notice that tells boxes about it, so both read the same values.
+from coalesce_common.cloud.notice import DeviceStatus as DeviceStatus
+
 DEVICE_ID_LENGTH = 24
 MEETING_ID_LENGTH = 10
 NAME_MAX = 100
@@ -44,12 +47,6 @@ class UtcDateTime(TypeDecorator[datetime]):
 class DeviceKind(enum.StrEnum):
     SENDER = "sender"
     BOX = "box"
-
-
-class DeviceStatus(enum.StrEnum):
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
-    REVOKED = "revoked"
 
 
 def _str_enum(cls: type[enum.StrEnum], name: str) -> Enum:

@@ -19,6 +19,8 @@ from pathlib import Path
 from coalesce_common.cloud import store
 from coalesce_common.cloud.device import enroll
 from coalesce_common.errors import CoalesceError
+from coalesce_common.protocol.pin import RULE as PIN_RULE
+from coalesce_common.protocol.pin import is_valid_pin
 from coalesce_receiver.services.cloud_link import KEYRING_SERVICE, CloudLink
 from coalesce_receiver.services.receiver import (
     DEFAULT_PORT,
@@ -89,9 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO - 10 * min(args.verbose, 1),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if args.pin is not None and not (args.pin.isdigit() and 4 <= len(args.pin) <= 12):
-        print("coalesce-receiver: --pin must be 4 to 12 digits", file=sys.stderr)
-        return 2
+    for option, pin in (("--pin", args.pin), ("--moderator-pin", args.moderator_pin)):
+        if pin is not None and not is_valid_pin(pin):
+            print(f"coalesce-receiver: {option} must be {PIN_RULE}", file=sys.stderr)
+            return 2
     config = ReceiverConfig(
         name=args.name,
         pin=args.pin,

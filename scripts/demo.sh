@@ -105,7 +105,7 @@ start_xvfb() {
 start_pattern() {
     local fifo="$TMP/pattern.out" fd
     mkfifo "$fifo"
-    QT_QPA_PLATFORM=xcb "$BIN/python" scripts/demo_pattern.py "Shared to \"$ROOM_NAME\" over WebRTC" \
+    QT_QPA_PLATFORM=xcb PYTHONPATH="$ROOT" "$BIN/python" scripts/demo_pattern.py "Shared to \"$ROOM_NAME\" over WebRTC" \
         >"$fifo" 2>"$TMP/pattern.log" </dev/null &
     PATTERN_PID=$!
     exec {fd}<"$fifo"

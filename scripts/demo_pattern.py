@@ -1,32 +1,30 @@
 """Something worth sharing on the demo's virtual screen: a full-screen window with a title, colour bars,
 a running clock and a moving square, so every captured frame differs and a snapshot shows it is live.
 
-Started by scripts/demo.sh on its own Xvfb (QT_QPA_PLATFORM=xcb). Prints ``ready`` once the first frame
-has been painted, and exits when its stdin pipe closes or on SIGTERM.
+Started by scripts/demo.sh on its own Xvfb (QT_QPA_PLATFORM=xcb, the checkout on PYTHONPATH). Prints
+``ready`` once the first frame has been painted, and exits when its stdin pipe closes or on SIGTERM
+(:mod:`coalesce_testing.pattern`).
 """
 
 from __future__ import annotations
 
-import os
-import stat
 import sys
 import time
 
-from PySide6.QtCore import QRect, QSocketNotifier, Qt, QTimer
-from PySide6.QtGui import QColor, QFont, QGuiApplication, QPainter, QPaintEvent
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtCore import QRect, Qt, QTimer
+from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent
+
+from coalesce_testing.pattern import PatternWindow, run
 
 BARS = ("#ffffff", "#ffff00", "#00ffff", "#00ff00", "#ff00ff", "#ff0000", "#0000ff", "#000000")
 FRAME_INTERVAL_MS = 33
 
 
-class DemoPattern(QWidget):
+class DemoPattern(PatternWindow):
     def __init__(self, caption: str) -> None:
-        super().__init__(None, Qt.WindowType.FramelessWindowHint | Qt.WindowType.X11BypassWindowManagerHint)
+        super().__init__()
         self._caption = caption
         self._started = time.monotonic()
-        self._announced = False
-        self.setCursor(Qt.CursorShape.BlankCursor)
         self._timer = QTimer(self)
         self._timer.timeout.connect(self.update)
         self._timer.start(FRAME_INTERVAL_MS)
@@ -65,32 +63,12 @@ class DemoPattern(QWidget):
         painter.drawText(QRect(0, height * 3 // 8, width, height // 8), Qt.AlignmentFlag.AlignCenter, clock)
         painter.end()
 
-        if not self._announced:
-            self._announced = True
-            QTimer.singleShot(0, self._announce)
-
-    def _announce(self) -> None:
-        QGuiApplication.sync()
-        print("ready", flush=True)
+        self.painted()
 
 
 def main(argv: list[str]) -> int:
     caption = argv[1] if len(argv) > 1 else "This screen is being shared over WebRTC"
-    app = QApplication(argv[:1])
-    window = DemoPattern(caption)
-    window.setGeometry(app.primaryScreen().geometry())
-    window.showFullScreen()
-
-    # When started with a pipe as stdin, the pipe closing means the parent is gone: quit with it.
-    if stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode):
-        stdin_watch = QSocketNotifier(sys.stdin.fileno(), QSocketNotifier.Type.Read, app)
-
-        def on_stdin() -> None:
-            if not os.read(sys.stdin.fileno(), 4096):
-                app.quit()
-
-        stdin_watch.activated.connect(on_stdin)
-    return app.exec()
+    return run(lambda: DemoPattern(caption))
 
 
 if __name__ == "__main__":

@@ -20,21 +20,32 @@ import argparse
 import asyncio
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+if TYPE_CHECKING:  # at run time these load after the environment is set up (see main)
+    from PySide6.QtCore import QRect
+    from PySide6.QtWidgets import QWidget
+
+    from coalesce_client.ui.app import SenderApp
+    from coalesce_client.ui.pin_dialog import PinDialog
+    from coalesce_common.discovery import ReceiverInfo
+    from coalesce_receiver.models.room import SettingsOutcome
+    from coalesce_receiver.services.receiver import Receiver
+    from coalesce_receiver.ui.room_window import RoomWindow
+    from coalesce_testing.frames import FakeSource
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # coalesce_testing comes from the checkout
 
 DESKTOP = (1600, 1000)
 PIN = "4821"
 
-Capture = Any  # a QWidget or a QRect of the screen
+Capture: TypeAlias = "QWidget | QRect"  # a window to grab, or a rectangle of the screen
 ScreenFunction = Callable[["Studio"], Awaitable[Capture]]
 SCREENS: dict[str, ScreenFunction] = {}
 
@@ -59,7 +70,7 @@ class Studio:
     loop: asyncio.AbstractEventLoop
     home: Path
     cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
-    _receiver: Any = None
+    _receiver: Receiver | None = None
     _camera: Path | None = None
 
     async def until(self, condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
@@ -71,7 +82,7 @@ class Studio:
         """Let Qt lay out and paint (no condition to wait for: it is a picture)."""
         await asyncio.sleep(seconds)
 
-    async def receiver(self) -> Any:
+    async def receiver(self) -> Receiver:
         """A headless receiver named "Room 4.12" on 127.0.0.1 with the PIN 4821, shared by all screens."""
         if self._receiver is None:
             from coalesce_receiver.services.receiver import Receiver, ReceiverConfig
@@ -113,7 +124,7 @@ class Studio:
             self._camera = path
         return self._camera
 
-    def sender(self, **config: Any) -> Any:
+    def sender(self, **config: Any) -> SenderApp:
         """A new sender app (window not shown yet) on this loop, with a video file as its camera."""
         from coalesce_client.models.media import Camera
         from coalesce_client.ui.app import SenderApp
@@ -139,7 +150,22 @@ class Studio:
         self.cleanups.append(close)
         return app
 
-    def place(self, widget: Any) -> None:
+    async def pin_prompt(self, app: SenderApp) -> PinDialog:
+        """Type the receiver's address into ``app``, press Enter, and return the PIN prompt it opens."""
+        from PySide6.QtCore import Qt
+        from PySide6.QtTest import QTest
+
+        receiver = await self.receiver()
+        edit = app.window.connect_page.destination_edit
+        edit.setText(f"127.0.0.1:{receiver.port}")
+        QTest.keyClick(edit, Qt.Key.Key_Return)
+        await self.until(
+            lambda: app.window.pin_dialog is not None and app.window.pin_dialog.isVisible(), "PIN"
+        )
+        assert app.window.pin_dialog is not None
+        return app.window.pin_dialog
+
+    def place(self, widget: QWidget) -> None:
         """Show ``widget`` centred on the desktop."""
         from PySide6.QtGui import QGuiApplication
 
@@ -158,7 +184,7 @@ class Studio:
 # ------------------------------------------------------------------------------------ sender screens
 
 
-def _sample_receivers() -> list[Any]:
+def _sample_receivers() -> list[ReceiverInfo]:
     from coalesce_common.discovery import ReceiverInfo
 
     return [
@@ -183,20 +209,15 @@ async def sender_receivers(studio: Studio) -> Capture:
 @screen("sender-pin")
 async def sender_pin(studio: Studio) -> Capture:
     """The PIN prompt over the first screen, after typing the room's address."""
-    from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
 
-    receiver = await studio.receiver()
     app = studio.sender()
     app.models.receivers.merge(_sample_receivers()[1:], complete=True)
     studio.place(app.window)
-    edit = app.window.connect_page.destination_edit
-    edit.setText(f"127.0.0.1:{receiver.port}")
-    QTest.keyClick(edit, Qt.Key.Key_Return)
-    await studio.until(lambda: app.window.pin_dialog is not None and app.window.pin_dialog.isVisible(), "PIN")
-    QTest.keyClicks(app.window.pin_dialog.pin_edit, "48")
+    dialog = await studio.pin_prompt(app)
+    QTest.keyClicks(dialog.pin_edit, "48")
     await studio.settle()
-    return app.window.frameGeometry().united(app.window.pin_dialog.frameGeometry())
+    return app.window.frameGeometry().united(dialog.frameGeometry())
 
 
 @screen("sender-wrong-pin")
@@ -205,19 +226,16 @@ async def sender_wrong_pin(studio: Studio) -> Capture:
     from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
 
-    receiver = await studio.receiver()
     app = studio.sender()
     app.models.receivers.merge(_sample_receivers()[1:], complete=True)
     studio.place(app.window)
-    edit = app.window.connect_page.destination_edit
-    edit.setText(f"127.0.0.1:{receiver.port}")
-    QTest.keyClick(edit, Qt.Key.Key_Return)
-    await studio.until(lambda: app.window.pin_dialog is not None, "PIN")
-    QTest.keyClicks(app.window.pin_dialog.pin_edit, "1234")
-    QTest.keyClick(app.window.pin_dialog.pin_edit, Qt.Key.Key_Return)
+    dialog = await studio.pin_prompt(app)
+    QTest.keyClicks(dialog.pin_edit, "1234")
+    QTest.keyClick(dialog.pin_edit, Qt.Key.Key_Return)
     await studio.until(
         lambda: app.window.pin_dialog is not None and bool(app.window.pin_dialog.error_label.text()), "error"
     )
+    assert app.window.pin_dialog is not None
     await studio.settle()
     return app.window.frameGeometry().united(app.window.pin_dialog.frameGeometry())
 
@@ -230,16 +248,12 @@ async def sender_sharing(studio: Studio) -> Capture:
 
     from coalesce_client.models.session import MediaChoice, SharePhase
 
-    receiver = await studio.receiver()
     app = studio.sender()
     app.models.session.set_media(MediaChoice(1, str(studio.camera_file())))
     studio.place(app.window)
-    edit = app.window.connect_page.destination_edit
-    edit.setText(f"127.0.0.1:{receiver.port}")
-    QTest.keyClick(edit, Qt.Key.Key_Return)
-    await studio.until(lambda: app.window.pin_dialog is not None, "PIN")
-    QTest.keyClicks(app.window.pin_dialog.pin_edit, PIN)
-    QTest.keyClick(app.window.pin_dialog.pin_edit, Qt.Key.Key_Return)
+    dialog = await studio.pin_prompt(app)
+    QTest.keyClicks(dialog.pin_edit, PIN)
+    QTest.keyClick(dialog.pin_edit, Qt.Key.Key_Return)
     await studio.until(lambda: app.models.session.phase is SharePhase.SHARING, "sharing")
     page = app.window.sharing_page
     await studio.until(lambda: "fps" in page.status.text() and "ms" in page.status.text(), "status")
@@ -256,6 +270,7 @@ async def sender_settings(studio: Studio) -> Capture:
     studio.place(app.window)
     app.window.open_settings()
     dialog = app.window.settings_dialog
+    assert dialog is not None
     dialog.mode_buttons["manual"].click()
     dialog.kind_combo.setCurrentIndex(dialog.kind_combo.findData("http"))
     dialog.host_edit.setText("proxy.example.com")
@@ -293,7 +308,7 @@ async def sender_error(studio: Studio) -> Capture:
     edit.setText("127.0.0.1:9")
     QTest.keyClick(edit, Qt.Key.Key_Return)
     await studio.until(
-        lambda: app.window.connect_page.message.isVisible() and app.models.session.error, "error"
+        lambda: app.window.connect_page.message.isVisible() and bool(app.models.session.error), "error"
     )
     await studio.settle()
     return app.window
@@ -304,37 +319,30 @@ async def sender_error(studio: Studio) -> Capture:
 ROOM_SIZE = (1280, 720)
 
 
-class _Slide:
+def _slide(kind: str, title: str, colour: tuple[int, int, int], size: tuple[int, int]) -> FakeSource:
     """A still "shared screen" for the room display: a title, a chart and a colour of its own."""
+    import cv2
+    import numpy as np
 
-    def __init__(self, kind: str, title: str, colour: tuple[int, int, int], size: tuple[int, int]) -> None:
-        import cv2
-        import numpy as np
+    from coalesce_testing.frames import FakeSource
 
-        self.kind = kind
-        width, height = size
-        image = np.zeros((height, width, 3), np.uint8)
-        image[:] = colour
-        cv2.rectangle(image, (0, 0), (width, height // 7), (250, 250, 250), -1)
-        scale = width / 900
-        cv2.putText(image, title, (round(30 * scale), round(height / 10)), cv2.FONT_HERSHEY_SIMPLEX,
-                    1.3 * scale, (30, 30, 30), max(1, round(2 * scale)), cv2.LINE_AA)  # fmt: skip
-        for i, bar in enumerate((0.3, 0.5, 0.42, 0.7, 0.62)):
-            left = round(width * (0.12 + i * 0.15))
-            top = round(height * (0.92 - bar))
-            cv2.rectangle(
-                image, (left, top), (left + round(width * 0.1), round(height * 0.92)), (255, 209, 102), -1
-            )
-        self._image = image
-
-    def latest_rgb(self) -> Any:
-        return self._image
-
-    def stats(self) -> dict[str, object]:
-        return {"kind": self.kind, "frames": 1, "width": self._image.shape[1], "height": self._image.shape[0]}
+    width, height = size
+    image = np.zeros((height, width, 3), np.uint8)
+    image[:] = colour
+    cv2.rectangle(image, (0, 0), (width, height // 7), (250, 250, 250), -1)
+    scale = width / 900
+    cv2.putText(image, title, (round(30 * scale), round(height / 10)), cv2.FONT_HERSHEY_SIMPLEX,
+                1.3 * scale, (30, 30, 30), max(1, round(2 * scale)), cv2.LINE_AA)  # fmt: skip
+    for i, bar in enumerate((0.3, 0.5, 0.42, 0.7, 0.62)):
+        left = round(width * (0.12 + i * 0.15))
+        top = round(height * (0.92 - bar))
+        cv2.rectangle(
+            image, (left, top), (left + round(width * 0.1), round(height * 0.92)), (255, 209, 102), -1
+        )
+    return FakeSource(kind, image, frames=1)
 
 
-def _room(studio: Studio, *, shares: int = 0, requests: int = 0) -> Any:
+def _room(studio: Studio, *, shares: int = 0, requests: int = 0) -> RoomWindow:
     """A room window (1280x720) over a model with ``shares`` still slides and ``requests`` join requests."""
     from coalesce_receiver.models.room import JoinRequest, RoomModel, ShareView
     from coalesce_receiver.ui.room_window import RoomWindow
@@ -350,9 +358,9 @@ def _room(studio: Studio, *, shares: int = 0, requests: int = 0) -> Any:
     ]
     for index, (name, title, colour) in enumerate(slides[:shares]):
         share = ShareView(f"s{index}", name)
-        share.tracks["screen"] = _Slide("screen", title, colour, (1600, 1000))
+        share.tracks["screen"] = _slide("screen", title, colour, (1600, 1000))
         if index == 0:
-            share.tracks["camera"] = _Slide("camera", "", (160, 140, 120), (640, 480))
+            share.tracks["camera"] = _slide("camera", "", (160, 140, 120), (640, 480))
         model.add_share(share)
     for index in range(requests):
         model.add_join_request(
@@ -374,11 +382,13 @@ class _StillRoom:
     def drop_share(self, share_id: str) -> None:
         pass
 
-    def change_settings(self, password: str, *, pin: str | None, rotate: bool, done: Any) -> None:
+    def change_settings(
+        self, password: str, *, pin: str | None, rotate: bool, done: Callable[[SettingsOutcome], None]
+    ) -> None:
         pass
 
 
-def _closer(window: Any) -> Callable[[], Awaitable[None]]:
+def _closer(window: QWidget) -> Callable[[], Awaitable[None]]:
     async def close() -> None:
         window.close()
 
@@ -420,36 +430,7 @@ async def receiver_moderation(studio: Studio) -> Capture:
 # ----------------------------------------------------------------------------------------- machinery
 
 
-def _start_xvfb(scale: float) -> tuple[subprocess.Popen[bytes], str]:
-    executable = shutil.which("Xvfb")
-    if executable is None:
-        sys.exit("screenshots: Xvfb is not installed (bash scripts/setup.sh installs it)")
-    read_fd, write_fd = os.pipe()
-    process = subprocess.Popen(
-        [
-            executable,
-            "-displayfd",
-            str(write_fd),
-            "-screen",
-            "0",
-            f"{round(DESKTOP[0] * scale)}x{round(DESKTOP[1] * scale)}x24",
-            "-nolisten",
-            "tcp",
-        ],
-        pass_fds=(write_fd,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write_fd)
-    with os.fdopen(read_fd) as pipe:
-        number = pipe.readline().strip()
-    if not number.isdigit():
-        process.kill()
-        sys.exit("screenshots: Xvfb did not start")
-    return process, f":{number}"
-
-
-def _wallpaper() -> Any:
+def _wallpaper() -> QWidget:
     """A full-screen window painted like a presentation, so screen thumbnails show something."""
     from PySide6.QtCore import QRect, Qt
     from PySide6.QtGui import QColor, QFont, QLinearGradient, QPainter
@@ -518,10 +499,15 @@ def main(argv: list[str] | None = None) -> int:
     names = args.names or list(SCREENS)
     args.out.mkdir(parents=True, exist_ok=True)
 
-    xvfb, display = _start_xvfb(args.scale)
+    from coalesce_testing.xvfb import XvfbError, start_xvfb
+
+    try:
+        xvfb = start_xvfb(round(DESKTOP[0] * args.scale), round(DESKTOP[1] * args.scale))
+    except (XvfbError, TimeoutError) as exc:
+        sys.exit(f"screenshots: {exc}")
     home = Path(tempfile.mkdtemp(prefix="coalesce-screenshots-"))
     os.environ.update(
-        DISPLAY=display,
+        DISPLAY=xvfb.display,
         QT_QPA_PLATFORM="xcb",
         XDG_CONFIG_HOME=str(home / "config"),
         XDG_DATA_HOME=str(home / "data"),
@@ -548,8 +534,7 @@ def main(argv: list[str] | None = None) -> int:
             wallpaper.close()
             loop.close()
     finally:
-        xvfb.terminate()
-        xvfb.wait(5)
+        xvfb.stop()
         shutil.rmtree(home, ignore_errors=True)
     return 0
 

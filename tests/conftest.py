@@ -4,8 +4,9 @@ Fixtures:
 - ``xvfb`` (session): a private Xvfb server, 1280x720x24; ``.display`` (e.g. ":5"), ``.width``, ``.height``,
   ``.env()`` for subprocess environments. Tests using it get the ``x11`` marker. Nothing sets ``DISPLAY`` or
   ``QT_QPA_PLATFORM`` globally: real windows need xcb, and tests that want offscreen Qt set it themselves.
-- ``pattern_window`` (function): factory; shows a frameless full-screen window with four solid quadrants on
-  the ``xvfb`` display and returns the colours a capture must see. Windows close at teardown.
+- ``pattern_window`` (function): factory; shows a frameless full-screen window with four solid quadrants
+  (``coalesce_testing.quadrants``) on the ``xvfb`` display and returns the colours a capture must see.
+  Windows close at teardown.
 - ``free_tcp_port`` / ``free_tcp_port_factory``: TCP ports on 127.0.0.1 that were free a moment ago and are
   handed out once per session.
 - ``thread_join_timeout``: how long the thread hygiene check waits for threads that are stopping; override it
@@ -22,9 +23,6 @@ Policy:
 from __future__ import annotations
 
 import os
-import select
-import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -36,13 +34,14 @@ from pathlib import Path
 
 import pytest
 
+from coalesce_testing.xvfb import XServer as XServer  # tests import it from here
+from coalesce_testing.xvfb import XvfbError, XvfbMissing, read_line, start_xvfb, stop_process
+
 pytest_plugins = ["pytester"]
 
-HELPERS = Path(__file__).parent / "helpers"
+ROOT = Path(__file__).resolve().parent.parent
 XVFB_WIDTH, XVFB_HEIGHT, XVFB_DEPTH = 1280, 720, 24
-XVFB_START_TIMEOUT = 15.0
 PATTERN_READY_TIMEOUT = 20.0
-PROCESS_STOP_TIMEOUT = 5.0
 
 Rgb = tuple[int, int, int]
 
@@ -108,99 +107,22 @@ def pytest_make_collect_report(
     return report
 
 
-# ------------------------------------------------------------------------------------------ processes
-
-
-def _stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=PROCESS_STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=PROCESS_STOP_TIMEOUT)
-
-
-def _read_line(fd: int, timeout: float, what: str) -> str:
-    """Read one line from a pipe without blocking past ``timeout``; '' when the writer closed it first."""
-    deadline = time.monotonic() + timeout
-    data = b""
-    while b"\n" not in data:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError(f"{what}: no line within {timeout:.0f} s (got {data!r})")
-        readable, _, _ = select.select([fd], [], [], remaining)
-        if not readable:
-            continue
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            return data.decode(errors="replace")
-        data += chunk
-    return data.split(b"\n", 1)[0].decode(errors="replace")
-
-
 # ----------------------------------------------------------------------------------------------- Xvfb
-
-
-@dataclass(frozen=True)
-class XServer:
-    display: str
-    width: int
-    height: int
-    pid: int
-
-    def env(self, **extra: str) -> dict[str, str]:
-        """A copy of this process's environment for a child that should draw on this X server with Qt."""
-        env = dict(os.environ)
-        env["DISPLAY"] = self.display
-        env["QT_QPA_PLATFORM"] = "xcb"
-        env.pop("WAYLAND_DISPLAY", None)
-        env.update(extra)
-        return env
 
 
 @pytest.fixture(scope="session")
 def xvfb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XServer]:
-    """A private Xvfb; Xvfb picks a free display number and writes it to a pipe once it accepts clients."""
-    executable = shutil.which("Xvfb")
-    if executable is None:
-        pytest.skip("Xvfb is not installed (bash scripts/setup.sh installs it)")
-    log_path = tmp_path_factory.mktemp("xvfb") / "xvfb.log"
-    read_fd, write_fd = os.pipe()
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                executable,
-                "-displayfd",
-                str(write_fd),
-                "-screen",
-                "0",
-                f"{XVFB_WIDTH}x{XVFB_HEIGHT}x{XVFB_DEPTH}",
-                "-nolisten",
-                "tcp",
-                "-noreset",
-            ],
-            pass_fds=(write_fd,),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+    """A private Xvfb (see :mod:`coalesce_testing.xvfb`) for the whole session."""
+    try:
+        server = start_xvfb(
+            XVFB_WIDTH, XVFB_HEIGHT, depth=XVFB_DEPTH, log_path=tmp_path_factory.mktemp("xvfb") / "xvfb.log"
         )
-    os.close(write_fd)
-    try:
-        number = _read_line(read_fd, XVFB_START_TIMEOUT, "Xvfb -displayfd").strip()
-    except BaseException:
-        _stop_process(process)
-        raise
-    finally:
-        os.close(read_fd)
-    if not number.isdigit():
-        _stop_process(process)
-        pytest.fail(f"Xvfb did not start: {log_path.read_text(errors='replace')[-2000:]}")
-    try:
-        yield XServer(display=f":{number}", width=XVFB_WIDTH, height=XVFB_HEIGHT, pid=process.pid)
-    finally:
-        _stop_process(process)
+    except XvfbMissing as exc:
+        pytest.skip(str(exc))
+    except XvfbError as exc:
+        pytest.fail(str(exc))
+    with server:
+        yield server
 
 
 # ------------------------------------------------------------------------------------- pattern window
@@ -246,7 +168,7 @@ class PatternWindow:
         """Stop the window and its process; safe to call twice."""
         if self.process.stdin is not None and not self.process.stdin.closed:
             self.process.stdin.close()
-        _stop_process(self.process)
+        stop_process(self.process)
         if self.process.stdout is not None:
             self.process.stdout.close()
 
@@ -268,8 +190,9 @@ def pattern_window(xvfb: XServer, tmp_path: Path) -> Iterator[PatternWindowFacto
         stderr_path = tmp_path / f"pattern-window-{len(windows)}.stderr"
         with stderr_path.open("wb") as stderr:
             process = subprocess.Popen(
-                [sys.executable, str(HELPERS / "pattern_window.py"), *args],
+                [sys.executable, "-m", "coalesce_testing.quadrants", *args],
                 env=xvfb.env(),
+                cwd=ROOT,  # coalesce_testing is not installed: it comes from the checkout
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=stderr,
@@ -278,7 +201,7 @@ def pattern_window(xvfb: XServer, tmp_path: Path) -> Iterator[PatternWindowFacto
         windows.append(window)
         assert process.stdout is not None
         try:
-            line = _read_line(process.stdout.fileno(), PATTERN_READY_TIMEOUT, "pattern window")
+            line = read_line(process.stdout.fileno(), PATTERN_READY_TIMEOUT, "pattern window")
         except TimeoutError as exc:
             window.close()
             raise TimeoutError(f"{exc}; stderr: {window.stderr_text()}") from exc

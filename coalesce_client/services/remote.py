@@ -100,7 +100,7 @@ class RemoteShare:
             raise
 
     async def _start(self) -> None:
-        credentials = self._credentials or store.load(KEYRING_SERVICE)
+        credentials = self._credentials or await asyncio.to_thread(store.load, KEYRING_SERVICE)
         if credentials is None:
             raise NotEnrolled()
         resolver = ProxyResolver(self.remote.proxy)

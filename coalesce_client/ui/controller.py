@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from coalesce_client import __version__
 from coalesce_client.models.app_settings import AppSettingsModel, ProxyChoice
 from coalesce_client.models.cloud import CloudAccount, UpdateOffer
 from coalesce_client.models.destination import Destination, DestinationError, parse_destination
@@ -50,7 +49,7 @@ from coalesce_client.settings import load_proxy, save_proxy
 from coalesce_common.cloud import store
 from coalesce_common.cloud.device import enroll
 from coalesce_common.cloud.rest import DeviceCredentials
-from coalesce_common.cloud.updates import Manifest, current_platform
+from coalesce_common.cloud.updates import Manifest, current_platform, installed_version
 from coalesce_common.discovery import ReceiverInfo, browse
 from coalesce_common.errors import (
     CoalesceError,
@@ -166,7 +165,7 @@ class ControllerConfig:
     join_answer_timeout: float = 100.0  # a join request nobody answers is denied after this long
     fps: float = 30.0
     platform: str = field(default_factory=current_platform)
-    version: str = __version__
+    version: str = field(default_factory=installed_version)
 
 
 @dataclass

@@ -11,9 +11,9 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QLineEdit, QVBo
 
 from coalesce_client.models.session import PinRequest
 from coalesce_client.ui.widgets import heading, message_label, show_message, text_width
-
-MIN_PIN_DIGITS = 4
-MAX_PIN_DIGITS = 12
+from coalesce_common.protocol.pin import MAX_DIGITS as PIN_MAX_DIGITS
+from coalesce_common.protocol.pin import RULE as PIN_RULE
+from coalesce_common.protocol.pin import is_valid_pin
 
 
 class PinDialog(QDialog):
@@ -43,9 +43,9 @@ class PinDialog(QDialog):
         self.pin_edit = QLineEdit(self)
         self.pin_edit.setObjectName("pin-edit")
         self.pin_edit.setAccessibleName("Moderator PIN" if request.moderator else "PIN")
-        self.pin_edit.setPlaceholderText(f"{MIN_PIN_DIGITS} to {MAX_PIN_DIGITS} digits")
+        self.pin_edit.setPlaceholderText(PIN_RULE)
         self.pin_edit.setValidator(
-            QRegularExpressionValidator(QRegularExpression(rf"\d{{0,{MAX_PIN_DIGITS}}}"), self.pin_edit)
+            QRegularExpressionValidator(QRegularExpression(rf"[0-9]{{0,{PIN_MAX_DIGITS}}}"), self.pin_edit)
         )
         font = QFont(self.pin_edit.font())
         font.setPointSizeF(font.pointSizeF() * 1.6)
@@ -71,8 +71,8 @@ class PinDialog(QDialog):
         return self.pin_edit.text()
 
     def accept(self) -> None:
-        if len(self.pin()) >= MIN_PIN_DIGITS:
+        if is_valid_pin(self.pin()):
             super().accept()
 
     def _update_button(self) -> None:
-        self.share_button.setEnabled(len(self.pin()) >= MIN_PIN_DIGITS)
+        self.share_button.setEnabled(is_valid_pin(self.pin()))

@@ -3,8 +3,8 @@
 - ``SettingsDep``, ``SessionDep`` (one sync SQLAlchemy session per request; routes commit), ``NowDep``
   (the app's clock, injectable for tests), ``XmppAdminDep``, ``ContextDep``;
 - ``DeviceDep``: the device of a valid ``Authorization: Bearer <device_id>.<secret>``; 401
-  ``unauthenticated``, 403 ``device_suspended`` (with ``until``) or ``device_revoked``. A suspension
-  whose time has passed is lifted here. ``BoxDep``: the same, and it must be a box (403 ``not_a_box``);
+  ``unauthenticated``, or what :func:`coalesce_cloud.api.revocation.admit` refuses (a suspended or
+  revoked device). ``BoxDep``: the same, and it must be a box (403 ``not_a_box``);
 - ``AdminDep``: ``Authorization: Bearer <admin_token>``, compared in constant time.
 
 Dependencies that touch the database are plain ``def``: FastAPI runs them in its thread pool, so they
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -24,18 +24,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from coalesce_cloud import crud
+from coalesce_cloud.api import revocation
 from coalesce_cloud.api.errors import ApiError, unauthenticated
 from coalesce_cloud.core.config import Settings
 from coalesce_cloud.core.security import admin_token_matches
-from coalesce_cloud.models import Device, DeviceKind, DeviceStatus
+from coalesce_cloud.models import Device, DeviceKind
 from coalesce_cloud.xmpp_admin import XmppAdmin
 
 Clock = Callable[[], datetime]
-
-
-def utc_iso(moment: datetime) -> str:
-    """ISO 8601 in UTC with a ``Z``, as pydantic writes datetimes in every response body."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -100,17 +96,7 @@ def current_device(session: SessionDep, now: NowDep, credentials: BearerDep) -> 
     device = crud.authenticate_device(session, token=credentials.credentials)
     if device is None:
         raise unauthenticated("The device token is not valid; enroll the device again.")
-    if device.status is DeviceStatus.REVOKED:
-        raise ApiError(403, "device_revoked", "This device was revoked by an administrator; enroll it again.")
-    crud.lift_expired_suspension(session, device=device, now=now)
-    if device.status is DeviceStatus.SUSPENDED:
-        until = utc_iso(device.suspended_until) if device.suspended_until is not None else None
-        raise ApiError(
-            403,
-            "device_suspended",
-            "This device is suspended by an administrator" + (f" until {until}." if until else "."),
-            until=until,
-        )
+    revocation.admit(session, device=device, now=now)
     crud.touch_device(session, device=device, now=now)
     session.commit()
     return device

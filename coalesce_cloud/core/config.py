@@ -25,6 +25,7 @@ from pydantic_settings import (
 )
 
 from coalesce_cloud.updates import Manifest
+from coalesce_common.cloud import notice
 
 ENV_PREFIX = "COALESCE_CLOUD_"
 MIN_ADMIN_TOKEN_LENGTH = 16
@@ -49,7 +50,6 @@ class XmppSettings(_Group):
     starttls_port: int = Field(default=5222, ge=1, le=65535)
     tls_port: int = Field(default=5223, ge=1, le=65535)
     api_url: str = "http://127.0.0.1:5280/api"
-    service_user: str = Field(default="coalesce-cloud", pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
     api_timeout: float = Field(default=10.0, gt=0)
 
     @property
@@ -57,8 +57,13 @@ class XmppSettings(_Group):
         return self.host or self.domain
 
     @property
+    def service_user(self) -> str:
+        """The account that sends device-status notices; fixed, since devices trust only that one."""
+        return notice.SERVICE_USER
+
+    @property
     def service_jid(self) -> str:
-        return f"{self.service_user}@{self.domain}"
+        return notice.service_jid(self.domain)
 
 
 class TurnRegion(_Group):

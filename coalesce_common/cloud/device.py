@@ -1,15 +1,33 @@
-"""A device's standing with the cloud: enrollment, and an XMPP login that heals rotated credentials."""
+"""A device's standing with the cloud: enrollment, an XMPP login that heals rotated credentials, and
+the cloud's device-status notices (:mod:`coalesce_common.cloud.notice`), trusted only from its service JID.
+
+Keyring calls (D-Bus on Linux, which can wait for an unlock prompt) run in a worker thread, never on the
+event loop.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from coalesce_common.cloud import store
+from coalesce_common.cloud.notice import DeviceStatusNotice, service_jid
 from coalesce_common.cloud.rest import CloudClient, DeviceCredentials
+from coalesce_common.errors import ProtocolError
 from coalesce_common.net.proxy import ProxyResolver
-from coalesce_common.signaling.xmpp import ChannelHandler, NoticeHandler, XmppAuthError, XmppSignaling
+from coalesce_common.signaling.xmpp import (
+    ChannelHandler,
+    NoticeHandler,
+    XmppAccount,
+    XmppAuthError,
+    XmppSignaling,
+)
 
 logger = logging.getLogger(__name__)
+
+DeviceStatusHandler = Callable[[DeviceStatusNotice], None]
 
 
 async def enroll(
@@ -25,7 +43,7 @@ async def enroll(
     """Enroll this device with the cloud once and keep its credentials in the OS keyring."""
     async with CloudClient(api_url, ca_file=ca_file, resolver=resolver) as api:
         credentials = await api.enroll(code, name, kind, ca_file=ca_file)
-    store.save(service, credentials)
+    await asyncio.to_thread(store.save, service, credentials)
     return credentials
 
 
@@ -33,7 +51,7 @@ async def connect_xmpp(
     credentials: DeviceCredentials,
     *,
     on_channel: ChannelHandler | None = None,
-    on_notice: NoticeHandler | None = None,
+    on_device_status: DeviceStatusHandler | None = None,
     service: str,
     timeout: float = 15.0,
     resolver: ProxyResolver | None = None,
@@ -42,29 +60,44 @@ async def connect_xmpp(
 
     The API rotates XMPP passwords when an admin suspends a device, so a restored device logs in
     again with new ones; a still suspended or revoked device gets the API's clear refusal instead.
+    Both the login and the API call go the way ``resolver`` says (through the proxy, if there is one).
     """
-    stream = XmppSignaling(
-        credentials.xmpp,
-        on_channel=on_channel,
-        on_notice=on_notice,
-        resolver=resolver,
-    )
+    on_notice = notice_reader(credentials.xmpp.jid, on_device_status) if on_device_status else None
+
+    def stream_for(account: XmppAccount) -> XmppSignaling:
+        return XmppSignaling(account, on_channel=on_channel, on_notice=on_notice, resolver=resolver)
+
+    stream = stream_for(credentials.xmpp)
     try:
         await stream.connect(timeout)
         return stream, credentials
     except XmppAuthError:
         await stream.aclose()
         async with CloudClient(
-            credentials.api_url, token=credentials.token, ca_file=credentials.ca_file
+            credentials.api_url, token=credentials.token, ca_file=credentials.ca_file, resolver=resolver
         ) as api:
             account = await api.rotate_xmpp(credentials.ca_file)
         credentials = credentials.with_xmpp(account)
-        store.save(service, credentials)
-        stream = XmppSignaling(
-            credentials.xmpp,
-            on_channel=on_channel,
-            on_notice=on_notice,
-            resolver=resolver,
-        )
+        await asyncio.to_thread(store.save, service, credentials)
+        stream = stream_for(credentials.xmpp)
         await stream.connect(timeout)
         return stream, credentials
+
+
+def notice_reader(own_jid: str, handler: DeviceStatusHandler) -> NoticeHandler:
+    """Hands ``handler`` the device-status notices that come from the cloud's service JID, parsed."""
+    cloud = service_jid(own_jid)
+
+    def read(message: dict[str, Any]) -> None:
+        sender = message.get("from")
+        if sender != cloud:
+            logger.debug("ignoring a notice from %s (not the cloud)", sender)
+            return
+        try:
+            notice = DeviceStatusNotice.parse({k: v for k, v in message.items() if k != "from"})
+        except ProtocolError as exc:
+            logger.warning("ignoring a notice from the cloud: %s", exc)
+            return
+        handler(notice)
+
+    return read

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import importlib.metadata
 import json
 import platform
 import re
@@ -133,6 +135,21 @@ def verify_manifest(public_key_b64: str, document: object, *, platform: str | No
 def version_tuple(version: str) -> tuple[int, ...]:
     """``"1.10.2"`` → ``(1, 10, 2)``, for comparing versions (non-numeric parts count as 0)."""
     return tuple(int(part) if part.isdigit() else 0 for part in version.split("."))
+
+
+DISTRIBUTION = "coalesce"
+
+
+@functools.cache
+def installed_version() -> str:
+    """The version of Coalesce this device runs, as pyproject.toml gives it (the one place it is written).
+
+    ``0`` when the distribution is not installed (code run from a bare source tree): any release is newer.
+    """
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return "0"
 
 
 def current_platform() -> str:

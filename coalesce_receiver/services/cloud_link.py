@@ -15,12 +15,18 @@ import logging
 from typing import Any
 
 from aiortc import RTCIceServer
-from slixmpp import JID
 
 from coalesce_common.cloud.device import connect_xmpp
+from coalesce_common.cloud.notice import DeviceStatusNotice
 from coalesce_common.cloud.rest import CloudClient, CloudError, DeviceCredentials
 from coalesce_common.cloud.turn import order_by_rtt, parse_servers
-from coalesce_common.cloud.updates import UpdateError, current_platform, verify_manifest, version_tuple
+from coalesce_common.cloud.updates import (
+    UpdateError,
+    current_platform,
+    installed_version,
+    verify_manifest,
+    version_tuple,
+)
 from coalesce_common.errors import CoalesceError
 from coalesce_common.net.turn import TurnRoute
 from coalesce_common.signaling.xmpp import XmppChannel, XmppSignaling
@@ -29,9 +35,6 @@ from coalesce_receiver.services.receiver import Receiver
 logger = logging.getLogger(__name__)
 
 KEYRING_SERVICE = "coalesce-receiver"
-RECEIVER_VERSION = "0.1.0"
-CLOUD_SERVICE_USER = "coalesce-cloud"
-"""Local part of the JID the cloud sends admin notices from; notices from anyone else are ignored."""
 
 
 class CloudLink:
@@ -60,7 +63,10 @@ class CloudLink:
 
     async def _connect(self) -> None:
         self._stream, self.credentials = await connect_xmpp(
-            self.credentials, on_channel=self._on_channel, on_notice=self._on_notice, service=KEYRING_SERVICE
+            self.credentials,
+            on_channel=self._on_channel,
+            on_device_status=self._on_device_status,
+            service=KEYRING_SERVICE,
         )
 
     def _api(self) -> CloudClient:
@@ -100,7 +106,7 @@ class CloudLink:
         except UpdateError as exc:
             logger.warning("refused an update manifest: %s", exc)
             return
-        if version_tuple(manifest.version) > version_tuple(RECEIVER_VERSION):
+        if version_tuple(manifest.version) > version_tuple(installed_version()):
             self.receiver.model.set_update_notice(f"Update available: Coalesce {manifest.version}")
 
     async def _maintain_loop(self) -> None:
@@ -147,17 +153,10 @@ class CloudLink:
     async def _on_channel(self, channel: XmppChannel) -> None:
         await self.receiver.serve(channel, ice_servers=list(self._ice_servers))
 
-    def _on_notice(self, notice: dict[str, Any]) -> None:
-        domain = JID(self.credentials.xmpp.jid).domain
-        if notice.get("from") != f"{CLOUD_SERVICE_USER}@{domain}":
-            logger.debug("ignoring a notice from %s", notice.get("from"))
-            return
-        if notice.get("coalesce") == "device-status" and notice.get("status") in ("suspended", "revoked"):
-            jid = str(JID(str(notice.get("jid", ""))).bare)
-            ended = self.receiver.end_shares_from(jid)
-            logger.info(
-                "device %s was %s: ended %d share(s)", notice.get("device_id"), notice["status"], ended
-            )
+    def _on_device_status(self, notice: DeviceStatusNotice) -> None:
+        if notice.status.cut_off:
+            ended = self.receiver.end_shares_from(notice.jid)
+            logger.info("device %s was %s: ended %d share(s)", notice.device_id, notice.status, ended)
 
     async def aclose(self) -> None:
         if self._maintain is not None:

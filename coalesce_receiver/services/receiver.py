@@ -24,6 +24,7 @@ from aiortc import RTCIceServer
 
 from coalesce_common.discovery import ReceiverInfo, ReceiverPublisher, local_ipv4_addresses
 from coalesce_common.errors import CoalesceError
+from coalesce_common.protocol.pin import is_valid_pin, random_pin
 from coalesce_common.signaling import SignalingChannel
 from coalesce_common.signaling.websocket import WebSocketChannel, WebSocketServer
 from coalesce_common.tls import TlsIdentity, load_or_create_identity
@@ -251,7 +252,7 @@ class Receiver:
 
         The password is checked once, against a salted scrypt hash, in a worker thread.
         """
-        if pin is not None and not valid_pin(pin):
+        if pin is not None and not is_valid_pin(pin):
             return SettingsOutcome.INVALID_PIN
         if self._admin is None or not await asyncio.to_thread(self._admin.matches, password):
             logger.warning("settings change refused: wrong admin password")
@@ -269,7 +270,7 @@ class Receiver:
     def rotate_pin(self) -> None:
         """A fresh random PIN of the same length, if rotation is on and the room has a PIN."""
         if self._rotate and self._pin is not None:
-            self._set_pin("".join(secrets.choice("0123456789") for _ in range(len(self._pin))))
+            self._set_pin(random_pin(len(self._pin)))
             logger.info("PIN rotated for the next meeting")
 
     def _set_pin(self, pin: str | None) -> None:
@@ -340,10 +341,6 @@ class Receiver:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
-
-
-def valid_pin(pin: str) -> bool:
-    return pin.isdigit() and 4 <= len(pin) <= 12
 
 
 class _AdminSecret:

@@ -20,6 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from coalesce_common.protocol.pin import MAX_DIGITS as PIN_MAX_DIGITS
+from coalesce_common.protocol.pin import RULE as PIN_RULE
+from coalesce_common.protocol.pin import is_valid_pin
 from coalesce_receiver.models.room import JoinRequest, RoomActions, RoomModel, SettingsOutcome
 
 
@@ -77,7 +80,7 @@ class SettingsDialog(QDialog):
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
         self.new_pin = QLineEdit(model.pin or "", self)
         self.new_pin.setObjectName("newPin")
-        self.new_pin.setMaxLength(12)
+        self.new_pin.setMaxLength(PIN_MAX_DIGITS)
         self.open_room = QCheckBox("Open room (no PIN)", self)
         self.open_room.setChecked(model.pin is None)
         self.rotate = QCheckBox("New random PIN for every meeting", self)
@@ -87,7 +90,7 @@ class SettingsDialog(QDialog):
         self.error.setStyleSheet("color: #d1242f")
         form = QFormLayout()
         form.addRow("Admin password", self.password)
-        form.addRow("PIN (4 to 12 digits)", self.new_pin)
+        form.addRow(f"PIN ({PIN_RULE})", self.new_pin)
         form.addRow("", self.open_room)
         form.addRow("", self.rotate)
         buttons = QDialogButtonBox(
@@ -106,8 +109,8 @@ class SettingsDialog(QDialog):
     def apply(self) -> None:
         """Ask the receiver to apply the form; the dialog closes when it says it did."""
         pin = None if self.open_room.isChecked() else self.new_pin.text().strip()
-        if pin is not None and not (pin.isdigit() and 4 <= len(pin) <= 12):
-            self.error.setText("A PIN is 4 to 12 digits.")
+        if pin is not None and not is_valid_pin(pin):
+            self.error.setText(f"A PIN is {PIN_RULE}.")
             return
         self.error.setText("Checking the admin password…")
         self._save.setEnabled(False)
@@ -122,6 +125,6 @@ class SettingsDialog(QDialog):
             self.error.clear()
             self.accept()
         elif outcome is SettingsOutcome.INVALID_PIN:
-            self.error.setText("A PIN is 4 to 12 digits.")
+            self.error.setText(f"A PIN is {PIN_RULE}.")
         else:
             self.error.setText("Wrong admin password, or no admin password is set for this box.")

@@ -3,12 +3,8 @@ stands in for a camera, and process-wide aiortc/aioice patches undone after each
 
 from __future__ import annotations
 
-import os
-import select
 import shutil
-import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +15,8 @@ import pytest
 
 from coalesce_common.media import aiortc_patches
 from coalesce_common.media.ice import reset_host_addresses_policy, set_host_addresses_policy
+from coalesce_testing.xvfb import XvfbError, XvfbMissing, start_xvfb
 
-XVFB_START_TIMEOUT = 15.0
 XSETROOT_TIMEOUT = 10.0
 ROOT_COLOUR = (255, 0, 0)
 ROOT_SIZE = (640, 480)
@@ -73,68 +69,25 @@ def video_file(tmp_path_factory: pytest.TempPathFactory) -> VideoFile:
     )
 
 
-def _read_display_number(fd: int, timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    data = b""
-    while not data.endswith(b"\n"):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError(f"Xvfb wrote no display number within {timeout:.0f} s (got {data!r})")
-        readable, _, _ = select.select([fd], [], [], remaining)
-        if readable:
-            chunk = os.read(fd, 64)
-            if not chunk:
-                break  # Xvfb exited
-            data += chunk
-    return data.decode().strip()
-
-
 @pytest.fixture(scope="module")
 def red_root_display(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A private 640x480 Xvfb whose root window is solid :data:`ROOT_COLOUR`; yields its display (":N")."""
-    xvfb, xsetroot = shutil.which("Xvfb"), shutil.which("xsetroot")
-    if xvfb is None or xsetroot is None:
-        pytest.skip("needs Xvfb and xsetroot (apt-get install xvfb x11-xserver-utils)")
-    log_path = tmp_path_factory.mktemp("media-xvfb") / "xvfb.log"
-    read_fd, write_fd = os.pipe()
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            # -noreset: without it the server resets when its last client (xsetroot) leaves, and the root
-            # window turns black again.
-            [
-                xvfb,
-                "-displayfd",
-                str(write_fd),
-                "-screen",
-                "0",
-                "{}x{}x24".format(*ROOT_SIZE),
-                "-nolisten",
-                "tcp",
-                "-noreset",
-            ],
-            pass_fds=(write_fd,),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    os.close(write_fd)
+    xsetroot = shutil.which("xsetroot")
+    if xsetroot is None:
+        pytest.skip("needs xsetroot (apt-get install x11-xserver-utils)")
     try:
-        # Xvfb writes the number only once it accepts clients: that is the readiness signal.
-        number = _read_display_number(read_fd, XVFB_START_TIMEOUT)
-        if not number.isdigit():
-            pytest.fail(f"Xvfb did not start: {log_path.read_text(errors='replace')[-2000:]}")
-        display = f":{number}"
+        server = start_xvfb(*ROOT_SIZE, log_path=tmp_path_factory.mktemp("media-xvfb") / "xvfb.log")
+    except XvfbMissing as exc:
+        pytest.skip(str(exc))
+    except XvfbError as exc:
+        pytest.fail(str(exc))
+    with server:
         red = "#{:02x}{:02x}{:02x}".format(*ROOT_COLOUR)
-        subprocess.run([xsetroot, "-display", display, "-solid", red], check=True, timeout=XSETROOT_TIMEOUT)
-        yield display
-    finally:
-        os.close(read_fd)
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        # Xvfb runs with -noreset, so the root stays red after xsetroot, its only client, leaves.
+        subprocess.run(
+            [xsetroot, "-display", server.display, "-solid", red], check=True, timeout=XSETROOT_TIMEOUT
+        )
+        yield server.display
 
 
 @pytest.fixture

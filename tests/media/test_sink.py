@@ -15,6 +15,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from coalesce_receiver.models.room import RoomModel, ShareView
 from coalesce_receiver.services.sink import SnapshotWriter, StatsWriter, TrackSink, snapshot_filename
+from coalesce_testing.frames import FakeSource
 
 WAIT = 10.0
 
@@ -34,21 +35,6 @@ class QueueTrack(MediaStreamTrack):
             self.stop()
             raise MediaStreamError
         return frame
-
-
-class FakeSource:
-    """A FrameSource with a fixed picture and fixed statistics."""
-
-    def __init__(self, kind: str, rgb: np.ndarray | None) -> None:
-        self.kind = kind
-        self.rgb = rgb
-
-    def latest_rgb(self) -> np.ndarray | None:
-        return self.rgb
-
-    def stats(self) -> dict[str, object]:
-        height, width = (0, 0) if self.rgb is None else self.rgb.shape[:2]
-        return {"kind": self.kind, "frames": 7, "width": width, "height": height, "fps": 29.9}
 
 
 def rgb_frame(rgb: tuple[int, int, int], width: int = 64, height: int = 48) -> av.VideoFrame:
@@ -96,8 +82,9 @@ def test_snapshot_names_are_safe_file_names() -> None:
 def room() -> RoomModel:
     model = RoomModel("Room 1", pin_required=False)
     model.add_share(ShareView("share-a", "Alice Ö"))
-    model.add_track("share-a", FakeSource("screen", np.full((40, 60, 3), (250, 10, 10), dtype=np.uint8)))
-    model.add_track("share-a", FakeSource("camera", None))
+    screen = np.full((40, 60, 3), (250, 10, 10), dtype=np.uint8)
+    model.add_track("share-a", FakeSource("screen", screen, frames=7, fps=29.9))
+    model.add_track("share-a", FakeSource("camera", None, frames=7, fps=29.9))
     model.add_share(ShareView("share-b", "Bob"))
     return model
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 
-import numpy as np
 import pytest
 from PySide6.QtGui import QColor
 from pytestqt.qtbot import QtBot
 
 from coalesce_receiver.models.room import RoomModel, SettingsOutcome, ShareView
 from coalesce_receiver.ui.room_window import DEFAULT_REFRESH_HZ, RoomWindow
+from coalesce_testing.frames import FakeSource as FakeSource  # the tests import it from here
 
 WINDOW_WIDTH = 800
 WINDOW_HEIGHT = 450
@@ -35,36 +35,6 @@ def qapp_args(pytestconfig: pytest.Config) -> list[str]:
     if not os.environ.get("QT_QPA_PLATFORM"):
         args += ["-platform", "offscreen"]
     return args
-
-
-class FakeSource:
-    """A track that shows one solid colour; ``paint`` swaps in a new frame (a new array object)."""
-
-    def __init__(
-        self, kind: str, colour: tuple[int, int, int], *, size: tuple[int, int] = (1280, 720)
-    ) -> None:
-        self.kind = kind
-        self.reads = 0
-        self._size = size
-        self._frame: np.ndarray | None = None
-        self.paint(colour)
-
-    def paint(self, colour: tuple[int, int, int]) -> None:
-        width, height = self._size
-        frame = np.empty((height, width, 3), dtype=np.uint8)
-        frame[:, :] = colour
-        self._frame = frame
-
-    def clear(self) -> None:
-        self._frame = None
-
-    def latest_rgb(self) -> np.ndarray | None:
-        self.reads += 1
-        return self._frame
-
-    def stats(self) -> dict[str, object]:
-        width, height = self._size
-        return {"kind": self.kind, "frames": self.reads, "width": width, "height": height, "fps": 0.0}
 
 
 def make_share(

@@ -1,28 +1,20 @@
 """The admin API (``Authorization: Bearer <admin_token>``): enrollment codes, devices, the audit trail.
 
-Suspending or revoking a device (1) marks it, so its REST calls and TURN requests are refused and, if
-it is a box, its meeting ends; (2) sets its XMPP password to a random one nobody knows and kicks its
-live sessions; (3) tells every box with a live meeting, from the service JID, so that they end shares
-from that device. Both are idempotent: when ejabberd was unreachable (502 ``xmpp_unavailable``) the
-admin runs the same command again. Restoring only lifts the mark: the device then fetches new XMPP
-credentials itself (``POST /devices/me/xmpp-credentials``). Revoked is final (409 ``device_revoked``).
+What suspending, revoking and restoring a device does is :mod:`coalesce_cloud.api.revocation`'s.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Path, Query
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from coalesce_cloud import crud
+from coalesce_cloud.api import revocation
 from coalesce_cloud.api.deps import AdminDep, AppContext, ContextDep, NowDep, SessionDep, SettingsDep
 from coalesce_cloud.api.errors import ApiError
-from coalesce_cloud.api.routes.common import xmpp_unavailable
 from coalesce_cloud.api.schemas import (
     AuditEntry,
     AuditList,
@@ -33,16 +25,13 @@ from coalesce_cloud.api.schemas import (
     SuspendRequest,
     device_info,
 )
-from coalesce_cloud.core.security import new_xmpp_password
-from coalesce_cloud.models import DEVICE_ID_LENGTH, Device, DeviceStatus
-from coalesce_cloud.xmpp_admin import XmppAdminError
+from coalesce_cloud.models import DEVICE_ID_LENGTH, DeviceStatus
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
 DeviceIdPath = Path(min_length=1, max_length=64, description="the device id")
-DEVICE_STATUS_NOTICE = "device-status"
 
 
 @router.post("/enrollment-codes", status_code=201)
@@ -74,7 +63,7 @@ def list_devices(
 ) -> DeviceList:
     devices = crud.list_devices(session, org_name=org)
     for device in devices:  # show lapsed suspensions as lifted, as the next call would find them
-        crud.lift_expired_suspension(session, device=device, now=now)
+        revocation.lift_lapsed_suspension(session, device=device, now=now)
     session.commit()
     return DeviceList(devices=[device_info(d, settings.xmpp) for d in devices])
 
@@ -123,23 +112,7 @@ def restore_device(
     admin: AdminDep, settings: SettingsDep, session: SessionDep, now: NowDep, device_id: str = DeviceIdPath
 ) -> DeviceStatusChanged:
     """Lift a suspension (a no-op for an active device)."""
-    device = _get_device(session, device_id)
-    if device.status is DeviceStatus.REVOKED:
-        raise ApiError(409, "device_revoked", "This device is revoked, which is final; enroll it again.")
-    if device.status is DeviceStatus.SUSPENDED:
-        crud.set_device_status(
-            session, device=device, status=DeviceStatus.ACTIVE, until=None, actor=admin, now=now
-        )
-        session.commit()
-        logger.info("device %s restored", device.id)
-    return DeviceStatusChanged(device=device_info(device, settings.xmpp))
-
-
-def _get_device(session: Session, device_id: str) -> Device:
-    device = crud.get_device(session, device_id=device_id)
-    if device is None:
-        raise ApiError(404, "device_not_found", "No device has this id.")
-    return device
+    return revocation.restore(session, device_id=device_id, admin=admin, xmpp=settings.xmpp, now=now)
 
 
 async def _cut_off(
@@ -151,47 +124,13 @@ async def _cut_off(
     until: datetime | None,
     now: datetime,
 ) -> DeviceStatusChanged:
-    xmpp = context.settings.xmpp
-
-    def mark() -> tuple[Device, list[str]]:
-        device = _get_device(session, device_id)
-        if device.status is DeviceStatus.REVOKED and status is not DeviceStatus.REVOKED:
-            raise ApiError(409, "device_revoked", "This device is revoked already, which is final.")
-        crud.set_device_status(session, device=device, status=status, until=until, actor=admin, now=now)
-        boxes = [box.id for box in crud.boxes_with_live_meetings(session, now=now) if box.id != device.id]
-        session.commit()
-        return device, boxes
-
-    device, box_ids = await run_in_threadpool(mark)
-    logger.info("device %s %s by %s", device.id, status.value, admin)
-    done = f"The device is marked {status.value}, but it may still be logged in to XMPP."
-    try:
-        await context.xmpp_admin.change_password(device.id, new_xmpp_password())
-        kicked = await context.xmpp_admin.kick(device.id)
-    except XmppAdminError as exc:
-        raise xmpp_unavailable(exc, detail=True, done=done + " Run this command again.") from exc
-    notice = json.dumps(
-        {
-            "coalesce": DEVICE_STATUS_NOTICE,
-            "device_id": device.id,
-            "jid": f"{device.id}@{xmpp.domain}",
-            "status": status.value,
-        },
-        separators=(",", ":"),
-    )
-    results = await asyncio.gather(
-        *(
-            context.xmpp_admin.send_message(xmpp.service_jid, f"{box}@{xmpp.domain}", notice)
-            for box in box_ids
-        ),
-        return_exceptions=True,
-    )
-    failed = [box for box, result in zip(box_ids, results, strict=True) if isinstance(result, BaseException)]
-    for result in results:
-        if isinstance(result, BaseException) and not isinstance(result, XmppAdminError):
-            raise result
-    if failed:
-        logger.warning("could not tell %d box(es) that device %s is %s", len(failed), device.id, status.value)
-    return DeviceStatusChanged(
-        device=device_info(device, xmpp), sessions_kicked=kicked, boxes_notified=len(box_ids) - len(failed)
+    return await revocation.cut_off(
+        session,
+        device_id=device_id,
+        status=status,
+        until=until,
+        admin=admin,
+        xmpp=context.settings.xmpp,
+        xmpp_admin=context.xmpp_admin,
+        now=now,
     )

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import Request
 
-from coalesce_cloud.api.errors import ApiError
 from coalesce_cloud.core.config import ThrottleSettings
 from coalesce_cloud.core.throttle import BackoffPolicy
-from coalesce_cloud.xmpp_admin import XmppAdminError
-
-logger = logging.getLogger(__name__)
 
 
 def client_address(request: Request) -> str:
@@ -27,12 +21,3 @@ def backoff(settings: ThrottleSettings, free_failures: int) -> BackoffPolicy:
         max_delay=settings.max_delay,
         forget_after=settings.forget_after,
     )
-
-
-def xmpp_unavailable(exc: XmppAdminError, *, detail: bool = False, done: str = "") -> ApiError:
-    """502 for a failed XMPP admin call; the details (server URLs) only for the admin's eyes."""
-    logger.warning("XMPP admin call failed: %s", exc)
-    message = f"{done} " if done else ""
-    message += "The XMPP server could not be reached or refused the change"
-    message += f": {exc}" if detail else "; try again in a moment."
-    return ApiError(502, "xmpp_unavailable", message)

@@ -10,7 +10,8 @@ from starlette.concurrency import run_in_threadpool
 from coalesce_cloud import crud
 from coalesce_cloud.api.deps import ContextDep, NowDep, SessionDep
 from coalesce_cloud.api.errors import ApiError, throttled
-from coalesce_cloud.api.routes.common import backoff, client_address, xmpp_unavailable
+from coalesce_cloud.api.revocation import xmpp_unavailable
+from coalesce_cloud.api.routes.common import backoff, client_address
 from coalesce_cloud.api.schemas import EnrollRequest, EnrollResponse, xmpp_credentials
 from coalesce_cloud.core.security import new_xmpp_password
 from coalesce_cloud.models import Device, EnrollmentCode

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from coalesce_cloud.updates import (
     sign_manifest,
     verify_manifest,
 )
+from coalesce_common.cloud.updates import installed_version, version_tuple
 from tests.cloud.api.support import ClientFactory, Cloud, assert_error
 
 MANIFEST = {
@@ -126,3 +128,9 @@ async def test_manifests_can_come_from_the_settings(make_client: ClientFactory, 
 def test_broken_inline_manifests_are_caught_at_start() -> None:
     with pytest.raises(ValueError, match="sha256"):
         Settings(updates={"manifests": [{**MANIFEST, "sha256": "nope"}]})
+
+
+def test_devices_compare_manifests_with_the_version_pyproject_gives() -> None:
+    pyproject = tomllib.loads((Path(__file__).parents[3] / "pyproject.toml").read_text())
+    assert installed_version() == pyproject["project"]["version"]
+    assert version_tuple(installed_version()) < version_tuple("999.0")

@@ -1,0 +1,405 @@
+"""What ejabberd.yml and ejabberdctl.cfg say, for the node this package runs and for production alike.
+
+:class:`XmppService` holds what differs between the two (domain, certificates, addresses, ports, who may
+call the admin API); :func:`ejabberd_options` turns it into the options of ``ejabberd.yml``, each with the
+reason it is set so. Everything that makes the service safe is fixed here, the same for both: SCRAM-SHA-256
+only (``auth_password_format: scram``, ``auth_scram_hash: sha256``; PLAIN, DIGEST-MD5 and X-OAUTH2 are not
+offered), STARTTLS required on ``c2s_port`` and direct TLS on ``c2s_tls_port`` (the product's
+XMPP-over-TLS-on-443), TLS 1.2 or later, no federation, masked passwords in logs, and an admin REST API
+(mod_http_api) that runs only :data:`API_COMMANDS` and only for ``api_allowed_networks``.
+
+The managed node's settings come from :class:`EjabberdConfig` (:func:`managed_service`); production's are
+in :mod:`.deploy`, which writes ``deploy/ejabberd/``. ``ejabberdctl.cfg`` is a list of shell variables
+(:class:`ShellVariable`); both kinds of node keep crash dumps off and Erlang distribution on one interface.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeAlias
+
+JsonValue: TypeAlias = bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"] | None
+
+API_COMMANDS: tuple[str, ...] = (
+    "register",
+    "unregister",
+    "check_account",
+    "change_password",
+    "kick_user",
+    "ban_account",
+    "send_message",
+    "connected_users",
+    "registered_users",
+    "status",
+    "user_sessions_info",
+    "list_cluster",
+)
+"""The ejabberd commands the admin API may run (all exist in ejabberd 23.01). The cloud calls register,
+change_password, kick_user and send_message; unregister and ban_account are in its XmppAdmin interface;
+the other six only read (the tests and monitoring use status and list_cluster)."""
+
+TLS_PROTOCOL_OPTIONS = ("no_sslv2", "no_sslv3", "no_tlsv1", "no_tlsv1_1", "cipher_server_preference")
+DISABLED_SASL_MECHANISMS = ("PLAIN", "DIGEST-MD5", "X-OAUTH2")
+MAX_STANZA_SIZE = 262_144
+"""Bytes; room for a 64 KiB message body after XML escaping."""
+ERL_SAFETY_OPTIONS = ("-env ERL_CRASH_DUMP_BYTES 0",)
+"""Erlang options every node gets: no crash dumps (they can hold secrets from memory)."""
+
+MODULES: dict[str, JsonValue] = {
+    "mod_admin_extra": {},
+    "mod_caps": {},
+    "mod_disco": {},
+    "mod_offline": {},
+    "mod_ping": {},
+    "mod_roster": {},
+    "mod_stream_mgmt": {},
+}
+
+INETRC = '{lookup, ["file", "native"]}.\n{host, {127,0,0,1}, ["localhost"]}.\n'
+
+
+# ------------------------------------------------------------------------------------------- ejabberd.yml
+
+
+@dataclass(frozen=True)
+class XmppService:
+    """What one ejabberd.yml says that differs between the managed node and production."""
+
+    domain: str
+    certfiles: tuple[str, ...]
+    """PEMs holding certificate (chain) and key; they must cover ``domain``."""
+    ca_file: str | None
+    """The CA bundle that lets ejabberd check its own chain at start."""
+    listen_ip: str
+    """Where the client listeners bind."""
+    c2s_port: int
+    """STARTTLS (required) client listener."""
+    c2s_tls_port: int
+    """Direct-TLS client listener (443 in production)."""
+    http_api_ip: str
+    http_api_port: int
+    api_allowed_networks: tuple[str, ...]
+    api_permission: str = "loopback admin"
+    """The name of the ``api_permissions`` rule for the cloud's calls."""
+    api_commands: tuple[str, ...] = API_COMMANDS
+    max_stanza_size: int = MAX_STANZA_SIZE
+    disabled_sasl_mechanisms: tuple[str, ...] = DISABLED_SASL_MECHANISMS
+    loglevel: str = "info"
+    backlog: int | None = None
+    """Pending connections per client listener; None: ejabberd's default (5)."""
+    notes: Mapping[str, str] = field(default_factory=dict)
+    """More to say above an option, by key (production's file explains its paths and ports)."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """One top-level option of ejabberd.yml, with the comment that says why it is set so."""
+
+    key: str
+    value: JsonValue
+    why: str = ""
+
+
+def ejabberd_options(service: XmppService) -> list[Option]:
+    client: dict[str, JsonValue] = {"ip": service.listen_ip, "module": "ejabberd_c2s", "access": "c2s"}
+    if service.backlog is not None:
+        client["backlog"] = service.backlog
+    tls: dict[str, JsonValue] = {
+        "max_stanza_size": service.max_stanza_size,
+        "protocol_options": list(TLS_PROTOCOL_OPTIONS),
+    }
+    options = [
+        Option("loglevel", service.loglevel),
+        Option("log_rotate_count", 0, "0 turns ejabberd's own log rotation off (logrotate may do it)."),
+        Option(
+            "hide_sensitive_log_data",
+            True,
+            "mod_http_api logs every call with its arguments; this masks password/newpass in those lines.\n"
+            "The cloud sends account passwords through `register` and `change_password`: keep this true.",
+        ),
+        Option("hosts", [service.domain]),
+        Option(
+            "certfiles",
+            list(service.certfiles),
+            "Certificate chain and private key; they must cover the XMPP domain (devices check the\n"
+            "certificate against the domain, not against the host they connect to).",
+        ),
+    ]
+    if service.ca_file is not None:
+        options.append(Option("ca_file", service.ca_file, "Lets ejabberd check its own chain at start."))
+    options += [
+        Option(
+            "auth_method",
+            "internal",
+            "Accounts: SCRAM-SHA-256 only. auth_scram_hash must be set before the first account exists\n"
+            "(stored SCRAM hashes cannot be converted); only SCRAM verifiers are stored, never passwords.",
+        ),
+        Option("auth_password_format", "scram"),
+        Option("auth_scram_hash", "sha256"),
+        Option(
+            "disable_sasl_mechanisms",
+            list(service.disabled_sasl_mechanisms),
+            "PLAIN would send the password itself (inside TLS); DIGEST-MD5 and X-OAUTH2 are unused.",
+        ),
+        Option(
+            "s2s_access",
+            "none",
+            "No federation: devices only talk to their own domain (and there is no s2s listener).",
+        ),
+        Option(
+            "listen",
+            [
+                {"port": service.c2s_port, **client, "starttls": True, "starttls_required": True, **tls},
+                {"port": service.c2s_tls_port, **client, "tls": True, **tls},
+                {
+                    "port": service.http_api_port,
+                    "ip": service.http_api_ip,
+                    "module": "ejabberd_http",
+                    "request_handlers": {"/api": "mod_http_api"},
+                },
+            ],
+            "1. Client-to-server with STARTTLS (required). 2. Client-to-server with direct TLS (XEP-0368),\n"
+            "the port HTTP proxies let through. 3. The admin REST API (mod_http_api) for the cloud only:\n"
+            "plain HTTP, no credentials, protected by its address, api_permissions below and the firewall.\n"
+            "Never bind it to a public address. Do not give c2s a shaper as slow as Debian's `normal`\n"
+            "(3000 B/s): an SDP offer or a 64 KiB signaling message would crawl.",
+        ),
+        Option("acl", {"local": {"user_regexp": ""}}),
+        Option("access_rules", {"local": {"allow": "local"}, "c2s": {"allow": "all"}}),
+        Option(
+            "api_permissions",
+            {
+                "console commands": {"from": ["ejabberd_ctl"], "who": "all", "what": "*"},
+                service.api_permission: {
+                    "from": ["mod_http_api"],
+                    "who": {"ip": list(service.api_allowed_networks)},
+                    "what": list(service.api_commands),
+                },
+            },
+            "`ejabberdctl` on the node itself may run anything; the cloud's hosts only the commands in\n"
+            "API_COMMANDS (coalesce_cloud/servers/ejabberd/config.py); everything else answers 403.",
+        ),
+        Option("modules", MODULES, "No mod_register: accounts are made only by the cloud."),
+    ]
+    return [_with_note(option, service.notes.get(option.key)) for option in options]
+
+
+def render_yml(options: Sequence[Option], header: str) -> str:
+    """ejabberd.yml: ``header`` and each option's reason as comments, values in YAML block style."""
+    lines = _comment(header, "###")
+    previous_block = True
+    for option in options:
+        block = not _inline(option.value)  # one-line options without a comment stay with the one above
+        if option.why or block or previous_block:
+            lines.append("")
+        previous_block = block
+        lines += _comment(option.why, "#")
+        lines += _yaml({option.key: option.value}, 0)
+    return "\n".join(lines) + "\n"
+
+
+def _with_note(option: Option, note: str | None) -> Option:
+    if not note:
+        return option
+    return Option(option.key, option.value, f"{option.why}\n{note}" if option.why else note)
+
+
+def _comment(text: str, mark: str) -> list[str]:
+    return [f"{mark} {line}".rstrip() for line in text.splitlines()] if text else []
+
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z_/][A-Za-z0-9_/.-]*$")
+
+
+def _yaml(value: JsonValue, indent: int) -> list[str]:
+    """Block-style YAML for a JSON-like value; strings and odd keys as JSON strings, which YAML reads."""
+    pad = "  " * indent
+    lines: list[str] = []
+    if isinstance(value, dict) and value:
+        for key, item in value.items():
+            name = key if _PLAIN_KEY.match(key) else json.dumps(key)
+            if _inline(item):
+                lines.append(f"{pad}{name}: {_scalar(item)}")
+            else:
+                lines.append(f"{pad}{name}:")
+                lines += _yaml(item, indent + 1)
+    elif isinstance(value, list) and value:
+        for item in value:
+            if _inline(item):
+                lines.append(f"{pad}- {_scalar(item)}")
+            else:
+                lines.append(f"{pad}-")
+                lines += _yaml(item, indent + 1)
+    else:
+        lines.append(pad + _scalar(value))
+    return lines
+
+
+def _inline(value: JsonValue) -> bool:
+    return not isinstance(value, dict | list) or not value
+
+
+def _scalar(value: JsonValue) -> str:
+    return json.dumps(value)  # true/false/null, numbers and "strings" mean the same in YAML
+
+
+# ---------------------------------------------------------------------------------------- ejabberdctl.cfg
+
+
+@dataclass(frozen=True)
+class ShellVariable:
+    """One assignment in ejabberdctl.cfg, a shell fragment the ejabberdctl script sources."""
+
+    name: str
+    value: str
+    why: str = ""
+    export: bool = False
+
+
+def render_ctl(variables: Sequence[ShellVariable], header: str) -> str:
+    lines = _comment(header, "#")
+    for variable in variables:
+        if variable.why:
+            lines.append("")
+            lines += _comment(variable.why, "#")
+        value = f'"{variable.value}"' if " " in variable.value else variable.value
+        lines.append(f"{'export ' if variable.export else ''}{variable.name}={value}")
+    return "\n".join(lines) + "\n"
+
+
+# -------------------------------------------------------------------------------------- the managed node
+
+
+class DistMode(enum.Enum):
+    """How the Erlang node is reached by ejabberdctl and by other nodes."""
+
+    PORT = "port"
+    """One fixed distribution port (``ERL_DIST_PORT``), no epmd: a single node."""
+    EPMD = "epmd"
+    """Registered with an epmd on 127.0.0.1:``epmd_port`` that someone else runs: cluster nodes."""
+
+
+@dataclass(frozen=True)
+class EjabberdConfig:
+    """One node run by :class:`~coalesce_cloud.servers.ejabberd.EjabberdNode`, all its state under
+    ``state_dir``."""
+
+    state_dir: Path
+    certfile: Path
+    """PEM holding certificate (chain) and key, e.g. ``CertFiles.combined``; must cover ``domain``."""
+    c2s_port: int
+    """STARTTLS (required) client listener."""
+    c2s_tls_port: int
+    """Direct-TLS client listener (443 in production)."""
+    http_api_port: int
+    dist_port: int | None = None
+    """Erlang distribution port; required with :attr:`DistMode.PORT`, unused with EPMD."""
+    ca_file: Path | None = None
+    """The CA that issued ``certfile``; lets ejabberd validate its own chain (no self-signed warning)."""
+    host: str = "127.0.0.1"
+    """Address the client listeners bind to."""
+    http_api_host: str = "127.0.0.1"
+    domain: str = "coalesce.test"
+    node_name: str = "ejabberd@localhost"
+    cookie: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
+    dist_mode: DistMode = DistMode.PORT
+    epmd_port: int | None = None
+    api_allowed_networks: tuple[str, ...] = ("127.0.0.0/8",)
+    api_commands: tuple[str, ...] = API_COMMANDS
+    max_stanza_size: int = MAX_STANZA_SIZE
+    disabled_sasl_mechanisms: tuple[str, ...] = DISABLED_SASL_MECHANISMS
+    loglevel: str = "info"
+
+    def __post_init__(self) -> None:
+        if self.dist_mode is DistMode.PORT and self.dist_port is None:
+            raise ValueError("DistMode.PORT needs dist_port")
+        if self.dist_mode is DistMode.EPMD and self.epmd_port is None:
+            raise ValueError("DistMode.EPMD needs epmd_port")
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.state_dir / "spool"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def home_dir(self) -> Path:
+        return self.state_dir / "home"
+
+    @property
+    def config_file(self) -> Path:
+        return self.state_dir / "ejabberd.yml"
+
+    @property
+    def ctl_config_file(self) -> Path:
+        return self.state_dir / "ejabberdctl.cfg"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.state_dir / "ejabberd.pid"
+
+    @property
+    def api_url(self) -> str:
+        host = f"[{self.http_api_host}]" if ":" in self.http_api_host else self.http_api_host
+        return f"http://{host}:{self.http_api_port}/api"
+
+
+MANAGED_HEADER = "Written by coalesce_cloud.servers.ejabberd; rewritten on every start."
+
+
+def managed_service(config: EjabberdConfig) -> XmppService:
+    return XmppService(
+        domain=config.domain,
+        certfiles=(str(config.certfile),),
+        ca_file=str(config.ca_file) if config.ca_file is not None else None,
+        listen_ip=config.host,
+        c2s_port=config.c2s_port,
+        c2s_tls_port=config.c2s_tls_port,
+        http_api_ip=config.http_api_host,
+        http_api_port=config.http_api_port,
+        api_allowed_networks=config.api_allowed_networks,
+        api_commands=config.api_commands,
+        max_stanza_size=config.max_stanza_size,
+        disabled_sasl_mechanisms=config.disabled_sasl_mechanisms,
+        loglevel=config.loglevel,
+    )
+
+
+def render_ejabberd_yml(config: EjabberdConfig) -> str:
+    """The managed node's ejabberd.yml."""
+    return render_yml(ejabberd_options(managed_service(config)), MANAGED_HEADER)
+
+
+def managed_ctl_variables(config: EjabberdConfig) -> list[ShellVariable]:
+    # Same effect as INET_DIST_INTERFACE, without the extra erl run the script spends to parse it.
+    erl_options = [*ERL_SAFETY_OPTIONS, "-kernel inet_dist_use_interface {127,0,0,1}"]
+    variables = [
+        ShellVariable("ERLANG_NODE", config.node_name),
+        ShellVariable(
+            "EXEC_CMD",
+            "as_current_user",
+            "Debian's script would `su ejabberd` when run as root, which needs an ejabberd-owned spool.",
+        ),
+        ShellVariable("EJABBERD_PID_PATH", str(config.pid_file)),
+        ShellVariable("EJABBERD_BYPASS_WARNINGS", "true"),
+    ]
+    if config.dist_mode is DistMode.PORT:
+        variables.append(ShellVariable("ERL_DIST_PORT", str(config.dist_port)))
+    else:
+        erl_options.append("-start_epmd false")
+        variables.append(ShellVariable("ERL_EPMD_PORT", str(config.epmd_port), export=True))
+    variables.append(ShellVariable("ERL_OPTIONS", " ".join(erl_options)))
+    return variables
+
+
+def render_ejabberdctl_cfg(config: EjabberdConfig) -> str:
+    """The managed node's ejabberdctl.cfg."""
+    return render_ctl(managed_ctl_variables(config), MANAGED_HEADER)

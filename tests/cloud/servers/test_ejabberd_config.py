@@ -1,0 +1,119 @@
+"""deploy/ejabberd/ is what the renderer writes, and production agrees with the managed node (which the
+other tests run) on every setting that keeps the service safe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coalesce_cloud.servers.ejabberd import EjabberdConfig, EjabberdNode
+from coalesce_cloud.servers.ejabberd.config import (
+    DISABLED_SASL_MECHANISMS,
+    ERL_SAFETY_OPTIONS,
+    JsonValue,
+    ShellVariable,
+    ejabberd_options,
+    managed_ctl_variables,
+    managed_service,
+    render_ejabberd_yml,
+)
+from coalesce_cloud.servers.ejabberd.deploy import (
+    DEPLOY_DIR,
+    PRODUCTION,
+    PRODUCTION_CTL,
+    main,
+    production_files,
+)
+
+SECURITY_OPTIONS = (
+    "hide_sensitive_log_data",
+    "auth_method",
+    "auth_password_format",
+    "auth_scram_hash",
+    "disable_sasl_mechanisms",
+    "s2s_access",
+    "acl",
+    "access_rules",
+    "modules",
+)
+"""Top-level options that must be equal; listeners and api_permissions are compared field by field."""
+LISTENER_SECURITY = ("module", "access", "starttls", "starttls_required", "tls", "protocol_options")
+
+
+@pytest.fixture
+def managed(tmp_path: Path) -> EjabberdConfig:
+    return EjabberdConfig(
+        state_dir=tmp_path, certfile=tmp_path / "xmpp.pem", c2s_port=5222, c2s_tls_port=5223,
+        http_api_port=5280, dist_port=4370, ca_file=tmp_path / "ca.pem",
+    )  # fmt: skip
+
+
+def options(config: Any) -> dict[str, JsonValue]:
+    return {option.key: option.value for option in ejabberd_options(config)}
+
+
+def test_the_committed_deploy_files_are_what_the_renderer_writes() -> None:
+    for name, text in production_files().items():
+        committed = (DEPLOY_DIR / name).read_text(encoding="utf-8")
+        assert committed == text, (
+            f"deploy/ejabberd/{name} differs from its renderer: run "
+            "`python -m coalesce_cloud.servers.ejabberd.deploy` (and edit the code, not the file)"
+        )
+
+
+def test_the_writer_writes_every_deploy_file(tmp_path: Path) -> None:
+    assert main([str(tmp_path)]) == 0
+    assert {path.name: path.read_text() for path in tmp_path.iterdir()} == production_files()
+
+
+def test_production_and_the_managed_node_agree_on_security(managed: EjabberdConfig) -> None:
+    mine, production = options(managed_service(managed)), options(PRODUCTION)
+    assert set(mine) == set(production)
+    for key in SECURITY_OPTIONS:
+        assert production[key] == mine[key], key
+    assert production["disable_sasl_mechanisms"] == list(DISABLED_SASL_MECHANISMS)
+    assert "PLAIN" in DISABLED_SASL_MECHANISMS
+    assert (production["auth_password_format"], production["auth_scram_hash"]) == ("scram", "sha256")
+
+    my_listeners, production_listeners = mine["listen"], production["listen"]
+    assert isinstance(my_listeners, list) and isinstance(production_listeners, list)
+    assert len(my_listeners) == len(production_listeners) == 3
+    for my_listener, production_listener in zip(my_listeners, production_listeners, strict=True):
+        assert isinstance(my_listener, dict) and isinstance(production_listener, dict)
+        for key in LISTENER_SECURITY:
+            assert production_listener.get(key) == my_listener.get(key), key
+    starttls, direct_tls, admin = production_listeners
+    assert isinstance(starttls, dict) and isinstance(direct_tls, dict) and isinstance(admin, dict)
+    assert starttls["starttls_required"] is True and direct_tls["tls"] is True
+    assert starttls["max_stanza_size"] == direct_tls["max_stanza_size"] == 262_144
+    assert admin["ip"] == "{{NODE_PRIVATE_IP}}" and admin["request_handlers"] == {"/api": "mod_http_api"}
+
+    my_rules, production_rules = mine["api_permissions"], production["api_permissions"]
+    assert isinstance(my_rules, dict) and isinstance(production_rules, dict)
+    assert my_rules["console commands"] == production_rules["console commands"]
+    (my_api,) = (rule for name, rule in my_rules.items() if name != "console commands")
+    (production_api,) = (rule for name, rule in production_rules.items() if name != "console commands")
+    assert isinstance(my_api, dict) and isinstance(production_api, dict)
+    assert production_api["what"] == my_api["what"] and production_api["from"] == my_api["from"]
+    assert production_api["who"] == {"ip": ["{{API_NETWORK}}"]}
+
+
+def _ctl(variables: tuple[ShellVariable, ...] | list[ShellVariable]) -> dict[str, str]:
+    return {variable.name: variable.value for variable in variables}
+
+
+def test_both_kinds_of_node_keep_crash_dumps_off_and_distribution_on_one_interface(
+    managed: EjabberdConfig,
+) -> None:
+    mine, production = _ctl(managed_ctl_variables(managed)), _ctl(PRODUCTION_CTL)
+    for option in ERL_SAFETY_OPTIONS:
+        assert option in mine["ERL_OPTIONS"] and option in production["ERL_OPTIONS"]
+    assert "-setcookie" not in mine["ERL_OPTIONS"] + production["ERL_OPTIONS"]
+    assert "inet_dist_use_interface {127,0,0,1}" in mine["ERL_OPTIONS"]
+    assert production["INET_DIST_INTERFACE"] == production["ERL_EPMD_ADDRESS"] == "{{NODE_PRIVATE_IP}}"
+
+
+def test_the_running_node_was_configured_by_the_same_renderer(ejabberd: EjabberdNode) -> None:
+    assert ejabberd.config.config_file.read_text() == render_ejabberd_yml(ejabberd.config)
