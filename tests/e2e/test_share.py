@@ -14,12 +14,26 @@ import pytest
 
 from coalesce_client.services.share import Share, ShareOptions, ShareState, ShareTarget
 from coalesce_common.errors import ShareRefused
-from coalesce_common.protocol import Denied, DenyReason, Hello, Message, parse
+from coalesce_common.protocol import (
+    Answer,
+    Bye,
+    Challenge,
+    Denied,
+    DenyReason,
+    Hello,
+    Message,
+    Offer,
+    Pair,
+    Welcome,
+    parse,
+)
 from coalesce_common.signaling import SignalingChannel
+from coalesce_common.signaling.memory import channel_pair
 from coalesce_common.signaling.websocket import connect
 from coalesce_receiver.services.receiver import Receiver
 from tests.conftest import PatternWindowFactory, XServer
 from tests.e2e.conftest import ReceiverFactory, close_to, eventually
+from tests.protocol.pin_traces import leaks
 
 PIN = "4821"
 
@@ -157,6 +171,38 @@ class Tap:
 
     def messages(self) -> list[Message]:
         return [parse(data) for data in self.wire]
+
+
+async def test_a_real_share_never_puts_its_pin_on_the_wire(
+    make_receiver: ReceiverFactory, video_file: Callable[..., Path]
+) -> None:
+    """Every signaling message of two real shares with the same PIN, as the sender sent and received them."""
+    pin = "482193570614"  # twelve digits: no chance of meeting it in an SDP's random numbers
+    receiver = await make_receiver(pin=pin)
+    options = ShareOptions(sender_name="Ada", pin=pin, screen=None, camera=str(video_file()))
+    runs: list[list[Message]] = []
+    for _ in range(2):
+        sender_end, receiver_end = channel_pair(tls_fingerprint="AA:BB:CC")
+        tap = Tap(sender_end)
+
+        async def tapped(target: ShareTarget, timeout: float, tap: Tap = tap) -> SignalingChannel:
+            return tap
+
+        serving = asyncio.ensure_future(receiver.serve(receiver_end))
+        async with Share(ShareTarget("memory", 0), options, channel_factory=tapped):
+            await receiver.wait_for_shares(1, timeout=20)
+        await asyncio.wait_for(serving, 10)
+        assert leaks(pin, tap.wire) == []
+        runs.append(tap.messages())
+    first, second = runs
+    kinds = [Hello, Challenge, Pair, Welcome, Offer, Answer, Bye]
+    assert [type(m) for m in first] == [type(m) for m in second] == kinds
+    # SPAKE2's fresh randomness: no pairing value, which a PIN-derived one would repeat, comes twice
+    pairing_fields = {Challenge: ["spake"], Pair: ["spake", "confirm", "binding"], Welcome: ["confirm"]}
+    pairing_fields |= {Offer: ["mac"], Answer: ["mac"]}
+    for one, other in zip(first, second, strict=True):
+        for name in pairing_fields.get(type(one), []):
+            assert getattr(one, name) is not None and getattr(one, name) != getattr(other, name), name
 
 
 async def test_a_fifth_share_is_refused_when_four_are_shown(

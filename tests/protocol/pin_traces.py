@@ -39,9 +39,10 @@ def _raw_forms(pin: str) -> dict[str, bytes]:
         "utf-16-be": pin.encode("utf-16-be"),
         "utf-32-le": pin.encode("utf-32-le"),
     }
+    # A digest is searched by its first 8 bytes: that finds it whole, and cut short to a 16-digit hex id too.
     for name in _DIGESTS:
-        forms[name] = hashlib.new(name, pin.encode()).digest()
-    forms["sha256(sha256)"] = hashlib.sha256(forms["sha256"]).digest()
+        forms[name] = hashlib.new(name, pin.encode()).digest()[:8]
+    forms["sha256(sha256)"] = hashlib.sha256(hashlib.sha256(pin.encode()).digest()).digest()[:8]
     return forms
 
 
