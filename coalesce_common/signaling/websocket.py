@@ -24,6 +24,9 @@ logger = logging.getLogger(__name__)
 
 FRAME_LIMIT = 1024 * 1024
 SIGNALING_PATH = "/coalesce/v1"
+KEEPALIVE = 10.0
+"""Seconds between pings, to wait for the pong, and then for the closing handshake: a peer that vanishes
+(lid closed, Wi-Fi gone) sends no close frame, and only this notices it."""
 
 
 class WebSocketChannel:
@@ -62,9 +65,16 @@ class WebSocketChannel:
 class WebSocketServer:
     """The receiver's TLS WebSocket endpoint; calls ``handler`` with a channel per sender."""
 
-    def __init__(self, identity: TlsIdentity, handler: Callable[[WebSocketChannel], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        identity: TlsIdentity,
+        handler: Callable[[WebSocketChannel], Awaitable[None]],
+        *,
+        keepalive: float = KEEPALIVE,
+    ) -> None:
         self._identity = identity
         self._handler = handler
+        self._keepalive = keepalive
         self._server: Server | None = None
 
     @property
@@ -82,8 +92,9 @@ class WebSocketServer:
             ssl=server_context(self._identity),
             max_size=FRAME_LIMIT,
             compression=None,
-            ping_interval=10,
-            ping_timeout=10,
+            ping_interval=self._keepalive,
+            ping_timeout=self._keepalive,
+            close_timeout=self._keepalive,
             open_timeout=5,
         )
 
@@ -100,7 +111,9 @@ class WebSocketServer:
             self._server = None
 
 
-async def connect(host: str, port: int, *, timeout: float = 10.0) -> WebSocketChannel:
+async def connect(
+    host: str, port: int, *, timeout: float = 10.0, keepalive: float = KEEPALIVE
+) -> WebSocketChannel:
     """Open a signaling channel to a receiver; raise :class:`SignalingError` with what to check."""
     netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     uri = f"wss://{netloc}{SIGNALING_PATH}"
@@ -112,8 +125,9 @@ async def connect(host: str, port: int, *, timeout: float = 10.0) -> WebSocketCh
             max_size=FRAME_LIMIT,
             compression=None,
             open_timeout=timeout,
-            ping_interval=10,
-            ping_timeout=10,
+            ping_interval=keepalive,
+            ping_timeout=keepalive,
+            close_timeout=keepalive,
         )
     except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ssl.SSLError) as exc:
         raise SignalingError(

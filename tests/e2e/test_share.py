@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -11,10 +12,28 @@ from typing import Any
 import cv2
 import pytest
 
-from coalesce_client.services.share import Share, ShareOptions, ShareTarget
+from coalesce_client.services.share import Share, ShareOptions, ShareState, ShareTarget
+from coalesce_common.errors import ShareRefused
+from coalesce_common.protocol import (
+    Answer,
+    Bye,
+    Challenge,
+    Denied,
+    DenyReason,
+    Hello,
+    Message,
+    Offer,
+    Pair,
+    Welcome,
+    parse,
+)
+from coalesce_common.signaling import SignalingChannel
+from coalesce_common.signaling.memory import channel_pair
+from coalesce_common.signaling.websocket import connect
 from coalesce_receiver.services.receiver import Receiver
 from tests.conftest import PatternWindowFactory, XServer
 from tests.e2e.conftest import ReceiverFactory, close_to, eventually
+from tests.protocol.pin_traces import leaks
 
 PIN = "4821"
 
@@ -123,17 +142,101 @@ async def test_sender_name_collisions_get_distinct_labels(
         assert sorted(s.sender_name for s in receiver.model.shares) == ["Laptop", "Laptop (2)"]
 
 
+class Tap:
+    """Wraps a sender's signaling channel and keeps every message it sends and receives, in order."""
+
+    def __init__(self, inner: SignalingChannel) -> None:
+        self.inner = inner
+        self.wire: list[str | bytes] = []
+
+    @property
+    def peer_address(self) -> str:
+        return self.inner.peer_address
+
+    @property
+    def tls_fingerprint(self) -> str:
+        return self.inner.tls_fingerprint
+
+    async def send(self, text: str) -> None:
+        self.wire.append(text)
+        await self.inner.send(text)
+
+    async def recv(self) -> str | bytes:
+        data = await self.inner.recv()
+        self.wire.append(data)
+        return data
+
+    async def aclose(self, reason: str = "") -> None:
+        await self.inner.aclose(reason)
+
+    def messages(self) -> list[Message]:
+        return [parse(data) for data in self.wire]
+
+
+async def test_a_real_share_never_puts_its_pin_on_the_wire(
+    make_receiver: ReceiverFactory, video_file: Callable[..., Path]
+) -> None:
+    """Every signaling message of two real shares with the same PIN, as the sender sent and received them."""
+    pin = "482193570614"  # twelve digits: no chance of meeting it in an SDP's random numbers
+    receiver = await make_receiver(pin=pin)
+    options = ShareOptions(sender_name="Ada", pin=pin, screen=None, camera=str(video_file()))
+    runs: list[list[Message]] = []
+    for _ in range(2):
+        sender_end, receiver_end = channel_pair(tls_fingerprint="AA:BB:CC")
+        tap = Tap(sender_end)
+
+        async def tapped(target: ShareTarget, timeout: float, tap: Tap = tap) -> SignalingChannel:
+            return tap
+
+        serving = asyncio.ensure_future(receiver.serve(receiver_end))
+        async with Share(ShareTarget("memory", 0), options, channel_factory=tapped):
+            await receiver.wait_for_shares(1, timeout=20)
+        await asyncio.wait_for(serving, 10)
+        assert leaks(pin, tap.wire) == []
+        runs.append(tap.messages())
+    first, second = runs
+    kinds = [Hello, Challenge, Pair, Welcome, Offer, Answer, Bye]
+    assert [type(m) for m in first] == [type(m) for m in second] == kinds
+    # SPAKE2's fresh randomness: no pairing value, which a PIN-derived one would repeat, comes twice
+    pairing_fields = {Challenge: ["spake"], Pair: ["spake", "confirm", "binding"], Welcome: ["confirm"]}
+    pairing_fields |= {Offer: ["mac"], Answer: ["mac"]}
+    for one, other in zip(first, second, strict=True):
+        for name in pairing_fields.get(type(one), []):
+            assert getattr(one, name) is not None and getattr(one, name) != getattr(other, name), name
+
+
 async def test_a_fifth_share_is_refused_when_four_are_shown(
     make_receiver: ReceiverFactory, video_file: Callable[..., Path]
 ) -> None:
-    from coalesce_common.errors import ShareRefused
-
-    receiver = await make_receiver(max_shares=1)
+    receiver = await make_receiver()  # the real default: four shares at once
     target, path = ShareTarget("127.0.0.1", receiver.port), str(video_file())
-    async with Share(target, ShareOptions(screen=None, camera=path)):
-        with pytest.raises(ShareRefused, match="already showing"):
-            await Share(target, ShareOptions(screen=None, camera=path)).start()
-        assert len(receiver.model.shares) == 1
+    names = [f"Laptop {n}" for n in range(1, 5)]
+    async with contextlib.AsyncExitStack() as shares:
+        for name in names:
+            options = ShareOptions(sender_name=name, screen=None, camera=path)
+            await shares.enter_async_context(Share(target, options))
+        await receiver.wait_for_shares(4, timeout=30)
+        taps: list[Tap] = []
+
+        async def tapped(target: ShareTarget, timeout: float) -> SignalingChannel:
+            taps.append(Tap(await connect(target.host, target.port, timeout=timeout)))
+            return taps[-1]
+
+        options = ShareOptions(sender_name="Laptop 5", screen=None, camera=path)
+        fifth = Share(target, options, channel_factory=tapped)
+        with pytest.raises(ShareRefused):
+            await fifth.start()
+        [tap] = taps
+        hello, denied = tap.messages()  # refused before any challenge: no PIN attempt spent
+        assert isinstance(hello, Hello) and isinstance(denied, Denied)
+        assert denied.reason is DenyReason.FULL
+        assert sorted(s.sender_name for s in receiver.model.shares) == names
+        before = {name: frames_of(receiver, name, "camera") for name in names}
+        await eventually(
+            lambda: all(frames_of(receiver, name, "camera") > before[name] + 5 for name in names),
+            10,
+            "the four shares keep streaming after the fifth was refused",
+        )
 
 
 async def test_a_receiver_shutdown_ends_the_share_at_the_sender(
@@ -151,18 +254,95 @@ async def test_a_receiver_shutdown_ends_the_share_at_the_sender(
         await share.stop()
 
 
+class SilenceableRelay:
+    """A TCP relay between a sender and the receiver; :meth:`silence` makes the path go quiet.
+
+    Once silent nothing passes either way and no FIN, RST or close frame reaches either end, as when a
+    laptop's lid closes or a room display's network drops: only a keepalive can notice.
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.silent = False
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    def silence(self) -> None:
+        self.silent = True
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        self._writers += [writer, up_writer]
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            while data := await source.read(65536):
+                if not self.silent:
+                    sink.write(data)
+                    await sink.drain()
+            if not self.silent:  # a clean close before the silence passes on; after it, nothing does
+                sink.close()
+
+    async def aclose(self) -> None:
+        for writer in self._writers:
+            writer.transport.abort()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
 async def test_a_sender_that_vanishes_without_bye_is_removed(
     make_receiver: ReceiverFactory, video_file: Callable[..., Path]
 ) -> None:
-    receiver = await make_receiver()
-    share = Share(
-        ShareTarget("127.0.0.1", receiver.port), ShareOptions(screen=None, camera=str(video_file()))
-    )
-    await share.start()
+    receiver = await make_receiver(keepalive=1.0)  # short, yet long enough for a busy 2-core machine
+    relay = SilenceableRelay(receiver.port)
+    target = ShareTarget("127.0.0.1", await relay.start())
+    share = Share(target, ShareOptions(screen=None, camera=str(video_file())))  # its own keepalive: 10 s
+    dropped = asyncio.Event()
+    sender_state_when_dropped: list[ShareState] = []
+
+    def on_change() -> None:
+        if not receiver.model.shares and not dropped.is_set():
+            sender_state_when_dropped.append(share.state)
+            dropped.set()
+
     try:
+        await share.start()
         await receiver.wait_for_shares(1, timeout=20)
-        assert share._channel is not None
-        await share._channel.aclose()  # the laptop lid closes: no bye
-        await eventually(lambda: not receiver.model.shares, 10, "the receiver drops the silent share")
+        unsubscribe = receiver.model.subscribe(on_change)
+        relay.silence()  # the laptop lid closes: no bye, no TCP close; media still flows P2P
+        # a ping within 1 s, its pong awaited 1 s, then the closing handshake 1 s: 3 s at most
+        await asyncio.wait_for(dropped.wait(), 8)
+        unsubscribe()
+        # The receiver's own keepalive dropped it: the sender had noticed nothing, so it had not hung up.
+        assert sender_state_when_dropped == [ShareState.SHARING]
+    finally:
+        await relay.aclose()  # first: a close through a silent path would wait out the sender's keepalive
+        await share.stop()
+
+
+async def test_a_receiver_that_vanishes_ends_the_share_at_the_sender(
+    make_receiver: ReceiverFactory, video_file: Callable[..., Path]
+) -> None:
+    receiver = await make_receiver()  # its own keepalive: 10 s
+    relay = SilenceableRelay(receiver.port)
+    target = ShareTarget("127.0.0.1", await relay.start())
+
+    async def channel(target: ShareTarget, timeout: float) -> SignalingChannel:
+        return await connect(target.host, target.port, timeout=timeout, keepalive=1.0)
+
+    share = Share(target, ShareOptions(screen=None, camera=str(video_file())), channel_factory=channel)
+    try:
+        await share.start()
+        await receiver.wait_for_shares(1, timeout=20)
+        relay.silence()  # the room display loses its network: nothing more arrives, not even a close
+        # Only the sender's keepalive can end it this soon, and it ends as the receiver gone, not a failure.
+        assert await asyncio.wait_for(share.wait_ended(), 8) == "receiver-gone"
     finally:
         await share.stop()
+        await relay.aclose()

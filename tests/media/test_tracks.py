@@ -100,13 +100,18 @@ async def test_stop_ends_the_track_and_stops_the_source_once_per_call() -> None:
     receiving = asyncio.create_task(track.recv())
     await asyncio.sleep(0)  # a yield: let recv() start waiting
     track.stop()
+    assert source.stop_calls == 1
     with pytest.raises(MediaStreamError):
         await asyncio.wait_for(receiving, 5)
     assert track.readyState == "ended"
+    # The pending recv() saw the closed slot and ended the track itself; each stop() stops the source once
+    # more (a source's stop() is idempotent), so a track stopped twice never leaves its capture running.
+    calls = source.stop_calls
     track.stop()
-    assert source.stop_calls >= 1
+    assert source.stop_calls == calls + 1
     with pytest.raises(MediaStreamError):
         await track.recv()
+    assert source.stop_calls == calls + 1  # recv() on an ended track touches nothing
 
 
 async def test_a_failing_source_ends_the_track() -> None:

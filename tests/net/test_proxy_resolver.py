@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,10 +61,19 @@ async def test_system_settings_from_the_environment_honour_no_proxy() -> None:
     assert await ProxyResolver(environ={}).resolve("api.cloud.example", 443) == [DIRECT]
 
 
-async def test_system_socks_setting_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_system_socks_setting_is_used() -> None:
     resolver = ProxyResolver(getproxies=lambda: {"socks": "socks5://127.0.0.1:1080"})
     [hop] = await resolver.resolve("api", 443)
-    assert hop.kind is HopKind.SOCKS5
+    assert (hop.kind, hop.host, hop.port) == (HopKind.SOCKS5, "127.0.0.1", 1080)
+
+
+async def test_macos_socks_setting_is_re_schemed_to_socks5(monkeypatch: pytest.MonkeyPatch) -> None:
+    # CPython's macOS reader (Modules/_scproxy.c) hands the SOCKS proxy back as http://host:port.
+    monkeypatch.setattr(sys, "platform", "darwin")
+    resolver = ProxyResolver(getproxies=lambda: {"socks": "http://socks.corp:1081"})
+    [hop] = await resolver.resolve("api.cloud.example", 443)
+    assert (hop.kind, hop.host, hop.port) == (HopKind.SOCKS5, "socks.corp", 1081)
+    assert hop.label == "socks5://socks.corp:1081"
 
 
 PAC = """
