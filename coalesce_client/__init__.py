@@ -1,7 +1,7 @@
 """The Coalesce sender: finds receivers, pairs with a PIN and pushes screen and webcam streams.
 
 ``services`` holds the asyncio side (share session, discovery), ``models`` observable state with no Qt,
-``ui`` the only Qt code, ``cli`` the ``coalesce`` command.
+``app`` the app's flows over both (no Qt), ``ui`` the only Qt code, ``cli`` the ``coalesce`` command.
 """
 
 __version__ = "0.1.0"

@@ -82,6 +82,11 @@ class RemoteShare:
         assert self._share is not None, "not started"
         return self._share
 
+    @property
+    def lan_share(self) -> Share | None:
+        """The share to the box, once :meth:`start` has made it; ``None`` before."""
+        return self._share
+
     async def start(self) -> None:
         try:
             await self._start()
