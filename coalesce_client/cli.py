@@ -13,14 +13,14 @@ import socket
 import sys
 from collections.abc import Sequence
 
+from coalesce_client.services import updater
 from coalesce_client.services.doctor import diagnose
 from coalesce_client.services.remote import KEYRING_SERVICE, NotEnrolled, RemoteOptions, RemoteShare
 from coalesce_client.services.share import Share, ShareOptions, ShareTarget
 from coalesce_client.settings import load_proxy, save_proxy, with_password
 from coalesce_common.cloud import store
 from coalesce_common.cloud.device import enroll
-from coalesce_common.cloud.rest import CloudClient, CloudError
-from coalesce_common.cloud.updates import current_platform, installed_version, verify_manifest, version_tuple
+from coalesce_common.cloud.updates import current_platform, installed_version
 from coalesce_common.discovery import ReceiverInfo, browse, find
 from coalesce_common.errors import CoalesceError
 from coalesce_common.media.capture import list_monitors
@@ -233,31 +233,19 @@ async def _update_check(args: argparse.Namespace) -> int:
     credentials = store.load(KEYRING_SERVICE)
     if credentials is None:
         raise NotEnrolled()
-    if not credentials.update_public_key:
-        print(
-            "coalesce: the cloud gave no update signing key at enrollment; cannot verify updates",
-            file=sys.stderr,
-        )
-        return 2
     resolver = ProxyResolver(proxy_config(args))
-    async with CloudClient(credentials.api_url, ca_file=credentials.ca_file, resolver=resolver) as api:
-        try:
-            document = await api.update_manifest(args.platform)
-        except CloudError as exc:
-            if exc.code == "no_update":
-                print(f"No update is published for {args.platform}.")
-                return 0
-            raise
-    manifest = verify_manifest(credentials.update_public_key, document, platform=args.platform)
-    if version_tuple(manifest.version) > version_tuple(installed_version()):
-        print(f"Update available: Coalesce {manifest.version} (you have {installed_version()}).")
-        print(f"Download: {manifest.url}\nSHA-256: {manifest.sha256}")
-        if manifest.notes:
-            print(f"Release notes:\n{manifest.notes}")
-    else:
+    manifest = await updater.newer_release(
+        credentials, resolver, platform=args.platform, current=installed_version()
+    )
+    if manifest is None:
         print(
-            f"Coalesce {installed_version()} is up to date (latest for {args.platform}: {manifest.version})."
+            f"Coalesce {installed_version()} is up to date: no newer release is published for {args.platform}."
         )
+        return 0
+    print(f"Update available: Coalesce {manifest.version} (you have {installed_version()}).")
+    print(f"Download: {manifest.url}\nSHA-256: {manifest.sha256}")
+    if manifest.notes:
+        print(f"Release notes:\n{manifest.notes}")
     return 0
 
 

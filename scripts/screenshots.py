@@ -126,9 +126,9 @@ class Studio:
 
     def sender(self, **config: Any) -> SenderApp:
         """A new sender app (window not shown yet) on this loop, with a video file as its camera."""
+        from coalesce_client.app import SenderConfig, SenderServices
         from coalesce_client.models.media import Camera
         from coalesce_client.ui.app import SenderApp
-        from coalesce_client.ui.controller import ControllerConfig, SenderServices
 
         camera = self.camera_file()
         settings_file = self.home / "config" / "coalesce" / "app.json"  # a fresh start for every screen
@@ -138,7 +138,7 @@ class Studio:
             list_cameras=lambda: [Camera("0", "Integrated webcam"), Camera(str(camera), "USB camera")],
             load_credentials=lambda: None,
         )
-        settings = ControllerConfig(discovery=False, thumbnail_interval=1.0, status_interval=0.5, **config)
+        settings = SenderConfig(discovery=False, thumbnail_interval=1.0, status_interval=0.5, **config)
         app = SenderApp.build(self.loop, config=settings, services=services, with_tray=False)
         task = self.loop.create_task(app.controller.run())
 
@@ -194,11 +194,18 @@ def _sample_receivers() -> list[ReceiverInfo]:
     ]
 
 
+def _list_receivers(app: Any, receivers: list[Any]) -> None:
+    """What discovery would report: these receivers found, and the search settled."""
+    for receiver in receivers:
+        app.models.receivers.found(receiver.receiver_id, receiver)
+    app.models.receivers.searched()
+
+
 @screen("sender-receivers")
 async def sender_receivers(studio: Studio) -> Capture:
     """The first screen: rooms found on the network, the address field, Share."""
     app = studio.sender()
-    app.models.receivers.merge(_sample_receivers(), complete=True)
+    _list_receivers(app, _sample_receivers())
     studio.place(app.window)
     app.window.connect_page.receiver_list.setFocus()
     app.window.connect_page.receiver_list.setCurrentRow(0)
@@ -212,7 +219,7 @@ async def sender_pin(studio: Studio) -> Capture:
     from PySide6.QtTest import QTest
 
     app = studio.sender()
-    app.models.receivers.merge(_sample_receivers()[1:], complete=True)
+    _list_receivers(app, _sample_receivers()[1:])
     studio.place(app.window)
     dialog = await studio.pin_prompt(app)
     QTest.keyClicks(dialog.pin_edit, "48")
@@ -227,7 +234,7 @@ async def sender_wrong_pin(studio: Studio) -> Capture:
     from PySide6.QtTest import QTest
 
     app = studio.sender()
-    app.models.receivers.merge(_sample_receivers()[1:], complete=True)
+    _list_receivers(app, _sample_receivers()[1:])
     studio.place(app.window)
     dialog = await studio.pin_prompt(app)
     QTest.keyClicks(dialog.pin_edit, "1234")
@@ -287,7 +294,7 @@ async def sender_settings(studio: Studio) -> Capture:
 async def sender_update(studio: Studio) -> Capture:
     """An update offered by the cloud, with its release notes opened."""
     app = studio.sender()
-    app.models.receivers.merge(_sample_receivers()[:1], complete=True)
+    _list_receivers(app, _sample_receivers()[:1])
     app.models.update.offer("0.2.0", "Share a single window. Faster reconnects after Wi-Fi drops.")
     app.window.update_banner.notes_button.setChecked(True)
     studio.place(app.window)
@@ -302,7 +309,7 @@ async def sender_error(studio: Studio) -> Capture:
     from PySide6.QtTest import QTest
 
     app = studio.sender()
-    app.models.receivers.merge([], complete=True)
+    _list_receivers(app, [])
     studio.place(app.window)
     edit = app.window.connect_page.destination_edit
     edit.setText("127.0.0.1:9")

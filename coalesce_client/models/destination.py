@@ -11,7 +11,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from coalesce_client.services.share import ShareTarget
 from coalesce_common.discovery import ReceiverInfo
 from coalesce_common.errors import CoalesceError
 
@@ -53,9 +52,6 @@ class Destination:
         if self.is_meeting:
             return self.name or f"meeting {format_meeting_id(self.meeting_id)}"
         return self.name or self.address
-
-    def share_target(self) -> ShareTarget:
-        return ShareTarget(self.host, self.port, fingerprint=self.fingerprint, name=self.name or None)
 
     @classmethod
     def from_receiver(cls, info: ReceiverInfo) -> Destination:

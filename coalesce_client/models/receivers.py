@@ -1,30 +1,31 @@
-"""The receivers found on the LAN, as the first screen lists them: fed by repeated mDNS browsing.
+"""The receivers found on the LAN, as the first screen lists them: kept current by mDNS events.
 
-A receiver that stops answering is dropped after it has been missing from ``forget_after_rounds``
-complete browsing rounds, so the list neither flickers nor keeps a room that was switched off.
+Discovery reports each receiver as ``found`` (it appeared, or changed what it advertises) and ``lost``
+(it said goodbye, or its records expired), so the list follows what the network says. ``searching``
+holds until the first answers have had time to come, so that an empty list reads as "looking", not as
+"nobody here".
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 from coalesce_client.models.observable import Observable
 from coalesce_common.discovery import ReceiverInfo
 
 
 def receiver_key(info: ReceiverInfo) -> str:
-    """A stable identity for a receiver across browsing rounds."""
+    """A stable identity for a receiver, whatever discovery calls it (the views keep a selection by it)."""
     return info.receiver_id or f"{info.name}@{info.port}"
 
 
 class ReceiverList(Observable):
-    """Receivers on this network, sorted by name; ``searching`` until the first round has finished."""
+    """Receivers on this network, sorted by name; a :class:`~coalesce_common.discovery.ReceiverListener`.
 
-    def __init__(self, *, forget_after_rounds: int = 2) -> None:
+    ``key`` is discovery's name for a receiver (its mDNS instance name).
+    """
+
+    def __init__(self) -> None:
         super().__init__()
-        self._forget_after = forget_after_rounds
         self._found: dict[str, ReceiverInfo] = {}
-        self._missed: dict[str, int] = {}
         self.searching = True
         self.problem: str | None = None
 
@@ -32,27 +33,30 @@ class ReceiverList(Observable):
     def receivers(self) -> list[ReceiverInfo]:
         return sorted(self._found.values(), key=lambda r: (r.name.lower(), receiver_key(r)))
 
-    def merge(self, found: Sequence[ReceiverInfo], *, complete: bool) -> None:
-        """Add or refresh ``found``; after a ``complete`` round, count the others as missed once."""
-        seen = {receiver_key(r): r for r in found}
-        changed = self.problem is not None or (complete and self.searching)
-        for key, info in seen.items():
-            if self._found.get(key) != info:
-                changed = True
-            self._found[key] = info
-            self._missed[key] = 0
-        if complete:
-            self.searching = False
-            for key in list(self._found):
-                if key in seen:
-                    continue
-                self._missed[key] = self._missed.get(key, 0) + 1
-                if self._missed[key] >= self._forget_after:
-                    del self._found[key]
-                    del self._missed[key]
-                    changed = True
+    def found(self, key: str, info: ReceiverInfo) -> None:
+        """``info`` is on the network (new, or changed); discovery works, whatever went wrong before."""
+        if self._found.get(key) == info and self.problem is None:
+            return
+        self._found[key] = info
         self.problem = None
-        if changed:
+        self._changed()
+
+    def lost(self, key: str) -> None:
+        if self._found.pop(key, None) is not None:
+            self._changed()
+
+    def searched(self) -> None:
+        """The first answers have had their time: an empty list now means nobody answered."""
+        if self.searching:
+            self.searching = False
+            self._changed()
+
+    def restart(self) -> None:
+        """Discovery starts again (at launch, after a failure, on another network): nothing known yet."""
+        if self._found or self.problem is not None or not self.searching:
+            self._found.clear()
+            self.problem = None
+            self.searching = True
             self._changed()
 
     def set_problem(self, message: str) -> None:

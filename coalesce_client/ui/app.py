@@ -1,11 +1,11 @@
 """The one place where Qt and asyncio meet in the sender: a QApplication, a qasync loop, the window, the
-tray and the controller's main coroutine, started and stopped together.
+tray and the app core's main coroutine, started and stopped together.
 
 How it runs
 -----------
 ``qasync.QEventLoop`` is an asyncio loop whose ``run_forever`` is ``QApplication.exec()``: Qt events and
 asyncio callbacks, timers and sockets are all served on the main thread, so model listeners (called from
-controller tasks) may touch widgets directly. Because they run inside a task's step, views must never
+the app core's tasks) may touch widgets directly. Because they run inside a task's step, views must never
 start a nested event loop from a listener (``QDialog.exec()``, ``QMessageBox.exec()``): dialogs opened
 from model changes use ``open()``.
 
@@ -25,7 +25,8 @@ from pathlib import Path
 import qasync
 from PySide6.QtWidgets import QApplication
 
-from coalesce_client.ui.controller import ControllerConfig, SenderController, SenderModels, SenderServices
+from coalesce_client.app import SenderConfig, SenderModels, SenderServices
+from coalesce_client.ui.controller import SenderController
 from coalesce_client.ui.images import app_icon
 from coalesce_client.ui.main_window import MainWindow
 from coalesce_client.ui.tray import SenderTray, tray_available
@@ -48,7 +49,7 @@ class SenderApp:
         cls,
         loop: asyncio.AbstractEventLoop,
         *,
-        config: ControllerConfig | None = None,
+        config: SenderConfig | None = None,
         services: SenderServices | None = None,
         settings_path: Path | None = None,
         with_tray: bool = True,
@@ -87,7 +88,7 @@ def display_available() -> bool:
 
 def run_sender_app(
     *,
-    config: ControllerConfig | None = None,
+    config: SenderConfig | None = None,
     services: SenderServices | None = None,
     settings_path: Path | None = None,
 ) -> int:

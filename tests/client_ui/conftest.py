@@ -10,7 +10,8 @@
   asked, a video file as the only camera and, unless given a display, no screen to capture (offscreen Qt
   has no X screen).
 * Every test gets its own ``XDG_CONFIG_HOME``, ``XDG_DATA_HOME`` and ``XDG_CACHE_HOME`` and a plaintext
-  keyring (keyrings.alt) inside them, so settings and passwords never touch the developer's.
+  keyring (keyrings.alt) inside them, so settings and passwords never touch the developer's
+  (``isolated_home``, shared with the Qt-free tests of ``tests/client_app``).
 """
 
 from __future__ import annotations
@@ -21,22 +22,19 @@ from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-import keyring
-import keyring.backend
 import pytest
 import qasync
-from keyrings.alt.file import PlaintextKeyring
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from coalesce_client.models.media import Camera, Monitor
+from coalesce_client.app import SenderConfig, SenderServices
+from coalesce_client.models.media import Camera
 from coalesce_client.services.devices import grab_monitors
 from coalesce_client.ui.app import SenderApp
-from coalesce_client.ui.controller import ControllerConfig, SenderServices
-from coalesce_common.errors import MediaError
 from coalesce_common.media.ice import reset_host_addresses_policy, set_host_addresses_policy
 from coalesce_receiver.services.receiver import Receiver, ReceiverConfig
 from coalesce_receiver.services.throttle import PinThrottle
+from tests.client_app.conftest import isolated_home, no_screen  # noqa: F401 - an autouse fixture, a helper
 from tests.e2e.conftest import video_file  # noqa: F401 - a fixture, used by this folder's tests
 
 T = TypeVar("T")
@@ -52,24 +50,6 @@ def qapp_args(pytestconfig: pytest.Config) -> list[str]:
     if not os.environ.get("QT_QPA_PLATFORM"):
         args += ["-platform", "offscreen"]
     return args
-
-
-@pytest.fixture(autouse=True)
-def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Private config, data and cache folders, and a file keyring in the data folder."""
-    home = tmp_path / "home"
-    for name, folder in (
-        ("XDG_CONFIG_HOME", "config"),
-        ("XDG_DATA_HOME", "data"),
-        ("XDG_CACHE_HOME", "cache"),
-    ):
-        (home / folder).mkdir(parents=True)
-        monkeypatch.setenv(name, str(home / folder))
-    monkeypatch.delenv("COALESCE_PROXY_PASSWORD", raising=False)
-    previous: keyring.backend.KeyringBackend = keyring.get_keyring()
-    keyring.set_keyring(PlaintextKeyring())
-    yield home
-    keyring.set_keyring(previous)
 
 
 @pytest.fixture(autouse=True)
@@ -154,10 +134,6 @@ def make_receiver(run: Runner, tmp_path: Path) -> Iterator[ReceiverFactory]:
         run(receiver.aclose())
 
 
-def no_screen(display: str | None) -> list[Monitor]:
-    raise MediaError("No screen can be captured here: share a camera instead.")
-
-
 SenderFactory = Callable[..., SenderApp]
 
 
@@ -167,7 +143,7 @@ def make_sender(
     qtbot: QtBot,
     run: Runner,
     video_file: Callable[..., Path],  # noqa: F811 - the fixture imported above
-    isolated_home: Path,
+    isolated_home: Path,  # noqa: F811 - the fixture imported above
 ) -> Iterator[SenderFactory]:
     """``make_sender(display=None, discovery_interfaces=None, cameras=None)`` → a shown, running app."""
     apps: list[tuple[SenderApp, asyncio.Task[None]]] = []
@@ -193,11 +169,10 @@ def make_sender(
             "load_credentials": lambda: None,
         }
         chosen.update(services or {})
-        settings = ControllerConfig(
+        settings = SenderConfig(
             discovery=discovery_interfaces is not None,
             discovery_interfaces=discovery_interfaces,
-            browse_seconds=1.0,
-            browse_pause=0.2,
+            discovery_settle=1.0,
             display=display,
             thumbnail_interval=0.5,
             status_interval=0.3,

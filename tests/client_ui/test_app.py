@@ -1,4 +1,4 @@
-"""run_sender_app: the window, the qasync loop and the controller start and stop together."""
+"""run_sender_app: the window, the qasync loop and the app core start and stop together."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
+from coalesce_client.app import SenderConfig, SenderServices
 from coalesce_client.ui.app import run_sender_app
-from coalesce_client.ui.controller import ControllerConfig, SenderServices
 from coalesce_client.ui.main_window import MainWindow
 from tests.client_ui.conftest import no_screen
 
@@ -26,7 +26,7 @@ def sender_windows(qapp: QApplication) -> list[MainWindow]:
 def app_kwargs(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
     monkeypatch.setenv("QT_QPA_PLATFORM", os.environ.get("QT_QPA_PLATFORM") or "offscreen")
     return {
-        "config": ControllerConfig(discovery=False),
+        "config": SenderConfig(discovery=False),
         "services": SenderServices(grab_monitors=no_screen, list_cameras=list, load_credentials=lambda: None),
         "settings_path": isolated_home / "config" / "coalesce" / "app.json",
     }
@@ -89,8 +89,8 @@ def test_readable_at_200_percent(tmp_path: Path) -> None:
         "from PySide6.QtWidgets import QApplication\n"
         "app = QApplication(['x', '-platform', 'offscreen'])\n"
         "from coalesce_client.ui.app import SenderApp\n"
-        "from coalesce_client.ui.controller import ControllerConfig\n"
-        "sender = SenderApp.build(asyncio.new_event_loop(), config=ControllerConfig(discovery=False),"
+        "from coalesce_client.app import SenderConfig\n"
+        "sender = SenderApp.build(asyncio.new_event_loop(), config=SenderConfig(discovery=False),"
         " with_tray=False)\n"
         "w = sender.window; w.show(); app.processEvents()\n"
         "hint = w.minimumSizeHint()\n"

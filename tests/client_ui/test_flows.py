@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
@@ -194,13 +195,13 @@ def test_a_malformed_address_is_explained(make_sender: SenderFactory, qtbot: QtB
 
 
 def test_the_receiver_going_away_ends_the_share_with_a_notice(
-    make_receiver: ReceiverFactory, make_sender: SenderFactory, qtbot: QtBot, run: object
+    make_receiver: ReceiverFactory, make_sender: SenderFactory, qtbot: QtBot, qloop: asyncio.AbstractEventLoop
 ) -> None:
     receiver = make_receiver()
     app = make_sender()
     type_address(qtbot, app, f"127.0.0.1:{receiver.port}")
     wait_sharing(qtbot, app)
-    closing = app.controller._loop.create_task(receiver.aclose())
+    closing = qloop.create_task(receiver.aclose())
     qtbot.waitUntil(closing.done, timeout=WAIT_MS)
     message = app.window.connect_page.message
     qtbot.waitUntil(lambda: message.isVisible(), timeout=WAIT_MS)

@@ -20,7 +20,6 @@ from coalesce_client.models.session import (
     SharePhase,
     ShareSession,
 )
-from coalesce_client.ui.controller import ended_text
 from coalesce_common.discovery import ReceiverInfo
 from coalesce_common.net.proxy import ProxyConfig, ProxySettingsError
 
@@ -70,21 +69,34 @@ def info(name: str, receiver_id: str, port: int = 8443) -> ReceiverInfo:
     return ReceiverInfo(name, receiver_id, ("10.0.0.5",), port, True, "AB")
 
 
-def test_receivers_are_listed_until_missing_from_two_complete_rounds() -> None:
-    receivers = ReceiverList(forget_after_rounds=2)
+def test_receivers_are_listed_from_found_until_lost_sorted_by_name() -> None:
+    receivers = ReceiverList()
     changes: list[list[str]] = []
     receivers.subscribe(lambda: changes.append([r.name for r in receivers.receivers]))
     assert receivers.searching
-    receivers.merge([info("Zulu", "z"), info("alpha", "a")], complete=True)
-    assert [r.name for r in receivers.receivers] == ["alpha", "Zulu"] and not receivers.searching
-    receivers.merge([info("Zulu", "z")], complete=False)  # an early, partial round: nobody missed
-    receivers.merge([info("Zulu", "z")], complete=True)
-    assert [r.name for r in receivers.receivers] == ["alpha", "Zulu"]
-    receivers.merge([info("Zulu", "z")], complete=True)
-    assert [r.name for r in receivers.receivers] == ["Zulu"]
-    assert changes == [["alpha", "Zulu"], ["Zulu"]]
+    receivers.found("Zulu._coalesce._tcp.local.", info("Zulu", "z"))
+    receivers.found("alpha._coalesce._tcp.local.", info("alpha", "a"))
+    receivers.found("alpha._coalesce._tcp.local.", info("alpha", "a"))  # the same again: no change
+    assert [r.name for r in receivers.receivers] == ["alpha", "Zulu"] and receivers.searching
+    receivers.found("alpha._coalesce._tcp.local.", info("alpha", "a", port=9443))  # it moved
+    receivers.lost("Zulu._coalesce._tcp.local.")
+    receivers.lost("Zulu._coalesce._tcp.local.")  # lost twice: one change
+    assert [(r.name, r.port) for r in receivers.receivers] == [("alpha", 9443)]
+    assert changes == [["Zulu"], ["alpha", "Zulu"], ["alpha", "Zulu"], ["alpha"]]
+    receivers.searched()
+    assert not receivers.searching and len(changes) == 5
+
+
+def test_a_discovery_problem_is_said_until_discovery_works_again() -> None:
+    receivers = ReceiverList()
+    receivers.found("a", info("alpha", "a"))
     receivers.set_problem("no network")
-    assert receivers.problem == "no network" and changes[-1] == ["Zulu"]
+    assert receivers.problem == "no network" and not receivers.searching
+    receivers.restart()
+    assert receivers.problem is None and receivers.searching and receivers.receivers == []
+    receivers.set_problem("no network")
+    receivers.found("a", info("alpha", "a"))
+    assert receivers.problem is None and [r.name for r in receivers.receivers] == ["alpha"]
 
 
 def test_session_phases_and_messages() -> None:
@@ -187,14 +199,3 @@ def test_proxy_form_builds_the_config_save_proxy_stores() -> None:
 def test_proxy_form_errors_name_the_field(form: ProxyForm, says: str) -> None:
     with pytest.raises(ProxySettingsError, match=says):
         form.to_config()
-
-
-def test_end_reasons_in_words() -> None:
-    assert ended_text("stopped", "Room") is None
-    assert ended_text("receiver-gone", "Room") == (
-        "The connection to Room was lost: the network or the room display went away."
-    )
-    assert ended_text("error: shutting down", "Room") == "Room ended the share: shutting down"
-    assert ended_text("disconnected by the cloud (suspended)", "Room") == (
-        "The share to Room ended: disconnected by the cloud (suspended)."
-    )

@@ -9,8 +9,27 @@ from collections.abc import Callable
 from pathlib import Path
 
 from coalesce_client.services.share import Share, ShareOptions, ShareTarget
-from coalesce_common.discovery import browse, find
+from coalesce_common.discovery import ReceiverBrowser, ReceiverInfo, browse, find
 from tests.e2e.conftest import ReceiverFactory
+
+EVENT_TIMEOUT = 10.0
+
+
+class Events:
+    """A :class:`~coalesce_common.discovery.ReceiverListener` that queues what the browser reports."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[str, str, ReceiverInfo | None]] = asyncio.Queue()
+
+    def found(self, key: str, info: ReceiverInfo) -> None:
+        self.queue.put_nowait(("found", key, info))
+
+    def lost(self, key: str) -> None:
+        self.queue.put_nowait(("lost", key, None))
+
+    async def next(self) -> tuple[str, str, ReceiverInfo | None]:
+        async with asyncio.timeout(EVENT_TIMEOUT):
+            return await self.queue.get()
 
 
 async def test_discovery_finds_the_receiver_with_its_fingerprint(
@@ -28,6 +47,36 @@ async def test_discovery_finds_the_receiver_with_its_fingerprint(
     target = ShareTarget("127.0.0.1", found.port, fingerprint=found.fingerprint, name=found.name)
     async with Share(target, ShareOptions(pin="4821", screen=None, camera=str(video_file()))):
         assert len(receiver.model.shares) == 1
+
+
+async def test_the_browser_reports_a_receiver_found_then_lost_when_it_says_goodbye(
+    make_receiver: ReceiverFactory,
+) -> None:
+    events = Events()
+    async with ReceiverBrowser(events, interfaces=["127.0.0.1"]):
+        receiver = await make_receiver(
+            name="Event Room", pin="4821", mdns=True, mdns_interfaces=["127.0.0.1"]
+        )
+        assert receiver.identity is not None
+        kind, key, info = await events.next()
+        assert kind == "found" and key == "Event Room._coalesce._tcp.local."
+        assert info is not None and info.name == "Event Room" and info.port == receiver.port
+        assert info.fingerprint == receiver.identity.fingerprint and info.pin_required is True
+        await receiver.aclose()  # goodbye packets: zeroconf removes it at once, no TTL to wait out
+        assert await events.next() == ("lost", key, None)
+        assert events.queue.empty()
+
+
+async def test_a_browser_reports_receivers_that_were_there_before_it(make_receiver: ReceiverFactory) -> None:
+    first = await make_receiver(name="Early Room", mdns=True, mdns_interfaces=["127.0.0.1"])
+    await find("Early Room", timeout=EVENT_TIMEOUT, interfaces=["127.0.0.1"])  # announced by now
+    events = Events()
+    async with ReceiverBrowser(events, interfaces=["127.0.0.1"]):
+        kind, _, info = await events.next()
+        assert kind == "found" and info is not None and info.port == first.port
+    assert events.queue.empty()  # closed: nothing more reported, not even the receiver going
+    await first.aclose()
+    assert events.queue.empty()
 
 
 async def test_a_stopped_receiver_is_no_longer_listed(make_receiver: ReceiverFactory) -> None:

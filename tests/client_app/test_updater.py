@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,39 +16,10 @@ from coalesce_common.cloud.rest import DeviceCredentials
 from coalesce_common.cloud.updates import Manifest, UpdateError, sign_manifest
 from coalesce_common.net.proxy import ProxyConfig, ProxyResolver
 from coalesce_common.signaling.xmpp import XmppAccount
+from tests.client_app.conftest import Server
 
 PLATFORM = "linux-x86_64"
 PACKAGE = b"pretend this is a .deb" * 1000
-
-
-class Server:
-    """A tiny HTTP/1.1 server on loopback answering fixed paths."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, tuple[int, bytes]] = {}
-        self.port = 0
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        request = await reader.readuntil(b"\r\n\r\n")
-        path = request.split(b" ")[1].decode()
-        status, body = self.routes.get(path, (404, b'{"error": {"code": "not_found"}}'))
-        writer.write(
-            f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
-        )
-        await writer.drain()
-        writer.close()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[Server]:
-    served = Server()
-    tcp = await asyncio.start_server(served.handle, "127.0.0.1", 0)
-    served.port = tcp.sockets[0].getsockname()[1]
-    async with tcp:
-        yield served
 
 
 def manifest(server: Server, version: str = "9.0.0", body: bytes = PACKAGE) -> Manifest:

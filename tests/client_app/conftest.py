@@ -1,0 +1,107 @@
+"""Fixtures for the sender's app core (``coalesce_client.app``) on a plain asyncio loop: no Qt anywhere.
+
+* Every test gets its own ``XDG_CONFIG_HOME``, ``XDG_DATA_HOME`` and ``XDG_CACHE_HOME`` and a plaintext
+  keyring (keyrings.alt) inside them, so settings and passwords never touch the developer's
+  (``isolated_home``, also used by the Qt tests in ``tests/client_ui``).
+* Real receivers come from ``tests/e2e``'s ``make_receiver`` (TLS signaling, SPAKE2, aiortc on 127.0.0.1),
+  with ICE kept on loopback; a video file stands in for the webcam and no screen can be grabbed
+  (:func:`no_screen`), as on a headless test machine.
+* ``server`` is a tiny HTTP server on loopback answering fixed paths (the cloud's update endpoint and
+  downloads, where a whole cloud is not needed).
+* :func:`until` waits for a model to reach a state, woken by the model's own change notices, never by a
+  timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Protocol
+
+import keyring
+import keyring.backend
+import pytest
+from keyrings.alt.file import PlaintextKeyring
+
+from coalesce_client.models.media import Monitor
+from coalesce_common.errors import MediaError
+from tests.e2e.conftest import loopback_only_ice, make_receiver, video_file  # noqa: F401 - fixtures
+
+PIN = "4821"
+SENDER_NAME = "Ada's laptop"
+WAIT = 20.0
+"""The longest a test waits for a share to connect or end (real TLS, SPAKE2, ICE and DTLS on loopback)."""
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Private config, data and cache folders, and a file keyring in the data folder."""
+    home = tmp_path / "home"
+    for name, folder in (
+        ("XDG_CONFIG_HOME", "config"),
+        ("XDG_DATA_HOME", "data"),
+        ("XDG_CACHE_HOME", "cache"),
+    ):
+        (home / folder).mkdir(parents=True)
+        monkeypatch.setenv(name, str(home / folder))
+    monkeypatch.delenv("COALESCE_PROXY_PASSWORD", raising=False)
+    previous: keyring.backend.KeyringBackend = keyring.get_keyring()
+    keyring.set_keyring(PlaintextKeyring())
+    yield home
+    keyring.set_keyring(previous)
+
+
+def no_screen(display: str | None) -> list[Monitor]:
+    raise MediaError("No screen can be captured here: share a camera instead.")
+
+
+class Observed(Protocol):
+    """A model that calls its listeners after each change (the sender's and the room's models)."""
+
+    def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]: ...
+
+
+async def until(model: Observed, holds: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
+    """Return once ``holds()`` is true, checked at each change ``model`` announces; fail after ``timeout``."""
+    if holds():
+        return
+    reached = asyncio.Event()
+    unsubscribe = model.subscribe(lambda: reached.set() if holds() else None)
+    try:
+        async with asyncio.timeout(timeout):
+            await reached.wait()
+    except TimeoutError:
+        pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+    finally:
+        unsubscribe()
+
+
+class Server:
+    """A tiny HTTP/1.1 server on loopback answering fixed paths."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, tuple[int, bytes]] = {}
+        self.port = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await reader.readuntil(b"\r\n\r\n")
+        path = request.split(b" ")[1].decode()
+        status, body = self.routes.get(path, (404, b'{"error": {"code": "not_found"}}'))
+        writer.write(
+            f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
+        )
+        await writer.drain()
+        writer.close()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Server]:
+    served = Server()
+    tcp = await asyncio.start_server(served.handle, "127.0.0.1", 0)
+    served.port = tcp.sockets[0].getsockname()[1]
+    async with tcp:
+        yield served

@@ -1,0 +1,277 @@
+"""The share flow without Qt, against real receivers: PIN prompts and retries, restarts, moderation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from coalesce_client.app.config import SenderConfig, SenderServices
+from coalesce_client.app.media_devices import MediaDevices
+from coalesce_client.app.scheduler import Scheduler
+from coalesce_client.app.share_flow import MODERATOR_MEETING, ShareFlow, ended_text
+from coalesce_client.app.share_handle import lan_share_of
+from coalesce_client.models.app_settings import AppSettingsModel
+from coalesce_client.models.media import Camera, MediaSources
+from coalesce_client.models.session import SharePhase, ShareSession
+from coalesce_client.services.remote import RemoteShare
+from coalesce_client.services.share import Share, ShareOptions, ShareTarget
+from coalesce_common.errors import ShareRefused, WrongPin
+from coalesce_receiver.services.receiver import Receiver
+from tests.client_app.conftest import PIN, SENDER_NAME, no_screen, until
+from tests.e2e.conftest import ReceiverFactory
+
+MODERATOR_PIN = "909090"
+
+
+@dataclass
+class Sharing:
+    """A share flow and the models it writes."""
+
+    flow: ShareFlow
+    session: ShareSession
+    media: MediaSources
+    settings: AppSettingsModel
+
+    async def until(self, holds: Callable[[], bool], what: str) -> None:
+        await until(self.session, holds, what)
+
+    async def sharing(self) -> None:
+        await self.until(lambda: self.session.phase is SharePhase.SHARING, "sharing")
+
+    async def idle(self) -> None:
+        await self.until(lambda: self.session.phase is SharePhase.IDLE, "back to idle")
+
+    async def asked_for_pin(self) -> None:
+        await self.until(lambda: self.session.phase is SharePhase.WAITING_FOR_PIN, "the PIN prompt")
+
+
+SharingFactory = Callable[..., Sharing]
+
+
+@pytest.fixture
+async def make_sharing(isolated_home: Path, video_file: Callable[..., Path]) -> AsyncIterator[SharingFactory]:
+    """``make_sharing(cameras=None, **SenderConfig fields)``: a share flow with a video file as its camera."""
+    scheduler = Scheduler(asyncio.get_running_loop())
+
+    def make(*, cameras: list[Camera] | None = None, **overrides: object) -> Sharing:
+        path = isolated_home / "config" / "coalesce" / "app.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f'{{"display_name": "{SENDER_NAME}"}}\n')
+        listed = cameras if cameras is not None else [Camera(str(video_file((0, 160, 255))), "Test camera")]
+        config = SenderConfig(
+            discovery=False, thumbnail_interval=0.5, status_interval=0.3, preview_interval=0.1, **overrides
+        )  # type: ignore[arg-type]
+        services = SenderServices(grab_monitors=no_screen, list_cameras=lambda: list(listed))
+        session, settings, media = ShareSession(), AppSettingsModel(path), MediaSources()
+        devices = MediaDevices(media, session, scheduler, config, services)
+        flow = ShareFlow(session, settings, media, devices, scheduler, config, services)
+        return Sharing(flow, session, media, settings)
+
+    yield make
+    await scheduler.aclose()  # ends any share still running: the receiver is told
+
+
+def shown_senders(receiver: Receiver) -> list[str]:
+    return [share.sender_name for share in receiver.model.shares]
+
+
+async def test_a_share_asks_for_the_pin_then_reports_the_link(
+    make_receiver: ReceiverFactory, make_sharing: SharingFactory
+) -> None:
+    receiver = await make_receiver(pin=PIN)
+    sharing = make_sharing()
+    sharing.flow.share_typed(f"127.0.0.1:{receiver.port}")
+    await sharing.asked_for_pin()
+    request = sharing.session.pin_request
+    assert request is not None and request.receiver_name == "Room 1" and request.error is None
+    sharing.flow.submit_pin(PIN)
+    await sharing.sharing()
+    assert shown_senders(receiver) == [SENDER_NAME]
+    assert sharing.session.receiver_name == "Room 1"
+    assert sharing.session.media.camera is not None  # no screen here: the camera was shared instead
+    await sharing.until(lambda: sharing.session.status.route == "peer-to-peer", "the link status")
+    await sharing.until(lambda: sharing.media.camera_preview is not None, "the camera preview")
+    last = sharing.settings.settings.last_destination
+    assert last is not None and last.address == f"127.0.0.1:{receiver.port}"
+
+    sharing.flow.stop()
+    await sharing.idle()
+    assert sharing.session.error is None and sharing.session.notice is None
+    assert sharing.media.camera_preview is None
+    await until(receiver.model, lambda: receiver.model.shares == [], "the receiver told")
+
+
+async def test_a_wrong_pin_is_asked_again_with_the_reason(
+    make_receiver: ReceiverFactory, make_sharing: SharingFactory
+) -> None:
+    receiver = await make_receiver(pin=PIN)
+    sharing = make_sharing()
+    sharing.flow.share_typed(f"127.0.0.1:{receiver.port}")
+    await sharing.asked_for_pin()
+    sharing.flow.submit_pin("1111")
+    await sharing.until(
+        lambda: sharing.session.pin_request is not None and sharing.session.pin_request.error is not None,
+        "the second prompt",
+    )
+    assert sharing.session.pin_request is not None
+    assert sharing.session.pin_request.error == str(WrongPin())
+    sharing.flow.submit_pin(PIN)
+    await sharing.sharing()
+    assert shown_senders(receiver) == [SENDER_NAME]
+
+
+async def test_cancelling_the_pin_prompt_gives_up_quietly(
+    make_receiver: ReceiverFactory, make_sharing: SharingFactory
+) -> None:
+    receiver = await make_receiver(pin=PIN)
+    sharing = make_sharing()
+    sharing.flow.share_typed(f"127.0.0.1:{receiver.port}")
+    await sharing.asked_for_pin()
+    sharing.flow.stop()  # Stop while the prompt is up cancels it
+    await sharing.idle()
+    assert sharing.session.error is None and sharing.session.notice is None
+    assert receiver.model.shares == []
+
+
+async def test_another_camera_restarts_the_share_with_the_pin_given(
+    make_receiver: ReceiverFactory, make_sharing: SharingFactory, video_file: Callable[..., Path]
+) -> None:
+    red, green = str(video_file((255, 0, 0))), str(video_file((0, 255, 0)))
+    receiver = await make_receiver(pin=PIN)
+    sharing = make_sharing(cameras=[Camera(red, "Red"), Camera(green, "Green")])
+    sharing.flow.share_typed(f"127.0.0.1:{receiver.port}")
+    await sharing.asked_for_pin()
+    sharing.flow.submit_pin(PIN)
+    await sharing.sharing()
+    first = receiver.model.shares[0].share_id
+    phases: list[SharePhase] = []
+    sharing.session.subscribe(lambda: phases.append(sharing.session.phase))
+
+    sharing.flow.choose_camera(green)
+
+    await sharing.until(
+        lambda: SharePhase.RESTARTING in phases and sharing.session.phase is SharePhase.SHARING,
+        "the share restarted",
+    )
+    assert SharePhase.WAITING_FOR_PIN not in phases  # the PIN given is reused
+    assert sharing.session.media.camera == green and sharing.settings.settings.media.camera == green
+    await until(
+        receiver.model,
+        lambda: [s.share_id != first for s in receiver.model.shares] == [True],
+        "the new share in place of the old one",
+    )
+
+
+async def test_the_receiver_switched_off_ends_the_share_with_a_notice(
+    make_receiver: ReceiverFactory, make_sharing: SharingFactory
+) -> None:
+    receiver = await make_receiver()  # an open room: no PIN
+    sharing = make_sharing()
+    sharing.flow.share_typed(f"127.0.0.1:{receiver.port}")
+    await sharing.sharing()
+    await receiver.aclose()
+    await sharing.idle()
+    assert sharing.session.notice == "Room 1 was switched off or restarted, so the share ended."
+    assert sharing.session.error is None
+
+
+async def test_an_unreachable_address_fails_in_words(
+    make_sharing: SharingFactory, free_tcp_port: int
+) -> None:
+    sharing = make_sharing()
+    sharing.flow.share_typed(f"127.0.0.1:{free_tcp_port}")
+    await sharing.idle()
+    assert sharing.session.error is not None and "Could not reach" in sharing.session.error
+
+
+async def test_a_meeting_before_enrolling_says_where_to_enroll(make_sharing: SharingFactory) -> None:
+    sharing = make_sharing()
+    sharing.flow.share_typed("123 456 7890")  # the real cloud share: no credentials in the keyring
+    await sharing.idle()
+    assert sharing.session.error is not None and "open Settings and enroll" in sharing.session.error
+
+
+async def test_nothing_to_share_is_said_before_connecting(
+    make_receiver: ReceiverFactory, make_sharing: SharingFactory
+) -> None:
+    receiver = await make_receiver()
+    sharing = make_sharing(cameras=[])
+    sharing.flow.share_typed(f"127.0.0.1:{receiver.port}")
+    await sharing.idle()
+    assert sharing.session.error == (
+        "No screen can be captured here: share a camera instead. No camera was found either, so there is "
+        "nothing to share."
+    )
+    assert receiver.model.shares == []
+
+
+async def test_a_moderator_meeting_is_refused_at_once(make_sharing: SharingFactory) -> None:
+    sharing = make_sharing()
+    sharing.session.set_moderator(True)
+    sharing.flow.share_typed("123 456 7890")
+    assert sharing.session.error == MODERATOR_MEETING and not sharing.session.active
+
+
+async def test_the_moderator_queue_is_answered_in_order_and_an_unanswered_one_denied(
+    make_receiver: ReceiverFactory, make_sharing: SharingFactory, video_file: Callable[..., Path]
+) -> None:
+    receiver = await make_receiver(pin=PIN, moderated=True, moderator_pin=MODERATOR_PIN)
+    sharing = make_sharing(join_answer_timeout=2.0)
+    sharing.session.set_moderator(True)
+    sharing.flow.share_typed(f"127.0.0.1:{receiver.port}")
+    await sharing.asked_for_pin()
+    assert sharing.session.pin_request is not None and sharing.session.pin_request.moderator
+    sharing.flow.submit_pin(MODERATOR_PIN)
+    await sharing.sharing()
+
+    camera = str(video_file((0, 200, 0)))
+    guests = [
+        Share(
+            ShareTarget("127.0.0.1", receiver.port),
+            ShareOptions(sender_name=name, pin=PIN, screen=None, camera=camera),
+        )
+        for name in ("Welcome", "Ignored")
+    ]
+    starting = [asyncio.ensure_future(guest.start()) for guest in guests]
+    try:
+        await sharing.until(lambda: len(sharing.session.join_requests) == 2, "both requests queued")
+        first, second = sharing.session.join_requests
+        assert {first.sender_name, second.sender_name} == {"Welcome", "Ignored"}
+        welcome = guests[0] if first.sender_name == "Welcome" else guests[1]
+        sharing.session.answer_join(first, True)
+        # The second nobody answers: denied once join_answer_timeout has passed, and the prompt withdrawn.
+        done, _ = await asyncio.wait(starting, timeout=15)
+        assert len(done) == 2
+        outcomes = {g.options.sender_name: t.exception() for g, t in zip(guests, starting, strict=True)}
+        assert outcomes[welcome.options.sender_name] is None
+        refused = outcomes[second.sender_name]
+        assert isinstance(refused, ShareRefused) and "declined" in str(refused)
+        assert sharing.session.join_requests == []
+        assert sorted(shown_senders(receiver)) == sorted([SENDER_NAME, welcome.options.sender_name])
+    finally:
+        for task in starting:
+            task.cancel()
+        await asyncio.gather(*starting, return_exceptions=True)
+        for guest in guests:
+            await guest.stop()
+
+
+def test_a_cloud_share_has_no_lan_share_before_it_starts() -> None:
+    remote = RemoteShare("1234567890", ShareOptions(screen=None))
+    assert lan_share_of(remote) is None
+
+
+def test_end_reasons_in_words() -> None:
+    assert ended_text("stopped", "Room") is None
+    assert ended_text("restarting", "Room") is None
+    assert ended_text("receiver-gone", "Room") == (
+        "The connection to Room was lost: the network or the room display went away."
+    )
+    assert ended_text("error: shutting down", "Room") == "Room ended the share: shutting down"
+    assert ended_text("disconnected by the cloud (suspended)", "Room") == (
+        "The share to Room ended: disconnected by the cloud (suspended)."
+    )
