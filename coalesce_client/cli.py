@@ -234,15 +234,12 @@ async def _update_check(args: argparse.Namespace) -> int:
     if credentials is None:
         raise NotEnrolled()
     resolver = ProxyResolver(proxy_config(args))
-    manifest = await updater.newer_release(
-        credentials, resolver, platform=args.platform, current=installed_version()
-    )
+    current = installed_version()
+    manifest = await updater.newer_release(credentials, resolver, platform=args.platform, current=current)
     if manifest is None:
-        print(
-            f"Coalesce {installed_version()} is up to date: no newer release is published for {args.platform}."
-        )
+        print(f"Coalesce {current} is up to date: no newer release is published for {args.platform}.")
         return 0
-    print(f"Update available: Coalesce {manifest.version} (you have {installed_version()}).")
+    print(f"Update available: Coalesce {manifest.version} (you have {current}).")
     print(f"Download: {manifest.url}\nSHA-256: {manifest.sha256}")
     if manifest.notes:
         print(f"Release notes:\n{manifest.notes}")
