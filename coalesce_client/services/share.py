@@ -490,13 +490,13 @@ class Share:
             return
         previous = track.switch_source(source)
         if previous is not None:
-            await _stop_source(previous)
+            await previous.aclose()
 
     async def _detach(self, section: str) -> None:
         """Send nothing from ``section``: its track is parked (never ended: aiortc's sender would stop)."""
         track = self._tracks.get(section)
         if track is not None and (previous := track.switch_source(None)) is not None:
-            await _stop_source(previous)
+            await previous.aclose()
 
     async def _announce_media(self) -> None:
         with contextlib.suppress(ChannelClosed, ProtocolError):  # a closing session ends the share anyway
@@ -554,7 +554,7 @@ class Share:
         tracks = list(self._tracks.values())
         # Capture threads are joined off the loop first, so the tracks' own stop (which aiortc also calls
         # when the connection closes) finds them ended and returns at once.
-        await asyncio.gather(*(_stop_source(source) for source in self.sources.values()))
+        await asyncio.gather(*(source.aclose() for source in self.sources.values()))
         for track in tracks:
             track.stop()
         if self._pc is not None:
@@ -592,10 +592,6 @@ async def _open_sources(
     if options.camera is not None and (changed_from is None or changed_from.camera != options.camera):
         sources[CAMERA] = CameraSource(options.camera)
     return sources
-
-
-async def _stop_source(source: CaptureSource) -> None:
-    await asyncio.to_thread(source.stop)  # joins the capture thread: never on the event loop
 
 
 def _negotiated_codec(pc: RTCPeerConnection) -> str:

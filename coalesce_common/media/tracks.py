@@ -116,8 +116,12 @@ class CaptureTrack(MediaStreamTrack):
                 # The source was switched (and the old one stopped) while we waited: read the new one.
 
     def stop(self) -> None:
-        """End the track and stop its capture thread; safe to call more than once."""
+        """End the track and tell its capture thread to stop; safe to call more than once.
+
+        Never waits for the thread (aiortc calls this on the event loop when the connection closes):
+        whoever owns the source joins it with :meth:`CaptureSource.aclose`.
+        """
         super().stop()
         self._source_changed.set()  # a parked recv() wakes up and ends
         if self._source is not None:
-            self._source.stop()
+            self._source.request_stop()

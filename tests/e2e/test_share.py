@@ -21,6 +21,7 @@ from coalesce_common.protocol import (
     Denied,
     DenyReason,
     Hello,
+    MediaState,
     Message,
     Offer,
     Pair,
@@ -195,7 +196,7 @@ async def test_a_real_share_never_puts_its_pin_on_the_wire(
         assert leaks(pin, tap.wire) == []
         runs.append(tap.messages())
     first, second = runs
-    kinds = [Hello, Challenge, Pair, Welcome, Offer, Answer, Bye]
+    kinds = [Hello, Challenge, Pair, Welcome, Offer, Answer, MediaState, Bye]
     assert [type(m) for m in first] == [type(m) for m in second] == kinds
     # SPAKE2's fresh randomness: no pairing value, which a PIN-derived one would repeat, comes twice
     pairing_fields = {Challenge: ["spake"], Pair: ["spake", "confirm", "binding"], Welcome: ["confirm"]}

@@ -28,7 +28,7 @@ class ManualSource(CaptureSource):
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.slot.bind(loop or asyncio.get_running_loop())
 
-    def stop(self, timeout: float = 0) -> None:
+    def request_stop(self) -> None:
         self.stop_calls += 1
         self.slot.close()
 
