@@ -1,17 +1,16 @@
 """The share flow: one share at a time, from the Share button to the end, written into ``ShareSession``.
 
 Connecting asks for the PIN as often as it is wrong (:meth:`ShareFlow._connect`), and once more,
-transparently, when the receiver gave up on a handshake while the user typed. Shares cannot change their
-media once started, so choosing another screen or turning the camera on or off ends the share and starts
-a new one to the same receiver with the PIN already given ("restarting"). While a share runs, its status
-line, camera preview and screen thumbnails are kept fresh; pause detaches the capture tracks from the peer
-connection (:meth:`Share.pause`).
+transparently, when the receiver gave up on a handshake while the user typed. Choosing another screen or
+turning the camera on or off changes the live share (:meth:`Share.set_sources`): the room keeps the same
+tile, nobody is asked for the PIN again. While a share runs, its status line, camera preview and screen
+thumbnails are kept fresh; pause stops sending pictures (:meth:`Share.pause`) and the room shows it paused.
 
 Sharing as the room's moderator (``ShareSession.moderator``) pairs with the moderator PIN, and the share
 asks :meth:`ShareFlow._answer_join` about every sender waiting to share: the request is queued in the
 session for the views, and the user's Allow or Deny (``ShareSession.answer_join``) is sent back; no answer
-within ``SenderConfig.join_answer_timeout`` is a Deny. Requests still open when a share ends (or
-restarts) are withdrawn unanswered.
+within ``SenderConfig.join_answer_timeout`` is a Deny. Requests still open when a share ends are withdrawn
+unanswered.
 
 What failures say to the user is worked out in one place, at the end of this module: the exception
 handlers of :meth:`ShareFlow._connect` and :func:`ended_text`.
@@ -40,7 +39,14 @@ from coalesce_client.models.session import (
 from coalesce_client.services.remote import NotEnrolled
 from coalesce_client.services.share import Share, ShareOptions, ShareStats
 from coalesce_common.discovery import ReceiverInfo
-from coalesce_common.errors import CoalesceError, PairingError, SignalingError, Throttled, WrongPin
+from coalesce_common.errors import (
+    CoalesceError,
+    MediaError,
+    PairingError,
+    SignalingError,
+    Throttled,
+    WrongPin,
+)
 from coalesce_common.net.proxy import ProxyConfig
 
 logger = logging.getLogger(__name__)
@@ -76,8 +82,6 @@ class ShareFlow:
         self._pin_error: str | None = None
         self._pin_cancelled = False
         self._prompted = False
-        self._restart_reason: str | None = None
-        self._sent_media: MediaChoice | None = None
 
     # -- actions ---------------------------------------------------------------------------------
 
@@ -139,15 +143,14 @@ class ShareFlow:
         self._scheduler.spawn(share.pause() if paused else share.resume(), "pause")
 
     def choose_screen(self, screen: int | None) -> None:
-        self._choose_media(MediaChoice(screen, self._session.media.camera), "another screen")
+        self._choose_media(MediaChoice(screen, self._session.media.camera))
 
     def choose_camera(self, camera: str | None) -> None:
-        reason = "the camera" if camera is not None else "no camera"
-        self._choose_media(MediaChoice(self._session.media.screen, camera), reason)
+        self._choose_media(MediaChoice(self._session.media.screen, camera))
 
     # -- the flow ----------------------------------------------------------------------------------
 
-    def _choose_media(self, media: MediaChoice, reason: str) -> None:
+    def _choose_media(self, media: MediaChoice) -> None:
         session = self._session
         if media.screen is None and media.camera is None:
             return  # the views keep one of them on; Stop is the way to share nothing
@@ -157,16 +160,22 @@ class ShareFlow:
         self._settings.update(media=media)
         if media.camera is None:
             self._media.set_preview(None)
-        if session.phase is SharePhase.SHARING and self._handle is not None:
-            self._restart(reason)
+        if session.phase is SharePhase.SHARING and self._share is not None:
+            self._scheduler.spawn(self._send_media(self._share), "media")
 
-    def _restart(self, reason: str) -> None:
-        handle = self._handle
-        if handle is None or self._restart_reason is not None:
-            return
-        self._restart_reason = reason
-        self._session.restarting(reason)
-        self._scheduler.spawn(handle.stop("restarting"), "restart")
+    async def _send_media(self, share: Share) -> None:
+        """Make the live share send what the session says (a no-op when it already does)."""
+        media = self._session.media
+        try:
+            await share.set_sources(screen=media.screen, camera=media.camera)
+        except MediaError as exc:
+            self._session.set_media_problem(f"{exc} The room display keeps showing what it showed.")
+            camera = share.options.camera
+            self._session.set_media(
+                MediaChoice(share.options.screen, str(camera) if camera is not None else None)
+            )
+        else:
+            self._session.set_media_problem(None)
 
     async def _share_flow(self, destination: Destination) -> None:
         session = self._session
@@ -174,27 +183,20 @@ class ShareFlow:
         error: str | None = None
         notice: str | None = None
         try:
-            while True:
-                handle = await self._connect(destination)
-                if handle is None:
-                    return  # the user cancelled the PIN prompt
-                self._handle = handle
-                try:
-                    reason = await self._while_sharing(handle)
-                finally:
-                    self._handle, self._share = None, None
-                    await handle.stop("stopped")  # idempotent; also closes a cloud share's XMPP stream
-                    session.withdraw_joins()  # asked through this share: it can no longer answer them
-                if reason == "restarting" and self._restart_reason is not None:
-                    self._restart_reason = None
-                    continue
-                notice = ended_text(reason, session.receiver_name)
-                return
+            handle = await self._connect(destination)
+            if handle is None:
+                return  # the user cancelled the PIN prompt
+            self._handle = handle
+            try:
+                reason = await self._while_sharing(handle)
+            finally:
+                self._handle, self._share = None, None
+                await handle.stop("stopped")  # idempotent; also closes a cloud share's XMPP stream
+                session.withdraw_joins()  # asked through this share: it can no longer answer them
+            notice = ended_text(reason, session.receiver_name)
         except _ShareFailed as exc:
             error = str(exc)
         finally:
-            self._restart_reason = None
-            self._sent_media = None
             self._media.set_preview(None)
             session.ended(error=error, notice=notice)
 
@@ -224,7 +226,7 @@ class ShareFlow:
 
     async def _provide_pin(self, receiver_name: str) -> str | None:
         if self._pin is not None:
-            return self._pin  # a restart: the PIN given for this share still holds
+            return self._pin  # the retry after a slow PIN prompt: the PIN given still holds
         future: asyncio.Future[str | None] = self._scheduler.loop.create_future()
         self._pin_future = future
         self._prompted = True
@@ -257,14 +259,12 @@ class ShareFlow:
         """Keep the status, preview and thumbnails fresh until the share ends; return why it ended."""
         session, config, loop = self._session, self._config, self._scheduler.loop
         share = self._share = lan_share_of(handle)
-        if share is not None and session.paused:
-            await share.pause()  # restarted while paused: stay paused
         ended = asyncio.ensure_future(handle.wait_ended())
         thumbnails = self._scheduler.spawn(self._devices.refresh_thumbnails(), "thumbnails")
         next_status = 0.0
         try:
-            if self._sent_media != session.media:
-                self._restart("a change made while connecting")
+            if share is not None:
+                await self._send_media(share)  # a change made while connecting
             while True:
                 done, _ = await asyncio.wait({ended}, timeout=config.preview_interval)
                 if done:
@@ -347,7 +347,6 @@ class ShareFlow:
                 raise _ShareFailed(f"Sharing failed unexpectedly ({exc.__class__.__name__}: {exc}).") from exc
             self._pin_error = None
             share = lan_share_of(handle)
-            self._sent_media = media
             session.started(share.receiver_name if share is not None else destination.label)
             return handle
 
@@ -376,7 +375,7 @@ class _ShareFailed(Exception):
 
 def ended_text(reason: str, receiver: str) -> str | None:
     """Why a share ended, in words, when it was not the user's doing (``None`` when it was)."""
-    if reason in ("stopped", "restarting"):
+    if reason == "stopped":
         return None
     if reason == "receiver-shutdown":
         return f"{receiver} was switched off or restarted, so the share ended."

@@ -6,7 +6,7 @@ user's own choices (:meth:`~ShareSession.set_moderator`, :meth:`~ShareSession.an
     IDLE ──share──▶ CONNECTING ◀──▶ WAITING_FOR_PIN
                         │
                         ▼
-                     SHARING ──media change──▶ RESTARTING ──▶ SHARING
+                     SHARING (another screen, the camera on or off: still SHARING, same share)
                         │
                       stop / the receiver ends it / failure
                         ▼
@@ -35,7 +35,6 @@ class SharePhase(enum.Enum):
     CONNECTING = "connecting"
     WAITING_FOR_PIN = "waiting-for-pin"
     SHARING = "sharing"
-    RESTARTING = "restarting"
     STOPPING = "stopping"
 
 
@@ -116,7 +115,7 @@ class ShareSession(Observable):
         self.status = LinkStatus()
         self.error: str | None = None
         self.notice: str | None = None
-        self.restart_reason = ""
+        self.media_problem: str | None = None  # a screen or camera change that could not be made
         self.moderator = False
         self.join_requests: list[JoinRequest] = []
 
@@ -127,7 +126,7 @@ class ShareSession(Observable):
 
     @property
     def sharing(self) -> bool:
-        return self.phase in (SharePhase.SHARING, SharePhase.RESTARTING, SharePhase.STOPPING)
+        return self.phase in (SharePhase.SHARING, SharePhase.STOPPING)
 
     def begin(self, destination: Destination) -> None:
         self.destination = destination
@@ -150,14 +149,14 @@ class ShareSession(Observable):
 
     def started(self, receiver_name: str) -> None:
         self.receiver_name = receiver_name
-        self.restart_reason = ""
+        self.media_problem = None
         self._set_phase(SharePhase.SHARING, force_notify=True)
 
-    def restarting(self, reason: str) -> None:
-        """The share is being replaced by a new one (another screen, the camera on or off)."""
-        self.restart_reason = reason
-        self.status = LinkStatus()
-        self._set_phase(SharePhase.RESTARTING, force_notify=True)
+    def set_media_problem(self, problem: str | None) -> None:
+        """Why the last screen or camera change could not be made (``None``: it was)."""
+        if problem != self.media_problem:
+            self.media_problem = problem
+            self._changed()
 
     def stopping(self) -> None:
         self._set_phase(SharePhase.STOPPING)
@@ -169,7 +168,7 @@ class ShareSession(Observable):
         self.notice = notice
         self.paused = False
         self.status = LinkStatus()
-        self.restart_reason = ""
+        self.media_problem = None
         self.join_requests = self._withdrawn_joins()
         self._set_phase(SharePhase.IDLE, force_notify=True)
 

@@ -1,9 +1,9 @@
 """The screen while sharing: where to, how the link is doing, which screen and camera, Pause and Stop.
 
 Screens are offered as thumbnails (refreshed every few seconds by the controller); the camera as a switch,
-a choice of camera and a small preview of what the room display receives. Changing either restarts the
-share behind the scenes, which the status line says. Sharing as the room's moderator, the status line
-starts with "Moderator".
+a choice of camera and a small preview of what the room display receives. Changing either changes the
+live share (same tile in the room, no new PIN); a change that cannot be made is said on the status line.
+Sharing as the room's moderator, the status line starts with "Moderator".
 """
 
 from __future__ import annotations
@@ -169,14 +169,14 @@ class SharingPage(QWidget):
     def _sync(self) -> None:
         session = self._session
         self.title.setText(f"Sharing to {session.receiver_name}")
-        if session.phase is SharePhase.RESTARTING:
-            status = f"Switching to {session.restart_reason}: the room display shows you again in a moment…"
-        elif session.phase is SharePhase.STOPPING:
+        if session.phase is SharePhase.STOPPING:
             status = "Stopping…"
         else:
             status = session.status.describe()
             if session.moderator:
                 status = f"Moderator · {status}"
+        if session.media_problem:
+            status = session.media_problem
         self.status.setText(status)
         show_message(
             self.message,

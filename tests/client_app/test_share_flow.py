@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from coalesce_client.app.config import SenderConfig, SenderServices
@@ -21,6 +22,7 @@ from coalesce_client.services.remote import RemoteShare
 from coalesce_client.services.share import Share, ShareOptions, ShareTarget
 from coalesce_common.errors import ShareRefused, WrongPin
 from coalesce_receiver.services.receiver import Receiver
+from coalesce_receiver.services.sink import TrackSink
 from tests.client_app.conftest import PIN, SENDER_NAME, no_screen, until
 from tests.e2e.conftest import ReceiverFactory
 
@@ -137,7 +139,7 @@ async def test_cancelling_the_pin_prompt_gives_up_quietly(
     assert receiver.model.shares == []
 
 
-async def test_another_camera_restarts_the_share_with_the_pin_given(
+async def test_another_camera_changes_the_live_share(
     make_receiver: ReceiverFactory, make_sharing: SharingFactory, video_file: Callable[..., Path]
 ) -> None:
     red, green = str(video_file((255, 0, 0))), str(video_file((0, 255, 0)))
@@ -147,23 +149,47 @@ async def test_another_camera_restarts_the_share_with_the_pin_given(
     await sharing.asked_for_pin()
     sharing.flow.submit_pin(PIN)
     await sharing.sharing()
-    first = receiver.model.shares[0].share_id
+    [shown] = receiver.model.shares
+    sink = shown.tracks["camera"]
+    assert isinstance(sink, TrackSink)
     phases: list[SharePhase] = []
     sharing.session.subscribe(lambda: phases.append(sharing.session.phase))
 
     sharing.flow.choose_camera(green)
 
-    await sharing.until(
-        lambda: SharePhase.RESTARTING in phases and sharing.session.phase is SharePhase.SHARING,
-        "the share restarted",
-    )
-    assert SharePhase.WAITING_FOR_PIN not in phases  # the PIN given is reused
+    async with asyncio.timeout(20):  # frame by frame until the room shows the green camera
+        while not is_green(sink.latest_rgb()):
+            assert await sink.wait_for_frames(sink.frames + 1)
+    assert [s.share_id for s in receiver.model.shares] == [shown.share_id]  # the same tile
+    assert set(phases) <= {SharePhase.SHARING}  # never left sharing, never asked for the PIN again
     assert sharing.session.media.camera == green and sharing.settings.settings.media.camera == green
-    await until(
-        receiver.model,
-        lambda: [s.share_id != first for s in receiver.model.shares] == [True],
-        "the new share in place of the old one",
-    )
+    assert sharing.session.media_problem is None
+
+
+async def test_a_change_that_cannot_be_made_is_said_and_the_share_goes_on(
+    make_receiver: ReceiverFactory, make_sharing: SharingFactory, video_file: Callable[..., Path]
+) -> None:
+    red = str(video_file((255, 0, 0)))
+    receiver = await make_receiver()
+    sharing = make_sharing(cameras=[Camera(red, "Red")])
+    sharing.flow.share_typed(f"127.0.0.1:{receiver.port}")
+    await sharing.sharing()
+    sharing.flow.choose_screen(9)  # no such screen here
+    await sharing.until(lambda: sharing.session.media_problem is not None, "the problem is said")
+    assert (sharing.session.media_problem or "").endswith("The room display keeps showing what it showed.")
+    assert sharing.session.phase is SharePhase.SHARING
+    assert sharing.session.media.screen is None  # the choice shown is what is sent
+    [shown] = receiver.model.shares
+    sink = shown.tracks["camera"]
+    assert isinstance(sink, TrackSink)
+    assert await asyncio.wait_for(sink.wait_for_frames(sink.frames + 3), 20)  # still streaming
+
+
+def is_green(rgb: np.ndarray | None) -> bool:
+    if rgb is None:
+        return False
+    r, g, b = (int(v) for v in rgb[rgb.shape[0] // 2, rgb.shape[1] // 2])
+    return g > 200 and r < 60 and b < 60
 
 
 async def test_the_receiver_switched_off_ends_the_share_with_a_notice(
@@ -267,7 +293,6 @@ def test_a_cloud_share_has_no_lan_share_before_it_starts() -> None:
 
 def test_end_reasons_in_words() -> None:
     assert ended_text("stopped", "Room") is None
-    assert ended_text("restarting", "Room") is None
     assert ended_text("receiver-gone", "Room") == (
         "The connection to Room was lost: the network or the room display went away."
     )

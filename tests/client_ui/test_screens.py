@@ -48,9 +48,10 @@ def test_thumbnails_show_the_screen_and_the_camera_joins_the_share(
 
     page.camera_check.setFocus()
     qtbot.keyClick(page.camera_check, Qt.Key.Key_Space)
-    qtbot.waitUntil(lambda: app.models.session.phase is SharePhase.RESTARTING, timeout=WAIT_MS)
-    wait_sharing(qtbot, app)
+    first = receiver.model.shares[0].share_id
     qtbot.waitUntil(
         lambda: [sorted(s.tracks) for s in receiver.model.shares] == [["camera", "screen"]], timeout=WAIT_MS
     )
+    assert receiver.model.shares[0].share_id == first  # the same share: the camera joined it
+    assert app.models.session.phase is SharePhase.SHARING
     assert page.no_screen_button.isEnabled()
