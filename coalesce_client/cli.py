@@ -22,9 +22,10 @@ from coalesce_common.cloud import store
 from coalesce_common.cloud.device import enroll
 from coalesce_common.cloud.updates import current_platform, installed_version
 from coalesce_common.discovery import ReceiverInfo, browse, find
-from coalesce_common.errors import CoalesceError
+from coalesce_common.errors import CoalesceError, NoModerator
 from coalesce_common.media.capture import list_monitors
 from coalesce_common.net.proxy import ProxyConfig, ProxyResolver
+from coalesce_common.protocol import EndReason
 
 logger = logging.getLogger("coalesce_client")
 
@@ -170,6 +171,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "update":
             return asyncio.run(_update_check(args))
         return asyncio.run(_share(args))
+    except NoModerator as exc:
+        print(f"coalesce: {exc} Share without --moderator.", file=sys.stderr)
+        return 2
     except CoalesceError as exc:
         print(f"coalesce: {exc}", file=sys.stderr)
         return 2
@@ -309,7 +313,7 @@ async def _run_until_done(share: Share, duration: float | None) -> int:
     finally:
         stopped.cancel()
         if not ended.done():
-            await share.stop("stopped")
+            await share.stop()
         reason = await ended
-    print(f"Share ended ({reason}).", flush=True)
-    return 0 if reason == "stopped" else 1
+    print(reason.describe(share.receiver_name) or "Share stopped.", flush=True)
+    return 0 if reason is EndReason.STOPPED else 1

@@ -51,8 +51,21 @@ class PairingError(CoalesceError):
 
 
 class WrongPin(PairingError):
-    def __init__(self, message: str = "Wrong PIN: check the PIN shown on the room display.") -> None:
+    """The PIN did not match; ``retry_after`` is set when the receiver now makes us wait."""
+
+    def __init__(self, *, retry_after: float | None = None, moderator: bool = False) -> None:
+        if moderator:
+            message = (
+                "Wrong moderator PIN: ask whoever runs the room for it "
+                "(it is not the PIN the room display shows)."
+            )
+        else:
+            message = "Wrong PIN: check the PIN shown on the room display."
+        if retry_after:
+            message += f" Too many attempts: retry in {max(1, round(retry_after))} s."
         super().__init__(message)
+        self.retry_after = retry_after
+        self.moderator = moderator
 
 
 class Throttled(PairingError):
@@ -68,6 +81,26 @@ class IdentityMismatch(PairingError):
 
 class ShareRefused(PairingError):
     """The receiver refused the share for a reason other than the PIN."""
+
+
+class RoomFull(ShareRefused):
+    def __init__(self, room: str) -> None:
+        super().__init__(f"{room} is already showing the most shares it can; ask someone to stop first.")
+        self.room = room
+
+
+class ModeratorDeclined(ShareRefused):
+    def __init__(self, room: str) -> None:
+        super().__init__(f"The moderator of {room} declined your share.")
+        self.room = room
+
+
+class NoModerator(ShareRefused):
+    """Asked to moderate a room that has no moderator PIN; the caller adds how to share without it."""
+
+    def __init__(self, room: str) -> None:
+        super().__init__(f"{room} has no moderator PIN set.")
+        self.room = room
 
 
 class MediaError(CoalesceError):

@@ -13,7 +13,7 @@ within ``SenderConfig.join_answer_timeout`` is a Deny. Requests still open when 
 unanswered.
 
 What failures say to the user is worked out in one place, at the end of this module: the exception
-handlers of :meth:`ShareFlow._connect` and :func:`ended_text`.
+handlers of :meth:`ShareFlow._connect` (why a share ended is :meth:`EndReason.describe`).
 """
 
 from __future__ import annotations
@@ -42,12 +42,14 @@ from coalesce_common.discovery import ReceiverInfo
 from coalesce_common.errors import (
     CoalesceError,
     MediaError,
+    NoModerator,
     PairingError,
     SignalingError,
     Throttled,
     WrongPin,
 )
 from coalesce_common.net.proxy import ProxyConfig
+from coalesce_common.protocol import EndReason
 
 logger = logging.getLogger(__name__)
 
@@ -191,9 +193,9 @@ class ShareFlow:
                 reason = await self._while_sharing(handle)
             finally:
                 self._handle, self._share = None, None
-                await handle.stop("stopped")  # idempotent; also closes a cloud share's XMPP stream
+                await handle.stop()  # idempotent; also closes a cloud share's XMPP stream
                 session.withdraw_joins()  # asked through this share: it can no longer answer them
-            notice = ended_text(reason, session.receiver_name)
+            notice = reason.describe(session.receiver_name)
         except _ShareFailed as exc:
             error = str(exc)
         finally:
@@ -255,7 +257,7 @@ class ShareFlow:
         finally:
             session.withdraw_join(request)  # timed out or cancelled: the prompt goes
 
-    async def _while_sharing(self, handle: ShareHandle) -> str:
+    async def _while_sharing(self, handle: ShareHandle) -> EndReason:
         """Keep the status, preview and thumbnails fresh until the share ends; return why it ended."""
         session, config, loop = self._session, self._config, self._scheduler.loop
         share = self._share = lan_share_of(handle)
@@ -310,12 +312,9 @@ class ShareFlow:
                 await handle.start()
             except WrongPin as exc:
                 self._pin, self._pin_error = None, str(exc)
-                if options.moderator and self._pin_error == str(WrongPin()):
-                    self._pin_error = (
-                        "Wrong moderator PIN: ask whoever runs the room for it (it is not the PIN the "
-                        "room display shows)."
-                    )
                 continue
+            except NoModerator as exc:
+                raise _ShareFailed(f"{exc} Clear “Join as moderator” to share.") from exc
             except (PairingError, SignalingError) as exc:
                 if self._pin_cancelled:
                     return None
@@ -326,11 +325,8 @@ class ShareFlow:
                     retried_after_prompt = True
                     continue
                 if isinstance(exc, Throttled) and self._pin_error is not None:
-                    raise _ShareFailed(f"{WrongPin()} {exc}") from exc  # say why it is throttled
-                # The service words a room without a moderator PIN for its command line.
-                raise _ShareFailed(
-                    str(exc).replace("share without --moderator", "clear “Join as moderator” to share")
-                ) from exc
+                    raise _ShareFailed(f"{WrongPin(moderator=options.moderator)} {exc}") from exc  # why
+                raise _ShareFailed(str(exc)) from exc
             except NotEnrolled as exc:
                 raise _ShareFailed(
                     "Meeting IDs work once this computer is enrolled with your organisation's Coalesce "
@@ -344,7 +340,10 @@ class ShareFlow:
                 ) from exc
             except Exception as exc:
                 logger.exception("the share to %s failed unexpectedly", destination.label)
-                raise _ShareFailed(f"Sharing failed unexpectedly ({exc.__class__.__name__}: {exc}).") from exc
+                raise _ShareFailed(
+                    "Sharing failed because of a problem in this app. Try again; if it happens again, "
+                    "report it with the app's log."
+                ) from exc
             self._pin_error = None
             share = lan_share_of(handle)
             session.started(share.receiver_name if share is not None else destination.label)
@@ -371,20 +370,3 @@ MODERATOR_MEETING = (
 
 class _ShareFailed(Exception):
     """Ends a share attempt with a message for the user."""
-
-
-def ended_text(reason: str, receiver: str) -> str | None:
-    """Why a share ended, in words, when it was not the user's doing (``None`` when it was)."""
-    if reason == "stopped":
-        return None
-    if reason == "receiver-shutdown":
-        return f"{receiver} was switched off or restarted, so the share ended."
-    if reason == "receiver-gone":
-        return f"The connection to {receiver} was lost: the network or the room display went away."
-    if reason == "media-failed":
-        return f"The picture could not reach {receiver} any more: the media connection failed."
-    if reason.startswith("error: "):
-        return f"{receiver} ended the share: {reason.removeprefix('error: ')}"
-    if reason.startswith("protocol-error: "):
-        return f"{receiver} sent something unexpected, so the share ended ({reason.split(': ', 1)[1]})."
-    return f"The share to {receiver} ended: {reason}."

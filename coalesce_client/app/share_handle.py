@@ -14,6 +14,7 @@ from coalesce_client.models.destination import Destination
 from coalesce_client.services.remote import RemoteOptions, RemoteShare
 from coalesce_client.services.share import JoinRequestHandler, PinProvider, Share, ShareOptions, ShareTarget
 from coalesce_common.net.proxy import ProxyConfig
+from coalesce_common.protocol import EndReason
 
 
 class ShareHandle(Protocol):
@@ -21,9 +22,9 @@ class ShareHandle(Protocol):
 
     async def start(self) -> None: ...
 
-    async def stop(self, reason: str = "stopped") -> None: ...
+    async def stop(self, reason: EndReason = EndReason.STOPPED) -> None: ...
 
-    async def wait_ended(self) -> str: ...
+    async def wait_ended(self) -> EndReason: ...
 
 
 ShareFactory = Callable[

@@ -20,6 +20,7 @@ from coalesce_common.cloud.turn import TurnServer, TurnTransport, order_by_rtt, 
 from coalesce_common.errors import CoalesceError, MediaError
 from coalesce_common.net.proxy import ProxyConfig, ProxyResolver
 from coalesce_common.net.turn import TurnRoute
+from coalesce_common.protocol import EndReason
 from coalesce_common.signaling import SignalingChannel
 from coalesce_common.signaling.xmpp import XmppSignaling
 
@@ -96,7 +97,7 @@ class RemoteShare:
         try:
             await self._start()
         except BaseException:
-            await self.stop("failed")
+            await self.stop(EndReason.FAILED)
             raise
 
     async def _start(self) -> None:
@@ -144,16 +145,15 @@ class RemoteShare:
     async def _watch_stream(self, stream: XmppSignaling, share: Share) -> None:
         """The cloud dropping our XMPP session (an admin suspended this device) ends the share at once."""
         error = await stream.wait_disconnected()
-        reason = f"disconnected by the cloud ({error})" if error else "cloud connection lost"
-        logger.warning("%s: stopping the share", reason)
-        await share.stop(reason)
+        logger.warning("the cloud connection ended (%s): stopping the share", error or "no reason given")
+        await share.stop(EndReason.CLOUD_DISCONNECTED)
 
-    async def wait_ended(self) -> str:
+    async def wait_ended(self) -> EndReason:
         if self._share is None:
             raise RuntimeError("wait_ended() before start()")
         return await self._share.wait_ended()
 
-    async def stop(self, reason: str = "stopped") -> None:
+    async def stop(self, reason: EndReason = EndReason.STOPPED) -> None:
         if self._share is not None:
             await self._share.stop(reason)
         if self._watch is not None and self._watch is not asyncio.current_task():

@@ -28,8 +28,11 @@ from coalesce_common import PROTOCOL_VERSION
 from coalesce_common.errors import (
     IdentityMismatch,
     MediaError,
+    ModeratorDeclined,
+    NoModerator,
     PairingError,
     ProtocolError,
+    RoomFull,
     ShareRefused,
     Throttled,
     WrongPin,
@@ -44,6 +47,7 @@ from coalesce_common.protocol import (
     Challenge,
     Denied,
     DenyReason,
+    EndReason,
     Error,
     Hello,
     JoinDecision,
@@ -197,7 +201,7 @@ class Share:
         self._background: set[asyncio.Task[None]] = set()
         self._ended = asyncio.Event()
         self.state = ShareState.CONNECTING
-        self.end_reason = ""
+        self.end_reason: EndReason | None = None
         self.receiver_name = target.name or target.label
         self.share_id = ""
         self.sender_id = uuid.uuid4().hex[:16]
@@ -209,15 +213,16 @@ class Share:
         try:
             await self._start()
         except BaseException:
-            await self._teardown("failed")
+            await self._teardown(EndReason.FAILED)
             raise
 
-    async def wait_ended(self) -> str:
+    async def wait_ended(self) -> EndReason:
         """Wait until the share ends (stopped here, by the receiver, or by a failure); return why."""
         await self._ended.wait()
+        assert self.end_reason is not None  # set before _ended
         return self.end_reason
 
-    async def stop(self, reason: str = "stopped") -> None:
+    async def stop(self, reason: EndReason = EndReason.STOPPED) -> None:
         """End the share: tell the receiver, close media, stop capture. Idempotent."""
         if self._channel is not None and self.state is not ShareState.ENDED:
             with contextlib.suppress(ChannelClosed, ProtocolError):
@@ -416,7 +421,7 @@ class Share:
             elif pc.connectionState in ("failed", "closed"):
                 connected.set()
                 if self.state is ShareState.SHARING:
-                    self._spawn(self.stop("media-failed"))
+                    self._spawn(self.stop(EndReason.MEDIA_FAILED))
 
         await pc.setLocalDescription(await pc.createOffer())
         offer_sdp = pc.localDescription.sdp
@@ -446,16 +451,17 @@ class Share:
                 if isinstance(message, JoinRequest):
                     self._spawn(self._answer(message))
                     continue
-                reason = (
-                    message.reason
-                    if isinstance(message, Bye)
-                    else f"error: {getattr(message, 'message', '')}"
-                )
+                if isinstance(message, Bye):
+                    reason = message.reason
+                else:
+                    reason = EndReason.PEER_ERROR
+                    logger.warning("%s ended the share with an error: %s", self.receiver_name, message)
                 break
         except ChannelClosed:
-            reason = "receiver-gone"
+            reason = EndReason.CONNECTION_LOST
         except ProtocolError as exc:
-            reason = f"protocol-error: {exc}"
+            reason = EndReason.PROTOCOL_ERROR
+            logger.warning("%s sent something unexpected: %s", self.receiver_name, exc)
         logger.info("the receiver ended the share (%s)", reason)
         await self._teardown(reason)
 
@@ -519,13 +525,14 @@ class Share:
         assert self._channel is not None
         message = self._session.receive(await self._channel.recv())
         if isinstance(message, Denied):
-            raise _denied_error(message, self.receiver_name)
+            raise _denied_error(message, self.receiver_name, moderator=self.options.moderator)
         if isinstance(message, Error):
             if message.code == "tampered":
                 raise IdentityMismatch(message.message)
             raise ShareRefused(f"{self.receiver_name} refused the share: {message.message}")
         if isinstance(message, Bye):
-            raise ShareRefused(f"{self.receiver_name} ended the session ({message.reason})")
+            said = message.reason.describe(self.receiver_name)
+            raise ShareRefused(said or f"{self.receiver_name} ended the session.")
         if not isinstance(message, kind):
             raise ProtocolError(f"expected {kind.TYPE!r}, got {message.TYPE!r}", code="out-of-order")
         return message
@@ -539,7 +546,7 @@ class Share:
             logger.debug("share %s -> %s", self.state.value, state.value)
             self.state = state
 
-    async def _teardown(self, reason: str) -> None:
+    async def _teardown(self, reason: EndReason) -> None:
         if self.state is ShareState.ENDED:
             await self._ended.wait()
             return
@@ -640,14 +647,9 @@ def _route(senders: list[RTCRtpSender]) -> MediaRoute | None:
     return None
 
 
-def _denied_error(denied: Denied, receiver: str) -> PairingError:
+def _denied_error(denied: Denied, receiver: str, *, moderator: bool) -> PairingError:
     if denied.reason is DenyReason.WRONG_PIN:
-        if denied.retry_after:
-            return WrongPin(
-                "Wrong PIN: check the PIN shown on the room display. "
-                f"Too many attempts: retry in {max(1, round(denied.retry_after))} s."
-            )
-        return WrongPin()
+        return WrongPin(retry_after=denied.retry_after, moderator=moderator)
     if denied.reason is DenyReason.THROTTLED:
         return Throttled(denied.retry_after or 1.0)
     if denied.reason is DenyReason.TAMPERED:
@@ -656,11 +658,13 @@ def _denied_error(denied: Denied, receiver: str) -> PairingError:
             "someone may be between you and the room display."
         )
     if denied.reason is DenyReason.NO_MODERATOR:
-        return ShareRefused(f"{receiver} has no moderator: share without --moderator.")
+        return NoModerator(receiver)
     if denied.reason is DenyReason.DECLINED:
-        return ShareRefused(f"The moderator of {receiver} declined your share.")
+        return ModeratorDeclined(receiver)
     if denied.reason is DenyReason.FULL:
+        return RoomFull(receiver)
+    if denied.reason is DenyReason.VERSION:
         return ShareRefused(
-            f"{receiver} is already showing the most shares it can; ask someone to stop first."
+            f"{receiver} runs another version of Coalesce: update this app or the room display, then retry."
         )
     return ShareRefused(f"{receiver} refused the share: {denied.message}")

@@ -35,6 +35,50 @@ class DenyReason(enum.StrEnum):
     NO_MODERATOR = "no-moderator"  # asked to moderate a room that has no moderator PIN
 
 
+class EndReason(enum.StrEnum):
+    """Why a share ended: carried by ``bye``, kept by both sides, and said to people by :meth:`describe`.
+
+    The codes are for the wire and the logs; people only ever see :meth:`describe`'s sentences.
+    """
+
+    STOPPED = "stopped"  # the sender stopped it (or its user quit)
+    RECEIVER_SHUTDOWN = "receiver-shutdown"  # the room display is switching off or restarting
+    DROPPED_BY_ROOM = "dropped-by-room"  # someone ended the share at the room display
+    MEDIA_FAILED = "media-failed"  # the media connection failed
+    CONNECTION_LOST = "connection-lost"  # the signaling channel closed without a bye
+    PROTOCOL_ERROR = "protocol-error"  # the peer sent something that could not be accepted
+    PEER_ERROR = "peer-error"  # the peer answered with an error
+    CLOUD_DISCONNECTED = "cloud-disconnected"  # the cloud ended this device's connection
+    REFUSED = "refused"  # pairing was refused: the share never began
+    FAILED = "failed"  # this side could not start the share
+
+    def describe(self, room: str) -> str | None:
+        """The sentence a sender's user sees, naming ``room``; ``None`` when the user ended it."""
+        return {
+            EndReason.STOPPED: None,
+            EndReason.RECEIVER_SHUTDOWN: f"{room} was switched off or restarted, so the share ended.",
+            EndReason.DROPPED_BY_ROOM: f"{room} ended your share: someone stopped it at the room display.",
+            EndReason.MEDIA_FAILED: (
+                f"The picture could not reach {room} any more: the media connection failed. "
+                "Share again; if it keeps failing, the network may block media between you."
+            ),
+            EndReason.CONNECTION_LOST: (
+                f"The connection to {room} was lost: the network or the room display went away."
+            ),
+            EndReason.PROTOCOL_ERROR: (
+                f"{room} sent something this app does not understand, so the share ended. "
+                "Check that the app and the room display are up to date."
+            ),
+            EndReason.PEER_ERROR: f"{room} ended the share after an error. Share again.",
+            EndReason.CLOUD_DISCONNECTED: (
+                "The Coalesce cloud ended this computer's connection, so the share ended. "
+                "If it happens again, ask your IT administrator whether this device is suspended."
+            ),
+            EndReason.REFUSED: f"{room} refused the share.",
+            EndReason.FAILED: f"The share to {room} could not be started.",
+        }[self]
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     """Base of all messages."""
@@ -163,7 +207,7 @@ class Bye(Message):
     """Either side: the share ends cleanly."""
 
     TYPE: ClassVar[str] = "bye"
-    reason: str = "stopped"
+    reason: EndReason = EndReason.STOPPED
 
 
 @dataclass(frozen=True, slots=True)

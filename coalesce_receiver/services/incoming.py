@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import re
 import uuid
@@ -28,6 +27,7 @@ from coalesce_common.protocol import (
     Challenge,
     Denied,
     DenyReason,
+    EndReason,
     Error,
     Hello,
     JoinDecision,
@@ -63,16 +63,6 @@ own to observe frames through :meth:`TrackSink.on_frame` or a subclass)."""
 
 class _Refused(Exception):
     """Pairing was answered with ``denied``; the session ends without an error message."""
-
-
-class ShareEnd(enum.Enum):
-    BYE = "bye"
-    CHANNEL_CLOSED = "channel-closed"
-    MEDIA_FAILED = "media-failed"
-    REFUSED = "refused"
-    PROTOCOL_ERROR = "protocol-error"
-    SHUTDOWN = "shutdown"
-    DROPPED = "dropped"
 
 
 class IncomingShare:
@@ -123,7 +113,7 @@ class IncomingShare:
         self._sink_tasks: list[asyncio.Task[None]] = []
         self._media_failed = asyncio.Event()
         self._shown = False
-        self.end: ShareEnd | None = None
+        self.end: EndReason | None = None
 
     @property
     def share_id(self) -> str:
@@ -134,7 +124,7 @@ class IncomingShare:
         """Who is sharing: an IP address on the LAN, a device's bare JID through the cloud."""
         return self._source
 
-    async def run(self) -> ShareEnd:
+    async def run(self) -> EndReason:
         """Serve the channel until the share ends; never raises for anything the peer does."""
         try:
             hello, key = await asyncio.wait_for(self._pair(), self._handshake_timeout)
@@ -144,32 +134,32 @@ class IncomingShare:
                 await self.tell_moderator(request)
             self.end = await self._serve()
         except _Refused:
-            self.end = ShareEnd.REFUSED
+            self.end = EndReason.REFUSED
         except ProtocolError as exc:
             peer_log.warning(f"{self._source}:{exc.code}", "share from %s: %s", self._source, exc)
             await self._send_quietly(Error(code=exc.code, message=str(exc)))
-            self.end = ShareEnd.PROTOCOL_ERROR
+            self.end = EndReason.PROTOCOL_ERROR
         except IdentityMismatch as exc:
             peer_log.warning(f"{self._source}:tampered", "share from %s refused: %s", self._source, exc)
             await self._send_quietly(Error(code="tampered", message=str(exc)))
-            self.end = ShareEnd.REFUSED
+            self.end = EndReason.REFUSED
         except TimeoutError:
             peer_log.warning(f"{self._source}:timeout", "share from %s: handshake timed out", self._source)
             await self._send_quietly(Error(code="timeout", message="the handshake took too long"))
-            self.end = ShareEnd.PROTOCOL_ERROR
+            self.end = EndReason.PROTOCOL_ERROR
         except ChannelClosed:
-            self.end = self.end or ShareEnd.CHANNEL_CLOSED
+            self.end = self.end or EndReason.CONNECTION_LOST
         except asyncio.CancelledError:
-            self.end = ShareEnd.SHUTDOWN
-            await self._send_quietly(Bye(reason="receiver-shutdown"))
+            self.end = EndReason.RECEIVER_SHUTDOWN
+            await self._send_quietly(Bye(reason=EndReason.RECEIVER_SHUTDOWN))
             raise
         except Exception:
             logger.exception("share from %s failed unexpectedly", self._source)
             await self._send_quietly(Error(code="internal", message="the receiver hit an internal error"))
-            self.end = ShareEnd.PROTOCOL_ERROR
+            self.end = EndReason.PROTOCOL_ERROR
         finally:
             await self._cleanup()
-        return self.end or ShareEnd.CHANNEL_CLOSED
+        return self.end or EndReason.CONNECTION_LOST
 
     # -- pairing -----------------------------------------------------------------------------------
 
@@ -302,7 +292,7 @@ class IncomingShare:
             "share %s from %s (%s) negotiated", self._share_id, self._source, sorted(offer.tracks.values())
         )
 
-    async def _serve(self) -> ShareEnd:
+    async def _serve(self) -> EndReason:
         """After the answer only ``bye`` and ``error`` are legal; wait for them or for media failure."""
         receive = asyncio.ensure_future(self._channel.recv())
         failed = asyncio.ensure_future(self._media_failed.wait())
@@ -311,18 +301,23 @@ class IncomingShare:
             while True:
                 done, _ = await asyncio.wait({receive, failed, dropped}, return_when=asyncio.FIRST_COMPLETED)
                 if dropped in done:
-                    await self._send_quietly(Bye(reason="dropped-by-room"))
-                    return ShareEnd.DROPPED
+                    await self._send_quietly(Bye(reason=EndReason.DROPPED_BY_ROOM))
+                    return EndReason.DROPPED_BY_ROOM
                 if failed in done:
-                    await self._send_quietly(Bye(reason="media-failed"))
-                    return ShareEnd.MEDIA_FAILED
+                    await self._send_quietly(Bye(reason=EndReason.MEDIA_FAILED))
+                    return EndReason.MEDIA_FAILED
                 try:
                     message = self._session.receive(receive.result())
                 except ChannelClosed:
-                    return ShareEnd.CHANNEL_CLOSED
-                if isinstance(message, Bye | Error):
-                    logger.info("share %s ended by the sender (%s)", self._share_id, message.TYPE)
-                    return ShareEnd.BYE
+                    return EndReason.CONNECTION_LOST
+                if isinstance(message, Bye):
+                    logger.info("share %s ended by the sender (%s)", self._share_id, message.reason)
+                    return message.reason
+                if isinstance(message, Error):
+                    logger.info(
+                        "share %s ended by the sender with an error (%s)", self._share_id, message.code
+                    )
+                    return EndReason.PEER_ERROR
                 if isinstance(message, JoinDecision):
                     if not self.is_moderator:
                         raise ProtocolError("only a moderator may decide on join requests", code="forbidden")

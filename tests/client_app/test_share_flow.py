@@ -13,7 +13,7 @@ import pytest
 from coalesce_client.app.config import SenderConfig, SenderServices
 from coalesce_client.app.media_devices import MediaDevices
 from coalesce_client.app.scheduler import Scheduler
-from coalesce_client.app.share_flow import MODERATOR_MEETING, ShareFlow, ended_text
+from coalesce_client.app.share_flow import MODERATOR_MEETING, ShareFlow
 from coalesce_client.app.share_handle import lan_share_of
 from coalesce_client.models.app_settings import AppSettingsModel
 from coalesce_client.models.media import Camera, MediaSources
@@ -289,14 +289,3 @@ async def test_the_moderator_queue_is_answered_in_order_and_an_unanswered_one_de
 def test_a_cloud_share_has_no_lan_share_before_it_starts() -> None:
     remote = RemoteShare("1234567890", ShareOptions(screen=None))
     assert lan_share_of(remote) is None
-
-
-def test_end_reasons_in_words() -> None:
-    assert ended_text("stopped", "Room") is None
-    assert ended_text("receiver-gone", "Room") == (
-        "The connection to Room was lost: the network or the room display went away."
-    )
-    assert ended_text("error: shutting down", "Room") == "Room ended the share: shutting down"
-    assert ended_text("disconnected by the cloud (suspended)", "Room") == (
-        "The share to Room ended: disconnected by the cloud (suspended)."
-    )

@@ -224,7 +224,7 @@ def test_a_room_without_a_moderator_pin_says_how_to_share(
     )
     # Refused at the first message, before the receiver said its name.
     assert page.message.text() == (
-        f"127.0.0.1:{receiver.port} has no moderator: clear “Join as moderator” to share."
+        f"127.0.0.1:{receiver.port} has no moderator PIN set. Clear “Join as moderator” to share."
     )
     assert app.window.pin_dialog is None and receiver.model.shares == []
 

@@ -169,7 +169,7 @@ async def test_ctrl_c_ends_the_share_cleanly(
     proc.send_signal(signal.SIGINT)
     out, err = await asyncio.wait_for(proc.communicate(), 20)
     assert proc.returncode == 0, err.decode()
-    assert b"Share ended (stopped)" in out
+    assert b"Share stopped." in out
     await eventually(lambda: read_stats(stats)["shares"] == [], 5, "the tile is removed")
 
 

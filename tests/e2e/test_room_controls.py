@@ -10,6 +10,7 @@ import pytest
 
 from coalesce_client.services.share import Share, ShareOptions, ShareTarget
 from coalesce_common.errors import ShareRefused, WrongPin
+from coalesce_common.protocol import EndReason
 from coalesce_receiver.models.room import SettingsOutcome
 from coalesce_receiver.services.receiver import Receiver
 from tests.e2e.conftest import ReceiverFactory, eventually
@@ -100,7 +101,7 @@ async def test_the_box_can_drop_a_share(
     await share.start()
     try:
         receiver.drop_share(receiver.model.shares[0].share_id)
-        assert await asyncio.wait_for(share.wait_ended(), 10) == "dropped-by-room"
+        assert await asyncio.wait_for(share.wait_ended(), 10) is EndReason.DROPPED_BY_ROOM
         await eventually(lambda: receiver.model.shares == [], 5, "the tile is gone")
     finally:
         await share.stop()

@@ -20,6 +20,7 @@ from coalesce_common.protocol import (
     Challenge,
     Denied,
     DenyReason,
+    EndReason,
     Hello,
     MediaState,
     Message,
@@ -250,7 +251,7 @@ async def test_a_receiver_shutdown_ends_the_share_at_the_sender(
     await share.start()
     try:
         await receiver.aclose()
-        assert await asyncio.wait_for(share.wait_ended(), 10) == "receiver-shutdown"
+        assert await asyncio.wait_for(share.wait_ended(), 10) is EndReason.RECEIVER_SHUTDOWN
     finally:
         await share.stop()
 
@@ -343,7 +344,7 @@ async def test_a_receiver_that_vanishes_ends_the_share_at_the_sender(
         await receiver.wait_for_shares(1, timeout=20)
         relay.silence()  # the room display loses its network: nothing more arrives, not even a close
         # Only the sender's keepalive can end it this soon, and it ends as the receiver gone, not a failure.
-        assert await asyncio.wait_for(share.wait_ended(), 8) == "receiver-gone"
+        assert await asyncio.wait_for(share.wait_ended(), 8) is EndReason.CONNECTION_LOST
     finally:
         await share.stop()
         await relay.aclose()

@@ -81,7 +81,7 @@ async def test_box_and_sender_enroll_and_share_by_meeting_id_from_the_command_li
         )  # fmt: skip
         assert rc == 0, err
         assert "through the local relay" in out
-        assert "Share ended (stopped)" in out
+        assert "Share stopped." in out
     finally:
         box.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(box.wait(), 30) == 0
