@@ -5,7 +5,8 @@
   ``ready`` once its first full frame reached the X server and quits with its parent;
 - :mod:`.quadrants`: the four-colour pattern the capture tests look for
   (``python -m coalesce_testing.quadrants``);
-- :mod:`.frames`: ``FakeSource``, a decoded track with a picture set by hand, for room-display views.
+- :mod:`.frames`: ``FakeSource``, a decoded track with a picture set by hand, for room-display views;
+- :mod:`.waiting`: ``until``, waiting on a model's change notifications for a state, never sleeping.
 
 Not part of the product: it is never installed, so children that import it get the checkout on their path.
 """

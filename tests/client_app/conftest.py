@@ -15,9 +15,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Protocol
 
 import keyring
 import keyring.backend
@@ -26,11 +25,11 @@ from keyrings.alt.file import PlaintextKeyring
 
 from coalesce_client.models.media import Monitor
 from coalesce_common.errors import MediaError
+from coalesce_testing.waiting import WAIT, Observed, until  # noqa: F401 - the client_app tests import them from here
 from tests.e2e.conftest import loopback_only_ice, make_receiver, video_file  # noqa: F401 - fixtures
 
 PIN = "4821"
 SENDER_NAME = "Ada's laptop"
-WAIT = 20.0
 """The longest a test waits for a share to connect or end (real TLS, SPAKE2, ICE and DTLS on loopback)."""
 
 
@@ -54,27 +53,6 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
 
 def no_screen(display: str | None) -> list[Monitor]:
     raise MediaError("No screen can be captured here: share a camera instead.")
-
-
-class Observed(Protocol):
-    """A model that calls its listeners after each change (the sender's and the room's models)."""
-
-    def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]: ...
-
-
-async def until(model: Observed, holds: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-    """Return once ``holds()`` is true, checked at each change ``model`` announces; fail after ``timeout``."""
-    if holds():
-        return
-    reached = asyncio.Event()
-    unsubscribe = model.subscribe(lambda: reached.set() if holds() else None)
-    try:
-        async with asyncio.timeout(timeout):
-            await reached.wait()
-    except TimeoutError:
-        pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
-    finally:
-        unsubscribe()
 
 
 class Server:

@@ -13,6 +13,7 @@ from coalesce_common.errors import ShareRefused, WrongPin
 from coalesce_common.protocol import EndReason
 from coalesce_receiver.models.room import SettingsOutcome
 from coalesce_receiver.services.receiver import Receiver
+from coalesce_testing.waiting import until
 from tests.e2e.conftest import ReceiverFactory, eventually
 
 
@@ -20,17 +21,8 @@ def camera(video: Path, pin: str | None = None, name: str = "Laptop") -> ShareOp
     return ShareOptions(sender_name=name, pin=pin, screen=None, camera=str(video))
 
 
-async def changed(receiver: Receiver, predicate: Callable[[], bool], timeout: float = 10) -> None:
-    """Wait on the room model's change notifications until ``predicate()`` holds."""
-    event = asyncio.Event()
-    unsubscribe = receiver.model.subscribe(event.set)
-    try:
-        async with asyncio.timeout(timeout):
-            while not predicate():
-                event.clear()
-                await event.wait()
-    finally:
-        unsubscribe()
+async def changed(receiver: Receiver, predicate: Callable[[], bool]) -> None:
+    await until(receiver.model, predicate, "the room to change")
 
 
 async def test_a_moderated_room_shows_a_share_only_after_approval(

@@ -15,6 +15,7 @@ from coalesce_common.errors import MediaError
 from coalesce_receiver.models.room import ShareView
 from coalesce_receiver.services.receiver import Receiver
 from coalesce_receiver.services.sink import TrackSink
+from coalesce_testing.waiting import until
 from tests.conftest import XServer
 from tests.e2e.conftest import ReceiverFactory, close_to
 
@@ -24,16 +25,7 @@ WAIT = 20.0
 
 
 async def changed(receiver: Receiver, predicate: Callable[[], bool]) -> None:
-    """Wait (bounded) until the room model satisfies ``predicate``; the model signals every change."""
-    event = asyncio.Event()
-    unsubscribe = receiver.model.subscribe(event.set)
-    try:
-        async with asyncio.timeout(WAIT):
-            while not predicate():
-                event.clear()
-                await event.wait()
-    finally:
-        unsubscribe()
+    await until(receiver.model, predicate, "the room to change", WAIT)
 
 
 def only_share(receiver: Receiver) -> ShareView:

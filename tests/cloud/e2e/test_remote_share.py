@@ -14,6 +14,7 @@ from coalesce_cloud.stack import LocalCloud
 from coalesce_common.cloud.rest import CloudClient, CloudError
 from coalesce_common.errors import WrongPin
 from coalesce_common.signaling.xmpp import XmppAuthError, XmppSignaling
+from coalesce_testing.waiting import until
 from tests.cloudlab import Admin, Box
 
 PIN = "4821"
@@ -24,16 +25,7 @@ def camera_options(path: Path, pin: str = PIN) -> ShareOptions:
 
 
 async def wait_for_model(box: Box, predicate: Callable[[], bool], timeout: float) -> None:
-    """Wait, on the box model's change notifications, until ``predicate()`` holds."""
-    changed = asyncio.Event()
-    unsubscribe = box.receiver.model.subscribe(changed.set)
-    try:
-        async with asyncio.timeout(timeout):
-            while not predicate():
-                changed.clear()
-                await changed.wait()
-    finally:
-        unsubscribe()
+    await until(box.receiver.model, predicate, "the box's room to change", timeout)
 
 
 async def test_box_shows_a_meeting_id(box: Box) -> None:
