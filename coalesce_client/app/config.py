@@ -19,7 +19,7 @@ from coalesce_common.cloud import store
 from coalesce_common.cloud.device import enroll
 from coalesce_common.cloud.rest import DeviceCredentials
 from coalesce_common.cloud.updates import current_platform, installed_version
-from coalesce_common.discovery import local_ipv4_addresses
+from coalesce_common.discovery import CONFIRM_INTERVAL, CONFIRM_TIMEOUT, local_ipv4_addresses
 from coalesce_common.net.proxy import ProxyConfig
 
 EnrollFunction = Callable[..., Awaitable[DeviceCredentials]]
@@ -51,6 +51,8 @@ class SenderConfig:
     discovery_interfaces: list[str] | None = None
     discovery_settle: float = 3.0  # "Looking for room displays…" this long before an empty list means none
     discovery_retry: float = 10.0  # after mDNS could not be started
+    discovery_confirm_interval: float = CONFIRM_INTERVAL  # how often each listed receiver must answer
+    discovery_confirm_timeout: float = CONFIRM_TIMEOUT  # how long a confirmation waits for the answers
     network_check_interval: float = 5.0
     display: str | None = None  # X display to capture; None: $DISPLAY
     thumbnail_interval: float = 3.0

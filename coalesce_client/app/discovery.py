@@ -1,10 +1,11 @@
 """Discovery: the room displays on this network, kept current in :class:`ReceiverList` while the app runs.
 
 One long-lived :class:`~coalesce_common.discovery.ReceiverBrowser` reports receivers straight into the list
-as zeroconf sees them come, change and go. zeroconf joins the multicast group on the interfaces it finds
-when it starts, so when this computer's addresses change (Wi-Fi joined after login, a VPN, another
-network) the browser is started again on the new ones, and the list with it. When mDNS cannot be used at
-all, the list says so and discovery tries again a little later.
+as they come, change and go, a room display switched off without a goodbye included: the browser confirms
+every few seconds (``SenderConfig.discovery_confirm_interval``) that each one still answers. zeroconf joins
+the multicast group on the interfaces it finds when it starts, so when this computer's addresses change
+(Wi-Fi joined after login, a VPN, another network) the browser is started again on the new ones, and the
+list with it. When mDNS cannot be used at all, the list says so and discovery tries again a little later.
 """
 
 from __future__ import annotations
@@ -33,7 +34,12 @@ class Discovery:
         config, receivers, loop = self._config, self._receivers, asyncio.get_running_loop()
         while True:
             addresses = set(self._services.local_addresses())
-            browser = ReceiverBrowser(receivers, interfaces=config.discovery_interfaces)
+            browser = ReceiverBrowser(
+                receivers,
+                interfaces=config.discovery_interfaces,
+                confirm_interval=config.discovery_confirm_interval,
+                confirm_timeout=config.discovery_confirm_timeout,
+            )
             receivers.restart()  # what an earlier browser found was its to vouch for
             try:
                 await browser.start()

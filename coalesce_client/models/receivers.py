@@ -1,7 +1,7 @@
 """The receivers found on the LAN, as the first screen lists them: kept current by mDNS events.
 
-Discovery reports each receiver as ``found`` (it appeared, or changed what it advertises) and ``lost``
-(it said goodbye, or its records expired), so the list follows what the network says. ``searching``
+Discovery reports each receiver as ``found`` (it appeared, changed what it advertises, or answers again)
+and ``lost`` (it said goodbye, or stopped answering), so the list follows what the network says. ``searching``
 holds until the first answers have had time to come, so that an empty list reads as "looking", not as
 "nobody here".
 """

@@ -12,6 +12,7 @@ from coalesce_client.app.discovery import Discovery
 from coalesce_client.models.receivers import ReceiverList
 from tests.client_app.conftest import until
 from tests.e2e.conftest import ReceiverFactory
+from tests.e2e.vanishing import CONFIRM_INTERVAL, CONFIRM_TIMEOUT, SILENT_FOR_AT_MOST, publish_in_child
 
 LOOPBACK = ["127.0.0.1"]
 Start = Callable[..., "asyncio.Task[None]"]
@@ -58,6 +59,29 @@ async def test_a_receiver_appears_and_disappears_when_it_stops(
 
     await aurora.aclose()
     await until(receivers, lambda: names(receivers) == ["Borealis"], "Aurora gone from the list")
+
+
+async def test_a_room_display_switched_off_without_a_goodbye_leaves_the_list_within_seconds(
+    make_receiver: ReceiverFactory, start_discovery: Start
+) -> None:
+    receivers = ReceiverList()
+    config = SenderConfig(
+        discovery_interfaces=LOOPBACK,
+        discovery_confirm_interval=CONFIRM_INTERVAL,
+        discovery_confirm_timeout=CONFIRM_TIMEOUT,
+    )
+    start_discovery(receivers, config)
+    await make_receiver(name="Aurora", mdns=True, mdns_interfaces=LOOPBACK)
+    async with publish_in_child("Borealis") as borealis:
+        await until(receivers, lambda: names(receivers) == ["Aurora", "Borealis"], "both receivers listed")
+        seen: list[list[str]] = []
+        receivers.subscribe(lambda: seen.append(names(receivers)))
+
+        borealis.kill()  # the power cut: no goodbye packet
+        await until(
+            receivers, lambda: names(receivers) == ["Aurora"], "Borealis gone", timeout=SILENT_FOR_AT_MOST
+        )
+    assert seen and all("Aurora" in listed for listed in seen)  # it answered every confirmation meanwhile
 
 
 async def test_the_list_starts_again_when_this_computers_addresses_change(

@@ -8,11 +8,16 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from coalesce_client.services.share import Share, ShareOptions, ShareTarget
 from coalesce_common.discovery import ReceiverBrowser, ReceiverInfo, browse, find
 from tests.e2e.conftest import ReceiverFactory
+from tests.e2e.vanishing import CONFIRM_INTERVAL, CONFIRM_TIMEOUT, SILENT_FOR_AT_MOST, publish_in_child
 
 EVENT_TIMEOUT = 10.0
+LOOPBACK = ["127.0.0.1"]
+CONFIRM = {"confirm_interval": CONFIRM_INTERVAL, "confirm_timeout": CONFIRM_TIMEOUT}
 
 
 class Events:
@@ -30,6 +35,35 @@ class Events:
     async def next(self) -> tuple[str, str, ReceiverInfo | None]:
         async with asyncio.timeout(EVENT_TIMEOUT):
             return await self.queue.get()
+
+
+class Listing:
+    """A :class:`~coalesce_common.discovery.ReceiverListener` keeping what is listed and all it was told."""
+
+    def __init__(self) -> None:
+        self.listed: dict[str, ReceiverInfo] = {}
+        self.told: list[tuple[str, str]] = []
+        self._changed = asyncio.Event()
+
+    def found(self, key: str, info: ReceiverInfo) -> None:
+        self.listed[key] = info
+        self.told.append(("found", key))
+        self._changed.set()
+
+    def lost(self, key: str) -> None:
+        self.listed.pop(key, None)
+        self.told.append(("lost", key))
+        self._changed.set()
+
+    async def until(self, holds: Callable[[], bool], what: str, timeout: float = EVENT_TIMEOUT) -> None:
+        """Return once ``holds()`` is true, checked at each report; fail after ``timeout`` seconds."""
+        try:
+            async with asyncio.timeout(timeout):
+                while not holds():
+                    self._changed.clear()
+                    await self._changed.wait()
+        except TimeoutError:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
 
 
 async def test_discovery_finds_the_receiver_with_its_fingerprint(
@@ -65,6 +99,43 @@ async def test_the_browser_reports_a_receiver_found_then_lost_when_it_says_goodb
         await receiver.aclose()  # goodbye packets: zeroconf removes it at once, no TTL to wait out
         assert await events.next() == ("lost", key, None)
         assert events.queue.empty()
+
+
+async def test_a_receiver_that_vanishes_without_a_goodbye_is_lost_within_seconds(
+    make_receiver: ReceiverFactory,
+) -> None:
+    listing = Listing()
+    async with ReceiverBrowser(listing, interfaces=LOOPBACK, **CONFIRM):
+        await make_receiver(name="Staying Room", mdns=True, mdns_interfaces=LOOPBACK)
+        staying = "Staying Room._coalesce._tcp.local."
+        async with publish_in_child("Vanishing Room") as vanishing:
+            await listing.until(lambda: listing.listed.keys() == {staying, vanishing.key}, "both listed")
+            vanishing.kill()  # a power cut: no goodbye, its records stay in zeroconf's cache for 19 minutes
+            await listing.until(
+                lambda: vanishing.key not in listing.listed,
+                "the silent receiver to be dropped",
+                timeout=SILENT_FOR_AT_MOST,
+            )
+        # the receiver that kept answering was confirmed in the same rounds and never dropped
+        assert listing.listed.keys() == {staying}
+        assert ("lost", staying) not in listing.told
+
+
+async def test_a_receiver_that_answers_again_is_listed_again() -> None:
+    listing = Listing()
+    async with (
+        ReceiverBrowser(listing, interfaces=LOOPBACK, **CONFIRM),
+        publish_in_child("Flaky Room") as flaky,
+    ):
+        await listing.until(lambda: flaky.key in listing.listed, "the receiver to be listed")
+        flaky.freeze()  # its network drops out: it answers nothing and says no goodbye
+        await listing.until(
+            lambda: flaky.key not in listing.listed, "it to be dropped", timeout=SILENT_FOR_AT_MOST
+        )
+        flaky.thaw()  # back: zeroconf saw no change at all, only the confirmations hear it again
+        await listing.until(lambda: flaky.key in listing.listed, "it to be listed again")
+        assert listing.listed[flaky.key].name == "Flaky Room"
+        assert listing.told.count(("lost", flaky.key)) == 1
 
 
 async def test_a_browser_reports_receivers_that_were_there_before_it(make_receiver: ReceiverFactory) -> None:
