@@ -29,13 +29,15 @@ from typing import Any, TextIO
 
 import httpx
 
+from coalesce_cloud.errors import CloudServiceError
+
 DEFAULT_URL = "https://localhost:8443"
 API_PREFIX = "/api/v1"
 TIMEOUT = 30.0
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
 
 
-class AdminCliError(Exception):
+class AdminCliError(CloudServiceError):
     """Something the admin must fix; the message says what."""
 
 

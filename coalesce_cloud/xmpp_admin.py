@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol, Self
 
 import httpx
 
-from coalesce_common.errors import CoalesceError
+from coalesce_cloud.errors import CloudServiceError
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ MessageType = Literal["chat", "normal", "headline"]
 _EJABBERD_ALREADY_REGISTERED = 10090
 
 
-class XmppAdminError(CoalesceError):
+class XmppAdminError(CloudServiceError):
     """The XMPP server did not do what was asked; ``command`` names what, ``status`` the HTTP status."""
 
     def __init__(self, message: str, *, command: str, status: int | None = None) -> None:
