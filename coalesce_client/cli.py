@@ -177,6 +177,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CoalesceError as exc:
         print(f"coalesce: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a low-level error that no boundary put into words: still no errno for people
+        logger.info("unexpected system error", exc_info=exc)
+        what = f" ({exc.filename})" if exc.filename else ""
+        print(
+            f"coalesce: {exc.strerror or 'a system call failed'}{what}. Run with -v for details.",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -29,13 +29,17 @@ from typing import Any, TextIO
 
 import httpx
 
+from coalesce_cloud.errors import CloudServiceError
+from coalesce_common.net.why import describe_ca_file_error, describe_os_error
+
 DEFAULT_URL = "https://localhost:8443"
 API_PREFIX = "/api/v1"
 TIMEOUT = 30.0
+_DEFAULT_PORTS = {"https": 443, "http": 80}
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
 
 
-class AdminCliError(Exception):
+class AdminCliError(CloudServiceError):
     """Something the admin must fix; the message says what."""
 
 
@@ -132,7 +136,7 @@ def _ssl_context(ca: Path | None) -> ssl.SSLContext:
     try:
         return ssl.create_default_context(cafile=str(ca))
     except (OSError, ssl.SSLError) as exc:
-        raise AdminCliError(f"cannot use {ca} as a CA certificate: {exc}") from exc
+        raise AdminCliError(f"cannot use the CA certificate: {describe_ca_file_error(exc, str(ca))}") from exc
 
 
 def _request_for(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | None, dict[str, Any]]:
@@ -165,13 +169,11 @@ def _call(
 ) -> Any:
     try:
         response = client.request(method, path, json=body, params=params)
-    except httpx.ConnectError as exc:
-        hint = ""
-        if "CERTIFICATE_VERIFY_FAILED" in str(exc):
-            hint = "; if the cloud uses a private CA, pass it with --ca FILE"
-        raise AdminCliError(f"cannot connect to {url}: {exc}{hint}") from exc
     except httpx.HTTPError as exc:
-        raise AdminCliError(f"the request to {url} failed: {exc}") from exc
+        target = client.base_url
+        port = target.port or _DEFAULT_PORTS.get(target.scheme)
+        why = describe_os_error(exc, target.host, port, peer="the cloud", how_to_trust="with --ca FILE")
+        raise AdminCliError(f"cannot reach {url}: {why}") from exc
     try:
         answer = response.json()
     except ValueError as exc:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from coalesce_cloud.core import security
 from coalesce_cloud.core.throttle import BackoffPolicy
+from coalesce_cloud.errors import CloudServiceError
 from coalesce_cloud.models import (
     AuditEvent,
     Device,
@@ -28,7 +29,7 @@ MEETING_ID_ATTEMPTS = 20
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)  # write last_seen at most this often per device
 
 
-class MeetingIdsExhausted(RuntimeError):
+class MeetingIdsExhausted(CloudServiceError):
     """No free meeting id after many draws: the id space is nearly full (should never happen)."""
 
 

@@ -27,6 +27,7 @@ from coalesce_cloud.core.config import Settings, TurnRegion, TurnSettings, XmppS
 from coalesce_cloud.servers.certs import CaFiles, issue_server_cert, make_ca
 from coalesce_cloud.servers.coturn import CoturnConfig, CoturnServer
 from coalesce_cloud.servers.ejabberd import EjabberdConfig, EjabberdNode
+from coalesce_cloud.servers.errors import ServerStartError
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +190,7 @@ class LocalCloud:
         while not server.started:
             if self._api_task.done():
                 self._api_task.result()
-                raise RuntimeError("the REST API stopped while starting")
+                raise ServerStartError("the REST API stopped while starting; its log above says why")
             await asyncio.sleep(0.02)  # uvicorn offers no started event; this waits for its flag
 
     def _write_summary(self) -> None:

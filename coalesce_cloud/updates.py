@@ -70,7 +70,9 @@ def save_signing_key(private_key: Ed25519PrivateKey, path: Path) -> None:
 def load_signing_key(path: Path) -> Ed25519PrivateKey:
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as exc:
+    except OSError as exc:
+        raise UpdateError(f"cannot read the update signing key {path}: {exc.strerror}") from exc
+    except (ValueError, TypeError) as exc:  # cryptography's own words about the PEM
         raise UpdateError(f"cannot read the update signing key {path}: {exc}") from exc
     if not isinstance(key, Ed25519PrivateKey):
         raise UpdateError(f"the update signing key {path} is not an ed25519 key")
@@ -97,7 +99,9 @@ def load_manifest(manifest_dir: Path, platform: str) -> Manifest | None:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        raise ManifestInvalid(f"cannot read {path}: {exc.strerror}") from exc
+    except ValueError as exc:  # the JSON decoder's words: what is wrong, and where
         raise ManifestInvalid(f"cannot read {path}: {exc}") from exc
     manifest = Manifest.from_dict(data)
     if manifest.platform != platform:

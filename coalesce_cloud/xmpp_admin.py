@@ -19,16 +19,18 @@ from typing import Any, Literal, Protocol, Self
 
 import httpx
 
-from coalesce_common.errors import CoalesceError
+from coalesce_cloud.errors import CloudServiceError
+from coalesce_common.net.why import describe_os_error
 
 logger = logging.getLogger(__name__)
 
 MessageType = Literal["chat", "normal", "headline"]
 
 _EJABBERD_ALREADY_REGISTERED = 10090
+_DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
-class XmppAdminError(CoalesceError):
+class XmppAdminError(CloudServiceError):
     """The XMPP server did not do what was asked; ``command`` names what, ``status`` the HTTP status."""
 
     def __init__(self, message: str, *, command: str, status: int | None = None) -> None:
@@ -140,9 +142,13 @@ class EjabberdHttpAdmin:
         try:
             response = await self._client.post(url, json=args)
         except httpx.HTTPError as exc:
+            target = httpx.URL(url)
+            why = describe_os_error(
+                exc, target.host, target.port or _DEFAULT_PORTS.get(target.scheme), peer="ejabberd"
+            )
             raise XmppAdminError(
-                f"could not reach ejabberd's API at {self._api_url} for {command}: {exc!s}; "
-                "check that ejabberd runs and that xmpp.api_url is right",
+                f"could not reach ejabberd's API at {self._api_url} for {command}: {why} "
+                "(and that xmpp.api_url is right)",
                 command=command,
             ) from exc
         try:

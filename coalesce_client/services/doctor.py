@@ -18,6 +18,7 @@ from coalesce_common.cloud.turn import order_by_rtt, parse_servers, tls_endpoint
 from coalesce_common.errors import CoalesceError
 from coalesce_common.net.connector import open_socket
 from coalesce_common.net.proxy import ProxyConfig, ProxyResolver
+from coalesce_common.net.why import describe_ca_file_error, describe_os_error
 from coalesce_common.signaling.xmpp import XmppSignaling
 
 
@@ -55,7 +56,9 @@ async def _route(
             sock.close()
     except (OSError, ssl.SSLError, TimeoutError) as exc:
         sock.close()
-        return Check(name, False, f"via {route}: TCP works but TLS failed ({exc})")
+        return Check(
+            name, False, f"via {route}: TCP works but TLS failed: {describe_os_error(exc, host, port)}"
+        )
     return Check(name, True, f"{host}:{port} via {route}")
 
 
@@ -74,7 +77,11 @@ async def diagnose(
         ]
     tls = ssl.create_default_context()
     if credentials.ca_file:
-        tls.load_verify_locations(credentials.ca_file)
+        try:
+            tls.load_verify_locations(credentials.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            why = describe_ca_file_error(exc, credentials.ca_file)
+            return [*checks, Check("CA certificate", False, f"{why}; enroll again with the right --ca")]
     api = urlsplit(credentials.api_url)
     checks.append(await _route(resolver, "REST API", api.hostname or "", api.port or 443, tls))
     api_client = CloudClient(

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from coalesce_cloud.errors import CloudServiceError
 from coalesce_common.logutil import RateLimitedLog
 
 logger = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ _MAX_DETAILS = 10
 _MAX_TEXT = 200
 
 
-class ApiError(Exception):
+class ApiError(CloudServiceError):
     """An answer to the client: HTTP ``status``, a stable ``code``, a message, and optional extra fields."""
 
     def __init__(

@@ -1,6 +1,6 @@
 """The exception tree of :mod:`coalesce_cloud.servers`.
 
-CoalesceError (coalesce_common.errors)
+CloudServiceError (coalesce_cloud.errors)
 └── ServerError               something went wrong with one of the cloud's server processes
     ├── ServerNotInstalledError   a binary or system user is missing (the test fixtures skip)
     ├── ServerStartError          the process exited early or was not ready in time (message ends
@@ -12,10 +12,10 @@ CoalesceError (coalesce_common.errors)
 
 from __future__ import annotations
 
-from coalesce_common.errors import CoalesceError
+from coalesce_cloud.errors import CloudServiceError
 
 
-class ServerError(CoalesceError):
+class ServerError(CloudServiceError):
     """Something went wrong with one of the cloud's server processes."""
 
 

@@ -201,7 +201,7 @@ class ManagedProcess:
                     **user_kwargs,  # type: ignore[call-overload]
                 )
             except OSError as exc:
-                raise ServerStartError(f"could not run {self.name} ({self.args[0]}): {exc}") from exc
+                raise ServerStartError(f"could not run {self.name} ({self.args[0]}): {exc.strerror}") from exc
         self._pidfd = None
         if hasattr(os, "pidfd_open"):
             with contextlib.suppress(OSError):

@@ -17,11 +17,14 @@ from coalesce_common.errors import CoalesceError
 from coalesce_common.net.connector import ProxyConnectError
 from coalesce_common.net.http import proxied_transport
 from coalesce_common.net.proxy import ProxyResolver, ProxySettingsError
+from coalesce_common.net.why import describe_ca_file_error, describe_os_error
 from coalesce_common.signaling.xmpp import XmppAccount
 
 logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+_PEER = "the Coalesce cloud"
 
 
 class CloudError(CoalesceError):
@@ -141,7 +144,13 @@ class CloudClient:
         ctx = ssl.create_default_context()
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         if ca_file:
-            ctx.load_verify_locations(ca_file)
+            try:
+                ctx.load_verify_locations(ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise CloudError(
+                    f"Cannot use the cloud's CA certificate: {describe_ca_file_error(exc, ca_file)}.",
+                    code="bad_ca_file",
+                ) from exc
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.AsyncClient(
             base_url=self.api_url + API_PREFIX,
@@ -163,14 +172,15 @@ class CloudClient:
     async def _call(self, method: str, path: str, json: dict[str, Any] | None = None) -> dict[str, Any]:
         try:
             response = await self._http.request(method, path, json=json)
+        except ProxySettingsError as exc:
+            raise CloudError(str(exc), code="proxy_failed") from exc
+        except ProxyConnectError as exc:  # our network backend raises it, and httpx lets it through
+            raise CloudError(str(exc), code="unreachable") from exc
         except httpx.HTTPError as exc:
-            cause = exc.__cause__ or exc.__context__
-            if isinstance(cause, ProxyConnectError | ProxySettingsError):
-                raise CloudError(str(cause), code="proxy_failed") from exc
+            url = self._http.base_url
+            why = describe_os_error(exc, url.host, url.port or _DEFAULT_PORTS.get(url.scheme), peer=_PEER)
             raise CloudError(
-                f"Cannot reach the Coalesce cloud at {self.api_url} ({exc.__class__.__name__}: {exc}). "
-                "Check the address, the network and the proxy settings.",
-                code="unreachable",
+                f"Cannot reach the Coalesce cloud at {self.api_url}: {why}.", code="unreachable"
             ) from exc
         try:
             body = response.json()

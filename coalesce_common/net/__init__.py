@@ -6,5 +6,7 @@
   connected socket; the XMPP client (:mod:`coalesce_common.signaling.xmpp`) uses it directly;
 - :mod:`~coalesce_common.net.http`: the httpcore network backend that makes the REST client use it;
 - :mod:`~coalesce_common.net.turn`: a peer connection's TURN route (the proxy and the CAs its TURN over
-  TCP/TLS uses).
+  TCP/TLS uses);
+- :mod:`~coalesce_common.net.why`: low-level network errors in plain words, for every boundary that shows
+  one to a person.
 """

@@ -31,10 +31,12 @@ from urllib.parse import quote, unquote, urlsplit
 import httpx
 
 from coalesce_common.errors import CoalesceError
+from coalesce_common.net.why import describe_os_error
 
 logger = logging.getLogger(__name__)
 
 ProxyMode = Literal["none", "system", "manual", "pac"]
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class ProxySettingsError(CoalesceError):
@@ -247,7 +249,7 @@ class ProxyResolver:
                     return response.text
             except httpx.HTTPError as exc:
                 raise ProxySettingsError(
-                    f"Cannot load the PAC file {source} ({exc.__class__.__name__}: {exc}). "
+                    f"Cannot load the PAC file {source}: {_pac_fetch_failure(exc, source)}. "
                     "Check the PAC address in the proxy settings, or ask IT for it."
                 ) from exc
         path = Path(source.removeprefix("file://"))
@@ -255,6 +257,13 @@ class ProxyResolver:
             return await asyncio.to_thread(path.read_text, encoding="utf-8")
         except OSError as exc:
             raise ProxySettingsError(f"Cannot read the PAC file {path}: {exc.strerror or exc}.") from exc
+
+
+def _pac_fetch_failure(exc: httpx.HTTPError, source: str) -> str:
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"the server answered HTTP {exc.response.status_code}"
+    url = httpx.URL(source)
+    return describe_os_error(exc, url.host, url.port or _DEFAULT_PORTS[url.scheme], peer="the PAC server")
 
 
 def _parse_pac(text: str, source: str) -> object:

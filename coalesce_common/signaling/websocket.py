@@ -14,9 +14,16 @@ from collections.abc import Awaitable, Callable
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import (
+    ConnectionClosed,
+    ConnectionClosedOK,
+    InvalidHandshake,
+    InvalidStatus,
+    InvalidURI,
+)
 
 from coalesce_common.errors import SignalingError
+from coalesce_common.net.why import describe_os_error, where
 from coalesce_common.signaling.base import ChannelClosed
 from coalesce_common.tls import TlsIdentity, client_context, fingerprint_of_der, server_context
 
@@ -50,16 +57,22 @@ class WebSocketChannel:
         try:
             await self._ws.send(text)
         except ConnectionClosed as exc:
-            raise ChannelClosed(f"signaling channel closed: {exc}") from exc
+            raise _closed(exc) from exc
 
     async def recv(self) -> str | bytes:
         try:
             return await self._ws.recv()
         except ConnectionClosed as exc:
-            raise ChannelClosed(f"signaling channel closed: {exc}") from exc
+            raise _closed(exc) from exc
 
     async def aclose(self, reason: str = "") -> None:
         await self._ws.close(reason=reason[:120])
+
+
+def _closed(exc: ConnectionClosed) -> ChannelClosed:
+    if isinstance(exc, ConnectionClosedOK):
+        return ChannelClosed("the other side closed the signaling channel")
+    return ChannelClosed("the signaling channel broke: the network or the other side went away")
 
 
 class WebSocketServer:
@@ -115,7 +128,7 @@ async def connect(
     host: str, port: int, *, timeout: float = 10.0, keepalive: float = KEEPALIVE
 ) -> WebSocketChannel:
     """Open a signaling channel to a receiver; raise :class:`SignalingError` with what to check."""
-    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    netloc = where(host, port)
     uri = f"wss://{netloc}{SIGNALING_PATH}"
     try:
         ws = await ws_connect(
@@ -130,16 +143,26 @@ async def connect(
             close_timeout=keepalive,
         )
     except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ssl.SSLError) as exc:
-        raise SignalingError(
-            f"Could not reach the receiver at {netloc} ({exc.__class__.__name__}: {exc}). "
-            "Check the address and port shown on the room display, and that this network allows TCP to it."
-        ) from exc
+        logger.info("connecting to %s failed: %r", netloc, exc)
+        raise SignalingError(f"Could not reach the receiver: {_unreachable(exc, host, port)}.") from exc
     ssl_object = ws.transport.get_extra_info("ssl_object")
     der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
     if not der:
         await ws.close()
         raise SignalingError(f"the receiver at {netloc} presented no TLS certificate")
     return WebSocketChannel(ws, fingerprint_of_der(der))
+
+
+def _unreachable(exc: BaseException, host: str, port: int) -> str:
+    netloc = where(host, port)
+    check = "check the address and port shown on the room display"
+    if isinstance(exc, InvalidURI):
+        return f"{netloc} is not a valid address; {check}"
+    if isinstance(exc, InvalidStatus):
+        return f"{netloc} answered HTTP {exc.response.status_code}, not as a Coalesce receiver; {check}"
+    if isinstance(exc, InvalidHandshake) and not isinstance(exc.__cause__, OSError | EOFError):
+        return f"{netloc} did not answer as a Coalesce receiver; {check}"
+    return describe_os_error(exc, host, port, peer="the room display")
 
 
 __all__ = ["ChannelClosed", "WebSocketChannel", "WebSocketServer", "connect"]

@@ -37,6 +37,7 @@ from coalesce_common.errors import SignalingError
 from coalesce_common.logutil import RateLimitedLog
 from coalesce_common.net.connector import ProxyConnectError, open_socket
 from coalesce_common.net.proxy import ProxyResolver
+from coalesce_common.net.why import describe_ca_file_error, describe_os_error, where
 from coalesce_common.protocol.codec import MAX_MESSAGE_SIZE
 from coalesce_common.signaling.base import ChannelClosed
 
@@ -216,6 +217,7 @@ class XmppSignaling:
         self._client.add_event_handler("session_start", self._on_session_start)
         self._client.add_event_handler("failed_all_auth", self._on_failed_auth)
         self._client.add_event_handler("connection_failed", self._on_connection_failed)
+        self._client.add_event_handler("ssl_invalid_chain", self._on_invalid_chain)
         self._client.add_event_handler("disconnected", self._on_disconnected)
         self._client.add_event_handler("stream_error", self._on_stream_error)
         # slixmpp's "message" event fires only for stanzas with a <body>; signals have none.
@@ -332,12 +334,24 @@ class XmppSignaling:
             if isinstance(error, ProxyConnectError):
                 self._ready.set_exception(error)
                 return
-            self._ready.set_exception(
-                SignalingError(
-                    f"Cannot reach the cloud's XMPP service at {self.account.host}:{self.account.port} "
-                    f"({error}). Check the network, firewall or proxy settings."
-                )
-            )
+            self._fail_login(error)
+
+    def _on_invalid_chain(self, error: ssl.SSLError) -> None:
+        """STARTTLS met a certificate we do not trust (handling this event stops slixmpp's own drop)."""
+        if self._ready is not None and not self._ready.done():
+            self._fail_login(error)
+        else:
+            self._client.abort()
+
+    def _fail_login(self, error: Any) -> None:
+        assert self._ready is not None
+        host, port = self.account.host, self.account.port
+        if isinstance(error, BaseException):
+            logger.info("XMPP connection to %s failed: %r", where(host, port), error)
+            why = describe_os_error(error, host, port, peer="the Coalesce cloud")
+        else:  # slixmpp's own reasons are sentences already
+            why = str(error)
+        self._ready.set_exception(SignalingError(f"Cannot reach the cloud's XMPP service: {why}."))
 
     def _on_stream_error(self, error: Any) -> None:
         self.stream_error = str(error["condition"]) if error is not None else "unknown"
@@ -400,5 +414,10 @@ def _ssl_context(ca_file: str | None) -> ssl.SSLContext:
     ctx = ssl.create_default_context()
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     if ca_file:
-        ctx.load_verify_locations(ca_file)
+        try:
+            ctx.load_verify_locations(ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise SignalingError(
+                f"Cannot use the cloud's CA certificate: {describe_ca_file_error(exc, ca_file)}."
+            ) from exc
     return ctx

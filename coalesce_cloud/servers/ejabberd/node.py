@@ -48,6 +48,7 @@ from coalesce_cloud.servers.process import (
     pid_alive,
     tcp_port_accepts,
 )
+from coalesce_common.net.why import describe_os_error
 
 log = logging.getLogger(__name__)
 
@@ -284,7 +285,7 @@ class EjabberdNode(ServerLifecycle):
         try:
             response = httpx.post(f"{self.api_url}/{command}", json=dict(args or {}), timeout=timeout)
         except httpx.HTTPError as exc:
-            raise ServerCommandError(f"ejabberd API {command}: {exc}") from exc
+            raise self._api_unreachable(command, exc) from exc
         return _api_result(command, response)
 
     async def async_api_call(
@@ -294,10 +295,15 @@ class EjabberdNode(ServerLifecycle):
             async with httpx.AsyncClient(timeout=timeout) as client:
                 response = await client.post(f"{self.api_url}/{command}", json=dict(args or {}))
         except httpx.HTTPError as exc:
-            raise ServerCommandError(f"ejabberd API {command}: {exc}") from exc
+            raise self._api_unreachable(command, exc) from exc
         return _api_result(command, response)
 
     # -------------------------------------------------------------------------------------- internals
+
+    def _api_unreachable(self, command: str, exc: httpx.HTTPError) -> ServerCommandError:
+        url = httpx.URL(self.api_url)
+        why = describe_os_error(exc, url.host, url.port, peer="ejabberd")
+        return ServerCommandError(f"ejabberd API {command}: {why}")
 
     def _ctl(self) -> Path:
         if self._ctl_path is None:

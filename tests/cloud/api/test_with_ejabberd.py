@@ -150,5 +150,7 @@ async def test_ejabberd_admin_maps_errors(ejabberd: EjabberdNode, free_tcp_port:
         assert unknown.value.status == 404 and unknown.value.command == "change_password"
         await admin.unregister(user)
     async with EjabberdHttpAdmin(f"http://127.0.0.1:{free_tcp_port}/api", ejabberd.domain, timeout=2) as dead:
-        with pytest.raises(XmppAdminError, match="could not reach ejabberd"):
+        with pytest.raises(XmppAdminError, match="could not reach ejabberd") as unreachable:
             await dead.register(user, "pw")
+    assert f"nothing is listening at 127.0.0.1:{free_tcp_port}" in str(unreachable.value)
+    assert "Errno" not in str(unreachable.value)
