@@ -2,19 +2,50 @@
 
 Every error a user can see derives from :class:`CoalesceError` and carries a message that says what
 happened and what to do. Lower-level errors (``OSError``, ``ssl.SSLError``, websockets' errors) are
-mapped to these at each boundary with ``raise ... from exc``.
+mapped to these at each boundary with ``raise ... from exc`` (the words for OS and TLS errors come from
+:mod:`coalesce_common.net.why`). The classes defined here are the common ones; the others live beside the
+code that raises them, and every one is listed below (``tests/test_error_tree.py`` keeps this list true).
 
     CoalesceError
-    ├── ProtocolError          a peer sent something we cannot accept (malformed, oversized, out of order)
+    ├── ProtocolError            a peer sent something we cannot accept (malformed, oversized, out of order)
     │   └── MessageTooLarge
-    ├── SignalingError         the signaling channel could not be opened or broke
-    ├── PairingError           pairing with the receiver failed
-    │   ├── WrongPin
-    │   ├── Throttled          too many wrong PINs; retry after ``retry_after`` seconds
-    │   ├── IdentityMismatch   a certificate or DTLS fingerprint does not match: someone may be in the middle
-    │   └── ShareRefused       the receiver refused for another reason (full, shutting down)
-    ├── MediaError             capture, encoding or the media connection failed
-    └── DiscoveryError         mDNS could not find what was asked for
+    ├── SignalingError           the signaling channel could not be opened or broke
+    │   ├── ChannelClosed            (signaling.base) the peer closed the channel
+    │   └── XmppAuthError            (signaling.xmpp) the cloud refused this device's XMPP login
+    ├── PairingError             pairing with the receiver failed
+    │   ├── WrongPin                 the PIN (or the moderator PIN) did not match; maybe ``retry_after``
+    │   ├── Throttled                too many wrong PINs; retry after ``retry_after`` seconds
+    │   ├── IdentityMismatch         a certificate or DTLS fingerprint differs: someone may be in between
+    │   └── ShareRefused             the receiver refused for another reason
+    │       ├── RoomFull                 it already shows as many shares as it can
+    │       ├── ModeratorDeclined        the room's moderator said no
+    │       └── NoModerator              asked to moderate a room without a moderator PIN
+    ├── MediaError               capture, encoding or the media connection failed
+    │   └── UnsupportedLibraryVersion  (media.aiortc_patches) an aiortc/aioice our patches do not know
+    ├── DiscoveryError           mDNS could not find what was asked for
+    ├── ProxySettingsError       (net.proxy) the proxy settings or PAC file cannot be used
+    ├── ProxyConnectError        (net.connector) no proxy (or direct route) reached the destination
+    ├── CloudError               (cloud.rest) the cloud's REST API refused or could not be reached
+    ├── CredentialStoreError     (cloud.store) the OS keyring could not be read or written
+    ├── UpdateError              (cloud.updates) an update manifest cannot be trusted
+    │   ├── ManifestInvalid
+    │   └── SignatureInvalid
+    ├── DestinationError         (coalesce_client.models.destination) typed text is no address or meeting ID
+    ├── NotEnrolled              (coalesce_client.services.remote) meeting IDs need an enrolled device
+    ├── ReceiverStartError       (coalesce_receiver.services.receiver) no port to listen on, unusable folder
+    └── CloudServiceError        (coalesce_cloud.errors) the cloud's own root
+        ├── ApiError                 (api.errors) a REST error answer with a stable code
+        ├── AdminCliError            (admin_cli) the admin command line failed
+        ├── MeetingIdsExhausted      (crud) no free meeting ID could be drawn
+        ├── XmppAdminError           (xmpp_admin) ejabberd's admin API failed
+        │   └── XmppAccountExists
+        └── ServerError              (servers.errors) a managed server (ejabberd, coturn, PostgreSQL)
+            ├── ServerNotInstalledError
+            ├── ServerStartError
+            ├── ServerCommandError
+            └── ServerStopError
+
+Why a share *ended* is not an exception but :class:`coalesce_common.protocol.EndReason`.
 """
 
 from __future__ import annotations
