@@ -36,8 +36,9 @@ from coalesce_client.models.session import (
     SharePhase,
     ShareSession,
 )
+from coalesce_client.services.link_stats import ShareStats
 from coalesce_client.services.remote import NotEnrolled
-from coalesce_client.services.share import Share, ShareOptions, ShareStats
+from coalesce_client.services.share import Share, ShareOptions
 from coalesce_common.discovery import ReceiverInfo
 from coalesce_common.errors import (
     CoalesceError,

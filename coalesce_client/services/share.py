@@ -13,17 +13,16 @@ import dataclasses
 import enum
 import logging
 import socket
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Final, TypeVar
+from typing import Final, TypeVar
 
 import av
 from aiortc import RTCIceServer, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
-from aiortc.stats import RTCOutboundRtpStreamStats, RTCRemoteInboundRtpStreamStats
 
+from coalesce_client.services.link_stats import LinkSampler, ShareStats
 from coalesce_common import PROTOCOL_VERSION
 from coalesce_common.errors import (
     IdentityMismatch,
@@ -116,36 +115,6 @@ class ShareOptions:
     codec: str = "video/H264"  # offered first; the receiver may pick another it prefers
 
 
-class MediaRoute(enum.Enum):
-    """How the media reaches the receiver."""
-
-    PEER_TO_PEER = "peer-to-peer"
-    RELAYED = "relayed"  # through a TURN server
-
-
-@dataclass(frozen=True)
-class ShareStats:
-    """A share's media as :meth:`Share.stats` sees it; ``None`` where not known (yet).
-
-    Rates (``fps``, ``kbps``) are averaged since the previous :meth:`Share.stats` call (or the start);
-    counters are totals since the start. ``width``/``height`` are the main picture's (the screen if
-    shared, else the camera), ``round_trip_ms`` is the worst of the receiver's RTCP reports.
-    """
-
-    route: MediaRoute | None = None
-    codec: str = ""
-    width: int | None = None
-    height: int | None = None
-    fps: float | None = None
-    round_trip_ms: float | None = None
-    kbps: float | None = None
-    bytes_sent: int = 0
-    packets_sent: int = 0
-    frames_captured: int = 0
-    frames_dropped: int = 0
-    paused: bool = False
-
-
 class ShareState(enum.Enum):
     CONNECTING = "connecting"
     PAIRING = "pairing"
@@ -196,7 +165,7 @@ class Share:
         self._senders: dict[str, RTCRtpSender] = {}  # section -> its RTP sender
         self._paused = False
         self._media_lock = asyncio.Lock()
-        self._sampled: tuple[float, int, int] | None = None  # (time, frames, bytes) at the last stats()
+        self._sampler = LinkSampler()
         self._watch: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._ended = asyncio.Event()
@@ -301,45 +270,17 @@ class Share:
             await self._announce_media()
 
     async def stats(self) -> ShareStats:
-        """The link as it is now; see :class:`ShareStats`."""
-        pc = self._pc
-        if pc is None:
+        """The link as it is now; see :class:`~coalesce_client.services.link_stats.ShareStats`."""
+        if self._pc is None:
             return ShareStats()
-        reports: list[object] = []
-        try:
-            reports = list((await pc.getStats()).values())
-        except Exception as exc:  # a closing connection: report what the tracks alone tell
-            logger.debug("getStats failed: %s", exc)
-        outbound = [r for r in reports if isinstance(r, RTCOutboundRtpStreamStats)]
-        round_trips = [
-            r.roundTripTime
-            for r in reports
-            if isinstance(r, RTCRemoteInboundRtpStreamStats) and r.roundTripTime is not None
-        ]
-        bytes_sent = sum(r.bytesSent for r in outbound)
         sources = self.sources
-        main = sources.get(SCREEN) or sources.get(CAMERA)
-        frames = main.slot.frames_put - main.slot.frames_dropped if main else 0
-        frame = self.latest_frame(SCREEN if SCREEN in sources else CAMERA)
-        now = time.monotonic()
-        fps = kbps = None
-        if self._sampled is not None and now > self._sampled[0]:
-            then, last_frames, last_bytes = self._sampled
-            fps = 0.0 if self._paused else max(0.0, (frames - last_frames) / (now - then))
-            kbps = max(0.0, (bytes_sent - last_bytes) * 8 / 1000 / (now - then))
-        self._sampled = (now, frames, bytes_sent)
-        return ShareStats(
-            route=_route(list(self._senders.values())),
-            codec=_negotiated_codec(pc),
-            width=frame.width if frame else None,
-            height=frame.height if frame else None,
-            fps=fps,
-            round_trip_ms=max(round_trips) * 1000 if round_trips else None,
-            kbps=kbps,
-            bytes_sent=bytes_sent,
-            packets_sent=sum(r.packetsSent for r in outbound),
-            frames_captured=sum(source.slot.frames_put for source in sources.values()),
-            frames_dropped=sum(source.slot.frames_dropped for source in sources.values()),
+        main = SCREEN if SCREEN in sources else CAMERA
+        return await self._sampler.sample(
+            self._pc,
+            list(self._senders.values()),
+            sources,
+            main=sources.get(main),
+            main_frame=self.latest_frame(main),
             paused=self._paused,
         )
 
@@ -599,52 +540,6 @@ async def _open_sources(
     if options.camera is not None and (changed_from is None or changed_from.camera != options.camera):
         sources[CAMERA] = CameraSource(options.camera)
     return sources
-
-
-def _negotiated_codec(pc: RTCPeerConnection) -> str:
-    """The codec the answer put first on the first video section, e.g. ``H264``."""
-    description = pc.remoteDescription
-    if description is None:
-        return ""
-    payload_type = ""
-    for line in description.sdp.splitlines():
-        if line.startswith("m=video"):
-            fields = line.split()
-            payload_type = fields[3] if len(fields) > 3 else ""
-        elif payload_type and line.startswith(f"a=rtpmap:{payload_type} "):
-            return line.split()[1].split("/")[0]
-    return ""
-
-
-def _nominated_pair(sender: RTCRtpSender) -> Any | None:
-    """aioice's selected candidate pair for the sender's transport (aiortc has no public accessor).
-
-    This is the one read of aioice's private state in the sender; ``tests/e2e`` checks both routes.
-    """
-    try:
-        connection = sender.transport.transport._connection
-        pairs = dict(connection._nominated)
-    except AttributeError:
-        return None
-    return pairs.get(1) or next(iter(pairs.values()), None)
-
-
-def _route(senders: list[RTCRtpSender]) -> MediaRoute | None:
-    """Relayed when media goes through TURN, peer to peer when not, ``None`` when unknown."""
-    for sender in senders:
-        pair = _nominated_pair(sender)
-        if pair is not None:
-            types = {pair.local_candidate.type, pair.remote_candidate.type}
-            return MediaRoute.RELAYED if "relay" in types else MediaRoute.PEER_TO_PEER
-        try:
-            local = {c.type for c in sender.transport.transport.iceGatherer.getLocalCandidates()}
-        except AttributeError:
-            continue
-        if local == {"relay"}:
-            return MediaRoute.RELAYED
-        if local and "relay" not in local:
-            return MediaRoute.PEER_TO_PEER
-    return None
 
 
 def _denied_error(denied: Denied, receiver: str, *, moderator: bool) -> PairingError:

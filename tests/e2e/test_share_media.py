@@ -10,7 +10,8 @@ import av
 import pytest
 from aiortc.mediastreams import MediaStreamTrack
 
-from coalesce_client.services.share import MediaRoute, Share, ShareOptions, ShareTarget
+from coalesce_client.services.link_stats import MediaRoute
+from coalesce_client.services.share import Share, ShareOptions, ShareTarget
 from coalesce_common.errors import MediaError
 from coalesce_receiver.models.room import ShareView
 from coalesce_receiver.services.receiver import Receiver

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from coalesce_client.services.link_stats import MediaRoute
 from coalesce_client.services.remote import RemoteOptions, RemoteShare
-from coalesce_client.services.share import MediaRoute, ShareOptions
+from coalesce_client.services.share import ShareOptions
 from coalesce_cloud.stack import LocalCloud
 from coalesce_common.cloud.rest import CloudClient, CloudError
 from coalesce_common.errors import WrongPin
