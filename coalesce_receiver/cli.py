@@ -140,7 +140,7 @@ async def _link(receiver: Receiver, args: argparse.Namespace) -> CloudLink | Non
         )
         print(f"enrolled as box {credentials.device_id}", flush=True)
     else:
-        stored = store.load(KEYRING_SERVICE)
+        stored = await asyncio.to_thread(store.load, KEYRING_SERVICE)  # the OS keyring: D-Bus on Linux
         if stored is None or stored.api_url.rstrip("/") != args.cloud.rstrip("/"):
             raise ReceiverStartError(f"this box is not enrolled with {args.cloud}: add --enroll CODE")
         credentials = stored

@@ -103,11 +103,13 @@ class Admin:
     cloud: LocalCloud
 
     async def call(self, method: str, path: str, json: dict[str, Any] | None = None) -> httpx.Response:
-        verify = ssl.create_default_context(cafile=self.cloud.ca_file)
+        verify, token = await asyncio.to_thread(self._access)
         async with httpx.AsyncClient(verify=verify, base_url=self.cloud.api_url + "/api/v1") as http:
-            return await http.request(
-                method, path, json=json, headers={"Authorization": f"Bearer {self.cloud.admin_token}"}
-            )
+            return await http.request(method, path, json=json, headers={"Authorization": f"Bearer {token}"})
+
+    def _access(self) -> tuple[ssl.SSLContext, str]:
+        """The cloud's CA and the admin token, both read from files."""
+        return ssl.create_default_context(cafile=self.cloud.ca_file), self.cloud.admin_token
 
     async def enrollment_code(self, uses: int = 1) -> str:
         response = await self.call(

@@ -14,6 +14,11 @@ Fixtures:
 
 Policy:
 - Every test fails if it leaves a new non-daemon thread running after its teardown.
+- Every test fails on a blocking call (sleep, file or blocking-socket IO, a wait on a held lock, ...) made
+  in a thread whose asyncio event loop is running: async tests and their fixtures, and the Qt tests, whose
+  qasync loop is marked running for the whole test (blockbuster). Tests do their own file IO before the loop
+  or with ``asyncio.to_thread``; the few functions allowed to block anyway are listed, with the reason, in
+  ``BLOCKING_ALLOWED_IN``.
 - With ``CI=true`` (or ``1``) in the environment a skipped test counts as a failure, because CI must really
   run the tests that need X or a server; mark a test ``@pytest.mark.optional_in_ci`` when skipping it there
   is legitimate (another platform, hardware CI does not have). Expected failures (xfail) are left alone.
@@ -28,11 +33,14 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import blockbuster.blockbuster
 import pytest
+from blockbuster import BlockBuster, BlockingError, blockbuster_ctx
 
 from coalesce_testing.xvfb import XServer as XServer  # tests import it from here
 from coalesce_testing.xvfb import XvfbError, XvfbMissing, read_line, start_xvfb, stop_process
@@ -44,6 +52,7 @@ XVFB_WIDTH, XVFB_HEIGHT, XVFB_DEPTH = 1280, 720, 24
 PATTERN_READY_TIMEOUT = 20.0
 
 Rgb = tuple[int, int, int]
+_FAILED = pytest.StashKey[bool]()  # set on an item once one of its phases (setup, call, teardown) failed
 
 
 # --------------------------------------------------------------------------------------------- CI policy
@@ -87,6 +96,8 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    if report.failed:
+        item.stash[_FAILED] = True
     if (
         report.skipped
         and not hasattr(report, "wasxfail")
@@ -266,3 +277,60 @@ def _no_leaked_threads(thread_join_timeout: float) -> Iterator[None]:
             f"test left {len(still_running)} non-daemon thread(s) running after teardown: {names}",
             pytrace=False,
         )
+
+
+# Where blocking while an event loop runs in the thread is allowed: (file path suffix, function names). A call
+# is allowed when any frame of its stack is one of these functions, so each entry names a function that calls
+# none of our code below it (or, for test support, only what the app does before its loop runs).
+BLOCKING_ALLOWED_IN: list[tuple[str, set[str]]] = [
+    # PySide6's import hook (installed once PySide6 is imported) reads the source of every module imported
+    # after it: once per module, at its first (lazy) import.
+    ("shibokensupport/feature.py", {"_mod_uses_pyside"}),
+    # aiortc's RTCRtpReceiver joins its decoder thread when a track ends (RTCP BYE, or the peer connection
+    # closed): once per track, and the thread has only the frame it is decoding left to finish.
+    ("aiortc/rtcrtpreceiver.py", {"__stop_decoder"}),
+    # FastAPI reads an endpoint's source location (for its error messages) at the endpoint's first request,
+    # then keeps it; the local cloud of the tests runs in the test process.
+    ("fastapi/routing.py", {"_extract_endpoint_context"}),
+    # Logging to a file: pytest's log-file handler (on /dev/null unless --log-file is given) receives every
+    # record our code logs. The apps themselves log to stderr, which blockbuster allows.
+    ("logging/__init__.py", {"emit"}),
+    # pytest-timeout writes the stacks of a test that timed out from its signal handler, loop or not.
+    ("pytest_timeout.py", {"timeout_sigalrm"}),
+    # pytest (and its plugins) report a test's outcome, reading the failing code's source, before the fixtures
+    # are torn down: in a Qt test the qasync loop is still marked running then. Any file: every plugin's
+    # implementation of these hooks.
+    ("", {"pytest_runtest_makereport", "pytest_runtest_logreport", "pytest_exception_interact"}),
+    # The sender app reads app.json and its version while it is built, before its loop runs
+    # (run_sender_app); the Qt tests build it while their qasync loop is marked running for the whole test.
+    ("tests/client_ui/conftest.py", {"build_sender_app"}),
+    # TODO(lead): coalesce_receiver/services/cloud_link.py:CloudLink._check_update blocks on
+    # coalesce_common.cloud.updates.installed_version() (importlib.metadata reads the installed distribution's
+    # files; cached after the first call). Read it in a thread or before the loop, then drop this entry.
+    ("coalesce_receiver/services/cloud_link.py", {"_check_update"}),
+]
+
+
+@pytest.fixture(autouse=True)
+def _no_blocking_calls_on_the_loop(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[BlockBuster]:
+    # blockbuster raises its error where the call is made; code under test that catches every exception (a
+    # task's error handler, logging's) would hide it, so each one raised is also noted here.
+    seen: list[str] = []
+
+    class NotedBlockingError(BlockingError):
+        def __init__(self, func: str) -> None:
+            super().__init__(func)
+            stack = [f for f in traceback.extract_stack()[:-1] if "/blockbuster/" not in f.filename]
+            seen.append(f"{func}, called from:\n" + "".join(traceback.format_list(stack[-12:])))
+
+    monkeypatch.setattr(blockbuster.blockbuster, "BlockingError", NotedBlockingError)
+    with blockbuster_ctx() as guard:
+        for watched in guard.functions.values():
+            for filename, functions in BLOCKING_ALLOWED_IN:
+                watched.can_block_in(filename, functions)
+        yield guard
+    if seen and not request.node.stash.get(_FAILED, False):
+        caught = f"{len(seen)} blocking call(s) on the event loop, caught by the code under test"
+        pytest.fail(f"{caught}; the first: {seen[0]}", pytrace=False)

@@ -111,6 +111,47 @@ def test_a_leaked_thread_fails_the_test(pytester: pytest.Pytester) -> None:
     )
 
 
+def test_a_blocking_call_on_a_running_loop_fails_the_test(pytester: pytest.Pytester) -> None:
+    _inner_suite(
+        pytester,
+        """
+        import asyncio
+        import time
+        import pytest
+
+        @pytest.mark.asyncio
+        async def test_sleeps_on_the_loop():
+            time.sleep(0.001)
+
+        @pytest.mark.asyncio
+        async def test_sleeps_in_a_worker_thread():
+            await asyncio.to_thread(time.sleep, 0.001)
+
+        def test_sleeps_with_no_loop():
+            time.sleep(0.001)
+
+        @pytest.mark.asyncio
+        async def test_hides_the_error():
+            try:
+                time.sleep(0.001)
+            except Exception:
+                pass
+        """,
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    # The test that hides the error passes its call, then fails at teardown (counted once each).
+    result.assert_outcomes(passed=3, failed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        ["*BlockingError: Blocking call to time.sleep*", "FAILED *test_sleeps_on_the_loop*"]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*1 blocking call(s) on the event loop, caught by the code under test; the first: time.sleep, *",
+            "*in test_hides_the_error*",
+        ]
+    )
+
+
 SKIPPING_TESTS = """
     import pytest
 

@@ -132,7 +132,8 @@ class CloudStanding:
                 ca_file=credentials.ca_file,
                 progress=offer.downloading,
             )
-            message = updater.hand_to_installer(path)
+            # On macOS and Windows this starts the platform installer: a process to spawn.
+            message = await asyncio.to_thread(updater.hand_to_installer, path)
         except (CoalesceError, OSError) as exc:
             offer.failed(str(exc))
             return

@@ -95,11 +95,13 @@ class SenderCore:
             await self.aclose()
 
     async def aclose(self) -> None:
-        """End a share in progress (telling the receiver), stop all background work. Idempotent."""
+        """End a share in progress (telling the receiver), stop all background work, let the settings file
+        be written. Idempotent."""
         if self.scheduler.closed:
             return
         self.share.cancel_pin()
         await self.scheduler.aclose()
+        await self.models.settings.saved()
 
     async def __aenter__(self) -> SenderCore:
         return self

@@ -4,14 +4,19 @@ It sits beside ``sender.json`` (the proxy choice, owned by :mod:`coalesce_client
 only the app needs: the display name, the last receiver or meeting, the media choice and the cloud's
 address. No secrets: cloud credentials and proxy passwords live in the OS keyring. A damaged or missing
 file gives the defaults; unknown keys are kept, so older and newer versions can share the file.
+
+The flows change the settings from the event loop's thread (a share started, an enrollment done), so there the
+file is written in a worker thread: the loop never waits for the disk.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import socket
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -96,23 +101,45 @@ def save_app_settings(settings: AppSettings, path: Path) -> None:
 
 
 class AppSettingsModel(Observable):
-    """The settings in force; :meth:`update` changes and saves them."""
+    """The settings in force; :meth:`update` changes and saves them.
+
+    Built before the app's event loop runs (it reads the file).
+    """
 
     def __init__(self, path: Path | None = None) -> None:
         super().__init__()
         self.path = path or app_settings_path()
         self.settings = load_app_settings(self.path)
+        self._save_lock = threading.Lock()
+        self._saving: asyncio.Future[None] | None = None
 
     def update(self, **changes: Any) -> None:
+        """Change the settings in force and save them: at once with no event loop in this thread, else in a
+        worker thread (:meth:`saved` waits for it)."""
         updated = replace(self.settings, **changes)
         if updated == self.settings:
             return
         self.settings = updated
         try:
-            save_app_settings(updated, self.path)
-        except OSError as exc:
-            logger.warning("could not save the settings to %s: %s", self.path, exc)
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._save()
+        else:
+            self._saving = loop.run_in_executor(None, self._save)
         self._changed()
+
+    async def saved(self) -> None:
+        """Return once the settings in force are on disk (or could not be written, which is logged)."""
+        if self._saving is not None:
+            await self._saving
+
+    def _save(self) -> None:
+        # One write at a time, each of the newest settings: writes that run out of order still end on them.
+        with self._save_lock:
+            try:
+                save_app_settings(self.settings, self.path)
+            except OSError as exc:
+                logger.warning("could not save the settings to %s: %s", self.path, exc)
 
 
 class ProxyChoice(Observable):

@@ -67,9 +67,7 @@ async def download(
     await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
     target = folder / name
     partial = folder / (name + ".part")
-    context = ssl.create_default_context()
-    if ca_file:
-        context.load_verify_locations(ca_file)
+    context = await asyncio.to_thread(_tls_context, ca_file)  # reads the CA bundle from disk
     digest = hashlib.sha256()
     try:
         client = httpx.AsyncClient(
@@ -85,32 +83,42 @@ async def download(
                 )
             total = int(response.headers.get("content-length") or 0)
             received = 0
-            with open(partial, "wb") as out:  # noqa: ASYNC230 - small local writes, each well under a ms
+            out = await asyncio.to_thread(partial.open, "wb")
+            try:
                 async for chunk in response.aiter_bytes(_CHUNK):
-                    out.write(chunk)
+                    await asyncio.to_thread(out.write, chunk)
                     digest.update(chunk)
                     received += len(chunk)
                     if total:
                         progress(received / total)
+            finally:
+                await asyncio.to_thread(out.close)
     except httpx.HTTPError as exc:
-        partial.unlink(missing_ok=True)
+        await asyncio.to_thread(partial.unlink, missing_ok=True)
         raise UpdateError(
             f"The update could not be downloaded ({exc.__class__.__name__}: {exc}). "
             "Check the network and the proxy settings, then try again."
         ) from exc
     except BaseException:
-        partial.unlink(missing_ok=True)
+        await asyncio.to_thread(partial.unlink, missing_ok=True)
         raise
     if digest.hexdigest() != manifest.sha256:
-        partial.unlink(missing_ok=True)
+        await asyncio.to_thread(partial.unlink, missing_ok=True)
         raise UpdateError(
             "The downloaded update does not match its signed checksum, so it was deleted: "
             "it may have been damaged or tampered with on the way. Try again later."
         )
-    os.replace(partial, target)
+    await asyncio.to_thread(os.replace, partial, target)
     progress(1.0)
     logger.info("downloaded and verified the update %s (%s)", manifest.version, target)
     return target
+
+
+def _tls_context(ca_file: str | None) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if ca_file:
+        context.load_verify_locations(ca_file)
+    return context
 
 
 def hand_to_installer(path: Path) -> str:

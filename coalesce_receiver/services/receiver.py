@@ -112,10 +112,10 @@ class Receiver:
     async def start(self) -> None:
         config = self.config
         try:
-            self.identity = load_or_create_identity(config.data_dir, config.name)
+            self.identity = await asyncio.to_thread(load_or_create_identity, config.data_dir, config.name)
         except OSError as exc:
             raise ReceiverStartError(f"cannot use the data folder {config.data_dir}: {exc}") from exc
-        self.receiver_id = _receiver_id(config.data_dir)
+        self.receiver_id = await asyncio.to_thread(_receiver_id, config.data_dir)
         self.model.fingerprint = self.identity.fingerprint
         self._server = WebSocketServer(self.identity, self._on_channel, keepalive=config.keepalive)
         port = await self._listen(self._server)

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import pytest
 from keyrings.alt.file import PlaintextKeyring
 
 from coalesce_client.models.media import Monitor
+from coalesce_common.cloud.updates import installed_version
 from coalesce_common.errors import MediaError
 from coalesce_testing.waiting import WAIT, Observed, until  # noqa: F401 - the client_app tests import them from here
 from tests.e2e.conftest import loopback_only_ice, make_receiver, video_file  # noqa: F401 - fixtures
@@ -49,6 +51,20 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     keyring.set_keyring(PlaintextKeyring())
     yield home
     keyring.set_keyring(previous)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _version_read_before_any_loop() -> None:
+    """The app reads its version (from the installed distribution's files) while it is built, before its
+    event loop runs, and keeps it (``installed_version`` is cached). Tests build the app core inside their
+    loop, so the one read happens here first, as it does in the app."""
+    installed_version()
+
+
+def write_app_settings(path: Path, **settings: object) -> None:
+    """Write ``app.json`` as an earlier run of the app would have left it (blocking: call it in a thread)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(settings) + "\n")
 
 
 def no_screen(display: str | None) -> list[Monitor]:

@@ -83,7 +83,7 @@ async def test_an_enrolled_sender_is_offered_the_newer_release_and_gets_it_verif
 
     cloud.install_update()
     await until(update, lambda: update.phase is UpdatePhase.READY, "the update downloaded")
-    assert update.path is not None and update.path.read_bytes() == PACKAGE
+    assert update.path is not None and await asyncio.to_thread(update.path.read_bytes) == PACKAGE
     assert update.path.is_relative_to(isolated_home / "cache")
     assert "Install it with your package manager" in update.message
 

@@ -11,7 +11,7 @@ from coalesce_client.app import SenderConfig, SenderCore, SenderModels, SenderSe
 from coalesce_client.models.media import Camera
 from coalesce_client.models.session import SharePhase
 from coalesce_common.net.proxy import ProxyConfig
-from tests.client_app.conftest import SENDER_NAME, no_screen, until
+from tests.client_app.conftest import SENDER_NAME, no_screen, until, write_app_settings
 from tests.e2e.conftest import ReceiverFactory
 
 LOOPBACK = ["127.0.0.1"]
@@ -22,9 +22,8 @@ async def test_a_receiver_found_is_shared_to_and_quitting_tells_it(
 ) -> None:
     receiver = await make_receiver(name="Aurora", mdns=True, mdns_interfaces=LOOPBACK)
     settings_path = isolated_home / "config" / "coalesce" / "app.json"
-    settings_path.parent.mkdir(parents=True)
-    settings_path.write_text(f'{{"display_name": "{SENDER_NAME}"}}\n')
-    models = SenderModels.create(settings_path)
+    await asyncio.to_thread(write_app_settings, settings_path, display_name=SENDER_NAME)
+    models = await asyncio.to_thread(SenderModels.create, settings_path)  # the app reads them before its loop
     camera = Camera(str(video_file()), "Test camera")
     core = SenderCore(
         models,

@@ -40,11 +40,12 @@ async def test_a_saved_proxy_keeps_its_password_in_the_keyring_and_is_read_back(
     proxy.save(MANUAL)
     await until(choice, lambda: choice.config == MANUAL, "the saved proxy in force")
     sender_json = isolated_home / "config" / "coalesce" / "sender.json"
-    assert json.loads(sender_json.read_text())["proxy"] == {
+    assert json.loads(await asyncio.to_thread(sender_json.read_text))["proxy"] == {
         "mode": "manual",
         "url": "socks5://alice@proxy.corp:1080",
     }
-    assert keyring.get_password("coalesce-sender", "proxy:alice@proxy.corp:1080") == "s3cret"
+    password = await asyncio.to_thread(keyring.get_password, "coalesce-sender", "proxy:alice@proxy.corp:1080")
+    assert password == "s3cret"
 
     again, choice, _ = settings(scheduler)  # the next start of the app
     await again.load()
@@ -55,7 +56,7 @@ async def test_a_proxy_that_cannot_be_saved_is_said_in_settings_and_on_the_first
     scheduler: Scheduler, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     blocker = isolated_home / "not-a-folder"
-    blocker.write_text("")
+    await asyncio.to_thread(blocker.write_text, "")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(blocker))  # sender.json cannot be written under a file
     proxy, choice, session = settings(scheduler)
     proxy.save(MANUAL)
@@ -67,8 +68,9 @@ async def test_a_proxy_that_cannot_be_saved_is_said_in_settings_and_on_the_first
 
 async def test_saved_settings_that_do_not_parse_are_said(scheduler: Scheduler, isolated_home: Path) -> None:
     sender_json = isolated_home / "config" / "coalesce" / "sender.json"
-    sender_json.parent.mkdir(parents=True)
-    sender_json.write_text(json.dumps({"proxy": {"mode": "manual", "url": "socks5://alice@proxy.corp:x"}}))
+    await asyncio.to_thread(sender_json.parent.mkdir, parents=True)
+    saved = {"proxy": {"mode": "manual", "url": "socks5://alice@proxy.corp:x"}}
+    await asyncio.to_thread(sender_json.write_text, json.dumps(saved))
     proxy, choice, _ = settings(scheduler)
     await proxy.load()
     assert choice.error is not None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from coalesce_client.services.share import Share, ShareOptions, ShareTarget
 from coalesce_common.errors import ShareRefused, WrongPin
 from coalesce_receiver.services.receiver import Receiver
 from coalesce_receiver.services.sink import TrackSink
-from tests.client_app.conftest import PIN, SENDER_NAME, no_screen, until
+from tests.client_app.conftest import PIN, SENDER_NAME, no_screen, until, write_app_settings
 from tests.e2e.conftest import ReceiverFactory
 
 MODERATOR_PIN = "909090"
@@ -51,24 +51,24 @@ class Sharing:
         await self.until(lambda: self.session.phase is SharePhase.WAITING_FOR_PIN, "the PIN prompt")
 
 
-SharingFactory = Callable[..., Sharing]
+SharingFactory = Callable[..., Awaitable[Sharing]]
 
 
 @pytest.fixture
 async def make_sharing(isolated_home: Path, video_file: Callable[..., Path]) -> AsyncIterator[SharingFactory]:
     """``make_sharing(cameras=None, **SenderConfig fields)``: a share flow with a video file as its camera."""
+    path = isolated_home / "config" / "coalesce" / "app.json"
+    await asyncio.to_thread(write_app_settings, path, display_name=SENDER_NAME)
     scheduler = Scheduler(asyncio.get_running_loop())
 
-    def make(*, cameras: list[Camera] | None = None, **overrides: object) -> Sharing:
-        path = isolated_home / "config" / "coalesce" / "app.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f'{{"display_name": "{SENDER_NAME}"}}\n')
+    async def make(*, cameras: list[Camera] | None = None, **overrides: object) -> Sharing:
+        settings = await asyncio.to_thread(AppSettingsModel, path)  # the app reads app.json before its loop
         listed = cameras if cameras is not None else [Camera(str(video_file((0, 160, 255))), "Test camera")]
         config = SenderConfig(
             discovery=False, thumbnail_interval=0.5, status_interval=0.3, preview_interval=0.1, **overrides
         )  # type: ignore[arg-type]
         services = SenderServices(grab_monitors=no_screen, list_cameras=lambda: list(listed))
-        session, settings, media = ShareSession(), AppSettingsModel(path), MediaSources()
+        session, media = ShareSession(), MediaSources()
         devices = MediaDevices(media, session, scheduler, config, services)
         flow = ShareFlow(session, settings, media, devices, scheduler, config, services)
         return Sharing(flow, session, media, settings)
@@ -85,7 +85,7 @@ async def test_a_share_asks_for_the_pin_then_reports_the_link(
     make_receiver: ReceiverFactory, make_sharing: SharingFactory
 ) -> None:
     receiver = await make_receiver(pin=PIN)
-    sharing = make_sharing()
+    sharing = await make_sharing()
     sharing.flow.share_typed(f"127.0.0.1:{receiver.port}")
     await sharing.asked_for_pin()
     request = sharing.session.pin_request
@@ -111,7 +111,7 @@ async def test_a_wrong_pin_is_asked_again_with_the_reason(
     make_receiver: ReceiverFactory, make_sharing: SharingFactory
 ) -> None:
     receiver = await make_receiver(pin=PIN)
-    sharing = make_sharing()
+    sharing = await make_sharing()
     sharing.flow.share_typed(f"127.0.0.1:{receiver.port}")
     await sharing.asked_for_pin()
     sharing.flow.submit_pin("1111")
@@ -130,7 +130,7 @@ async def test_cancelling_the_pin_prompt_gives_up_quietly(
     make_receiver: ReceiverFactory, make_sharing: SharingFactory
 ) -> None:
     receiver = await make_receiver(pin=PIN)
-    sharing = make_sharing()
+    sharing = await make_sharing()
     sharing.flow.share_typed(f"127.0.0.1:{receiver.port}")
     await sharing.asked_for_pin()
     sharing.flow.stop()  # Stop while the prompt is up cancels it
@@ -144,7 +144,7 @@ async def test_another_camera_changes_the_live_share(
 ) -> None:
     red, green = str(video_file((255, 0, 0))), str(video_file((0, 255, 0)))
     receiver = await make_receiver(pin=PIN)
-    sharing = make_sharing(cameras=[Camera(red, "Red"), Camera(green, "Green")])
+    sharing = await make_sharing(cameras=[Camera(red, "Red"), Camera(green, "Green")])
     sharing.flow.share_typed(f"127.0.0.1:{receiver.port}")
     await sharing.asked_for_pin()
     sharing.flow.submit_pin(PIN)
@@ -196,7 +196,7 @@ async def test_the_receiver_switched_off_ends_the_share_with_a_notice(
     make_receiver: ReceiverFactory, make_sharing: SharingFactory
 ) -> None:
     receiver = await make_receiver()  # an open room: no PIN
-    sharing = make_sharing()
+    sharing = await make_sharing()
     sharing.flow.share_typed(f"127.0.0.1:{receiver.port}")
     await sharing.sharing()
     await receiver.aclose()
@@ -208,14 +208,14 @@ async def test_the_receiver_switched_off_ends_the_share_with_a_notice(
 async def test_an_unreachable_address_fails_in_words(
     make_sharing: SharingFactory, free_tcp_port: int
 ) -> None:
-    sharing = make_sharing()
+    sharing = await make_sharing()
     sharing.flow.share_typed(f"127.0.0.1:{free_tcp_port}")
     await sharing.idle()
     assert sharing.session.error is not None and "Could not reach" in sharing.session.error
 
 
 async def test_a_meeting_before_enrolling_says_where_to_enroll(make_sharing: SharingFactory) -> None:
-    sharing = make_sharing()
+    sharing = await make_sharing()
     sharing.flow.share_typed("123 456 7890")  # the real cloud share: no credentials in the keyring
     await sharing.idle()
     assert sharing.session.error is not None and "open Settings and enroll" in sharing.session.error
@@ -225,7 +225,7 @@ async def test_nothing_to_share_is_said_before_connecting(
     make_receiver: ReceiverFactory, make_sharing: SharingFactory
 ) -> None:
     receiver = await make_receiver()
-    sharing = make_sharing(cameras=[])
+    sharing = await make_sharing(cameras=[])
     sharing.flow.share_typed(f"127.0.0.1:{receiver.port}")
     await sharing.idle()
     assert sharing.session.error == (
@@ -236,7 +236,7 @@ async def test_nothing_to_share_is_said_before_connecting(
 
 
 async def test_a_moderator_meeting_is_refused_at_once(make_sharing: SharingFactory) -> None:
-    sharing = make_sharing()
+    sharing = await make_sharing()
     sharing.session.set_moderator(True)
     sharing.flow.share_typed("123 456 7890")
     assert sharing.session.error == MODERATOR_MEETING and not sharing.session.active
@@ -246,7 +246,7 @@ async def test_the_moderator_queue_is_answered_in_order_and_an_unanswered_one_de
     make_receiver: ReceiverFactory, make_sharing: SharingFactory, video_file: Callable[..., Path]
 ) -> None:
     receiver = await make_receiver(pin=PIN, moderated=True, moderator_pin=MODERATOR_PIN)
-    sharing = make_sharing(join_answer_timeout=2.0)
+    sharing = await make_sharing(join_answer_timeout=2.0)
     sharing.session.set_moderator(True)
     sharing.flow.share_typed(f"127.0.0.1:{receiver.port}")
     await sharing.asked_for_pin()

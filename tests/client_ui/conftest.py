@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
@@ -94,6 +95,23 @@ def qloop(qapp: QApplication, qtbot: QtBot) -> Iterator[asyncio.AbstractEventLoo
 Runner = Callable[[Coroutine[Any, Any, Any]], Any]
 
 
+def off_the_loop(run: Runner, blocking: Callable[..., T], *args: Any) -> T:
+    """``blocking(*args)`` in a worker thread, Qt and the loop served meanwhile: a test body runs while the
+    qasync loop is marked running, so it reads files and the keyring this way."""
+    return run(asyncio.to_thread(blocking, *args))  # type: ignore[no-any-return]
+
+
+def saved_app_settings(run: Runner, app: SenderApp) -> dict[str, Any]:
+    """``app.json`` as the app leaves it once its pending write is done."""
+
+    async def read() -> dict[str, Any]:
+        await app.models.settings.saved()
+        text = await asyncio.to_thread(app.models.settings.path.read_text)
+        return json.loads(text)  # type: ignore[no-any-return]
+
+    return run(read())  # type: ignore[no-any-return]
+
+
 @pytest.fixture
 def run(qloop: asyncio.AbstractEventLoop, qtbot: QtBot) -> Runner:
     """``run(coro)``: run a coroutine on the qasync loop to its end, serving Qt meanwhile; its result."""
@@ -137,6 +155,26 @@ def make_receiver(run: Runner, tmp_path: Path) -> Iterator[ReceiverFactory]:
 SenderFactory = Callable[..., SenderApp]
 
 
+def build_sender_app(
+    loop: asyncio.AbstractEventLoop,
+    settings_path: Path,
+    name: str,
+    timings: dict[str, Any],
+    services: SenderServices,
+) -> SenderApp:
+    """The app as ``run_sender_app`` builds it before its loop runs: ``app.json`` read (first written with
+    ``name`` when missing), the app's version read, the models, the controller and the window.
+
+    The Qt tests' loop is marked running for the whole test, so the suite's blocking-call guard lets this
+    function alone block (tests/conftest.py).
+    """
+    if not settings_path.exists():
+        settings_path.parent.mkdir(parents=True, exist_ok=True)
+        settings_path.write_text(f'{{"display_name": "{name}"}}\n')
+    config = SenderConfig(**timings)
+    return SenderApp.build(loop, config=config, services=services, settings_path=settings_path)
+
+
 @pytest.fixture
 def make_sender(
     qloop: asyncio.AbstractEventLoop,
@@ -157,10 +195,6 @@ def make_sender(
         services: dict[str, Any] | None = None,
         **config: Any,
     ) -> SenderApp:
-        settings_path = isolated_home / "config" / "coalesce" / "app.json"
-        if not settings_path.exists():
-            settings_path.parent.mkdir(parents=True, exist_ok=True)
-            settings_path.write_text(f'{{"display_name": "{name}"}}\n')
         if cameras is None:
             cameras = [Camera(str(video_file((0, 160, 255))), "Test camera")]
         chosen: dict[str, Any] = {
@@ -169,19 +203,18 @@ def make_sender(
             "load_credentials": lambda: None,
         }
         chosen.update(services or {})
-        settings = SenderConfig(
-            discovery=discovery_interfaces is not None,
-            discovery_interfaces=discovery_interfaces,
-            discovery_settle=1.0,
-            display=display,
-            thumbnail_interval=0.5,
-            status_interval=0.3,
-            preview_interval=0.1,
+        timings: dict[str, Any] = {
+            "discovery": discovery_interfaces is not None,
+            "discovery_interfaces": discovery_interfaces,
+            "discovery_settle": 1.0,
+            "display": display,
+            "thumbnail_interval": 0.5,
+            "status_interval": 0.3,
+            "preview_interval": 0.1,
             **config,
-        )
-        app = SenderApp.build(
-            qloop, config=settings, services=SenderServices(**chosen), settings_path=settings_path
-        )
+        }
+        settings_path = isolated_home / "config" / "coalesce" / "app.json"
+        app = build_sender_app(qloop, settings_path, name, timings, SenderServices(**chosen))
         task = qloop.create_task(app.controller.run())
         apps.append((app, task))
         app.window.show()

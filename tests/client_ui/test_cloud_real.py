@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from coalesce_common.cloud.rest import CloudClient, DeviceCredentials
 from coalesce_common.net.proxy import ProxyConfig
 from coalesce_receiver.services.cloud_link import CloudLink
 from coalesce_receiver.services.receiver import Receiver, ReceiverConfig
-from tests.client_ui.conftest import SENDER_NAME, WAIT_MS, Runner, SenderFactory
+from tests.client_ui.conftest import SENDER_NAME, WAIT_MS, Runner, SenderFactory, off_the_loop
 from tests.client_ui.test_flows import enter_pin, shown_senders, type_address, wait_sharing
 from tests.cloudlab import local_cloud  # noqa: F401 - the module-scoped cloud fixture
 
@@ -27,11 +28,14 @@ PIN = "4821"
 async def _admin(
     cloud: LocalCloud, method: str, path: str, body: dict[str, object] | None = None
 ) -> httpx.Response:
-    verify = ssl.create_default_context(cafile=cloud.ca_file)
+    verify, token = await asyncio.to_thread(_admin_access, cloud)
     async with httpx.AsyncClient(verify=verify, base_url=cloud.api_url + "/api/v1") as http:
-        return await http.request(
-            method, path, json=body, headers={"Authorization": f"Bearer {cloud.admin_token}"}
-        )
+        return await http.request(method, path, json=body, headers={"Authorization": f"Bearer {token}"})
+
+
+def _admin_access(cloud: LocalCloud) -> tuple[ssl.SSLContext, str]:
+    """The cloud's CA and the admin token, both read from files."""
+    return ssl.create_default_context(cafile=cloud.ca_file), cloud.admin_token
 
 
 async def _enroll(cloud: LocalCloud, name: str, kind: str) -> DeviceCredentials:
@@ -60,7 +64,7 @@ def linked_box(local_cloud: LocalCloud, run: Runner, tmp_path: Path) -> Iterator
 @pytest.fixture
 def enrolled(local_cloud: LocalCloud, run: Runner) -> DeviceCredentials:  # noqa: F811
     credentials = run(_enroll(local_cloud, "Laptop", "sender"))
-    store.save("coalesce-sender", credentials)  # the app reads the keyring (a file keyring in tests)
+    off_the_loop(run, store.save, "coalesce-sender", credentials)  # the app reads the keyring (a file here)
     return credentials
 
 

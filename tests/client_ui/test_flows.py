@@ -16,7 +16,16 @@ from coalesce_client.ui.app import SenderApp
 from coalesce_common.errors import WrongPin
 from coalesce_receiver.services.receiver import Receiver
 from coalesce_receiver.services.throttle import PinThrottle
-from tests.client_ui.conftest import PIN, SENDER_NAME, WAIT_MS, ReceiverFactory, SenderFactory
+from tests.client_ui.conftest import (
+    PIN,
+    SENDER_NAME,
+    WAIT_MS,
+    ReceiverFactory,
+    Runner,
+    SenderFactory,
+    off_the_loop,
+    saved_app_settings,
+)
 
 
 def type_address(qtbot: QtBot, app: SenderApp, text: str) -> None:
@@ -51,7 +60,7 @@ def camera_frames(receiver: Receiver) -> int:
 
 
 def test_share_by_address_with_the_pin(
-    make_receiver: ReceiverFactory, make_sender: SenderFactory, qtbot: QtBot
+    make_receiver: ReceiverFactory, make_sender: SenderFactory, qtbot: QtBot, run: Runner
 ) -> None:
     receiver = make_receiver(pin=PIN)
     app = make_sender()
@@ -71,7 +80,7 @@ def test_share_by_address_with_the_pin(
     )
     assert page.camera_check.isChecked()  # no screen to capture here: the camera was shared instead
     qtbot.waitUntil(lambda: page.preview.pixmap() is not None and not page.preview.pixmap().isNull())
-    saved = json.loads(app.models.settings.path.read_text())
+    saved = saved_app_settings(run, app)
     assert saved["last_destination"] == {"host": "127.0.0.1", "port": receiver.port, "meeting_id": ""}
 
 
@@ -212,6 +221,7 @@ def test_switching_the_camera_changes_the_live_share(
     make_receiver: ReceiverFactory,
     make_sender: SenderFactory,
     qtbot: QtBot,
+    run: Runner,
     video_file: object,
     tmp_path: Path,
 ) -> None:
@@ -235,7 +245,7 @@ def test_switching_the_camera_changes_the_live_share(
     assert [s.share_id for s in receiver.model.shares] == [first]  # the same share, the same tile
     assert app.models.session.phase is SharePhase.SHARING and app.window.pin_dialog is None
     assert app.models.session.media.camera == str(green)
-    assert json.loads(app.models.settings.path.read_text())["camera"] == str(green)
+    assert saved_app_settings(run, app)["camera"] == str(green)
 
 
 def green_in_the_room(receiver: Receiver) -> bool:
@@ -249,7 +259,7 @@ def green_in_the_room(receiver: Receiver) -> bool:
 
 
 def test_proxy_settings_are_saved_with_the_password_in_the_keyring(
-    make_sender: SenderFactory, qtbot: QtBot, isolated_home: Path
+    make_sender: SenderFactory, qtbot: QtBot, run: Runner, isolated_home: Path
 ) -> None:
     app = make_sender()
     qtbot.mouseClick(app.window.settings_button, Qt.MouseButton.LeftButton)
@@ -265,19 +275,19 @@ def test_proxy_settings_are_saved_with_the_password_in_the_keyring(
     qtbot.keyClicks(dialog.password_edit, "s3cret")
     qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
 
-    sender_json = isolated_home / "config" / "coalesce" / "sender.json"
-    qtbot.waitUntil(sender_json.exists, timeout=WAIT_MS)
-    assert not dialog.isVisible()
-    proxy = json.loads(sender_json.read_text())["proxy"]
-    assert proxy == {"mode": "manual", "url": "socks5://alice@proxy.corp:1080"}
-    assert "s3cret" not in sender_json.read_text()
-    assert keyring.get_password("coalesce-sender", "proxy:alice@proxy.corp:1080") == "s3cret"
-    assert json.loads(app.models.settings.path.read_text())["display_name"] == "Grace"
     qtbot.waitUntil(lambda: app.models.proxy.config.url == "socks5://alice:s3cret@proxy.corp:1080")
+    assert not dialog.isVisible()
+    sender_json = isolated_home / "config" / "coalesce" / "sender.json"
+    text = off_the_loop(run, sender_json.read_text)
+    assert json.loads(text)["proxy"] == {"mode": "manual", "url": "socks5://alice@proxy.corp:1080"}
+    assert "s3cret" not in text
+    password = off_the_loop(run, keyring.get_password, "coalesce-sender", "proxy:alice@proxy.corp:1080")
+    assert password == "s3cret"
+    assert saved_app_settings(run, app)["display_name"] == "Grace"
 
 
 def test_a_bad_proxy_form_is_explained_and_not_saved(
-    make_sender: SenderFactory, qtbot: QtBot, isolated_home: Path
+    make_sender: SenderFactory, qtbot: QtBot, run: Runner, isolated_home: Path
 ) -> None:
     app = make_sender()
     app.window.open_settings()
@@ -290,7 +300,7 @@ def test_a_bad_proxy_form_is_explained_and_not_saved(
     assert "port" in dialog.proxy_error.text()
     qtbot.keyClick(dialog, Qt.Key.Key_Escape)
     assert not dialog.isVisible()
-    assert not (isolated_home / "config" / "coalesce" / "sender.json").exists()
+    assert not off_the_loop(run, (isolated_home / "config" / "coalesce" / "sender.json").exists)
 
 
 def test_receivers_found_by_mdns_are_listed_and_shared_to(

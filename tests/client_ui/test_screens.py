@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from coalesce_client.models.session import SharePhase
-from tests.client_ui.conftest import WAIT_MS, ReceiverFactory, SenderFactory
+from tests.client_ui.conftest import WAIT_MS, ReceiverFactory, Runner, SenderFactory
 from tests.client_ui.test_flows import type_address, wait_sharing
 from tests.conftest import PatternWindowFactory, XServer
 
@@ -21,8 +23,9 @@ def test_thumbnails_show_the_screen_and_the_camera_joins_the_share(
     make_receiver: ReceiverFactory,
     make_sender: SenderFactory,
     qtbot: QtBot,
+    run: Runner,
 ) -> None:
-    pattern = pattern_window()
+    pattern = run(asyncio.to_thread(pattern_window))
     receiver = make_receiver()
     app = make_sender(display=xvfb.display)
     type_address(qtbot, app, f"127.0.0.1:{receiver.port}")

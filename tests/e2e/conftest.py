@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import ssl
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -75,15 +76,22 @@ def video_file(tmp_path: Path) -> Callable[..., Path]:
     return make
 
 
-async def eventually(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+async def eventually(predicate: Callable[[], bool | Awaitable[bool]], timeout: float, what: str) -> None:
     """Wait until ``predicate()`` holds, checking every 20 ms, or fail after ``timeout`` seconds.
 
     For conditions nothing signals (a file on disk, a counter in another object); never a fixed sleep.
+    A predicate that reads a file must be a coroutine doing the reading in a thread (``asyncio.to_thread``):
+    the event loop never waits for the disk.
     """
+
+    async def holds() -> bool:
+        result = predicate()
+        return bool(await result) if inspect.isawaitable(result) else bool(result)
+
     async with asyncio.timeout(timeout):
-        while not predicate():  # noqa: ASYNC110 - polling what nothing signals, with a deadline
+        while not await holds():  # noqa: ASYNC110 - polling what nothing signals, with a deadline
             await asyncio.sleep(0.02)
-    assert predicate(), what
+    assert await holds(), what
 
 
 def close_to(

@@ -66,18 +66,22 @@ async def run_share(*args: str, env: dict[str, str]) -> asyncio.subprocess.Proce
     )
 
 
-def read_stats(path: Path) -> dict[str, list[dict[str, object]]]:
+async def read_stats(path: Path) -> dict[str, list[dict[str, object]]]:
     try:
-        return json.loads(path.read_text())  # type: ignore[no-any-return]
+        return json.loads(await asyncio.to_thread(path.read_text))  # type: ignore[no-any-return]
     except (OSError, ValueError):
         return {"shares": []}
+
+
+async def no_shares_in(path: Path) -> bool:
+    return (await read_stats(path))["shares"] == []
 
 
 async def test_share_command_streams_the_screen_for_its_duration(
     cli_receiver: tuple[int, Path], xvfb: XServer, pattern_window: PatternWindowFactory
 ) -> None:
     port, stats = cli_receiver
-    pattern_window()
+    await asyncio.to_thread(pattern_window)
     proc = await run_share(
         "--to",
         f"127.0.0.1:{port}",
@@ -90,8 +94,8 @@ async def test_share_command_streams_the_screen_for_its_duration(
         env=xvfb.env(),
     )
 
-    def streaming() -> bool:
-        shares = read_stats(stats)["shares"]
+    async def streaming() -> bool:
+        shares = (await read_stats(stats))["shares"]
         return any(
             s["sender"] == "Grace" and s["tracks"] and s["tracks"][0]["frames"] > 10  # type: ignore[index, operator]
             for s in shares
@@ -101,7 +105,7 @@ async def test_share_command_streams_the_screen_for_its_duration(
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, err.decode()
     assert b"Sharing to CLI Box" in out
-    await eventually(lambda: read_stats(stats)["shares"] == [], 5, "the tile is removed after the share ends")
+    await eventually(lambda: no_shares_in(stats), 5, "the tile is removed after the share ends")
 
 
 async def test_share_command_reports_a_wrong_pin(
@@ -162,15 +166,15 @@ async def test_ctrl_c_ends_the_share_cleanly(
         env=dict(os.environ),
     )
 
-    def streaming() -> bool:
-        return any(s["sender"] == "Linus" and s["tracks"] for s in read_stats(stats)["shares"])
+    async def streaming() -> bool:
+        return any(s["sender"] == "Linus" and s["tracks"] for s in (await read_stats(stats))["shares"])
 
     await eventually(streaming, 30, "the share is up")
     proc.send_signal(signal.SIGINT)
     out, err = await asyncio.wait_for(proc.communicate(), 20)
     assert proc.returncode == 0, err.decode()
     assert b"Share stopped." in out
-    await eventually(lambda: read_stats(stats)["shares"] == [], 5, "the tile is removed")
+    await eventually(lambda: no_shares_in(stats), 5, "the tile is removed")
 
 
 async def test_share_command_explains_a_missing_display(free_tcp_port: int) -> None:

@@ -60,14 +60,13 @@ class TlsRelay:
 
     def __init__(self, upstream_port: int, data_dir: Path) -> None:
         self.upstream_port = upstream_port
-        self.identity = load_or_create_identity(data_dir)
+        self.data_dir = data_dir
         self.server: asyncio.Server | None = None
         self.connections = 0
 
     async def start(self) -> int:
-        self.server = await asyncio.start_server(
-            self._relay, "127.0.0.1", 0, ssl=server_context(self.identity)
-        )
+        identity = await asyncio.to_thread(load_or_create_identity, self.data_dir)
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0, ssl=server_context(identity))
         return int(self.server.sockets[0].getsockname()[1])
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -285,8 +284,8 @@ async def test_identity_is_created_once_with_private_permissions(
     assert first.identity is not None and second.identity is not None
     assert first.identity.fingerprint == second.identity.fingerprint
     for path in (second.identity.cert_path, second.identity.key_path):
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert "PRIVATE KEY" in second.identity.key_path.read_text()
+        assert stat.S_IMODE((await asyncio.to_thread(path.stat)).st_mode) == 0o600
+    assert "PRIVATE KEY" in await asyncio.to_thread(second.identity.key_path.read_text)
 
 
 async def test_port_fallback_when_the_port_is_taken(

@@ -50,7 +50,7 @@ def frames_of(receiver: Receiver, sender: str, kind: str) -> int:
 async def test_screen_share_shows_what_is_on_the_x_screen(
     xvfb: XServer, pattern_window: PatternWindowFactory, make_receiver: ReceiverFactory, tmp_path: Path
 ) -> None:
-    pattern = pattern_window()
+    pattern = await asyncio.to_thread(pattern_window)
     snapshots = tmp_path / "snapshots"
     receiver = await make_receiver(pin=PIN, snapshot_dir=snapshots)
     target = ShareTarget("127.0.0.1", receiver.port)
@@ -65,8 +65,8 @@ async def test_screen_share_shows_what_is_on_the_x_screen(
         for quadrant, (x, y) in pattern.centres().items():
             assert close_to(frame[y, x], pattern.quadrants[quadrant]), (quadrant, frame[y, x])
         png = snapshots / "Ada-screen.png"
-        await eventually(png.exists, 5, "the snapshot PNG is written")
-        bgr = cv2.imread(str(png))
+        await eventually(lambda: asyncio.to_thread(png.exists), 5, "the snapshot PNG is written")
+        bgr = await asyncio.to_thread(cv2.imread, str(png))
         assert bgr is not None
         psnr = cv2.PSNR(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), _expected_image(pattern, bgr.shape))
         assert psnr > 25, f"received picture differs from the screen (PSNR {psnr:.1f} dB)"
@@ -107,7 +107,7 @@ async def test_two_senders_at_once_and_one_leaving_does_not_disturb_the_other(
     video_file: Callable[..., Path],
     tmp_path: Path,
 ) -> None:
-    pattern_window()
+    await asyncio.to_thread(pattern_window)
     stats_file = tmp_path / "stats.json"
     receiver = await make_receiver(pin=PIN, stats_file=stats_file)
     target = ShareTarget("127.0.0.1", receiver.port)
@@ -118,9 +118,9 @@ async def test_two_senders_at_once_and_one_leaving_does_not_disturb_the_other(
             await receiver.wait_for_shares(2, timeout=30)
             assert sorted(s.sender_name for s in receiver.model.shares) == ["Camera", "Screen"]
 
-            def stats_show_both() -> bool:
+            async def stats_show_both() -> bool:
                 try:
-                    data = json.loads(stats_file.read_text())
+                    data = json.loads(await asyncio.to_thread(stats_file.read_text))
                 except (OSError, ValueError):
                     return False
                 frames = {s["sender"]: s["tracks"][0]["frames"] for s in data["shares"] if s["tracks"]}

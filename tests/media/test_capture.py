@@ -46,7 +46,7 @@ async def test_camera_source_reads_a_video_file_at_its_own_rate(video_file: Vide
         assert index == 0  # the first frame grabbed is the file's first (the next is due 1/30 s later)
         assert source.fps == pytest.approx(video_file.fps)
     finally:
-        source.stop()
+        await source.aclose()
     assert source.error is None
     assert not source.running
 
@@ -61,7 +61,7 @@ async def test_camera_source_loops_a_file_and_keeps_the_frame_order(video_file: 
             assert distance < COLOUR_TOLERANCE
             indexes.append(index)
     finally:
-        source.stop()
+        await source.aclose()
     assert source.error is None
     steps = [b - a for a, b in itertools.pairwise(indexes)]
     assert any(step < 0 for step in steps), f"never wrapped around: {indexes}"
@@ -77,12 +77,12 @@ async def test_camera_source_loops_a_file_and_keeps_the_frame_order(video_file: 
 async def test_camera_source_crops_odd_sizes_to_even_and_keeps_colours_right(
     tmp_path: Path, size: tuple[int, int], expected: tuple[int, int]
 ) -> None:
-    video = write_video(tmp_path / "odd.avi", *size, frames=3, fps=30)
+    video = await asyncio.to_thread(write_video, tmp_path / "odd.avi", *size, frames=3, fps=30)
     source = await started(CameraSource(str(video.path)))
     try:
         frame = await source.slot.get(timeout=FRAME_TIMEOUT)
     finally:
-        source.stop()
+        await source.aclose()
     assert (frame.width, frame.height) == expected
     # Every pixel, not just the centre: a chroma plane read from the wrong offset shows in some rows.
     rgb = frame.to_ndarray(format="rgb24")
@@ -97,7 +97,7 @@ async def test_camera_source_reports_a_file_it_cannot_open(tmp_path: Path) -> No
         with pytest.raises(MediaError, match=r"Cannot open video file .*missing\.avi"):
             await source.slot.get(timeout=FRAME_TIMEOUT)
     finally:
-        source.stop()
+        await source.aclose()
     assert isinstance(source.error, MediaError)
 
 
@@ -119,7 +119,7 @@ async def test_screen_source_captures_the_root_window_colour(red_root_display: s
         frame = await source.slot.get(timeout=FRAME_TIMEOUT)
         second = await source.slot.get(timeout=FRAME_TIMEOUT)
     finally:
-        source.stop()
+        await source.aclose()
     assert source.error is None
     assert second is not frame
     assert (frame.width, frame.height, frame.format.name) == (*ROOT_SIZE, "yuv420p")
@@ -133,7 +133,7 @@ async def test_screen_source_names_the_monitors_when_the_index_is_wrong(red_root
         with pytest.raises(MediaError, match=r"no monitor 3; available monitors: 1 \(640x480 at 0,0\)"):
             await source.slot.get(timeout=FRAME_TIMEOUT)
     finally:
-        source.stop()
+        await source.aclose()
 
 
 class SlowToReleaseSource(CaptureSource):

@@ -46,7 +46,7 @@ async def test_a_put_from_another_thread_wakes_a_waiting_get() -> None:
     try:
         assert await waiter is frame
     finally:
-        putter.join()
+        await asyncio.to_thread(putter.join)
 
 
 async def test_close_wakes_the_waiter_with_the_error() -> None:

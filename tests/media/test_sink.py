@@ -94,7 +94,7 @@ async def test_stats_writer_writes_at_start_periodically_and_at_stop(tmp_path: P
     writer = StatsWriter(path, room, interval=0.02)
     async with writer:
         await asyncio.wait_for(writer.wait_for_writes(3), WAIT)
-        document = json.loads(path.read_text())
+        document = json.loads(await asyncio.to_thread(path.read_text))
         assert document == {
             "shares": [
                 {
@@ -111,16 +111,19 @@ async def test_stats_writer_writes_at_start_periodically_and_at_stop(tmp_path: P
         room.remove_share("share-a")
         writes = writer.writes
     assert writer.writes > writes, "a last write at stop"
-    assert json.loads(path.read_text())["shares"] == [{"sender": "Bob", "share_id": "share-b", "tracks": []}]
-    assert os.listdir(tmp_path) == ["stats.json"], "no temporary files left behind"
+    assert json.loads(await asyncio.to_thread(path.read_text))["shares"] == [
+        {"sender": "Bob", "share_id": "share-b", "tracks": []}
+    ]
+    assert await asyncio.to_thread(os.listdir, tmp_path) == ["stats.json"], "no temporary files left behind"
     await writer.aclose()  # idempotent
 
 
 async def test_snapshot_writer_writes_each_tracks_newest_frame(tmp_path: Path, room: RoomModel) -> None:
     async with SnapshotWriter(tmp_path / "snaps", room, interval=0.02) as writer:
         await asyncio.wait_for(writer.wait_for_writes(2), WAIT)
-    assert sorted(p.name for p in (tmp_path / "snaps").iterdir()) == ["Alice__-screen.png"]
-    image = cv2.imread(str(tmp_path / "snaps" / "Alice__-screen.png"), cv2.IMREAD_COLOR)
+    assert await asyncio.to_thread(os.listdir, tmp_path / "snaps") == ["Alice__-screen.png"]
+    png = tmp_path / "snaps" / "Alice__-screen.png"
+    image = await asyncio.to_thread(cv2.imread, str(png), cv2.IMREAD_COLOR)
     assert image is not None
     assert image.shape == (40, 60, 3)
     assert tuple(image[20, 30]) == (10, 10, 250), "PNG holds BGR of the RGB frame"

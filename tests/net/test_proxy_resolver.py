@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 
@@ -87,7 +88,7 @@ function FindProxyForURL(url, host) {
 
 async def test_pac_file_is_evaluated_with_credentials_for_its_proxies(tmp_path: Path) -> None:
     pac = tmp_path / "proxy.pac"
-    pac.write_text(PAC)
+    await asyncio.to_thread(pac.write_text, PAC)
     resolver = ProxyResolver(ProxyConfig(mode="pac", pac=str(pac), username="carol", password="pw"))
     hops = await resolver.resolve("api.cloud.example", 443)
     assert [h.label for h in hops] == ["http://carol@127.0.0.9:3128", "http://carol@127.0.0.1:3129", "DIRECT"]
@@ -100,7 +101,7 @@ async def test_pac_file_is_evaluated_with_credentials_for_its_proxies(tmp_path: 
 
 async def test_broken_or_missing_pac_files_are_clear_errors(tmp_path: Path) -> None:
     broken = tmp_path / "broken.pac"
-    broken.write_text("function FindProxyForURL(url, host) { return ")
+    await asyncio.to_thread(broken.write_text, "function FindProxyForURL(url, host) { return ")
     with pytest.raises(ProxySettingsError, match="is broken"):
         await ProxyResolver(ProxyConfig(mode="pac", pac=str(broken))).resolve("a", 443)
     with pytest.raises(ProxySettingsError, match="Cannot read the PAC file"):

@@ -27,7 +27,8 @@ SHARE_SECONDS = "4"
 async def enrolled_sender(admin: Admin, tmp_path: Path) -> dict[str, str]:
     """Enroll a sender and keep its credentials in the file keyring its subprocess will read."""
     credentials = await admin.enroll("Proxied laptop", "sender")
-    store.save("coalesce-sender", credentials)  # XDG_DATA_HOME points at tmp_path/"xdg-data" (cloudlab)
+    # XDG_DATA_HOME points at tmp_path/"xdg-data" (cloudlab)
+    await asyncio.to_thread(store.save, "coalesce-sender", credentials)
     return {
         **os.environ,
         "XDG_DATA_HOME": str(tmp_path / "xdg-data"),
@@ -73,22 +74,23 @@ async def assert_share_arrives(netns: Netns, box: Box, env: dict[str, str], came
     return out
 
 
-def allow_only(netns: Netns, *endpoints: tuple[str, int]) -> None:
-    netns.firewall(list(endpoints))
+async def allow_only(netns: Netns, *endpoints: tuple[str, int]) -> None:
+    await asyncio.to_thread(netns.firewall, list(endpoints))
 
 
 async def test_through_an_http_proxy_without_auth(
     netns: Netns, squid_factory: SquidFactory, admin: Admin, box: Box, camera_file: Path,
     local_cloud: LocalCloud, tmp_path: Path,
 ) -> None:  # fmt: skip
-    squid = squid_factory()
-    allow_only(netns, (squid.host, squid.port))
+    squid = await asyncio.to_thread(squid_factory)
+    await allow_only(netns, (squid.host, squid.port))
     env = await enrolled_sender(admin, tmp_path)
     await assert_share_arrives(netns, box, env, camera_file, "--proxy", squid.url)
     # every connection went through squid, media included (TURN over TLS on coturn's TLS port)
-    squid.wait_for_access(rf"CONNECT 127\.0\.0\.1:{local_cloud.ports.turn_tls}")
-    squid.wait_for_access(rf"CONNECT 127\.0\.0\.1:{local_cloud.ports.xmpp_tls}")  # direct TLS behind proxies
-    squid.wait_for_access(rf"CONNECT 127\.0\.0\.1:{local_cloud.ports.api}")
+    await asyncio.to_thread(squid.wait_for_access, rf"CONNECT 127\.0\.0\.1:{local_cloud.ports.turn_tls}")
+    # direct TLS behind proxies
+    await asyncio.to_thread(squid.wait_for_access, rf"CONNECT 127\.0\.0\.1:{local_cloud.ports.xmpp_tls}")
+    await asyncio.to_thread(squid.wait_for_access, rf"CONNECT 127\.0\.0\.1:{local_cloud.ports.api}")
 
 
 async def test_through_a_proxy_that_only_tunnels_to_the_tls_ports(
@@ -98,28 +100,30 @@ async def test_through_a_proxy_that_only_tunnels_to_the_tls_ports(
     """Like a corporate proxy that CONNECTs only to 443: production serves REST, XMPP over direct TLS and
     TURN over TLS all on 443; the local cloud has them on three ports, and the proxy allows just those."""
     ports = local_cloud.ports
-    squid = squid_factory(connect_ports={ports.api, ports.xmpp_tls, ports.turn_tls})
-    allow_only(netns, (squid.host, squid.port))
+    squid = await asyncio.to_thread(squid_factory, connect_ports={ports.api, ports.xmpp_tls, ports.turn_tls})
+    await allow_only(netns, (squid.host, squid.port))
     env = await enrolled_sender(admin, tmp_path)
     await assert_share_arrives(netns, box, env, camera_file, "--proxy", squid.url)
-    squid.wait_for_access(rf"TCP_TUNNEL/200 .* CONNECT 127\.0\.0\.1:{ports.xmpp_tls}")
+    await asyncio.to_thread(
+        squid.wait_for_access, rf"TCP_TUNNEL/200 .* CONNECT 127\.0\.0\.1:{ports.xmpp_tls}"
+    )
 
 
 async def test_through_an_http_proxy_with_auth(
     netns: Netns, squid_factory: SquidFactory, admin: Admin, box: Box, camera_file: Path, tmp_path: Path
 ) -> None:
-    squid = squid_factory(auth=True)
-    allow_only(netns, (squid.host, squid.port))
+    squid = await asyncio.to_thread(squid_factory, auth=True)
+    await allow_only(netns, (squid.host, squid.port))
     env = await enrolled_sender(admin, tmp_path)
     await assert_share_arrives(netns, box, env, camera_file, "--proxy", squid.url)
-    squid.wait_for_access(rf"TCP_TUNNEL/200 .* CONNECT .* {squid.username} ")
+    await asyncio.to_thread(squid.wait_for_access, rf"TCP_TUNNEL/200 .* CONNECT .* {squid.username} ")
 
 
 async def test_through_socks5_without_auth(
     netns: Netns, dante_factory: DanteFactory, admin: Admin, box: Box, camera_file: Path, tmp_path: Path
 ) -> None:
-    dante = dante_factory()
-    allow_only(netns, (dante.host, dante.port))
+    dante = await asyncio.to_thread(dante_factory)
+    await allow_only(netns, (dante.host, dante.port))
     env = await enrolled_sender(admin, tmp_path)
     await assert_share_arrives(netns, box, env, camera_file, "--proxy", dante.url)
 
@@ -127,8 +131,8 @@ async def test_through_socks5_without_auth(
 async def test_through_socks5_with_auth(
     netns: Netns, dante_factory: DanteFactory, admin: Admin, box: Box, camera_file: Path, tmp_path: Path
 ) -> None:
-    dante = dante_factory(auth=True)
-    allow_only(netns, (dante.host, dante.port))
+    dante = await asyncio.to_thread(dante_factory, auth=True)
+    await allow_only(netns, (dante.host, dante.port))
     env = await enrolled_sender(admin, tmp_path)
     await assert_share_arrives(netns, box, env, camera_file, "--proxy", dante.url)
 
@@ -137,14 +141,15 @@ async def test_through_a_pac_file_whose_first_proxy_is_dead(
     netns: Netns, squid_factory: SquidFactory, pac_server_factory: PacServerFactory,
     admin: Admin, box: Box, camera_file: Path, tmp_path: Path,
 ) -> None:  # fmt: skip
-    squid = squid_factory(auth=True)
+    squid = await asyncio.to_thread(squid_factory, auth=True)
     dead_port = squid.port + 1 if squid.port < 65535 else squid.port - 1
-    pac = pac_server_factory(
+    pac = await asyncio.to_thread(
+        pac_server_factory,
         "function FindProxyForURL(url, host) {\n"
         f'  return "PROXY {squid.host}:{dead_port}; PROXY {squid.host}:{squid.port}";\n'
-        "}\n"
+        "}\n",
     )
-    allow_only(netns, (squid.host, squid.port), (squid.host, dead_port), (pac.host, pac.port))
+    await allow_only(netns, (squid.host, squid.port), (squid.host, dead_port), (pac.host, pac.port))
     env = await enrolled_sender(admin, tmp_path)
     env["COALESCE_PROXY_PASSWORD"] = squid.password
     await assert_share_arrives(netns, box, env, camera_file, "--pac", pac.url, "--proxy-user", squid.username)
@@ -154,8 +159,8 @@ async def test_through_a_pac_file_whose_first_proxy_is_dead(
 async def test_system_proxy_from_environment_variables(
     netns: Netns, squid_factory: SquidFactory, admin: Admin, box: Box, camera_file: Path, tmp_path: Path
 ) -> None:
-    squid = squid_factory()
-    allow_only(netns, (squid.host, squid.port))
+    squid = await asyncio.to_thread(squid_factory)
+    await allow_only(netns, (squid.host, squid.port))
     env = await enrolled_sender(admin, tmp_path)
     env["https_proxy"] = squid.url
     await assert_share_arrives(netns, box, env, camera_file)  # --system-proxy is the default
@@ -177,20 +182,22 @@ async def test_a_proxy_that_does_not_work_gives_a_clear_error_not_a_hang(
 ) -> None:  # fmt: skip
     env = await enrolled_sender(admin, tmp_path)
     if setup.startswith("socks"):
-        dante = dante_factory(auth=True)
-        allow_only(netns, (dante.host, dante.port))
+        dante = await asyncio.to_thread(dante_factory, auth=True)
+        await allow_only(netns, (dante.host, dante.port))
         flags = ["--proxy", dante.url.replace(f":{dante.password}@", ":not-the-password@")]
     elif setup == "pac-unreachable":
-        squid = squid_factory()
-        allow_only(netns, (squid.host, squid.port))
+        squid = await asyncio.to_thread(squid_factory)
+        await allow_only(netns, (squid.host, squid.port))
         flags = ["--pac", f"http://{squid.host}:{squid.port + 1}/proxy.pac"]
     else:
-        squid = squid_factory(
-            auth=setup == "wrong-password", connect_ports={1} if setup == "connect-refused" else None
+        squid = await asyncio.to_thread(
+            squid_factory,
+            auth=setup == "wrong-password",
+            connect_ports={1} if setup == "connect-refused" else None,
         )
-        allow_only(netns, (squid.host, squid.port))
+        await allow_only(netns, (squid.host, squid.port))
         if setup == "stopped":
-            squid.stop()
+            await asyncio.to_thread(squid.stop)
         url = (
             squid.url_with(username=squid.username, password="not-the-password")
             if setup == "wrong-password"
@@ -207,8 +214,8 @@ async def test_a_proxy_that_does_not_work_gives_a_clear_error_not_a_hang(
 async def test_doctor_reports_the_route_through_the_proxy_and_blocked_udp(
     netns: Netns, squid_factory: SquidFactory, admin: Admin, box: Box, tmp_path: Path
 ) -> None:
-    squid = squid_factory(auth=True)
-    allow_only(netns, (squid.host, squid.port))
+    squid = await asyncio.to_thread(squid_factory, auth=True)
+    await allow_only(netns, (squid.host, squid.port))
     env = await enrolled_sender(admin, tmp_path)
     args = netns.exec_args(
         [sys.executable, "-m", "coalesce_client", "doctor", "--proxy", squid.url, "--meeting", box.meeting_id]

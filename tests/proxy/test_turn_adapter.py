@@ -37,7 +37,7 @@ def credentials(cloud: LocalCloud) -> tuple[str, str]:
 
 
 async def gather_relay(cloud: LocalCloud, route: TurnRoute | None) -> list[aioice.Candidate]:
-    username, password = credentials(cloud)
+    username, password = await asyncio.to_thread(credentials, cloud)
     connection = aioice.Connection(
         ice_controlling=True,
         components=1,
@@ -60,14 +60,15 @@ async def gather_relay(cloud: LocalCloud, route: TurnRoute | None) -> list[aioic
 async def test_turn_over_tls_goes_through_the_proxy_and_trusts_the_cloud_ca(
     local_cloud: LocalCloud, netns: Netns, squid_factory: SquidFactory
 ) -> None:
-    squid = squid_factory(auth=True)
+    squid = await asyncio.to_thread(squid_factory, auth=True)
     route = TurnRoute(
         ca_file=local_cloud.ca_file, resolver=ProxyResolver(ProxyConfig(mode="manual", url=squid.url))
     )
     relays = await gather_relay(local_cloud, route)
     assert relays, "no relay candidate: the route no longer reaches aioice's TURN client"
-    squid.wait_for_access(
-        rf"TCP_TUNNEL/200 .* CONNECT 127\.0\.0\.1:{local_cloud.ports.turn_tls} {squid.username}"
+    await asyncio.to_thread(
+        squid.wait_for_access,
+        rf"TCP_TUNNEL/200 .* CONNECT 127\.0\.0\.1:{local_cloud.ports.turn_tls} {squid.username}",
     )
 
 
@@ -92,8 +93,8 @@ async def test_two_connections_gathering_at_once_each_trust_what_their_route_say
 async def test_a_peer_connection_gathers_a_relay_through_the_proxy_its_ice_servers_name(
     local_cloud: LocalCloud, netns: Netns, squid_factory: SquidFactory
 ) -> None:
-    squid = squid_factory(auth=True)
-    username, password = credentials(local_cloud)
+    squid = await asyncio.to_thread(squid_factory, auth=True)
+    username, password = await asyncio.to_thread(credentials, local_cloud)
     servers = [
         RTCIceServer(
             urls=f"turns:127.0.0.1:{local_cloud.ports.turn_tls}?transport=tcp",
@@ -112,6 +113,7 @@ async def test_a_peer_connection_gathers_a_relay_through_the_proxy_its_ice_serve
     finally:
         await pc.close()
         aiortc_patches.uninstall()
-    squid.wait_for_access(
-        rf"TCP_TUNNEL/200 .* CONNECT 127\.0\.0\.1:{local_cloud.ports.turn_tls} {squid.username}"
+    await asyncio.to_thread(
+        squid.wait_for_access,
+        rf"TCP_TUNNEL/200 .* CONNECT 127\.0\.0\.1:{local_cloud.ports.turn_tls} {squid.username}",
     )

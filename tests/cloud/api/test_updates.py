@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import json
@@ -36,12 +37,13 @@ MANIFEST = {
 }
 
 
-def publish(manifest_dir: Path, manifest: dict[str, Any]) -> None:
-    (manifest_dir / f"{manifest['platform']}.json").write_text(json.dumps(manifest), encoding="utf-8")
+async def publish(manifest_dir: Path, manifest: dict[str, Any]) -> None:
+    path = manifest_dir / f"{manifest['platform']}.json"
+    await asyncio.to_thread(path.write_text, json.dumps(manifest), encoding="utf-8")
 
 
 async def test_the_served_manifest_verifies_with_the_enrollment_key(cloud: Cloud, manifest_dir: Path) -> None:
-    publish(manifest_dir, MANIFEST)
+    await publish(manifest_dir, MANIFEST)
     device = await cloud.enroll()
     response = await cloud.client.get("/updates/linux-x86_64")  # public: no credentials
     assert response.status_code == 200, response.text
@@ -58,7 +60,7 @@ async def test_the_served_manifest_verifies_with_the_enrollment_key(cloud: Cloud
 async def test_a_tampered_manifest_fails_verification(
     cloud: Cloud, manifest_dir: Path, field: str, value: str
 ) -> None:
-    publish(manifest_dir, MANIFEST)
+    await publish(manifest_dir, MANIFEST)
     key = (await cloud.enroll()).body["update_public_key"]
     document = (await cloud.client.get("/updates/linux-x86_64")).json()
     tampered = copy.deepcopy(document)
@@ -98,14 +100,14 @@ def test_canonical_json_is_the_documented_form() -> None:
 
 
 async def test_no_manifest_means_404(cloud: Cloud, manifest_dir: Path) -> None:
-    publish(manifest_dir, MANIFEST)
+    await publish(manifest_dir, MANIFEST)
     assert_error(await cloud.client.get("/updates/windows-x86_64"), 404, "no_update")
     assert_error(await cloud.client.get("/updates/linux-x86_64.json"), 404, "no_update")
     assert (await cloud.client.get("/updates/..%2F..%2Fetc%2Fpasswd")).status_code == 404
-    (manifest_dir / "macos-arm64.json").write_text("{broken", encoding="utf-8")
+    await asyncio.to_thread((manifest_dir / "macos-arm64.json").write_text, "{broken", encoding="utf-8")
     assert_error(await cloud.client.get("/updates/macos-arm64"), 404, "no_update")
-    publish(manifest_dir, {**MANIFEST, "platform": "macos-x86_64"})
-    (manifest_dir / "macos-x86_64.json").rename(manifest_dir / "windows-arm64.json")
+    await publish(manifest_dir, {**MANIFEST, "platform": "macos-x86_64"})
+    await asyncio.to_thread((manifest_dir / "macos-x86_64.json").rename, manifest_dir / "windows-arm64.json")
     assert_error(await cloud.client.get("/updates/windows-arm64"), 404, "no_update")
 
 

@@ -87,12 +87,17 @@ async def test_box_and_sender_enroll_and_share_by_meeting_id_from_the_command_li
         assert await asyncio.wait_for(box.wait(), 30) == 0
 
 
+def _publish(path: Path, manifest: str) -> None:
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(manifest)
+
+
 async def test_update_check_verifies_the_signed_manifest_and_refuses_a_tampered_one(
     local_cloud: LocalCloud, admin: Admin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    manifests = local_cloud.state_dir / "updates"
-    manifests.mkdir(exist_ok=True)
-    (manifests / "linux-x86_64.json").write_text(
+    await asyncio.to_thread(
+        _publish,
+        local_cloud.state_dir / "updates" / "linux-x86_64.json",
         json.dumps(
             {
                 "platform": "linux-x86_64",
@@ -102,7 +107,7 @@ async def test_update_check_verifies_the_signed_manifest_and_refuses_a_tampered_
                 "notes": "Faster sharing.",
                 "published_at": "2026-11-28T12:00:00+00:00",
             }
-        )
+        ),
     )
     env = device_env(tmp_path / "sender")
     rc, _, err = await run(
@@ -117,14 +122,15 @@ async def test_update_check_verifies_the_signed_manifest_and_refuses_a_tampered_
 
     # Trust another key, as if the served manifest had been signed by someone else: refused.
     monkeypatch.setenv("XDG_DATA_HOME", env["XDG_DATA_HOME"])  # the file keyring the CLI wrote
-    credentials = store.load("coalesce-sender")
+    credentials = await asyncio.to_thread(store.load, "coalesce-sender")
     assert credentials is not None and credentials.update_public_key
     other = (
         Ed25519PrivateKey.generate()
         .public_key()
         .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     )
-    store.save("coalesce-sender", replace(credentials, update_public_key=base64.b64encode(other).decode()))
+    trusting_another = replace(credentials, update_public_key=base64.b64encode(other).decode())
+    await asyncio.to_thread(store.save, "coalesce-sender", trusting_another)
     rc, out, err = await run(*check, env=env)
     assert rc == 2
     assert "signature does not match" in err
@@ -144,12 +150,12 @@ async def test_cloud_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: 
     try:
         line = (await asyncio.wait_for(proc.stdout.readline(), 90)).decode()
         assert line.startswith("cloud up: REST API https://127.0.0.1:"), line
-        summary = json.loads((state / "cloud.json").read_text())
-        verify = ssl.create_default_context(cafile=summary["ca_file"])
+        summary = json.loads(await asyncio.to_thread((state / "cloud.json").read_text))
+        verify = await asyncio.to_thread(ssl.create_default_context, cafile=summary["ca_file"])
         async with httpx.AsyncClient(verify=verify) as http:
             assert (await http.get(summary["api_url"] + "/api/v1/health")).json() == {"status": "ok"}
-        beam_pid = int((state / "ejabberd" / "ejabberd.pid").read_text())
-        turn_pid = int((state / "coturn" / "turnserver.pid").read_text())
+        beam_pid = int(await asyncio.to_thread((state / "ejabberd" / "ejabberd.pid").read_text))
+        turn_pid = int(await asyncio.to_thread((state / "coturn" / "turnserver.pid").read_text))
     finally:
         proc.send_signal(signal.SIGINT)
         await asyncio.wait_for(proc.wait(), 60)

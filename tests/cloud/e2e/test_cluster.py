@@ -15,9 +15,9 @@ from coalesce_receiver.services.receiver import Receiver, ReceiverConfig
 PIN = "4821"
 
 
-def account_on(node: EjabberdNode, user: str, ca: CaFiles) -> XmppAccount:
+async def account_on(node: EjabberdNode, user: str, ca: CaFiles) -> XmppAccount:
     password = secrets.token_urlsafe(16)
-    node.api_call("register", {"user": user, "host": node.domain, "password": password})
+    await node.async_api_call("register", {"user": user, "host": node.domain, "password": password})
     return XmppAccount(node.jid(user), password, node.host, node.c2s_port, False, str(ca.cert))
 
 
@@ -28,8 +28,8 @@ async def test_sender_on_node_1_shares_to_a_box_on_node_2(
     tmp_path: Path,
 ) -> None:
     node1, node2 = ejabberd_cluster.nodes
-    box_account = account_on(node2, "box-" + secrets.token_hex(4), cloud_ca)
-    sender_account = account_on(node1, "sender-" + secrets.token_hex(4), cloud_ca)
+    box_account = await account_on(node2, "box-" + secrets.token_hex(4), cloud_ca)
+    sender_account = await account_on(node1, "sender-" + secrets.token_hex(4), cloud_ca)
 
     receiver = Receiver(
         ReceiverConfig(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import threading
 from urllib.parse import urlsplit
@@ -65,6 +66,6 @@ async def test_a_refused_login_fetches_new_credentials_through_the_resolver(
     assert (api.hostname, api.port) in resolver.asked, "the credential rotation bypassed the proxy settings"
     assert (enrolled.xmpp.host, enrolled.xmpp.port) in resolver.asked
     assert healed.xmpp.password not in (stale.xmpp.password, enrolled.xmpp.password)
-    assert store.load(SERVICE) == healed
+    assert await asyncio.to_thread(store.load, SERVICE) == healed
     assert recording_keyring.writers, "the new credentials were not saved"
     assert threading.main_thread() not in recording_keyring.writers, "a keyring call ran on the event loop"

@@ -130,24 +130,22 @@ async def test_box_shows_a_signed_update_notice(box: Box, local_cloud: LocalClou
 
     from coalesce_common.cloud.updates import current_platform
 
-    manifests = local_cloud.state_dir / "updates"
-    manifests.mkdir(exist_ok=True)
-    path = manifests / f"{current_platform()}.json"
-    path.write_text(
-        json.dumps(
-            {
-                "platform": current_platform(),
-                "version": "42.0.0",
-                "url": "https://downloads.example.invalid/coalesce-42.0.0.tar.gz",
-                "sha256": "cd" * 32,
-                "notes": "Room display improvements.",
-                "published_at": "2026-11-28T12:00:00+00:00",
-            }
-        )
+    path = local_cloud.state_dir / "updates" / f"{current_platform()}.json"
+    manifest = json.dumps(
+        {
+            "platform": current_platform(),
+            "version": "42.0.0",
+            "url": "https://downloads.example.invalid/coalesce-42.0.0.tar.gz",
+            "sha256": "cd" * 32,
+            "notes": "Room display improvements.",
+            "published_at": "2026-11-28T12:00:00+00:00",
+        }
     )
+    await asyncio.to_thread(path.parent.mkdir, exist_ok=True)
+    await asyncio.to_thread(path.write_text, manifest)
     try:
         assert box.receiver.model.update_notice is None
         await box.link._check_update()
         assert box.receiver.model.update_notice == "Update available: Coalesce 42.0.0"
     finally:
-        path.unlink()
+        await asyncio.to_thread(path.unlink)

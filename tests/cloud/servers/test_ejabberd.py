@@ -3,6 +3,7 @@ TLS, SCRAM-only password storage, kicks, and messages (64 KiB ones too)."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -70,17 +71,17 @@ def test_commands_outside_the_allowed_list_are_refused(ejabberd: EjabberdNode) -
 async def test_login_uses_scram_sha_256_over_tls(
     ejabberd: EjabberdNode, login: Login, direct_tls: bool
 ) -> None:
-    user, password = new_user(ejabberd, "scram")
+    user, password = await asyncio.to_thread(new_user, ejabberd, "scram")
     client = await login(user, password, direct_tls=direct_tls)
     assert client.sasl_mechanism == "SCRAM-SHA-256"
     assert "PLAIN" not in client.offered_mechanisms
     assert client.tls_version in {"TLSv1.2", "TLSv1.3"}
-    sessions = ejabberd.api_call("user_sessions_info", {"user": user, "host": ejabberd.domain})
+    sessions = await ejabberd.async_api_call("user_sessions_info", {"user": user, "host": ejabberd.domain})
     assert isinstance(sessions, list) and len(sessions) == 1
 
 
 async def test_wrong_password_is_refused(ejabberd: EjabberdNode, login: Login) -> None:
-    user, _ = new_user(ejabberd, "wrong")
+    user, _ = await asyncio.to_thread(new_user, ejabberd, "wrong")
     with pytest.raises(PermissionError):
         await login(user, "not-the-password")
 
@@ -88,28 +89,29 @@ async def test_wrong_password_is_refused(ejabberd: EjabberdNode, login: Login) -
 async def test_passwords_are_stored_as_scram_only(
     ejabberd: EjabberdNode, login: Login, tmp_path: Path
 ) -> None:
-    user, password = new_user(ejabberd, "stored")
+    user, password = await asyncio.to_thread(new_user, ejabberd, "stored")
     await login(user, password)  # a login must not upgrade or add any other form
     dump = tmp_path / "passwd.txt"
-    ejabberd.ctl("dump_table", str(dump), "passwd")
-    records = [line for line in dump.read_text().split("{passwd,") if f'<<"{user}">>' in line]
+    await asyncio.to_thread(ejabberd.ctl, "dump_table", str(dump), "passwd")
+    table = await asyncio.to_thread(dump.read_text)
+    records = [line for line in table.split("{passwd,") if f'<<"{user}">>' in line]
     assert len(records) == 1
     assert "{scram," in records[0] and ",sha256," in records[0]
-    assert password not in dump.read_text()
+    assert password not in table
 
 
 async def test_kick_user_drops_the_live_session(ejabberd: EjabberdNode, login: Login) -> None:
-    user, password = new_user(ejabberd, "kicked")
+    user, password = await asyncio.to_thread(new_user, ejabberd, "kicked")
     client = await login(user, password)
-    result = ejabberd.api_call("kick_user", {"user": user, "host": ejabberd.domain})
+    result = await ejabberd.async_api_call("kick_user", {"user": user, "host": ejabberd.domain})
     assert result == {"num_resources": 1}
     await client.wait_disconnected()
-    assert ejabberd.api_call("user_sessions_info", {"user": user, "host": ejabberd.domain}) == []
+    assert await ejabberd.async_api_call("user_sessions_info", {"user": user, "host": ejabberd.domain}) == []
 
 
 async def test_two_users_exchange_messages_up_to_64_kib(ejabberd: EjabberdNode, login: Login) -> None:
-    alice_user, alice_password = new_user(ejabberd, "alice")
-    bob_user, bob_password = new_user(ejabberd, "bob")
+    alice_user, alice_password = await asyncio.to_thread(new_user, ejabberd, "alice")
+    bob_user, bob_password = await asyncio.to_thread(new_user, ejabberd, "bob")
     alice = await login(alice_user, alice_password)
     bob = await login(bob_user, bob_password, direct_tls=True)
 

@@ -22,13 +22,13 @@ async def test_message_from_node1_reaches_a_user_on_node2(
     tag = uuid.uuid4().hex[:8]
     alice, bob = f"alice-{tag}", f"bob-{tag}"
     # Each account is registered on one node and must exist on both (the table is replicated).
-    node1.api_call("register", {"user": alice, "host": node1.domain, "password": "pw-alice-" + tag})
-    node2.api_call("register", {"user": bob, "host": node2.domain, "password": "pw-bob-" + tag})
-    assert node2.api_call("check_account", {"user": alice, "host": node2.domain}) == 0
+    for node, user in ((node1, alice), (node2, bob)):
+        await node.async_api_call("register", {"user": user, "host": node.domain, "password": f"pw-{user}"})
+    assert await node2.async_api_call("check_account", {"user": alice, "host": node2.domain}) == 0
 
     sender = await TestClient.login(
         node1.jid(alice),
-        "pw-alice-" + tag,
+        f"pw-{alice}",
         host=node1.host,
         port=node1.c2s_port,
         ssl_context=cloud_ssl_context,
@@ -36,14 +36,14 @@ async def test_message_from_node1_reaches_a_user_on_node2(
     )
     receiver = await TestClient.login(
         node2.jid(bob),
-        "pw-bob-" + tag,
+        f"pw-{bob}",
         host=node2.host,
         port=node2.c2s_tls_port,
         ssl_context=cloud_ssl_context,
         direct_tls=True,
     )
     try:
-        sessions = node1.api_call("user_sessions_info", {"user": bob, "host": node1.domain})
+        sessions = await node1.async_api_call("user_sessions_info", {"user": bob, "host": node1.domain})
         assert isinstance(sessions, list) and len(sessions) == 1
         assert isinstance(sessions[0], dict) and sessions[0]["node"] == node2.node_name
         sender.send_chat(
