@@ -171,7 +171,7 @@ async def test_a_change_that_cannot_be_made_is_said_and_the_share_goes_on(
 ) -> None:
     red = str(video_file((255, 0, 0)))
     receiver = await make_receiver()
-    sharing = make_sharing(cameras=[Camera(red, "Red")])
+    sharing = await make_sharing(cameras=[Camera(red, "Red")])
     sharing.flow.share_typed(f"127.0.0.1:{receiver.port}")
     await sharing.sharing()
     sharing.flow.choose_screen(9)  # no such screen here

@@ -156,7 +156,7 @@ async def test_an_unknown_name_says_it_could_not_be_found() -> None:
 
 
 async def test_a_self_signed_certificate_is_not_trusted(serve_tcp: Serve, tmp_path: Path) -> None:
-    port = await serve_tcp(self_signed(tmp_path))
+    port = await serve_tcp(await asyncio.to_thread(self_signed, tmp_path))
     exc = await connect_error("127.0.0.1", port, ssl.create_default_context())
     assert isinstance(exc, ssl.SSLCertVerificationError)
     sentence = describe_os_error(exc, "127.0.0.1", port, how_to_trust="with --ca FILE")
@@ -165,12 +165,16 @@ async def test_a_self_signed_certificate_is_not_trusted(serve_tcp: Serve, tmp_pa
 
 
 async def test_a_certificate_for_another_name_says_so(serve_tcp: Serve, tmp_path: Path) -> None:
-    ca = make_ca(tmp_path / "ca")
-    leaf = issue_server_cert(ca, tmp_path / "leaf", "other", ["other.example"])
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(leaf.cert, leaf.key)
+    def files() -> tuple[ssl.SSLContext, Path]:
+        ca = make_ca(tmp_path / "ca")
+        leaf = issue_server_cert(ca, tmp_path / "leaf", "other", ["other.example"])
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(leaf.cert, leaf.key)
+        return ctx, ca.cert
+
+    ctx, ca_cert = await asyncio.to_thread(files)  # certificate files, written off the loop
     port = await serve_tcp(ctx)
-    exc = await connect_error("127.0.0.1", port, trusting(ca.cert))
+    exc = await connect_error("127.0.0.1", port, await asyncio.to_thread(trusting, ca_cert))
     assert isinstance(exc, ssl.SSLCertVerificationError)
     sentence = describe_os_error(exc, "127.0.0.1", port)
     assert_plain(sentence, "127.0.0.1")
@@ -178,9 +182,9 @@ async def test_a_certificate_for_another_name_says_so(serve_tcp: Serve, tmp_path
 
 
 async def test_an_expired_certificate_says_so(serve_tcp: Serve, tmp_path: Path) -> None:
-    ctx, cert_file = expired_certificate(tmp_path)
+    ctx, cert_file = await asyncio.to_thread(expired_certificate, tmp_path)
     port = await serve_tcp(ctx)
-    exc = await connect_error("localhost", port, trusting(cert_file))
+    exc = await connect_error("localhost", port, await asyncio.to_thread(trusting, cert_file))
     assert isinstance(exc, ssl.SSLCertVerificationError)
     sentence = describe_os_error(exc, "localhost", port)
     assert_plain(sentence, "localhost")
@@ -257,7 +261,7 @@ async def test_errors_wrapped_by_httpx_are_unwrapped(
     async with httpx.AsyncClient() as http:
         with pytest.raises(httpx.ConnectError) as refused:
             await http.get(f"http://127.0.0.1:{free_tcp_port}/")
-        port = await serve_tcp(self_signed(tmp_path))
+        port = await serve_tcp(await asyncio.to_thread(self_signed, tmp_path))
         with pytest.raises(httpx.ConnectError) as untrusted:
             await http.get(f"https://127.0.0.1:{port}/")
     assert "nothing is listening" in describe_os_error(refused.value, "127.0.0.1", free_tcp_port)
@@ -303,8 +307,9 @@ async def test_lan_signaling_to_something_that_is_not_a_receiver(tmp_path: Path)
     def not_found(connection: ServerConnection, _request: Request) -> Response:
         return connection.respond(404, "no such thing\n")
 
+    context = await asyncio.to_thread(self_signed, tmp_path)
     async with serve(
-        lambda _ws: asyncio.sleep(0), "127.0.0.1", 0, ssl=self_signed(tmp_path), process_request=not_found
+        lambda _ws: asyncio.sleep(0), "127.0.0.1", 0, ssl=context, process_request=not_found
     ) as server:
         port = next(iter(server.sockets)).getsockname()[1]
         with pytest.raises(SignalingError) as caught:
@@ -330,7 +335,7 @@ async def test_the_rest_client_says_why_it_cannot_reach_the_cloud(
     assert refused.value.code == "unreachable"
     assert_plain(str(refused.value), f"127.0.0.1:{free_tcp_port}")
 
-    port = await serve_tcp(self_signed(tmp_path))
+    port = await serve_tcp(await asyncio.to_thread(self_signed, tmp_path))
     async with CloudClient(f"https://127.0.0.1:{port}", resolver=direct) as api:
         with pytest.raises(CloudError) as untrusted:
             await api.turn_credentials()
@@ -348,7 +353,7 @@ async def test_xmpp_says_why_it_cannot_reach_the_cloud(
 ) -> None:
     direct = ProxyResolver(ProxyConfig(mode="none"))
     closed = XmppAccount("dev@coalesce.test", "pw", "127.0.0.1", free_tcp_port)
-    port = await serve_tcp(self_signed(tmp_path))
+    port = await serve_tcp(await asyncio.to_thread(self_signed, tmp_path))
     untrusted = XmppAccount("dev@coalesce.test", "pw", "127.0.0.1", port, direct_tls=True)
     messages = []
     for account in (closed, untrusted):
