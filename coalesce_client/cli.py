@@ -235,18 +235,18 @@ async def _enroll(args: argparse.Namespace) -> int:
         ca_file=args.ca,
         service=KEYRING_SERVICE,
         kind="sender",
-        resolver=ProxyResolver(proxy_config(args)),
+        resolver=ProxyResolver(await asyncio.to_thread(proxy_config, args)),
     )
     print(f"Enrolled as device {credentials.device_id} of {credentials.org or 'your organisation'}.")
     return 0
 
 
 async def _update_check(args: argparse.Namespace) -> int:
-    credentials = store.load(KEYRING_SERVICE)
+    credentials = await asyncio.to_thread(store.load, KEYRING_SERVICE)
     if credentials is None:
         raise NotEnrolled()
-    resolver = ProxyResolver(proxy_config(args))
-    current = installed_version()
+    resolver = ProxyResolver(await asyncio.to_thread(proxy_config, args))
+    current = await asyncio.to_thread(installed_version)
     manifest = await updater.newer_release(credentials, resolver, platform=args.platform, current=current)
     if manifest is None:
         print(f"Coalesce {current} is up to date: no newer release is published for {args.platform}.")
@@ -259,7 +259,8 @@ async def _update_check(args: argparse.Namespace) -> int:
 
 
 async def _doctor(args: argparse.Namespace) -> int:
-    checks = await diagnose(store.load(KEYRING_SERVICE), proxy_config(args), args.meeting)
+    credentials, proxy = await asyncio.to_thread(lambda: (store.load(KEYRING_SERVICE), proxy_config(args)))
+    checks = await diagnose(credentials, proxy, args.meeting)
     for check in checks:
         print(check.line())
     return 1 if any(c.ok is False for c in checks) else 0
@@ -290,7 +291,7 @@ def _options(args: argparse.Namespace) -> ShareOptions:
 
 
 async def _remote_share(args: argparse.Namespace) -> int:
-    options = RemoteOptions(relay_only=args.relay_only, proxy=proxy_config(args))
+    options = RemoteOptions(relay_only=args.relay_only, proxy=await asyncio.to_thread(proxy_config, args))
     async with RemoteShare(args.meeting, _options(args), remote=options, pin_provider=_ask_pin) as remote:
         share = remote.share
         assert share is not None  # started

@@ -304,10 +304,6 @@ BLOCKING_ALLOWED_IN: list[tuple[str, set[str]]] = [
     # The sender app reads app.json and its version while it is built, before its loop runs
     # (run_sender_app); the Qt tests build it while their qasync loop is marked running for the whole test.
     ("tests/client_ui/conftest.py", {"build_sender_app"}),
-    # TODO(lead): coalesce_receiver/services/cloud_link.py:CloudLink._check_update blocks on
-    # coalesce_common.cloud.updates.installed_version() (importlib.metadata reads the installed distribution's
-    # files; cached after the first call). Read it in a thread or before the loop, then drop this entry.
-    ("coalesce_receiver/services/cloud_link.py", {"_check_update"}),
 ]
 
 

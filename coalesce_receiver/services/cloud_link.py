@@ -106,7 +106,8 @@ class CloudLink:
         except UpdateError as exc:
             logger.warning("refused an update manifest: %s", exc)
             return
-        if version_tuple(manifest.version) > version_tuple(installed_version()):
+        current = await asyncio.to_thread(installed_version)  # reads the distribution's metadata
+        if version_tuple(manifest.version) > version_tuple(current):
             self.receiver.model.set_update_notice(f"Update available: Coalesce {manifest.version}")
 
     async def _maintain_loop(self) -> None:
