@@ -373,7 +373,7 @@ class Share:
             key.verify_answer_mac(offer_sdp, answer.sdp, answer.mac)
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=answer.sdp, type="answer"))
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError, AssertionError) as exc:
             raise ProtocolError(f"the receiver's SDP answer was rejected: {exc}", code="bad-sdp") from exc
         await self._announce_media()  # the room shows no section before it knows which are live
         await connected.wait()

@@ -36,13 +36,24 @@ def encode(message: Message) -> str:
     return json.dumps(body, separators=(",", ":"))
 
 
+MAX_NESTING = 4
+"""Deepest nesting of JSON objects and arrays a message may have (ours have 2); deeper is refused before
+``json.loads`` runs, whose recursion a few thousand brackets would exhaust."""
+
+
 def parse(data: str | bytes, max_size: int = MAX_MESSAGE_SIZE) -> Message:
     """Parse one wire message; raise :class:`ProtocolError` (or :class:`MessageTooLarge`) if invalid."""
     size = len(data.encode() if isinstance(data, str) else data)
     if size > max_size:
         raise MessageTooLarge(size, max_size)
     try:
-        body = json.loads(data)
+        text = data if isinstance(data, str) else data.decode()
+    except UnicodeDecodeError as exc:
+        raise ProtocolError("not valid UTF-8", code="malformed") from exc
+    if _nesting(text) > MAX_NESTING:
+        raise ProtocolError(f"nested deeper than {MAX_NESTING} levels", code="malformed")
+    try:
+        body = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"not valid JSON: {exc}", code="malformed") from exc
     if not isinstance(body, dict):
@@ -71,6 +82,28 @@ def parse(data: str | bytes, max_size: int = MAX_MESSAGE_SIZE) -> Message:
         if bad:
             raise ProtocolError(f"offer: unknown track kind(s) {sorted(bad)[:4]}", code="malformed")
     return message
+
+
+def _nesting(text: str) -> int:
+    """The deepest nesting of ``{``/``[`` in JSON ``text``, brackets inside strings not counted."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "}]":
+            depth -= 1
+    return deepest
 
 
 _HINTS: dict[str, dict[str, Any]] = {}

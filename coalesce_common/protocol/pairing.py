@@ -23,6 +23,7 @@ import hashlib
 import hmac
 
 from spake2 import SPAKE2_A, SPAKE2_B, SPAKEError
+from spake2.ed25519_basic import NotOnCurve
 
 from coalesce_common.errors import IdentityMismatch, ProtocolError, WrongPin
 from coalesce_common.protocol.messages import Pair
@@ -30,6 +31,12 @@ from coalesce_common.protocol.sdp import fingerprint_digest_input
 
 _ID_SENDER = b"coalesce/1 sender"
 _ID_RECEIVER = b"coalesce/1 receiver"
+
+
+# What spake2 raises for a hostile element: the wrong side or length (SPAKEError), a point off the curve
+# (NotOnCurve, which is no SPAKEError), not in the prime-order group or malformed (ValueError), short input
+# (IndexError, AssertionError in its decoders).
+_BAD_ELEMENT = (SPAKEError, NotOnCurve, ValueError, IndexError, AssertionError)
 
 
 def _b64(data: bytes) -> str:
@@ -113,9 +120,9 @@ class SenderPairing:
         """Return the ``pair`` message to send and the session key."""
         try:
             key = PairingKey(self._spake.finish(_unb64(receiver_spake, "the receiver's SPAKE2 message")))
-        except SPAKEError as exc:
+        except _BAD_ELEMENT as exc:
             raise ProtocolError(
-                f"pairing: bad SPAKE2 message from the receiver ({exc})", code="bad-pairing"
+                "pairing: the receiver's SPAKE2 message is invalid", code="bad-pairing"
             ) from exc
         pair = Pair(
             spake=_b64(self._message),
@@ -136,9 +143,9 @@ class ReceiverPairing:
         """Return the session key, or raise :class:`WrongPin` / :class:`IdentityMismatch`."""
         try:
             key = PairingKey(self._spake.finish(_unb64(pair.spake, "the sender's SPAKE2 message")))
-        except SPAKEError as exc:
+        except _BAD_ELEMENT as exc:
             raise ProtocolError(
-                f"pairing: bad SPAKE2 message from the sender ({exc})", code="bad-pairing"
+                "pairing: the sender's SPAKE2 message is invalid", code="bad-pairing"
             ) from exc
         if not key._verify(key.sender_confirm(), pair.confirm):
             raise WrongPin()

@@ -153,8 +153,17 @@ class IncomingShare:
             self.end = EndReason.RECEIVER_SHUTDOWN
             await self._send_quietly(Bye(reason=EndReason.RECEIVER_SHUTDOWN))
             raise
-        except Exception:
-            logger.exception("share from %s failed unexpectedly", self._source)
+        except Exception as exc:
+            # The last resort: whatever this sender's input set off ends its session only, in one
+            # rate-limited line (the traceback only at debug level: an attacker must not flood the log).
+            peer_log.log(
+                logging.ERROR,
+                f"{self._source}:internal",
+                "share from %s failed unexpectedly (%s); ending that share",
+                self._source,
+                type(exc).__name__,
+            )
+            logger.debug("the unexpected failure of the share from %s", self._source, exc_info=True)
             await self._send_quietly(Error(code="internal", message="the receiver hit an internal error"))
             self.end = EndReason.PROTOCOL_ERROR
         finally:
@@ -283,7 +292,7 @@ class IncomingShare:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError, AssertionError) as exc:
             raise ProtocolError(f"the SDP offer was rejected: {exc}", code="bad-sdp") from exc
         local_sdp = pc.localDescription.sdp
         mac = key.answer_mac(offer.sdp, local_sdp) if key else None

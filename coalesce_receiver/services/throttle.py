@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 GLOBAL_KEY = "*"
+_MAX_DOUBLINGS = 64
 
 
 @dataclass
@@ -62,7 +63,8 @@ class PinThrottle:
         record = self._records.get(key)
         if record is None or record.failures < free:
             return 0.0
-        delay = min(self._max, self._base * float(2 ** (record.failures - free)))
+        doublings = min(record.failures - free, _MAX_DOUBLINGS)  # 2.0**n overflows past n = 1023
+        delay = min(self._max, self._base * 2.0**doublings)
         return max(0.0, record.last_failure + delay - now)
 
     def _expire(self, now: float) -> None:

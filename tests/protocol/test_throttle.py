@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from coalesce_receiver.services.throttle import PinThrottle
 
 
@@ -52,3 +54,15 @@ def test_delay_is_capped_and_records_expire() -> None:
     assert t.retry_after("a") == 10.0
     clock.now += 61
     assert t.retry_after("a") == 0
+
+
+def test_ten_thousand_failures_still_throttle_at_the_cap() -> None:
+    now = [0.0]
+    throttle = PinThrottle(free_failures=3, base_delay=2.0, max_delay=300.0, clock=lambda: now[0])
+    for _ in range(10_000):  # 2 ** 9997 would not fit a float: the doubling must stop before that
+        wait = throttle.failure("10.0.0.9")
+    assert wait == pytest.approx(300.0)
+    now[0] += 301
+    assert throttle.retry_after("10.0.0.9") == 0.0
+    throttle.success("10.0.0.9")
+    assert throttle.retry_after("10.0.0.9") == 0.0
