@@ -52,6 +52,18 @@ def _unb64(text: str | None, what: str) -> bytes:
         raise ProtocolError(f"pairing: {what} is not base64", code="malformed") from exc
 
 
+def _element(text: str | None, what: str, length: int) -> bytes:
+    """The peer's SPAKE2 message, which must be exactly as long as ours.
+
+    spake2 decodes an element of any length as a little-endian number, so a short one is a valid point
+    about one time in fourteen: only the length check makes every truncated message ``bad-pairing``.
+    """
+    data = _unb64(text, what)
+    if len(data) != length:
+        raise ProtocolError(f"pairing: {what} has the wrong length", code="bad-pairing")
+    return data
+
+
 class PairingKey:
     """The shared key of one paired session and the MACs derived from it."""
 
@@ -119,7 +131,8 @@ class SenderPairing:
     def finish(self, receiver_spake: str | None, tls_fingerprint: str) -> tuple[Pair, PairingKey]:
         """Return the ``pair`` message to send and the session key."""
         try:
-            key = PairingKey(self._spake.finish(_unb64(receiver_spake, "the receiver's SPAKE2 message")))
+            element = _element(receiver_spake, "the receiver's SPAKE2 message", len(self._message))
+            key = PairingKey(self._spake.finish(element))
         except _BAD_ELEMENT as exc:
             raise ProtocolError(
                 "pairing: the receiver's SPAKE2 message is invalid", code="bad-pairing"
@@ -137,12 +150,15 @@ class ReceiverPairing:
 
     def __init__(self, pin: str) -> None:
         self._spake = SPAKE2_B(pin.encode(), idA=_ID_SENDER, idB=_ID_RECEIVER)
-        self.message = _b64(self._spake.start())
+        start = self._spake.start()
+        self._length = len(start)
+        self.message = _b64(start)
 
     def verify(self, pair: Pair, tls_fingerprint: str) -> PairingKey:
         """Return the session key, or raise :class:`WrongPin` / :class:`IdentityMismatch`."""
         try:
-            key = PairingKey(self._spake.finish(_unb64(pair.spake, "the sender's SPAKE2 message")))
+            element = _element(pair.spake, "the sender's SPAKE2 message", self._length)
+            key = PairingKey(self._spake.finish(element))
         except _BAD_ELEMENT as exc:
             raise ProtocolError(
                 "pairing: the sender's SPAKE2 message is invalid", code="bad-pairing"

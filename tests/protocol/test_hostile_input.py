@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import random
 
 import pytest
 from spake2 import SPAKE2_B, SPAKEError
@@ -79,3 +80,16 @@ def test_every_bad_spake2_element_is_a_bad_pairing(name: str) -> None:
     with pytest.raises(ProtocolError) as at_sender:
         SenderPairing(PIN).finish(from_receiver, FINGERPRINT)
     assert at_sender.value.code == "bad-pairing"
+
+
+def test_a_spake2_message_of_any_other_length_is_a_bad_pairing() -> None:
+    """spake2 decodes short input as a number, so about one random short element in 14 is a valid point."""
+    rng = random.Random(10)
+    length = len(real_element())
+    for size in (n for n in range(2, 2 * length) if n != length):
+        for _ in range(20):
+            element = b"A" + rng.randbytes(size - 1)
+            pair = Pair(spake=base64.b64encode(element).decode(), confirm="AAAA", binding="AAAA")
+            with pytest.raises(ProtocolError) as caught:
+                ReceiverPairing(PIN).verify(pair, FINGERPRINT)
+            assert caught.value.code == "bad-pairing", (size, element)
