@@ -12,7 +12,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from coalesce_cloud.core import security
-from coalesce_cloud.core.throttle import BackoffPolicy
 from coalesce_cloud.errors import CloudServiceError
 from coalesce_cloud.models import (
     AuditEvent,
@@ -24,6 +23,7 @@ from coalesce_cloud.models import (
     Org,
     ThrottleRecord,
 )
+from coalesce_common.throttle import BackoffPolicy
 
 MEETING_ID_ATTEMPTS = 20
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)  # write last_seen at most this often per device
@@ -271,7 +271,7 @@ def throttle_retry_after(session: Session, *, key: str, policy: BackoffPolicy, n
     record = session.get(ThrottleRecord, key)
     if record is None:
         return 0.0
-    return policy.retry_after(record.failures, record.last_failure, now)
+    return policy.retry_after(record.failures, idle=(now - record.last_failure).total_seconds())
 
 
 def throttle_failure(session: Session, *, key: str, policy: BackoffPolicy, now: datetime) -> float:
@@ -297,4 +297,6 @@ def throttle_failure(session: Session, *, key: str, policy: BackoffPolicy, now: 
                 .values(failures=ThrottleRecord.failures + 1, last_failure=now)
             )
     record = session.get(ThrottleRecord, key, populate_existing=True)
-    return 0.0 if record is None else policy.retry_after(record.failures, record.last_failure, now)
+    if record is None:
+        return 0.0
+    return policy.retry_after(record.failures, idle=(now - record.last_failure).total_seconds())

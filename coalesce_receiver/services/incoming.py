@@ -47,7 +47,7 @@ from coalesce_common.protocol.sdp import dtls_fingerprints
 from coalesce_common.signaling import ChannelClosed, SignalingChannel
 from coalesce_receiver.models.room import JoinRequest, RoomModel, ShareView
 from coalesce_receiver.services.sink import TrackSink
-from coalesce_receiver.services.throttle import PinThrottle
+from coalesce_receiver.services.throttle import HelloThrottle, PinThrottle
 
 if TYPE_CHECKING:
     from aiortc import RTCPeerConnection
@@ -76,6 +76,7 @@ class IncomingShare:
         receiver_id: str,
         pin: Callable[[], str | None],
         throttle: PinThrottle,
+        hellos: HelloThrottle,
         max_shares: int,
         handshake_timeout: float,
         unique_name: Callable[[str], str],
@@ -92,6 +93,7 @@ class IncomingShare:
         self._receiver_id = receiver_id
         self._pin = pin
         self._throttle = throttle
+        self._hellos = hellos
         self._max_shares = max_shares
         self._handshake_timeout = handshake_timeout
         self._unique_name = unique_name
@@ -178,6 +180,12 @@ class IncomingShare:
         Raises :class:`_Refused` once it has answered ``denied``.
         """
         hello = await self._expect(Hello)
+        if (wait := self._hellos.admit(self._source)) > 0:  # before any SPAKE2 or aiortc work
+            # One line for every flooding source together: many addresses must not mean many lines.
+            peer_log.warning(
+                "hello-rate", "refusing hellos that come too fast (from %s, perhaps others)", self._source
+            )
+            await self._deny(DenyReason.THROTTLED, "too many attempts from your address", wait)
         pin = self._pin()
         if hello.role is SenderRole.MODERATOR:
             pin = self._moderator_pin()
@@ -207,6 +215,7 @@ class IncomingShare:
         if pairing is not None:
             if (wait := self._throttle.retry_after(self._source)) > 0:  # another attempt failed meanwhile
                 await self._deny(DenyReason.THROTTLED, "too many wrong PINs", wait)
+            # No await from the check above to the verdict below: parallel attempts cannot slip between.
             try:
                 key = pairing.verify(pair, self._channel.tls_fingerprint)
             except WrongPin:

@@ -31,7 +31,7 @@ from coalesce_common.tls import TlsIdentity, load_or_create_identity
 from coalesce_receiver.models.room import MAX_SHOWN_SHARES, JoinRequest, RoomModel, SettingsOutcome
 from coalesce_receiver.services.incoming import IncomingShare, SinkFactory, safe_name
 from coalesce_receiver.services.sink import SnapshotWriter, StatsWriter, TrackSink
-from coalesce_receiver.services.throttle import PinThrottle
+from coalesce_receiver.services.throttle import HelloThrottle, PinThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -81,10 +81,12 @@ class Receiver:
         config: ReceiverConfig,
         *,
         throttle: PinThrottle | None = None,
+        hello_throttle: HelloThrottle | None = None,
         sink_factory: SinkFactory = TrackSink,
     ) -> None:
         self.config = config
         self.throttle = throttle or PinThrottle()
+        self.hello_throttle = hello_throttle or HelloThrottle()
         self._sink_factory = sink_factory
         self.model = RoomModel(config.name, pin_required=config.pin is not None)
         self.model.pin = config.pin
@@ -194,6 +196,7 @@ class Receiver:
             receiver_id=self.receiver_id,
             pin=lambda: self._pin,
             throttle=self.throttle,
+            hellos=self.hello_throttle,
             max_shares=self.config.max_shares,
             handshake_timeout=self.config.handshake_timeout,
             unique_name=self._unique_name,

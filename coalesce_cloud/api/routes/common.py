@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from coalesce_cloud.core.config import ThrottleSettings
-from coalesce_cloud.core.throttle import BackoffPolicy
+from coalesce_common.throttle import BackoffPolicy
 
 
 def client_address(request: Request) -> str:
