@@ -4,7 +4,10 @@ Everything a node needs lives under ``EjabberdConfig.state_dir``: ``ejabberd.yml
 (both rendered by :mod:`.config`), ``inetrc``, the Mnesia spool, logs, the PID file and a private ``HOME``
 holding the Erlang cookie (so the cookie never appears on a command line and ``~/.erlang.cookie`` is never
 touched). The node runs under ``ejabberdctl foreground``; that script does not exec erl, so the PID we
-start is bash and beam.smp is its child (``EJABBERD_PID_PATH`` tells us beam's PID).
+start is bash and beam.smp is its child (``EJABBERD_PID_PATH`` tells us beam's PID). The script's ``erl`` is
+our launcher (:data:`ERL_LAUNCHER`), which asks the kernel to SIGTERM beam.smp (a graceful ``init:stop``)
+when the script dies: with the script's own parent-death signal (:mod:`..process`), a killed parent leaves
+no ejabberd behind.
 
 Erlang distribution listens on 127.0.0.1 only. A single node uses ``ERL_DIST_PORT`` (:attr:`DistMode.PORT`):
 no epmd at all. Nodes of a :class:`~coalesce_cloud.servers.ejabberd.cluster.EjabberdCluster` register with
@@ -54,6 +57,11 @@ log = logging.getLogger(__name__)
 
 DEBIAN_CTL_INSTALL_USER_LINE = "INSTALLUSER=ejabberd"
 CTL_TIMEOUT = 60.0
+ERL_LAUNCHER = """#!/bin/sh
+# Written by coalesce_cloud.servers.ejabberd. ejabberdctl runs erl as its child: the kernel sends that
+# child (beam.smp, after erl's execs) SIGTERM when ejabberdctl dies, so no node outlives it.
+exec {setpriv} --pdeathsig TERM -- {erl} "$@"
+"""
 API_TIMEOUT = 10.0
 
 
@@ -125,6 +133,11 @@ class EjabberdNode(ServerLifecycle):
         write_file(config.config_file, render_ejabberd_yml(config), mode=0o600)
         write_file(config.ctl_config_file, render_ejabberdctl_cfg(config), mode=0o600)
         write_file(config.state_dir / "inetrc", INETRC)
+        launcher = ERL_LAUNCHER.format(
+            setpriv=find_executable("setpriv", package="util-linux"),
+            erl=find_executable("erl", package="erlang-base"),
+        )
+        write_file(config.erl_launcher, launcher, mode=0o700)
         write_private_file(config.home_dir / ".erlang.cookie", config.cookie)
         config.pid_file.unlink(missing_ok=True)
         self._beam_pid = None
