@@ -415,7 +415,7 @@ def _spawn_tied_to_us(
     result: concurrent.futures.Future[subprocess.Popen[bytes]] = concurrent.futures.Future()
     parent, signum = os.getpid(), int(death_signal)
 
-    def tie_to_parent() -> None:  # in the child, between fork and exec: only async-signal-safe calls
+    def tie_to_parent() -> None:  # in the child, between fork and exec: system calls only, no locks
         prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
         if os.getppid() != parent:  # we died before the prctl took effect: nobody would signal the child
             os.kill(os.getpid(), signum)
