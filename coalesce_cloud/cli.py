@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from coalesce_cloud.admin_cli import admin_main
-from coalesce_cloud.stack import LocalCloud, StackPorts
+from coalesce_cloud.stack import RELAY_PORTS, LocalCloud, StackPorts
 from coalesce_common.errors import CoalesceError
 
 logger = logging.getLogger("coalesce_cloud")
@@ -26,7 +26,14 @@ logger = logging.getLogger("coalesce_cloud")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coalesce-cloud", description="The Coalesce cloud.")
     sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="run a whole cloud on this machine (CA, ejabberd, coturn, REST API)")
+    up = sub.add_parser(
+        "up",
+        help="run a whole cloud on this machine (CA, ejabberd, coturn, REST API)",
+        description="Run a whole cloud on this machine: a CA and certificates, ejabberd, coturn and the "
+        "REST API. Ctrl-C (or SIGTERM) stops everything; if this command is killed, its servers die too.",
+        epilog=UP_PORTS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     up.add_argument("--state-dir", type=Path, required=True, help="where certificates, secrets and data live")
     up.add_argument(
         "--host", default="127.0.0.1", help="address every service listens on (default 127.0.0.1)"
@@ -37,7 +44,28 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--xmpp-tls-port", type=int, default=5223, help="XMPP with direct TLS (default 5223)")
     up.add_argument("--turn-port", type=int, default=3478, help="STUN/TURN over UDP and TCP (default 3478)")
     up.add_argument(
-        "--turn-tls-port", type=int, default=5349, help="TURN over TLS (default 5349; 443 in production)"
+        "--turn-tls-port",
+        type=int,
+        default=5349,
+        help="TURN over TLS, and DTLS on UDP (default 5349; 443 in production)",
+    )
+    up.add_argument(
+        "--relay-ports",
+        type=_port_range,
+        metavar="MIN-MAX",
+        help=f"UDP ports coturn relays media from (default: {RELAY_PORTS} ports between 49160 and 53200)",
+    )
+    up.add_argument(
+        "--xmpp-admin-port",
+        type=int,
+        default=0,
+        help="ejabberd's admin API, on 127.0.0.1 only (default: a free port)",
+    )
+    up.add_argument(
+        "--erlang-dist-port",
+        type=int,
+        default=0,
+        help="Erlang distribution (ejabberdctl talks to ejabberd by it), on 127.0.0.1 only (default: free)",
     )
     serve = sub.add_parser("serve", help="run the REST API only, against external ejabberd and coturn")
     serve.add_argument("--config", type=Path, help="settings file (TOML or JSON); env COALESCE_CLOUD_* too")
@@ -45,6 +73,35 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=443, help="HTTPS port (default 443)")
     sub.add_parser("admin", help="admin commands (see coalesce-cloud admin --help)", add_help=False)
     return parser
+
+
+UP_PORTS_HELP = """\
+ports: every one is printed at start (and written to STATE_DIR/cloud.json), each bound to --host except
+the two control ports, which are on 127.0.0.1 whatever --host is:
+  --api-port          TCP      REST API (HTTPS)
+  --xmpp-port         TCP      XMPP, STARTTLS required
+  --xmpp-tls-port     TCP      XMPP, direct TLS
+  --turn-port         TCP+UDP  STUN/TURN
+  --turn-tls-port     TCP+UDP  TURN over TLS and DTLS
+  --relay-ports       UDP      TURN relay ports, opened per allocation
+  --xmpp-admin-port   TCP      ejabberd's admin API (127.0.0.1 only)
+  --erlang-dist-port  TCP      Erlang distribution (127.0.0.1 only)
+There is no epmd, no XMPP component port and no server-to-server port."""
+
+
+def _port_range(text: str) -> tuple[int, int]:
+    low, _, high = text.partition("-")
+    try:
+        first, last = int(low), int(high)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a port range: write it as MIN-MAX, e.g. 49160-49200"
+        ) from None
+    if not 0 < first <= last <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a port range: MIN and MAX must be ports (1-65535) with MIN <= MAX"
+        )
+    return first, last
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,7 +126,11 @@ async def _up(args: argparse.Namespace) -> int:
         xmpp_tls=args.xmpp_tls_port,
         turn=args.turn_port,
         turn_tls=args.turn_tls_port,
+        xmpp_admin_api=args.xmpp_admin_port,
+        erlang_dist=args.erlang_dist_port,
     )
+    if args.relay_ports is not None:
+        ports.relay_min, ports.relay_max = args.relay_ports
     cloud = LocalCloud(args.state_dir.resolve(), host=args.host, domain=args.domain, ports=ports)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -80,11 +141,9 @@ async def _up(args: argparse.Namespace) -> int:
         print(f"cloud up: REST API {cloud.api_url}", flush=True)
         print(f"  CA certificate (give to devices with --ca): {cloud.ca_file}", flush=True)
         print(f"  admin token: in {cloud.state_dir / 'admin-token'}", flush=True)
-        print(
-            f"  XMPP {args.host}:{cloud.ports.xmpp_starttls} (STARTTLS), :{cloud.ports.xmpp_tls} (TLS); "
-            f"TURN {args.host}:{cloud.ports.turn} (UDP/TCP), :{cloud.ports.turn_tls} (TLS)",
-            flush=True,
-        )
+        print("  listening on (every port this cloud opens):", flush=True)
+        for listener in cloud.listeners():
+            print(f"    {listener!s:<28} {listener.purpose}", flush=True)
         print(
             "  enroll a device: coalesce-cloud admin enroll-code --org ORG, then "
             f"coalesce enroll {cloud.api_url} CODE --ca {cloud.ca_file}",

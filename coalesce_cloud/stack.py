@@ -2,7 +2,12 @@
 
 ``coalesce-cloud up`` runs it for development and demos; the end-to-end tests run the same stack. All
 state (certificates, secrets, database, server configs and logs) lives in one folder; every port is
-configurable and defaults to a free one. Production runs the pieces separately (``deploy/``).
+configurable and defaults to a free one. :meth:`LocalCloud.listeners` names every port the stack opens and
+what for: all are bound to ``host`` except ejabberd's admin API and the Erlang distribution port, which are
+on 127.0.0.1 whatever ``host`` is (there is no epmd, no XMPP component port and no server-to-server port).
+Stopping is prompt: idle HTTPS keep-alive clients do not hold it up (:class:`_ApiServer`), and a killed
+stack leaves no server behind (:mod:`coalesce_cloud.servers.process`). Production runs the pieces
+separately (``deploy/``).
 """
 
 from __future__ import annotations
@@ -49,11 +54,65 @@ def _secret_file(path: Path, length: int = 32) -> str:
     return value
 
 
+SHUTDOWN_GRACE_SECONDS = 3
+"""How long a request still running at shutdown may take to finish before it is cancelled."""
+CLOSED_CONNECTION_POLL_SECONDS = 0.05
+"""uvicorn offers no event for a connection it closed; it polls its own set every 0.1 s."""
+
+
 class _ApiServer(uvicorn.Server):
-    """uvicorn without its signal handlers: whoever runs the stack owns SIGINT and SIGTERM."""
+    """uvicorn without its signal handlers (whoever runs the stack owns SIGINT and SIGTERM), and with a
+    shutdown that does not wait for idle clients.
+
+    At shutdown uvicorn closes the idle keep-alive connections and waits until every connection is gone.
+    Over TLS a closed connection lingers until the client answers our close_notify, which a client that
+    leaves its idle socket unread (http.client, requests, a suspended laptop) does only when it next looks,
+    or until asyncio gives up after 30 s: one such client held ``coalesce-cloud up`` at "stopping…". A
+    connection whose close has flushed everything owes the client nothing more (TLS does not ask the
+    closing side to wait for the peer's close_notify: RFC 8446 §6.1, RFC 5246 §7.2.1), so it is aborted.
+    Requests still running get :data:`SHUTDOWN_GRACE_SECONDS`.
+    """
 
     def capture_signals(self) -> contextlib.AbstractContextManager[None]:  # type: ignore[override]
         return contextlib.nullcontext()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        dropping = asyncio.ensure_future(self._drop_closed_connections())
+        try:
+            await super().shutdown(sockets)
+        finally:
+            dropping.cancel()
+
+    async def _drop_closed_connections(self) -> None:
+        while True:
+            for connection in list(self.server_state.connections):
+                transport = connection.transport
+                if transport.is_closing() and not transport.get_write_buffer_size():
+                    transport.abort()
+            await asyncio.sleep(CLOSED_CONNECTION_POLL_SECONDS)
+
+
+LOOPBACK = "127.0.0.1"
+"""Where the servers' control ports listen, whatever ``host`` is: nothing but this machine may reach them."""
+RELAY_PORTS = 40
+"""Size of the TURN relay range chosen when none is given: one port per allocation, plenty for a demo."""
+
+
+@dataclass(frozen=True)
+class Listener:
+    """One address the local cloud listens on, and what for."""
+
+    host: str
+    port: int
+    transport: str
+    """``tcp``, ``udp`` or ``tcp+udp``."""
+    purpose: str
+    last_port: int | None = None
+    """The end of a range that starts at ``port`` (the TURN relay ports)."""
+
+    def __str__(self) -> str:
+        ports = f"{self.port}-{self.last_port}" if self.last_port is not None else str(self.port)
+        return f"{self.host}:{ports} {self.transport}"
 
 
 @dataclass
@@ -70,14 +129,17 @@ class StackPorts:
 
     def fill(self, host: str) -> None:
         """Give every port left at 0 a free one."""
-        for name in ("api", "xmpp_starttls", "xmpp_tls", "xmpp_admin_api", "erlang_dist", "turn_tls"):
+        for name in ("api", "xmpp_starttls", "xmpp_tls", "turn_tls"):
             if not getattr(self, name):
                 setattr(self, name, free_port(host))
+        for name in ("xmpp_admin_api", "erlang_dist"):
+            if not getattr(self, name):
+                setattr(self, name, free_port(LOOPBACK))
         if not self.turn:
             self.turn = free_port(host, socket.SOCK_DGRAM)
         if not self.relay_min:
             self.relay_min = 49160 + (free_port(host, socket.SOCK_DGRAM) % 4000)
-            self.relay_max = self.relay_min + 40
+            self.relay_max = self.relay_min + RELAY_PORTS - 1
 
 
 @dataclass
@@ -108,6 +170,30 @@ class LocalCloud:
     def admin_token(self) -> str:
         return _secret_file(self.state_dir / "admin-token")
 
+    def listeners(self) -> list[Listener]:
+        """Every port the stack listens on (once started), bound to ``host`` unless said otherwise."""
+        ports, host = self.ports, self.host
+        return [
+            Listener(host, ports.api, "tcp", "REST API (HTTPS)"),
+            Listener(host, ports.xmpp_starttls, "tcp", "XMPP, STARTTLS required (ejabberd)"),
+            Listener(host, ports.xmpp_tls, "tcp", "XMPP, direct TLS (ejabberd)"),
+            Listener(
+                LOOPBACK, ports.xmpp_admin_api, "tcp", "ejabberd admin API for the REST API, loopback only"
+            ),
+            Listener(
+                LOOPBACK, ports.erlang_dist, "tcp", "Erlang distribution for ejabberdctl, loopback only"
+            ),
+            Listener(host, ports.turn, "tcp+udp", "STUN/TURN (coturn)"),
+            Listener(host, ports.turn_tls, "tcp+udp", "TURN over TLS and DTLS (coturn)"),
+            Listener(
+                host,
+                ports.relay_min,
+                "udp",
+                "TURN relay ports, opened per allocation",
+                last_port=ports.relay_max,
+            ),
+        ]
+
     async def start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.ports.fill(self.host)
@@ -128,6 +214,7 @@ class LocalCloud:
                     dist_port=self.ports.erlang_dist,
                     ca_file=ca.cert,
                     host=self.host,
+                    http_api_host=LOOPBACK,
                     domain=self.domain,
                 )
             )
@@ -184,6 +271,7 @@ class LocalCloud:
             ssl_keyfile=str(key),
             log_level="warning",
             lifespan="on",
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
         )
         self._api = server = _ApiServer(config)
         self._api_task = asyncio.ensure_future(server.serve())
@@ -204,6 +292,9 @@ class LocalCloud:
                 "tls_port": self.ports.xmpp_tls,
             },
             "turn": {"port": self.ports.turn, "tls_port": self.ports.turn_tls},
+            "listeners": [
+                {"address": str(listener), "purpose": listener.purpose} for listener in self.listeners()
+            ],
         }
         (self.state_dir / "cloud.json").write_text(json.dumps(summary, indent=2) + "\n")
 

@@ -10,6 +10,13 @@ under the ejabberdctl shell, postgres backends) cannot outlive it. The exit is o
 is reaped (pidfd on Linux, ``waitid(WNOWAIT)`` elsewhere), so the group id cannot have been reused when it
 is signalled.
 
+No server outlives us: each child asks the kernel (Linux ``PR_SET_PDEATHSIG``) for SIGKILL when its parent
+dies, so a ``coalesce-cloud up`` that is itself SIGKILLed takes its servers with it. That signal fires when
+the *thread* that forked the child exits, not the process, so the fork happens in a thread of our own that
+lives exactly as long as the child (a worker thread of ``asyncio.to_thread`` may end earlier). Helpers a
+server forks do not inherit the setting; a server that forks its real work off (ejabberdctl runs erl as its
+child) passes it on itself (see :mod:`coalesce_cloud.servers.ejabberd.node`).
+
 The blocking API (``start``/``stop``) suits fixtures and CLIs; ``async_start``/``aclose`` run it in a
 worker thread for asyncio callers.
 """
@@ -18,7 +25,10 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import concurrent.futures
 import contextlib
+import ctypes
+import functools
 import logging
 import os
 import pwd
@@ -27,6 +37,8 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -51,6 +63,8 @@ DEFAULT_STOP_TIMEOUT = 15.0
 FIRST_PROBE_INTERVAL = 0.01
 MAX_PROBE_INTERVAL = 0.25
 LOG_TAIL_CHARS = 3000
+PR_SET_PDEATHSIG = 1
+"""From <linux/prctl.h>."""
 
 
 def find_executable(name: str, *, package: str, search: Sequence[Path] = ()) -> Path:
@@ -119,7 +133,8 @@ class ManagedProcess:
     ``user`` (only when running as root) runs the process as that system user, with its primary group
     and no supplementary groups; the PID stays the server's own (no ``su`` in between). Used as a context
     manager it stops the process on exit; starting is up to the caller (:meth:`start` needs a readiness
-    check).
+    check). ``parent_death_signal`` is what the process gets if we die without stopping it (Linux only;
+    None: nothing, it is orphaned).
     """
 
     def __init__(
@@ -133,6 +148,7 @@ class ManagedProcess:
         user: str | None = None,
         stop_signal: signal.Signals = signal.SIGTERM,
         stop_timeout: float = DEFAULT_STOP_TIMEOUT,
+        parent_death_signal: signal.Signals | None = signal.SIGKILL,
     ) -> None:
         self.name = name
         self.args = [str(arg) for arg in args]
@@ -142,6 +158,7 @@ class ManagedProcess:
         self.user = user
         self.stop_signal = stop_signal
         self.stop_timeout = stop_timeout
+        self.parent_death_signal = parent_death_signal
         self._popen: subprocess.Popen[bytes] | None = None
         self._pidfd: int | None = None
         self._log_offset = 0
@@ -189,8 +206,9 @@ class ManagedProcess:
         with self.log_path.open("ab") as log_file:
             self._log_offset = log_file.tell()
             log.debug("starting %s: %s", self.name, " ".join(self.args))
-            try:
-                self._popen = subprocess.Popen(
+
+            def spawn(preexec_fn: Callable[[], None] | None) -> subprocess.Popen[bytes]:
+                return subprocess.Popen(  # type: ignore[call-overload,no-any-return]
                     self.args,
                     stdin=subprocess.DEVNULL,
                     stdout=log_file,
@@ -198,8 +216,12 @@ class ManagedProcess:
                     cwd=self.cwd,
                     env=self.env,
                     start_new_session=True,
-                    **user_kwargs,  # type: ignore[call-overload]
+                    preexec_fn=preexec_fn,
+                    **user_kwargs,
                 )
+
+            try:
+                self._popen = _spawn_tied_to_us(spawn, self.parent_death_signal, self.name)
             except OSError as exc:
                 raise ServerStartError(f"could not run {self.name} ({self.args[0]}): {exc.strerror}") from exc
         self._pidfd = None
@@ -373,6 +395,65 @@ class ManagedProcess:
                 raise ServerStopError(f"processes {survivors} of {self.name} survived SIGKILL")
             time.sleep(interval)
             interval = min(interval * 2, MAX_PROBE_INTERVAL)
+
+
+_Spawn = Callable[[Callable[[], None] | None], "subprocess.Popen[bytes]"]
+"""Starts the child, given the ``preexec_fn`` to run in it."""
+
+
+def _spawn_tied_to_us(
+    spawn: _Spawn, death_signal: signal.Signals | None, name: str
+) -> subprocess.Popen[bytes]:
+    """``spawn(preexec_fn)``, with the child set to get ``death_signal`` when we die (where Linux can).
+
+    The fork happens in a daemon thread that then waits for the child's exit (without reaping it), so the
+    thread the kernel watches for ``PR_SET_PDEATHSIG`` ends with the child or with our process, never
+    before."""
+    prctl = _prctl()
+    if death_signal is None or prctl is None:
+        return spawn(None)
+    result: concurrent.futures.Future[subprocess.Popen[bytes]] = concurrent.futures.Future()
+    parent, signum = os.getpid(), int(death_signal)
+
+    def tie_to_parent() -> None:  # in the child, between fork and exec: system calls only, no locks
+        prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
+        if os.getppid() != parent:  # we died before the prctl took effect: nobody would signal the child
+            os.kill(os.getpid(), signum)
+
+    def fork_and_keep() -> None:
+        try:
+            popen = spawn(tie_to_parent)
+        except BaseException as exc:
+            result.set_exception(exc)
+            return
+        try:
+            pidfd: int | None = os.pidfd_open(popen.pid)
+        except OSError:  # Linux before 5.3
+            pidfd = None
+        result.set_result(popen)
+        if pidfd is None:
+            with contextlib.suppress(ChildProcessError):
+                os.waitid(os.P_PID, popen.pid, os.WEXITED | os.WNOWAIT)
+            return
+        try:
+            select.select([pidfd], [], [])
+        finally:
+            os.close(pidfd)
+
+    threading.Thread(target=fork_and_keep, name=f"{name} parent", daemon=True).start()
+    return result.result()
+
+
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    """libc's prctl on Linux, loaded before any fork (the child only calls it); None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return prctl
 
 
 def living_group_members(pgid: int, *, exclude: int | None = None) -> list[int]:

@@ -347,6 +347,11 @@ class EjabberdConfig:
         return self.state_dir / "ejabberd.pid"
 
     @property
+    def erl_launcher(self) -> Path:
+        """The script ejabberdctl runs instead of ``erl`` (it ties beam.smp's life to the script's)."""
+        return self.state_dir / "erl"
+
+    @property
     def api_url(self) -> str:
         host = f"[{self.http_api_host}]" if ":" in self.http_api_host else self.http_api_host
         return f"http://{host}:{self.http_api_port}/api"
@@ -387,6 +392,11 @@ def managed_ctl_variables(config: EjabberdConfig) -> list[ShellVariable]:
             "EXEC_CMD",
             "as_current_user",
             "Debian's script would `su ejabberd` when run as root, which needs an ejabberd-owned spool.",
+        ),
+        ShellVariable(
+            "ERL",
+            str(config.erl_launcher),
+            "ejabberdctl runs erl as its child, not by exec; this launcher makes beam.smp die with it.",
         ),
         ShellVariable("EJABBERD_PID_PATH", str(config.pid_file)),
         ShellVariable("EJABBERD_BYPASS_WARNINGS", "true"),
