@@ -57,7 +57,6 @@ from coalesce_common.signaling.base import ChannelClosed
 from coalesce_common.tls import TlsIdentity, client_context, fingerprint_of_der, server_context
 
 logger = logging.getLogger(__name__)
-shed_log = RateLimitedLog(logger)
 
 FRAME_LIMIT = 1024 * 1024
 SIGNALING_PATH = "/coalesce/v1"
@@ -239,6 +238,7 @@ class _Gate:
 
     def __init__(self, limits: ConnectionLimits) -> None:
         self.admission = Admission(limits)
+        self._log = RateLimitedLog(logger)  # strangers decide how often these lines would come
         self._sockets: weakref.WeakValueDictionary[Ticket, _AdmittedSocket] = weakref.WeakValueDictionary()
         self._by_descriptor: dict[int, Ticket] = {}
         self._unswept = 0  # unpaired connections closed since the last collection
@@ -253,15 +253,15 @@ class _Gate:
             why = (
                 f"it already holds {self.admission.limits.per_source}, the most one address may"
                 if verdict is Refusal.PER_SOURCE
-                else f"all {self.admission.total} connections are paired shares"
+                else f"the receiver is at its limit of {self.admission.total} connections"
             )
-            shed_log.warning(f"refused:{verdict.value}", "refused a connection from %s: %s", source, why)
+            self._log.warning(f"refused:{verdict.value}", "refused a connection from %s: %s", source, why)
             return None
         if verdict.shed is not None:
-            shed_log.log(
+            self._log.log(
                 logging.INFO,
                 "shed",
-                "closed the oldest unpaired connection (from %s) to admit one from %s: %d are open",
+                "closed the oldest unpaired connection (from %s) to admit one from %s, at the limit of %d",
                 verdict.shed.source,
                 source,
                 self.admission.total,
@@ -275,10 +275,13 @@ class _Gate:
         return admitted
 
     def out_of_descriptors(self, exc: OSError) -> None:
+        limit = self.admission.total
         shed = self.admission.out_of_descriptors()
         for ticket in shed:
             self._close(ticket)
-        shed_log.warning(
+        if self.admission.total == limit:
+            return  # connections shed for an earlier refusal are still closing
+        self._log.warning(
             "descriptors",
             "out of file descriptors (%s): closed %d unpaired connections; at most %d from now on",
             exc.strerror,
