@@ -71,6 +71,7 @@ _OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE)
 SWEEP_AFTER = 32
 """Unpaired connections closed between two collections of the garbage they leave (see :class:`_Gate`)."""
 SWEEP_INTERVAL = 0.25
+"""Seconds at least between two such collections, however fast strangers come and go."""
 
 
 class WebSocketChannel:
@@ -144,11 +145,6 @@ class WebSocketServer:
         assert self._servers, "not started"
         sockets = list(self._servers[0].sockets)
         return int(sockets[0].getsockname()[1])
-
-    @property
-    def admission(self) -> Admission:
-        """Who holds a connection now (read it; the server alone changes it)."""
-        return self._gate.admission
 
     async def start(self, host: str | None, port: int) -> None:
         """Bind and listen; raises ``OSError`` if the port cannot be bound."""
@@ -231,7 +227,7 @@ class _Gate:
     fails (cut, timed out, or shed) leaves a reference cycle in asyncio: the exception, its traceback, the
     accept coroutine's frame holding the waiter that holds the exception, and the ``SSLProtocol`` with its
     256 KiB read buffer. Only a full collection frees it, and a quiet receiver makes one rarely: 2,000 idle
-    connections took its memory from 116 MB to 430-580 MB, which it kept. So after every
+    connections took its memory from 116 MB to 440-534 MB, which it kept. So after every
     :data:`SWEEP_AFTER` unpaired connections closed it collects (at most every :data:`SWEEP_INTERVAL` s;
     about 1 ms once the CLI has frozen the start-up objects with ``gc.freeze()``).
     """
@@ -329,8 +325,8 @@ class _Listener(socket.socket):
     listening socket does not stay readable and spin the loop (libuv does the same).
     """
 
-    def __init__(self, family: int, type: int, proto: int, gate: _Gate) -> None:
-        super().__init__(family, type, proto)
+    def __init__(self, family: int, kind: int, proto: int, gate: _Gate) -> None:
+        super().__init__(family, kind, proto)
         self._gate = gate
         self._reserve: int | None = _reserve()
 
@@ -394,8 +390,8 @@ async def _bind(host: str | None, port: int, gate: _Gate) -> list[_Listener]:
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     listeners: list[_Listener] = []
     try:
-        for family, type_, proto, _, address in dict.fromkeys(infos):
-            listener = _Listener(family, type_, proto, gate)
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            listener = _Listener(family, kind, proto, gate)
             listeners.append(listener)
             if os.name == "posix":
                 listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
