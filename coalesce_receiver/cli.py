@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -21,6 +22,7 @@ from coalesce_common.cloud.device import enroll
 from coalesce_common.errors import CoalesceError
 from coalesce_common.protocol.pin import RULE as PIN_RULE
 from coalesce_common.protocol.pin import is_valid_pin
+from coalesce_common.signaling.admission import DEFAULT_PER_SOURCE
 from coalesce_receiver.services.cloud_link import KEYRING_SERVICE, CloudLink
 from coalesce_receiver.services.receiver import (
     DEFAULT_PORT,
@@ -60,6 +62,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir", type=Path, default=default_data_dir(), help="where the TLS key and id are kept"
     )
     p.add_argument("--no-mdns", action="store_true", help="do not announce this receiver on the network")
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        metavar="N",
+        help="signaling connections open at once, in all (default: 64, fewer if the open-file limit is low);"
+        " at the limit the oldest one that has not paired is closed for a newcomer",
+    )
+    p.add_argument(
+        "--max-connections-per-source",
+        type=int,
+        default=DEFAULT_PER_SOURCE,
+        metavar="N",
+        help=f"signaling connections one address may hold open (default {DEFAULT_PER_SOURCE})",
+    )
     p.add_argument("--moderated", action="store_true", help="approve each share at the box before it shows")
     p.add_argument("--rotate-pin", action="store_true", help="a new random PIN for every meeting")
     p.add_argument(
@@ -95,6 +111,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if pin is not None and not is_valid_pin(pin):
             print(f"coalesce-receiver: {option} must be {PIN_RULE}", file=sys.stderr)
             return 2
+    for option, limit in (
+        ("--max-connections", args.max_connections),
+        ("--max-connections-per-source", args.max_connections_per_source),
+    ):
+        if limit is not None and limit < 1:
+            print(f"coalesce-receiver: {option} must be at least 1", file=sys.stderr)
+            return 2
     config = ReceiverConfig(
         name=args.name,
         pin=args.pin,
@@ -105,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stats_file=args.stats_file,
         snapshot_dir=args.snapshot_dir,
         mdns=not args.no_mdns,
+        max_connections=args.max_connections,
+        max_connections_per_source=args.max_connections_per_source,
         moderated=args.moderated,
         rotate_pin=args.rotate_pin,
         moderator_pin=args.moderator_pin,
@@ -153,6 +178,7 @@ async def _link(receiver: Receiver, args: argparse.Namespace) -> CloudLink | Non
 async def _serve(receiver: Receiver, args: argparse.Namespace) -> None:
     try:
         await receiver.start()
+        gc.freeze()  # see _Gate in coalesce_common.signaling.websocket: its collections then take ~1 ms
         _announce(receiver)
         link = await _link(receiver, args)
     except CoalesceError as exc:
@@ -176,6 +202,7 @@ async def _run_headless(receiver: Receiver, args: argparse.Namespace) -> int:
     link: CloudLink | None = None
     try:
         await receiver.start()
+        gc.freeze()  # see _Gate in coalesce_common.signaling.websocket: its collections then take ~1 ms
         _announce(receiver)
         link = await _link(receiver, args)
     except CoalesceError as exc:

@@ -45,6 +45,7 @@ from coalesce_common.protocol import JoinRequest as JoinRequestMessage
 from coalesce_common.protocol.pairing import PairingKey, ReceiverPairing
 from coalesce_common.protocol.sdp import dtls_fingerprints
 from coalesce_common.signaling import ChannelClosed, SignalingChannel
+from coalesce_common.signaling.websocket import WebSocketChannel
 from coalesce_receiver.models.room import JoinRequest, RoomModel, ShareView
 from coalesce_receiver.services.sink import TrackSink
 from coalesce_receiver.services.throttle import HelloThrottle, PinThrottle
@@ -130,6 +131,8 @@ class IncomingShare:
         """Serve the channel until the share ends; never raises for anything the peer does."""
         try:
             hello, key = await asyncio.wait_for(self._pair(), self._handshake_timeout)
+            if isinstance(self._channel, WebSocketChannel):  # paired: never shed to admit a stranger
+                self._channel.mark_authenticated()
             await self._admit(hello, key)
             await asyncio.wait_for(self._negotiate(key), self._handshake_timeout)
             for request in self._model.join_requests:  # a moderator arriving late sees who is waiting

@@ -26,7 +26,13 @@ from coalesce_common.discovery import ReceiverInfo, ReceiverPublisher, local_ipv
 from coalesce_common.errors import CoalesceError
 from coalesce_common.protocol.pin import is_valid_pin, random_pin
 from coalesce_common.signaling import SignalingChannel
-from coalesce_common.signaling.websocket import KEEPALIVE, WebSocketChannel, WebSocketServer
+from coalesce_common.signaling.admission import DEFAULT_PER_SOURCE
+from coalesce_common.signaling.websocket import (
+    KEEPALIVE,
+    WebSocketChannel,
+    WebSocketServer,
+    connection_limits,
+)
 from coalesce_common.tls import TlsIdentity, load_or_create_identity
 from coalesce_receiver.models.room import MAX_SHOWN_SHARES, JoinRequest, RoomModel, SettingsOutcome
 from coalesce_receiver.services.incoming import IncomingShare, SinkFactory, safe_name
@@ -63,6 +69,8 @@ class ReceiverConfig:
     max_shares: int = MAX_SHOWN_SHARES
     handshake_timeout: float = 15.0
     keepalive: float = KEEPALIVE  # seconds: how soon a sender that vanished without a word is dropped
+    max_connections: int | None = None  # signaling connections in all; None: from the open-file limit
+    max_connections_per_source: int = DEFAULT_PER_SOURCE
     moderated: bool = False  # a join request must be approved at the box before a share appears
     rotate_pin: bool = False  # a new random PIN for every meeting (when the room falls idle, new meeting ID)
     admin_password: str | None = field(default=None, repr=False)  # unlocks PIN changes at the box
@@ -119,7 +127,10 @@ class Receiver:
             raise ReceiverStartError(f"cannot use the data folder {config.data_dir}: {exc}") from exc
         self.receiver_id = await asyncio.to_thread(_receiver_id, config.data_dir)
         self.model.fingerprint = self.identity.fingerprint
-        self._server = WebSocketServer(self.identity, self._on_channel, keepalive=config.keepalive)
+        limits = connection_limits(config.max_connections, config.max_connections_per_source)
+        self._server = WebSocketServer(
+            self.identity, self._on_channel, keepalive=config.keepalive, limits=limits
+        )
         port = await self._listen(self._server)
         addresses = [config.host] if config.host not in (None, "", "0.0.0.0") else local_ipv4_addresses()
         self.model.set_endpoint([a for a in addresses if a], port)

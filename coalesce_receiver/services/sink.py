@@ -266,11 +266,19 @@ class _PeriodicWriter:
     async def _write_logged(self) -> None:
         try:
             await self.write_now()
-        except Exception:
+        except Exception as exc:
             # Once per failure streak: a full disk must not flood the log every second. The writer carries
-            # on, since the room display matters more than its reports.
+            # on, since the room display matters more than its reports. A full disk or a process out of
+            # descriptors is the machine's state, in one line; anything else is a bug, with its traceback.
             if not self._failing:
-                logger.exception("%s could not write", type(self).__name__)
+                logger.log(
+                    logging.WARNING if isinstance(exc, OSError) else logging.ERROR,
+                    "%s could not write (%s); it tries again every %g s",
+                    type(self).__name__,
+                    exc,
+                    self.interval,
+                    exc_info=not isinstance(exc, OSError),
+                )
             self._failing = True
             return
         self._failing = False
