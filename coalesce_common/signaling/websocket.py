@@ -54,6 +54,7 @@ from coalesce_common.signaling.admission import (
     total_for_descriptors,
 )
 from coalesce_common.signaling.base import ChannelClosed
+from coalesce_common.throttle import source_key
 from coalesce_common.tls import TlsIdentity, client_context, fingerprint_of_der, server_context
 
 logger = logging.getLogger(__name__)
@@ -242,7 +243,7 @@ class _Gate:
 
     def admit(self, conn: socket.socket, address: tuple[Any, ...]) -> _AdmittedSocket | None:
         self._sweep()
-        source = str(address[0])
+        source = source_key(str(address[0]))  # as the throttles count: IPv6 by /64
         verdict = self.admission.admit(source)
         if not isinstance(verdict, Admitted):
             _reset(conn)
