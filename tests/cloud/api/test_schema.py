@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance, statu
 from coalesce_cloud.api.app import create_app
 from coalesce_cloud.api.schemas import NAME_PATTERN, Name
 from coalesce_cloud.core.config import Settings
-from tests.cloud.api.support import ADMIN, ADMIN_TOKEN, Served
+from tests.cloud.api.support import ADMIN, ADMIN_TOKEN, ClientFactory, Cloud, RecordingXmppAdmin, Served
 
 MAX_EXAMPLES = 25  # per operation: ~15 operations on 2 cores, for SQLite and PostgreSQL each
 
@@ -111,3 +111,48 @@ async def test_suspend_takes_exactly_one_of_until_and_for_seconds(client: httpx.
     for body in (both, {}):
         answer = await client.post("/admin/devices/x/suspend", json=body, headers=ADMIN)
         assert answer.status_code == 422 and answer.json()["error"]["code"] == "validation_error"
+
+
+def _declared(openapi: dict[str, Any], method: str, path: str, answer: httpx.Response) -> None:
+    """``answer``'s status is among the operation's responses, and its code in that status's enum."""
+    responses = openapi["paths"][f"/api/v1{path}"][method.lower()]["responses"]
+    assert str(answer.status_code) in responses, (path, answer.status_code, sorted(responses))
+    body = responses[str(answer.status_code)]["content"]["application/json"]["schema"]["$ref"]
+    detail = openapi["components"]["schemas"][body.split("/")[-1]]["properties"]["error"]["$ref"]
+    code = openapi["components"]["schemas"][detail.split("/")[-1]]["properties"]["code"]
+    assert answer.json()["error"]["code"] in code.get("enum", [code.get("const")])
+
+
+async def test_answers_when_xmpp_or_turn_are_missing_are_declared(
+    cloud: Cloud, xmpp: RecordingXmppAdmin, make_client: ClientFactory, settings: Settings
+) -> None:
+    """The fuzzer runs with a working XMPP admin and TURN configured; these are the other answers.
+    (Suspend before revoke: the mark stays when XMPP fails, and a revoked device cannot be suspended.)"""
+    openapi = (await cloud.client.get("http://cloud.test/openapi.json")).json()
+    box = await cloud.enroll("box")
+    code = await cloud.enrollment_code()
+    xmpp.fail = True
+    calls = [
+        ("POST", "/enroll", "/enroll", {"code": code, "name": "x", "kind": "box"}, {}),
+        ("POST", "/devices/me/xmpp-credentials", "/devices/me/xmpp-credentials", None, box.headers),
+        (
+            "POST",
+            f"/admin/devices/{box.device_id}/suspend",
+            "/admin/devices/{device_id}/suspend",
+            {"for_seconds": 60},
+            ADMIN,
+        ),
+        ("POST", f"/admin/devices/{box.device_id}/revoke", "/admin/devices/{device_id}/revoke", None, ADMIN),
+    ]
+    for method, path, template, body, headers in calls:
+        answer = await cloud.client.request(method, path, json=body, headers=headers)
+        assert answer.status_code == 502, answer.text
+        _declared(openapi, method, template, answer)
+
+    xmpp.fail = False
+    bare = settings.model_copy(update={"turn": settings.turn.model_copy(update={"regions": []})})
+    async with make_client(settings=bare) as client:
+        sender = await Cloud(client).enroll()
+        answer = await client.post("/turn-credentials", headers=sender.headers)
+        assert answer.status_code == 503
+        _declared(openapi, "POST", "/turn-credentials", answer)
