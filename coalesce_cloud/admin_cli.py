@@ -6,6 +6,9 @@
       suspend DEVICE (--until ISO-TIME | --for DURATION)  cut a device off until then
       revoke DEVICE                                       cut a device off for good
       restore DEVICE                                      lift a suspension
+      orgs                                                organisations, and whose senders join their meetings
+      allow-guests ORG --from GUEST_ORG                   let GUEST_ORG's senders join ORG's meetings
+      deny-guests ORG --from GUEST_ORG                    stop them again
       audit [--device DEVICE] [--limit N]                 who did what, newest first
 
 The token comes from ``--admin-token`` or, better (command lines are visible to other users),
@@ -91,6 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (("revoke", "revoke a device for good"), ("restore", "lift a device's suspension")):
         commands.add_parser(name, help=text).add_argument("device")
 
+    commands.add_parser("orgs", help="list organisations and the guests they admit")
+    for name, text in (
+        ("allow-guests", "let senders of another organisation resolve this organisation's meeting IDs"),
+        ("deny-guests", "stop senders of another organisation from resolving this one's meeting IDs"),
+    ):
+        guests = commands.add_parser(name, help=text)
+        guests.add_argument("org", help="the organisation whose rooms hold the meetings")
+        guests.add_argument("--from", dest="guest_org", required=True, help="the guests' organisation")
+
     audit = commands.add_parser("audit", help="the audit trail, newest first")
     audit.add_argument("--device", help="only events about this device")
     audit.add_argument("--limit", type=int, default=50)
@@ -146,6 +158,11 @@ def _request_for(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | N
         return "POST", "/admin/enrollment-codes", body, {}
     if command == "devices":
         return "GET", "/admin/devices", None, {"org": args.org} if args.org else {}
+    if command == "orgs":
+        return "GET", "/admin/orgs", None, {}
+    if command in ("allow-guests", "deny-guests"):
+        body = {"org": args.org, "guest_org": args.guest_org, "allowed": command == "allow-guests"}
+        return "POST", "/admin/guest-access", body, {}
     if command == "audit":
         params: dict[str, Any] = {"limit": args.limit}
         if args.device:
@@ -199,6 +216,16 @@ def _print_human(command: str, answer: Any, out: TextIO) -> None:
             for d in answer["devices"]
         ]
         _table(("DEVICE", "KIND", "STATUS", "ORG", "NAME", "LAST SEEN"), rows, out)
+    elif command == "orgs":
+        rows = [(o["name"], ", ".join(o["guest_orgs"]) or "-", o["created_at"]) for o in answer["orgs"]]
+        _table(("ORG", "GUESTS FROM", "CREATED"), rows, out)
+    elif command in ("allow-guests", "deny-guests"):
+        guests = ", ".join(answer["guest_orgs"])
+        print(
+            f"meeting IDs of org {answer['name']} resolve for its own senders"
+            + (f" and those of: {guests}" if guests else " only"),
+            file=out,
+        )
     elif command == "audit":
         rows = [
             (

@@ -19,6 +19,7 @@ from coalesce_cloud.models import (
     DeviceKind,
     DeviceStatus,
     EnrollmentCode,
+    GuestGrant,
     Meeting,
     Org,
     ThrottleRecord,
@@ -47,6 +48,42 @@ def get_or_create_org(session: Session, *, name: str, now: datetime) -> Org:
     except IntegrityError:  # another request created it meanwhile
         org = session.scalars(select(Org).where(Org.name == name)).one()
     return org
+
+
+def get_org(session: Session, *, name: str) -> Org | None:
+    return session.scalar(select(Org).where(Org.name == name))
+
+
+def list_orgs(session: Session) -> Sequence[Org]:
+    return session.scalars(select(Org).order_by(Org.name)).all()
+
+
+def guest_org_names(session: Session, *, host: Org) -> list[str]:
+    """The organisations whose senders may resolve ``host``'s meeting IDs (besides its own), by name."""
+    query = (
+        select(Org.name)
+        .join(GuestGrant, GuestGrant.guest_org_id == Org.id)
+        .where(GuestGrant.host_org_id == host.id)
+        .order_by(Org.name)
+    )
+    return list(session.scalars(query).all())
+
+
+def set_guest_access(session: Session, *, host: Org, guest: Org, allowed: bool, now: datetime) -> bool:
+    """Let ``guest``'s senders resolve ``host``'s meeting IDs, or stop them; True if that changed anything."""
+    grant = session.get(GuestGrant, (host.id, guest.id))
+    if allowed and grant is None:
+        try:
+            with session.begin_nested():
+                session.add(GuestGrant(host_org_id=host.id, guest_org_id=guest.id, created_at=now))
+        except IntegrityError:  # a concurrent request granted it meanwhile
+            return False
+        return True
+    if not allowed and grant is not None:
+        session.delete(grant)
+        session.flush()
+        return True
+    return False
 
 
 def create_enrollment_code(
@@ -216,12 +253,16 @@ def issue_meeting(session: Session, *, box: Device, ttl: timedelta, now: datetim
     raise MeetingIdsExhausted(f"no free meeting id after {MEETING_ID_ATTEMPTS} draws")
 
 
-def get_live_meeting(session: Session, *, meeting_id: str, now: datetime) -> Meeting | None:
-    """The meeting with this id if it is live and its box active; None otherwise (one answer for all)."""
+def get_live_meeting(session: Session, *, meeting_id: str, visible_to: Org, now: datetime) -> Meeting | None:
+    """The meeting with this id if it is live, its box active, and ``visible_to`` is the box's organisation
+    or one it admits as guests; None otherwise (one answer for all, so that nobody learns which it was)."""
     meeting = session.scalar(
         select(Meeting).where(Meeting.meeting_id == meeting_id, Meeting.expires_at > now)
     )
     if meeting is None or meeting.box.status is not DeviceStatus.ACTIVE:
+        return None
+    host_org_id = meeting.box.org_id
+    if host_org_id != visible_to.id and session.get(GuestGrant, (host_org_id, visible_to.id)) is None:
         return None
     return meeting
 

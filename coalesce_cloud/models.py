@@ -1,4 +1,5 @@
-"""The cloud's tables: orgs, enrollment codes, devices, meetings, the audit trail and throttle records.
+"""The cloud's tables: orgs and the guests they admit, enrollment codes, devices, meetings, the audit trail
+and throttle records.
 
 Secrets are never stored: enrollment codes and device tokens only as SHA-256 digests (both are
 high-entropy random values, so an unsalted digest is enough), XMPP passwords not at all (ejabberd keeps
@@ -70,6 +71,20 @@ class Org(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(NAME_MAX), unique=True)
+    created_at: Mapped[datetime]
+
+
+class GuestGrant(Base):
+    """Senders of ``guest_org`` may resolve the meeting IDs of ``host_org``'s boxes.
+
+    Without a grant a sender resolves only its own organisation's meeting IDs; an admin adds and removes
+    grants (``coalesce-cloud admin allow-guests`` / ``deny-guests``).
+    """
+
+    __tablename__ = "guest_grants"
+
+    host_org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id"), primary_key=True)
+    guest_org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id"), primary_key=True)
     created_at: Mapped[datetime]
 
 

@@ -7,6 +7,9 @@
   revoked device). ``BoxDep``: the same, and it must be a box (403 ``not_a_box``);
 - ``AdminDep``: ``Authorization: Bearer <admin_token>``, compared in constant time.
 
+``DEVICE_ANSWERS``, ``BOX_ANSWERS`` and ``ADMIN_ANSWERS`` are the refusals each of them can give, for the
+``responses=`` of the routes that use them.
+
 Dependencies that touch the database are plain ``def``: FastAPI runs them in its thread pool, so they
 never block the event loop.
 """
@@ -25,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from coalesce_cloud import crud
 from coalesce_cloud.api import revocation
-from coalesce_cloud.api.errors import ApiError, unauthenticated
+from coalesce_cloud.api.errors import UNAUTHENTICATED, Answer, ApiError, unauthenticated
 from coalesce_cloud.core.config import Settings
 from coalesce_cloud.core.security import admin_token_matches
 from coalesce_cloud.models import Device, DeviceKind
@@ -103,6 +106,7 @@ def current_device(session: SessionDep, now: NowDep, credentials: BearerDep) -> 
 
 
 DeviceDep = Annotated[Device, Depends(current_device)]
+DEVICE_ANSWERS = (UNAUTHENTICATED, *revocation.STANDING_ANSWERS)
 
 
 def current_box(device: DeviceDep) -> Device:
@@ -112,6 +116,7 @@ def current_box(device: DeviceDep) -> Device:
 
 
 BoxDep = Annotated[Device, Depends(current_box)]
+BOX_ANSWERS = (*DEVICE_ANSWERS, Answer(403, "not_a_box", "the device is a sender, not a box"))
 
 
 def require_admin(settings: SettingsDep, credentials: AdminBearerDep) -> str:
@@ -127,3 +132,4 @@ def require_admin(settings: SettingsDep, credentials: AdminBearerDep) -> str:
 
 
 AdminDep = Annotated[str, Depends(require_admin)]
+ADMIN_ANSWERS = (UNAUTHENTICATED, Answer(403, "admin_disabled", "the server has no admin token configured"))

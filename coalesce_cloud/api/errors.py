@@ -5,11 +5,17 @@
 Routes raise :class:`ApiError`; validation errors (422), unknown routes and methods, oversized bodies
 (413) and anything unexpected (500) are turned into the same shape here. Clients switch on ``code``;
 ``message`` is for people and may change.
+
+The OpenAPI schema lists, per operation, every refusal it can answer: each module that raises an
+:class:`ApiError` declares it beside the raise as an :class:`Answer`, and each route passes the answers it
+can give (its dependencies' included) to :func:`documented`. A test fuzzes the schema against the server,
+so an answer a route gives but does not declare fails the suite.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,6 +24,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from coalesce_cloud.api.schemas import error_body
 from coalesce_cloud.errors import CloudServiceError
 from coalesce_common.logutil import RateLimitedLog
 
@@ -55,6 +62,45 @@ def error_response(
     status: int, code: str, message: str, *, headers: dict[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message, **extra}}, status, headers=headers)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A refusal an operation can give: its HTTP status, its ``code`` and when it comes."""
+
+    status: int
+    code: str
+    when: str
+    headers: tuple[str, ...] = ()
+
+
+def documented(*answers: Answer) -> dict[int | str, dict[str, Any]]:
+    """FastAPI's ``responses=`` for these answers: per status, an error body whose ``code`` is an enum."""
+    by_status: dict[int, list[Answer]] = {}
+    for answer in answers:
+        by_status.setdefault(answer.status, []).append(answer)
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in sorted(by_status):
+        group = by_status[status]
+        codes = tuple(sorted({a.code for a in group}))
+        headers = sorted({h for a in group for h in a.headers})
+        responses[status] = {
+            "model": error_body(codes),
+            "description": "; ".join(f"`{a.code}`: {a.when}" for a in group),
+            **({"headers": {h: {"schema": {"type": "string"}} for h in headers}} if headers else {}),
+        }
+    return responses
+
+
+VALIDATION = Answer(422, "validation_error", "the request does not match this schema (details says where)")
+# What a route with a JSON body may answer besides its own refusals.
+BODY_ANSWERS = (
+    Answer(400, "bad_request", "the body cannot be parsed (it is not UTF-8 JSON)"),
+    Answer(413, "payload_too_large", "the body is larger than the server takes"),
+    VALIDATION,
+)
+UNAUTHENTICATED = Answer(401, "unauthenticated", "no valid bearer token", headers=("WWW-Authenticate",))
+THROTTLED = Answer(429, "too_many_attempts", "too many failures from this client", headers=("Retry-After",))
 
 
 def unauthenticated(message: str) -> ApiError:

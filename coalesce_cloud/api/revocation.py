@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from coalesce_cloud import crud
-from coalesce_cloud.api.errors import ApiError
+from coalesce_cloud.api.errors import Answer, ApiError
 from coalesce_cloud.api.schemas import DeviceStatusChanged, device_info
 from coalesce_cloud.core.config import XmppSettings
 from coalesce_cloud.core.security import new_xmpp_password
@@ -37,6 +37,14 @@ from coalesce_cloud.xmpp_admin import XmppAdmin, XmppAdminError
 from coalesce_common.cloud.notice import DeviceStatusNotice
 
 logger = logging.getLogger(__name__)
+
+STANDING_ANSWERS = (
+    Answer(403, "device_revoked", "an administrator revoked the calling device"),
+    Answer(403, "device_suspended", "an administrator suspended the calling device (see until)"),
+)
+DEVICE_NOT_FOUND = Answer(404, "device_not_found", "no device has this id")
+REVOKED_IS_FINAL = Answer(409, "device_revoked", "the device is revoked, which is final")
+XMPP_UNAVAILABLE = Answer(502, "xmpp_unavailable", "the XMPP server could not be reached or refused")
 
 
 def utc_iso(moment: datetime) -> str:

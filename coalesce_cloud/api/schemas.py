@@ -2,43 +2,86 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    create_model,
+    model_validator,
+)
 
 from coalesce_cloud.core.config import XmppSettings
 from coalesce_cloud.models import NAME_MAX, Device, DeviceKind, DeviceStatus
 
+# What a name may not hold: control characters (C0, DEL, C1), spaces other than the plain one, line and
+# paragraph separators, invisible format characters (zero-width, bidirectional overrides, the BOM), private
+# use and non-characters. They make a name look like another one, or break the lists it is shown in.
+# Written as \uXXXX ranges of the BMP because Python's re, pydantic's Rust regex and the ECMA-262 regexes
+# that OpenAPI tools use all read them alike; the pattern is the rule, enforced and published as one.
+_REFUSED = (
+    r"\u0000-\u001f\u007f-\u00a0\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u1680\u180e"
+    r"\u2000-\u200f\u2028-\u202f\u205f-\u206f\u3000\ue000-\uf8ff\ufdd0-\ufdef\ufeff\ufff9-\ufffb\ufffe\uffff"
+)
+NAME_PATTERN = f"^[^{_REFUSED}]*[^ {_REFUSED}][^{_REFUSED}]*$"
 
-def _printable(value: str) -> str:
-    value = value.strip()
-    if not value:
-        raise ValueError("must not be empty")
-    if not value.isprintable():
-        raise ValueError("must not contain control characters")
-    return value
-
-
-Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX), AfterValidator(_printable)]
+Name = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=NAME_MAX,
+        pattern=NAME_PATTERN,
+        description="printable (no control, format or separator characters) and not only spaces; "
+        "leading and trailing spaces are trimmed",
+    ),
+    AfterValidator(str.strip),
+]
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore", str_max_length=4096)
 
 
-# --------------------------------------------------------------------------------------- errors (docs)
+# --------------------------------------------------------------------------------------------- errors
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str] = Field(description="where: body, query or path, then the field")
+    message: str
+    type: str
 
 
 class ErrorDetail(BaseModel):
-    model_config = ConfigDict(extra="allow")  # until, retry_after, details: per code
+    model_config = ConfigDict(extra="allow")
 
     code: str = Field(description="stable, for programs: switch on it")
     message: str = Field(description="for people: what happened and what to do")
+    retry_after: int | None = Field(default=None, description="429: seconds to wait before trying again")
+    until: str | None = Field(default=None, description="403 device_suspended: when the suspension ends")
+    details: list[ValidationIssue] | None = Field(default=None, description="422: what is wrong, per field")
 
 
 class ErrorBody(BaseModel):
+    """Every answer that is not a success: ``{"error": {"code": ..., "message": ...}}``."""
+
     error: ErrorDetail
+
+
+@functools.cache
+def error_body(codes: tuple[str, ...]) -> type[ErrorBody]:
+    """The error body whose ``code`` is one of ``codes`` (so the schema lists the codes a route gives)."""
+    name = "Error_" + "_or_".join(codes)
+    detail = create_model(
+        f"{name}_detail",
+        __base__=ErrorDetail,
+        code=(Literal[codes], Field(description="stable, for programs: switch on it")),  # type: ignore[valid-type,arg-type]
+    )
+    return create_model(name, __base__=ErrorBody, __doc__=ErrorBody.__doc__, error=(detail, ...))
 
 
 # ---------------------------------------------------------------------------------------------- enroll
@@ -144,7 +187,12 @@ class EnrollmentCodeIssued(BaseModel):
 
 
 class SuspendRequest(_Body):
-    """Either ``until`` or ``for_seconds`` (counted by the server's clock, so client clocks do not matter)."""
+    """Exactly one of ``until`` (in the future) or ``for_seconds`` (counted by the server's clock, so client
+    clocks do not matter)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["until"]}, {"required": ["for_seconds"]}]}
+    )
 
     until: AwareDatetime | None = Field(
         default=None, description="ISO 8601 with a UTC offset; the suspension lifts by itself then"
@@ -159,6 +207,26 @@ class SuspendRequest(_Body):
 
     def ends(self, now: datetime) -> datetime:
         return self.until if self.until is not None else now + timedelta(seconds=self.for_seconds or 0)
+
+
+class OrgInfo(BaseModel):
+    name: str
+    created_at: datetime
+    guest_orgs: list[str] = Field(
+        description="organisations whose senders may resolve this organisation's meeting ids, besides its own"
+    )
+
+
+class OrgList(BaseModel):
+    orgs: list[OrgInfo]
+
+
+class GuestAccessChange(_Body):
+    """Let the senders of ``guest_org`` resolve the meeting ids of ``org``'s boxes, or stop them."""
+
+    org: Name = Field(description="the organisation whose boxes hold the meetings")
+    guest_org: Name = Field(description="the organisation whose senders join them")
+    allowed: bool
 
 
 class DeviceStatusChanged(BaseModel):

@@ -1,4 +1,5 @@
-"""The admin API (``Authorization: Bearer <admin_token>``): enrollment codes, devices, the audit trail.
+"""The admin API (``Authorization: Bearer <admin_token>``): enrollment codes, devices, organisations and
+the guests they admit, the audit trail.
 
 What suspending, revoking and restoring a device does is :mod:`coalesce_cloud.api.revocation`'s.
 """
@@ -13,28 +14,45 @@ from sqlalchemy.orm import Session
 
 from coalesce_cloud import crud
 from coalesce_cloud.api import revocation
-from coalesce_cloud.api.deps import AdminDep, AppContext, ContextDep, NowDep, SessionDep, SettingsDep
-from coalesce_cloud.api.errors import ApiError
+from coalesce_cloud.api.deps import (
+    ADMIN_ANSWERS,
+    AdminDep,
+    AppContext,
+    ContextDep,
+    NowDep,
+    SessionDep,
+    SettingsDep,
+)
+from coalesce_cloud.api.errors import BODY_ANSWERS, VALIDATION, Answer, ApiError, documented
+from coalesce_cloud.api.revocation import DEVICE_NOT_FOUND, REVOKED_IS_FINAL, XMPP_UNAVAILABLE
 from coalesce_cloud.api.schemas import (
+    NAME_PATTERN,
     AuditEntry,
     AuditList,
     DeviceList,
     DeviceStatusChanged,
     EnrollmentCodeIssued,
     EnrollmentCodeRequest,
+    GuestAccessChange,
+    OrgInfo,
+    OrgList,
     SuspendRequest,
     device_info,
 )
-from coalesce_cloud.models import DEVICE_ID_LENGTH, DeviceStatus
+from coalesce_cloud.models import DEVICE_ID_LENGTH, NAME_MAX, DeviceStatus, Org
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
-DeviceIdPath = Path(min_length=1, max_length=64, description="the device id")
+# Ids are base32; the pattern is looser so that a mistyped id is "not found" (404), while what no id can
+# hold (control characters, which PostgreSQL text cannot even store) is refused up front (422).
+DEVICE_ID_PATTERN = "^[A-Za-z0-9_-]+$"
+DeviceIdPath = Path(min_length=1, max_length=64, pattern=DEVICE_ID_PATTERN, description="the device id")
+ORG_NOT_FOUND = Answer(404, "org_not_found", "no organisation has this name (enrollment codes create them)")
 
 
-@router.post("/enrollment-codes", status_code=201)
+@router.post("/enrollment-codes", status_code=201, responses=documented(*ADMIN_ANSWERS, *BODY_ANSWERS))
 def create_enrollment_code(
     body: EnrollmentCodeRequest, admin: AdminDep, session: SessionDep, now: NowDep
 ) -> EnrollmentCodeIssued:
@@ -53,13 +71,13 @@ def create_enrollment_code(
     return EnrollmentCodeIssued(code=code, org=body.org, uses=body.uses, expires_at=row.expires_at)
 
 
-@router.get("/devices")
+@router.get("/devices", responses=documented(*ADMIN_ANSWERS, VALIDATION))
 def list_devices(
     admin: AdminDep,
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
-    org: str | None = Query(default=None, max_length=100),
+    org: str | None = Query(default=None, max_length=NAME_MAX, pattern=NAME_PATTERN),
 ) -> DeviceList:
     devices = crud.list_devices(session, org_name=org)
     for device in devices:  # show lapsed suspensions as lifted, as the next call would find them
@@ -68,11 +86,11 @@ def list_devices(
     return DeviceList(devices=[device_info(d, settings.xmpp) for d in devices])
 
 
-@router.get("/audit")
+@router.get("/audit", responses=documented(*ADMIN_ANSWERS, VALIDATION))
 def list_audit(
     admin: AdminDep,
     session: SessionDep,
-    device_id: str | None = Query(default=None, max_length=DEVICE_ID_LENGTH),
+    device_id: str | None = Query(default=None, max_length=DEVICE_ID_LENGTH, pattern=DEVICE_ID_PATTERN),
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> AuditList:
     """The newest audit events first."""
@@ -85,7 +103,10 @@ def list_audit(
     )
 
 
-@router.post("/devices/{device_id}/suspend")
+@router.post(
+    "/devices/{device_id}/suspend",
+    responses=documented(*ADMIN_ANSWERS, *BODY_ANSWERS, DEVICE_NOT_FOUND, REVOKED_IS_FINAL, XMPP_UNAVAILABLE),
+)
 async def suspend_device(
     body: SuspendRequest,
     admin: AdminDep,
@@ -100,19 +121,73 @@ async def suspend_device(
     return await _cut_off(context, session, admin, device_id, DeviceStatus.SUSPENDED, until, now)
 
 
-@router.post("/devices/{device_id}/revoke")
+@router.post(
+    "/devices/{device_id}/revoke",
+    responses=documented(*ADMIN_ANSWERS, DEVICE_NOT_FOUND, VALIDATION, XMPP_UNAVAILABLE),
+)
 async def revoke_device(
     admin: AdminDep, context: ContextDep, session: SessionDep, now: NowDep, device_id: str = DeviceIdPath
 ) -> DeviceStatusChanged:
     return await _cut_off(context, session, admin, device_id, DeviceStatus.REVOKED, None, now)
 
 
-@router.post("/devices/{device_id}/restore")
+@router.post(
+    "/devices/{device_id}/restore",
+    responses=documented(*ADMIN_ANSWERS, DEVICE_NOT_FOUND, REVOKED_IS_FINAL, VALIDATION),
+)
 def restore_device(
     admin: AdminDep, settings: SettingsDep, session: SessionDep, now: NowDep, device_id: str = DeviceIdPath
 ) -> DeviceStatusChanged:
     """Lift a suspension (a no-op for an active device)."""
     return revocation.restore(session, device_id=device_id, admin=admin, xmpp=settings.xmpp, now=now)
+
+
+@router.get("/orgs", responses=documented(*ADMIN_ANSWERS))
+def list_orgs(admin: AdminDep, session: SessionDep) -> OrgList:
+    """Every organisation, and the organisations whose senders may resolve its meeting ids."""
+    return OrgList(orgs=[_org_info(session, org) for org in crud.list_orgs(session)])
+
+
+@router.post("/guest-access", responses=documented(*ADMIN_ANSWERS, *BODY_ANSWERS, ORG_NOT_FOUND))
+def change_guest_access(
+    body: GuestAccessChange, admin: AdminDep, session: SessionDep, now: NowDep
+) -> OrgInfo:
+    """Let the senders of ``guest_org`` resolve the meeting ids of ``org``'s boxes (``allowed``), or stop
+    them. A sender always resolves its own organisation's meeting ids; others get 404 as for an unknown id.
+    """
+    if body.guest_org == body.org:
+        raise ApiError(
+            422,
+            "validation_error",
+            "Invalid guest_org: an organisation's own senders always join its meetings; name another one.",
+        )
+    host, guest = _org(session, body.org), _org(session, body.guest_org)
+    if crud.set_guest_access(session, host=host, guest=guest, allowed=body.allowed, now=now):
+        crud.record_audit(
+            session,
+            actor=admin,
+            action="guests_allow" if body.allowed else "guests_deny",
+            details={"org": host.name, "guest_org": guest.name},
+            now=now,
+        )
+        logger.info("guests of org %r from org %r: %s", host.name, guest.name, body.allowed)
+    session.commit()
+    return _org_info(session, host)
+
+
+def _org(session: Session, name: str) -> Org:
+    org = crud.get_org(session, name=name)
+    if org is None:
+        raise ApiError(
+            404, "org_not_found", f"No organisation is called {name!r}; check the name with 'admin orgs'."
+        )
+    return org
+
+
+def _org_info(session: Session, org: Org) -> OrgInfo:
+    return OrgInfo(
+        name=org.name, created_at=org.created_at, guest_orgs=crud.guest_org_names(session, host=org)
+    )
 
 
 async def _cut_off(

@@ -5,18 +5,19 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from coalesce_cloud.api import revocation
-from coalesce_cloud.api.deps import ContextDep, DeviceDep, NowDep, SessionDep
+from coalesce_cloud.api.deps import DEVICE_ANSWERS, ContextDep, DeviceDep, NowDep, SessionDep
+from coalesce_cloud.api.errors import documented
 from coalesce_cloud.api.schemas import DeviceInfo, XmppCredentialsResponse, device_info, xmpp_credentials
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 
 
-@router.get("/me")
+@router.get("/me", responses=documented(*DEVICE_ANSWERS))
 def read_me(device: DeviceDep, context: ContextDep) -> DeviceInfo:
     return device_info(device, context.settings.xmpp)
 
 
-@router.post("/me/xmpp-credentials")
+@router.post("/me/xmpp-credentials", responses=documented(*DEVICE_ANSWERS, revocation.XMPP_UNAVAILABLE))
 async def rotate_xmpp_credentials(
     device: DeviceDep, context: ContextDep, session: SessionDep, now: NowDep
 ) -> XmppCredentialsResponse:

@@ -9,8 +9,15 @@ from starlette.concurrency import run_in_threadpool
 
 from coalesce_cloud import crud
 from coalesce_cloud.api.deps import ContextDep, NowDep, SessionDep
-from coalesce_cloud.api.errors import ApiError, throttled
-from coalesce_cloud.api.revocation import xmpp_unavailable
+from coalesce_cloud.api.errors import (
+    BODY_ANSWERS,
+    THROTTLED,
+    Answer,
+    ApiError,
+    documented,
+    throttled,
+)
+from coalesce_cloud.api.revocation import XMPP_UNAVAILABLE, xmpp_unavailable
 from coalesce_cloud.api.routes.common import backoff, client_address
 from coalesce_cloud.api.schemas import EnrollRequest, EnrollResponse, xmpp_credentials
 from coalesce_cloud.core.security import new_xmpp_password
@@ -21,8 +28,14 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["devices"])
 
+CODE_INVALID = Answer(403, "enrollment_code_invalid", "the code is wrong, expired or used up")
 
-@router.post("/enroll", status_code=201)
+
+@router.post(
+    "/enroll",
+    status_code=201,
+    responses=documented(*BODY_ANSWERS, CODE_INVALID, THROTTLED, XMPP_UNAVAILABLE),
+)
 async def enroll(
     body: EnrollRequest, request: Request, context: ContextDep, session: SessionDep, now: NowDep
 ) -> EnrollResponse:

@@ -6,16 +6,18 @@ from datetime import timedelta
 
 from fastapi import APIRouter
 
-from coalesce_cloud.api.deps import DeviceDep, NowDep, SettingsDep
-from coalesce_cloud.api.errors import ApiError
+from coalesce_cloud.api.deps import DEVICE_ANSWERS, DeviceDep, NowDep, SettingsDep
+from coalesce_cloud.api.errors import Answer, ApiError, documented
 from coalesce_cloud.api.schemas import IceServer, TurnCredentials
 from coalesce_cloud.core.turn import region_urls
 from coalesce_cloud.servers.coturn import turn_rest_credentials
 
 router = APIRouter(tags=["turn"])
 
+TURN_UNAVAILABLE = Answer(503, "turn_unavailable", "this cloud has no TURN server configured")
 
-@router.post("/turn-credentials")
+
+@router.post("/turn-credentials", responses=documented(*DEVICE_ANSWERS, TURN_UNAVAILABLE))
 def issue_turn_credentials(device: DeviceDep, settings: SettingsDep, now: NowDep) -> TurnCredentials:
     """Credentials for every region, valid ``ttl`` seconds. The client orders regions by its own STUN
     round trips. Suspended and revoked devices get none (403 from authentication)."""

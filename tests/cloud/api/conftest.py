@@ -10,12 +10,15 @@
   the app's lifespan and gives an ``httpx.AsyncClient`` on ``/api/v1`` through ``ASGITransport``;
   ``client``: one such client with the defaults.
 - ``cloud``: helpers on ``client`` (admin calls, enrolling devices).
+- ``served``: the same app served by a real uvicorn over TLS on loopback (a :class:`Served`: URL and CA).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,10 +26,12 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from sqlalchemy import create_engine, make_url, text
 
 from coalesce_cloud.api.app import create_app
 from coalesce_cloud.core.config import ENV_PREFIX, Settings
+from coalesce_cloud.servers.certs import CaFiles, issue_server_cert
 from coalesce_cloud.xmpp_admin import XmppAdmin
 from tests.cloud.api.support import (
     ADMIN_TOKEN,
@@ -37,7 +42,10 @@ from tests.cloud.api.support import (
     Cloud,
     FakeClock,
     RecordingXmppAdmin,
+    Served,
 )
+
+SERVER_START_TIMEOUT = 15.0
 
 # ------------------------------------------------------------------------------------------- database
 
@@ -141,3 +149,38 @@ async def client(make_client: ClientFactory) -> AsyncIterator[httpx.AsyncClient]
 @pytest.fixture
 def cloud(client: httpx.AsyncClient) -> Cloud:
     return Cloud(client)
+
+
+@pytest.fixture
+def served(
+    settings: Settings,
+    clock: FakeClock,
+    xmpp: RecordingXmppAdmin,
+    cloud_ca: CaFiles,
+    tmp_path: Path,
+    free_tcp_port: int,
+) -> Iterator[Served]:
+    cert = issue_server_cert(cloud_ca, tmp_path, "api", ["127.0.0.1"])
+    app = create_app(settings, xmpp_admin=xmpp, clock=clock)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=free_tcp_port,
+        ssl_certfile=str(cert.cert),
+        ssl_keyfile=str(cert.key),
+        log_level="warning",
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="uvicorn")
+    thread.start()
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while not server.started:  # uvicorn has no ready event to wait on; poll its flag
+        assert thread.is_alive(), "uvicorn stopped during start-up"
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield Served(f"https://127.0.0.1:{free_tcp_port}", cloud_ca.cert)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -97,6 +98,14 @@ def _check_protocol(admin: RecordingXmppAdmin) -> XmppAdmin:
 
 
 ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@dataclass
+class Served:
+    """The API served by uvicorn over TLS on loopback: its base URL and the CA that issued its certificate."""
+
+    url: str
+    ca: Path
 
 
 # ------------------------------------------------------------------------------------------- helpers

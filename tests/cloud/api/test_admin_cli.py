@@ -5,65 +5,13 @@ from __future__ import annotations
 import io
 import json
 import ssl
-import threading
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from coalesce_cloud.admin_cli import admin_main, parse_duration
-from coalesce_cloud.api.app import create_app
-from coalesce_cloud.core.config import Settings
-from coalesce_cloud.servers.certs import CaFiles, issue_server_cert
-from tests.cloud.api.support import ADMIN_TOKEN, FakeClock, RecordingXmppAdmin
-
-SERVER_START_TIMEOUT = 15.0
-
-
-@dataclass
-class Served:
-    url: str
-    ca: Path
-
-
-@pytest.fixture
-def served(
-    settings: Settings,
-    clock: FakeClock,
-    xmpp: RecordingXmppAdmin,
-    cloud_ca: CaFiles,
-    tmp_path: Path,
-    free_tcp_port: int,
-) -> Iterator[Served]:
-    cert = issue_server_cert(cloud_ca, tmp_path, "api", ["127.0.0.1"])
-    app = create_app(settings, xmpp_admin=xmpp, clock=clock)
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=free_tcp_port,
-        ssl_certfile=str(cert.cert),
-        ssl_keyfile=str(cert.key),
-        log_level="warning",
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn")
-    thread.start()
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    while not server.started:  # uvicorn has no ready event to wait on; poll its flag
-        assert thread.is_alive(), "uvicorn stopped during start-up"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield Served(f"https://127.0.0.1:{free_tcp_port}", cloud_ca.cert)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+from tests.cloud.api.support import ADMIN_TOKEN, Served
 
 
 def run(served: Served, *argv: str, token: str = ADMIN_TOKEN, ca: bool = True) -> tuple[int, str, str]:
@@ -104,6 +52,20 @@ def test_codes_devices_suspend_restore_revoke(served: Served) -> None:
     status, out, _ = run(served, "audit", "--device", device_id)
     assert status == 0 and out.count(device_id) >= 4 and "revoke" in out
     assert code not in out
+
+
+def test_guests_from_another_org(served: Served) -> None:
+    for org in ("acme", "partner"):
+        assert run(served, "enroll-code", "--org", org)[0] == 0
+    status, out, _ = run(served, "allow-guests", "acme", "--from", "partner")
+    assert status == 0 and "org acme resolve for its own senders and those of: partner" in out
+    status, out, _ = run(served, "orgs")
+    assert status == 0
+    assert [line.split()[:2] for line in out.splitlines()[1:]] == [["acme", "partner"], ["partner", "-"]]
+    status, out, _ = run(served, "deny-guests", "acme", "--from", "partner")
+    assert status == 0 and "its own senders only" in out
+    status, _, err = run(served, "allow-guests", "acme", "--from", "parnter")
+    assert status == 1 and "'parnter'" in err and "org_not_found" in err
 
 
 def test_human_output_of_a_new_code(served: Served) -> None:

@@ -22,8 +22,13 @@ async def test_health_and_openapi(client: httpx.AsyncClient) -> None:
     schema = (await client.get("http://cloud.test/openapi.json")).json()
     assert "/api/v1/enroll" in schema["paths"] and "/api/v1/turn-credentials" in schema["paths"]
     enroll_responses = schema["paths"]["/api/v1/enroll"]["post"]["responses"]
-    assert enroll_responses["4XX"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
-    assert "422" not in enroll_responses, "validation errors have the same shape as every other error"
+    assert set(enroll_responses) == {"201", "400", "403", "413", "422", "429", "502"}
+    # Validation errors have the same shape as every other error, and each status lists its codes.
+    invalid = enroll_responses["422"]["content"]["application/json"]["schema"]["$ref"].split("/")[-1]
+    detail = schema["components"]["schemas"][invalid]["properties"]["error"]["$ref"].split("/")[-1]
+    assert schema["components"]["schemas"][detail]["properties"]["code"]["const"] == "validation_error"
+    throttled = enroll_responses["429"]
+    assert "Retry-After" in throttled["headers"] and "too_many_attempts" in throttled["description"]
 
 
 async def test_validation_errors_name_the_field_but_do_not_echo_input(client: httpx.AsyncClient) -> None:
@@ -129,3 +134,19 @@ async def test_huge_path_parameters_are_refused_cleanly(cloud: Cloud) -> None:
     assert set(response.json()) == {"error"}
     response = await cloud.client.post("/admin/devices/" + "d" * 5000 + "/revoke", headers=ADMIN)
     assert_error(response, 422, "validation_error")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/admin/devices?org=a%00b"),
+        ("GET", "/admin/audit?device_id=a%00b"),
+        ("POST", "/admin/devices/a%00b/revoke"),
+        ("POST", "/admin/devices/a%01b/restore"),
+    ],
+)
+async def test_control_characters_in_ids_are_422_not_a_database_error(
+    client: httpx.AsyncClient, method: str, path: str
+) -> None:
+    """PostgreSQL text cannot hold NUL: without the patterns these were 500s there (SQLite took them)."""
+    assert_error(await client.request(method, path, headers=ADMIN), 422, "validation_error")

@@ -13,7 +13,7 @@ from tests.cloud.api.support import DOMAIN, Cloud, Enrolled, FakeClock, assert_e
 
 async def test_a_box_issues_a_meeting_and_a_sender_resolves_it(cloud: Cloud, clock: FakeClock) -> None:
     box = await cloud.enroll("box", "Room 4.12")
-    sender = await cloud.enroll("sender", "Laptop", org="other-org")
+    sender = await cloud.enroll("sender", "Laptop")
 
     issued = await cloud.client.post("/meetings", headers=box.headers)
     assert issued.status_code == 201, issued.text
