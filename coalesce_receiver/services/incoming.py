@@ -55,7 +55,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=Message)
-peer_log = RateLimitedLog(logger)
+
+
+def peer_log() -> RateLimitedLog:
+    """The log for what peers do wrong; one per receiver, so a flood says one line whoever floods."""
+    return RateLimitedLog(logger)
+
 
 SinkFactory = Callable[[MediaStreamTrack, str], TrackSink]
 """Makes the sink for a remote track of a kind (``TrackSink`` by default; tests and benchmarks pass their
@@ -78,6 +83,7 @@ class IncomingShare:
         pin: Callable[[], str | None],
         throttle: PinThrottle,
         hellos: HelloThrottle,
+        log: RateLimitedLog,
         max_shares: int,
         handshake_timeout: float,
         unique_name: Callable[[str], str],
@@ -95,6 +101,7 @@ class IncomingShare:
         self._pin = pin
         self._throttle = throttle
         self._hellos = hellos
+        self._log = log
         self._max_shares = max_shares
         self._handshake_timeout = handshake_timeout
         self._unique_name = unique_name
@@ -141,15 +148,15 @@ class IncomingShare:
         except _Refused:
             self.end = EndReason.REFUSED
         except ProtocolError as exc:
-            peer_log.warning(f"{self._source}:{exc.code}", "share from %s: %s", self._source, exc)
+            self._log.warning(f"{self._source}:{exc.code}", "share from %s: %s", self._source, exc)
             await self._send_quietly(Error(code=exc.code, message=str(exc)))
             self.end = EndReason.PROTOCOL_ERROR
         except IdentityMismatch as exc:
-            peer_log.warning(f"{self._source}:tampered", "share from %s refused: %s", self._source, exc)
+            self._log.warning(f"{self._source}:tampered", "share from %s refused: %s", self._source, exc)
             await self._send_quietly(Error(code="tampered", message=str(exc)))
             self.end = EndReason.REFUSED
         except TimeoutError:
-            peer_log.warning(f"{self._source}:timeout", "share from %s: handshake timed out", self._source)
+            self._log.warning(f"{self._source}:timeout", "share from %s: handshake timed out", self._source)
             await self._send_quietly(Error(code="timeout", message="the handshake took too long"))
             self.end = EndReason.PROTOCOL_ERROR
         except ChannelClosed:
@@ -161,7 +168,7 @@ class IncomingShare:
         except Exception as exc:
             # The last resort: whatever this sender's input set off ends its session only, in one
             # rate-limited line (the traceback only at debug level: an attacker must not flood the log).
-            peer_log.log(
+            self._log.log(
                 logging.ERROR,
                 f"{self._source}:internal",
                 "share from %s failed unexpectedly (%s); ending that share",
@@ -185,7 +192,7 @@ class IncomingShare:
         hello = await self._expect(Hello)
         if (wait := self._hellos.admit(self._source)) > 0:  # before any SPAKE2 or aiortc work
             # One line for every flooding source together: many addresses must not mean many lines.
-            peer_log.warning(
+            self._log.warning(
                 "hello-rate", "refusing hellos that come too fast (from %s, perhaps others)", self._source
             )
             await self._deny(DenyReason.THROTTLED, "too many attempts from your address", wait)
@@ -223,10 +230,10 @@ class IncomingShare:
                 key = pairing.verify(pair, self._channel.tls_fingerprint)
             except WrongPin:
                 wait = self._throttle.failure(self._source)
-                peer_log.warning(f"{self._source}:pin", "wrong PIN from %s", self._source)
+                self._log.warning(f"{self._source}:pin", "wrong PIN from %s", self._source)
                 await self._deny(DenyReason.WRONG_PIN, "wrong PIN", wait or None)
             except IdentityMismatch as exc:
-                peer_log.warning(f"{self._source}:tampered", "pairing from %s: %s", self._source, exc)
+                self._log.warning(f"{self._source}:tampered", "pairing from %s: %s", self._source, exc)
                 await self._deny(DenyReason.TAMPERED, str(exc))
             self._throttle.success(self._source)
         return hello, key

@@ -35,7 +35,7 @@ from coalesce_common.signaling.websocket import (
 )
 from coalesce_common.tls import TlsIdentity, load_or_create_identity
 from coalesce_receiver.models.room import MAX_SHOWN_SHARES, JoinRequest, RoomModel, SettingsOutcome
-from coalesce_receiver.services.incoming import IncomingShare, SinkFactory, safe_name
+from coalesce_receiver.services.incoming import IncomingShare, SinkFactory, peer_log, safe_name
 from coalesce_receiver.services.sink import SnapshotWriter, StatsWriter, TrackSink
 from coalesce_receiver.services.throttle import HelloThrottle, PinThrottle
 
@@ -95,6 +95,7 @@ class Receiver:
         self.config = config
         self.throttle = throttle or PinThrottle()
         self.hello_throttle = hello_throttle or HelloThrottle()
+        self._peer_log = peer_log()
         self._sink_factory = sink_factory
         self.model = RoomModel(config.name, pin_required=config.pin is not None)
         self.model.pin = config.pin
@@ -208,6 +209,7 @@ class Receiver:
             pin=lambda: self._pin,
             throttle=self.throttle,
             hellos=self.hello_throttle,
+            log=self._peer_log,
             max_shares=self.config.max_shares,
             handshake_timeout=self.config.handshake_timeout,
             unique_name=self._unique_name,
