@@ -10,6 +10,8 @@ suites only) on every TLS listener and for s2s, no federation, masked passwords 
 API (mod_http_api) that runs only :data:`API_COMMANDS`, only for the cloud's own account
 (:data:`API_USER`, HTTP Basic auth) and only from ``api_allowed_networks``. That account may not log in
 over XMPP, and nothing is granted to an address alone: any local user could otherwise create accounts.
+The managed node has one listener more, a unix socket in its private state folder through which it sets
+up that account (``owner_socket``); production creates it once with ``ejabberdctl``.
 
 The managed node's settings come from :class:`EjabberdConfig` (:func:`managed_service`); production's are
 in :mod:`.deploy`, which writes ``deploy/ejabberd/``. ``ejabberdctl.cfg`` is a list of shell variables
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import enum
 import json
+import os
 import re
 import secrets
 from collections.abc import Mapping, Sequence
@@ -55,6 +58,11 @@ API_ACCOUNT_ACL = "coalesce_api_account"
 API_HOSTS_ACL = "coalesce_api_hosts"
 API_ACCESS = "coalesce_api"
 """The access rule that grants the admin API: the account AND one of the allowed networks."""
+OWNER_SOCKET_TAG = "owner-socket"
+OWNER_SOCKET_COMMANDS = ("register", "change_password")
+"""What the managed node's owner may do through its private unix socket: set up the API's account."""
+MAX_UNIX_SOCKET_PATH = 107
+"""Bytes in a unix socket path (sun_path is 108 with the terminating NUL on Linux)."""
 
 TLS_PROTOCOL_OPTIONS = ("no_sslv2", "no_sslv3", "no_tlsv1", "no_tlsv1_1", "cipher_server_preference")
 TLS_CIPHERS = CIPHER_LIST
@@ -103,6 +111,9 @@ class XmppService:
     api_account: str
     """The JID (``API_USER@domain``) whose HTTP Basic credentials the admin API requires."""
     api_permission: str = "cloud admin"
+    owner_socket: str | None = None
+    """A unix socket where mod_http_api lets whoever can open it (the node's owner: it lives in the 0700
+    state folder) create the API's account without a password on any command line; managed node only."""
     """The name of the ``api_permissions`` rule for the cloud's calls."""
     api_commands: tuple[str, ...] = API_COMMANDS
     max_stanza_size: int = MAX_STANZA_SIZE
@@ -188,6 +199,7 @@ def ejabberd_options(service: XmppService) -> list[Option]:
                     "module": "ejabberd_http",
                     "request_handlers": {"/api": "mod_http_api"},
                 },
+                *_owner_socket_listener(service),
             ],
             "1. Client-to-server with STARTTLS (required). 2. Client-to-server with direct TLS (XEP-0368),\n"
             "the port HTTP proxies let through. Both: TLS 1.3, or TLS 1.2 with the ciphers listed\n"
@@ -226,6 +238,7 @@ def ejabberd_options(service: XmppService) -> list[Option]:
                     "who": {"access": API_ACCESS},
                     "what": list(service.api_commands),
                 },
+                **_owner_socket_permission(service),
             },
             "`ejabberdctl` on the node itself may run anything (it needs the Erlang cookie); over HTTP only\n"
             f"the cloud's account, from its hosts ({API_ACCESS}), and only the commands in API_COMMANDS\n"
@@ -234,6 +247,31 @@ def ejabberd_options(service: XmppService) -> list[Option]:
         Option("modules", MODULES, "No mod_register: accounts are made only by the cloud."),
     ]
     return [_with_note(option, service.notes.get(option.key)) for option in options]
+
+
+def _owner_socket_listener(service: XmppService) -> list[JsonValue]:
+    if service.owner_socket is None:
+        return []
+    return [
+        {
+            "port": f"unix:{service.owner_socket}",
+            "module": "ejabberd_http",
+            "tag": OWNER_SOCKET_TAG,
+            "request_handlers": {"/api": "mod_http_api"},
+        }
+    ]
+
+
+def _owner_socket_permission(service: XmppService) -> dict[str, JsonValue]:
+    if service.owner_socket is None:
+        return {}
+    # The tag is the listener's, not the request's: only connections to that socket carry it.
+    rule: dict[str, JsonValue] = {
+        "from": ["mod_http_api", {"tag": OWNER_SOCKET_TAG}],
+        "who": "all",
+        "what": list(OWNER_SOCKET_COMMANDS),
+    }
+    return {"node owner": rule}
 
 
 def render_yml(options: Sequence[Option], header: str) -> str:
@@ -366,6 +404,11 @@ class EjabberdConfig:
     loglevel: str = "info"
 
     def __post_init__(self) -> None:
+        if len(os.fsencode(self.owner_socket)) > MAX_UNIX_SOCKET_PATH:
+            raise ValueError(
+                f"the state folder {self.state_dir} is too long a path for ejabberd's private socket "
+                f"(at most {MAX_UNIX_SOCKET_PATH - len('/owner.sock')} bytes): choose a shorter one"
+            )
         if self.dist_mode is DistMode.PORT and self.dist_port is None:
             raise ValueError("DistMode.PORT needs dist_port")
         if self.dist_mode is DistMode.EPMD and self.epmd_port is None:
@@ -396,6 +439,11 @@ class EjabberdConfig:
         return self.state_dir / "ejabberd.pid"
 
     @property
+    def owner_socket(self) -> Path:
+        """The unix socket through which the node sets up the API's account (see XmppService)."""
+        return self.state_dir / "owner.sock"
+
+    @property
     def api_jid(self) -> str:
         return f"{self.api_user}@{self.domain}"
 
@@ -420,6 +468,7 @@ def managed_service(config: EjabberdConfig) -> XmppService:
         http_api_port=config.http_api_port,
         api_allowed_networks=config.api_allowed_networks,
         api_account=config.api_jid,
+        owner_socket=str(config.owner_socket),
         api_commands=config.api_commands,
         max_stanza_size=config.max_stanza_size,
         disabled_sasl_mechanisms=config.disabled_sasl_mechanisms,

@@ -11,8 +11,9 @@ no epmd at all. Nodes of a :class:`~coalesce_cloud.servers.ejabberd.cluster.Ejab
 the cluster's epmd instead (:attr:`DistMode.EPMD`).
 
 The admin API obeys one account only (``EjabberdConfig.api_user``, HTTP Basic auth; see :mod:`.config`).
-Only ``ejabberdctl`` can create that account, so :meth:`EjabberdNode.wait_ready` does it once the node
-answers, unless the account already has the configured password (a restart on the same spool).
+:meth:`EjabberdNode.wait_ready` creates it (or resets its password, on a spool kept from other settings)
+through the node's private unix socket (``EjabberdConfig.owner_socket``, in the 0700 state folder):
+``ejabberdctl register`` would show the password to every local user in ``ps``.
 """
 
 from __future__ import annotations
@@ -193,13 +194,20 @@ class EjabberdNode(ServerLifecycle):
     def _ensure_api_account(self) -> None:
         if self._api_status() == 200:
             return
-        user, domain, password = self.config.api_user, self.config.domain, self.config.api_password
+        config = self.config
+        account: dict[str, JsonValue] = {"user": config.api_user, "host": config.domain}
+        transport = httpx.HTTPTransport(uds=str(config.owner_socket))
         try:
-            self.ctl("register", user, domain, password)
-        except ServerCommandError:
-            # It exists with another password (a spool kept from a run with other settings).
-            self.ctl("change_password", user, domain, password)
-        log.info("ejabberd %s: set up the admin API account %s", self.config.node_name, self.config.api_jid)
+            with httpx.Client(transport=transport, base_url="http://owner/api", timeout=API_TIMEOUT) as owner:
+                response = owner.post("/register", json={**account, "password": config.api_password})
+                if response.status_code == 409:  # exists, with another password (a spool kept from before)
+                    response = owner.post(
+                        "/change_password", json={**account, "newpass": config.api_password}
+                    )
+        except httpx.HTTPError as exc:
+            raise ServerStartError(f"ejabberd's socket {config.owner_socket} did not answer: {exc}") from exc
+        _api_result(response.url.path.rsplit("/", 1)[-1], response)
+        log.info("ejabberd %s: set up the admin API account %s", config.node_name, config.api_jid)
 
     def _live_beam_pid(self) -> int | None:
         """beam.smp's PID if it still runs as the child of our wrapper shell (so the PID is not reused)."""

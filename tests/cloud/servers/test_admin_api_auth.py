@@ -1,12 +1,15 @@
 """ejabberd's admin API (mod_http_api) obeys the cloud's own account only: no credentials, a wrong password,
 or a device's valid XMPP credentials are all refused, from the very address the cloud calls from; and that
-account cannot be used to log in over XMPP."""
+account cannot be used to log in over XMPP. The managed node sets that account up through a private unix
+socket that can do nothing else."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ssl
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +17,10 @@ import pytest
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXMLMask
 
+from coalesce_cloud.servers.certs import CaFiles, CertFiles
 from coalesce_cloud.servers.ejabberd import EjabberdNode
+from coalesce_cloud.servers.errors import ServerNotInstalledError
+from tests.cloud.servers.harness import PortFactory, make_ejabberd_node, stop_ejabberd_node_and_check
 from tests.cloud.servers.xmpp_client import EVENT_TIMEOUT, TestClient
 
 
@@ -94,3 +100,36 @@ async def test_the_cloud_account_cannot_log_in_over_xmpp(
         client.xmpp.abort()
     # The account exists and works for the API all the same.
     assert "is running" in str(await ejabberd.async_api_call("status"))
+
+
+async def test_the_owner_socket_only_sets_up_accounts(ejabberd: EjabberdNode) -> None:
+    transport = httpx.AsyncHTTPTransport(uds=str(ejabberd.config.owner_socket))
+    async with httpx.AsyncClient(transport=transport, base_url="http://owner/api", timeout=10) as owner:
+        host, user = {"host": ejabberd.domain}, {"host": ejabberd.domain, "user": "x"}
+        for command, args in (("registered_users", host), ("kick_user", user), ("status", {})):
+            response = await owner.post(f"/{command}", json=args)
+            assert response.status_code == 403, command
+
+
+def test_a_kept_spool_gets_the_new_password(
+    tmp_path: Path, xmpp_cert: CertFiles, cloud_ca: CaFiles, free_tcp_port_factory: PortFactory
+) -> None:
+    """A node restarted on its spool with another API password (the account exists) answers to the new
+    one only: it resets the password through its socket rather than failing."""
+    first = make_ejabberd_node(tmp_path / "ejabberd", xmpp_cert, cloud_ca, free_tcp_port_factory)
+    try:
+        first.start()
+    except ServerNotInstalledError as exc:
+        pytest.skip(str(exc))
+    old_jid, old_password = first.api_auth
+    stop_ejabberd_node_and_check(first)
+    second = EjabberdNode(
+        dataclasses.replace(first.config, api_password="a-new-password-" + uuid.uuid4().hex)
+    )
+    second.start()
+    try:
+        assert "is running" in str(second.api_call("status"))
+        stale = httpx.post(f"{second.api_url}/status", json={}, auth=(old_jid, old_password), timeout=10)
+        assert stale.status_code == 401
+    finally:
+        stop_ejabberd_node_and_check(second)

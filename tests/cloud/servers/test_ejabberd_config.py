@@ -15,6 +15,7 @@ from coalesce_cloud.servers.ejabberd.config import (
     API_HOSTS_ACL,
     DISABLED_SASL_MECHANISMS,
     ERL_SAFETY_OPTIONS,
+    OWNER_SOCKET_TAG,
     JsonValue,
     ShellVariable,
     ejabberd_options,
@@ -92,7 +93,15 @@ def test_production_and_the_managed_node_agree_on_security(managed: EjabberdConf
 
     my_listeners, production_listeners = mine["listen"], production["listen"]
     assert isinstance(my_listeners, list) and isinstance(production_listeners, list)
-    assert len(my_listeners) == len(production_listeners) == 3
+    # The managed node has one listener more: its owner's private socket (production uses ejabberdctl).
+    assert len(my_listeners) == len(production_listeners) + 1 == 4
+    owner_socket = my_listeners.pop()
+    assert owner_socket == {
+        "port": f"unix:{managed.owner_socket}",
+        "module": "ejabberd_http",
+        "tag": OWNER_SOCKET_TAG,
+        "request_handlers": {"/api": "mod_http_api"},
+    }
     for my_listener, production_listener in zip(my_listeners, production_listeners, strict=True):
         assert isinstance(my_listener, dict) and isinstance(production_listener, dict)
         for key in LISTENER_SECURITY:
@@ -106,6 +115,11 @@ def test_production_and_the_managed_node_agree_on_security(managed: EjabberdConf
     my_rules, production_rules = mine["api_permissions"], production["api_permissions"]
     assert isinstance(my_rules, dict) and isinstance(production_rules, dict)
     assert my_rules["console commands"] == production_rules["console commands"]
+    assert my_rules.pop("node owner") == {
+        "from": ["mod_http_api", {"tag": OWNER_SOCKET_TAG}],
+        "who": "all",
+        "what": ["register", "change_password"],
+    }
     (my_api,) = (rule for name, rule in my_rules.items() if name != "console commands")
     (production_api,) = (rule for name, rule in production_rules.items() if name != "console commands")
     assert isinstance(my_api, dict) and isinstance(production_api, dict)
