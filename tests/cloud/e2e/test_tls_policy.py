@@ -13,9 +13,12 @@ import threading
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import uvicorn
 
+from coalesce_cloud import cli
 from coalesce_cloud.stack import LocalCloud
 from coalesce_common.tls import TLS12_CIPHERS, load_or_create_identity
 from coalesce_receiver.services.receiver import Receiver, ReceiverConfig
@@ -118,3 +121,21 @@ def _coturn_negotiates_tls13() -> bool:
 async def test_coturn_accepts_only_the_policy(local_cloud: LocalCloud) -> None:
     result = await asyncio.to_thread(scan, local_cloud.host, local_cloud.ports.turn_tls)
     assert_modern(result, tls13=await asyncio.to_thread(_coturn_negotiates_tls13))
+
+
+def test_coalesce_cloud_serve_applies_the_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``serve`` (production's REST API) hands uvicorn the same policy: its context, as uvicorn builds it
+    from the arguments ``serve`` passes, allows TLS 1.2+ and the policy's suites only."""
+    identity = load_or_create_identity(tmp_path / "api-tls")
+    settings = tmp_path / "cloud.toml"
+    lines = [f'state_dir = "{tmp_path / "state"}"', f'tls_cert = "{identity.cert_path}"']
+    settings.write_text("\n".join([*lines, f'tls_key = "{identity.key_path}"', ""]))
+    captured: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: captured.update(options, app=app))
+    assert cli.main(["serve", "--config", str(settings), "--host", "127.0.0.1", "--port", "0"]) == 0
+    config = uvicorn.Config(**captured)
+    config.load()
+    assert config.ssl is not None
+    assert config.ssl.minimum_version is ssl.TLSVersion.TLSv1_2
+    tls12 = {c["name"] for c in config.ssl.get_ciphers() if c["protocol"] == "TLSv1.2"}
+    assert tls12 == set(TLS12_CIPHERS)
