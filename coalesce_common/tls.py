@@ -45,7 +45,8 @@ TLS12_CIPHERS: tuple[str, ...] = (
     "ECDHE-ECDSA-CHACHA20-POLY1305",
     "ECDHE-RSA-CHACHA20-POLY1305",
 )
-"""The TLS 1.2 suites (OpenSSL names) any Coalesce server accepts; the order is the server's preference."""
+"""The TLS 1.2 suites (OpenSSL names) any Coalesce endpoint accepts, in Mozilla's order (ejabberd, with
+cipher_server_preference, prefers them so)."""
 CIPHER_LIST = ":".join(TLS12_CIPHERS)
 
 
