@@ -160,6 +160,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from coalesce_cloud.api.app import create_app
     from coalesce_cloud.core.config import Settings
+    from coalesce_common.tls import policy_context_factory
 
     settings = Settings(config_file=args.config) if args.config else Settings()
     if settings.tls_cert is None or settings.tls_key is None:
@@ -173,6 +174,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         ssl_certfile=str(settings.tls_cert),
         ssl_keyfile=str(settings.tls_key),
+        ssl_context_factory=policy_context_factory,
         proxy_headers=True,
     )
     return 0

@@ -33,6 +33,7 @@ from coalesce_cloud.servers.certs import CaFiles, issue_server_cert, make_ca
 from coalesce_cloud.servers.coturn import CoturnConfig, CoturnServer
 from coalesce_cloud.servers.ejabberd import EjabberdConfig, EjabberdNode
 from coalesce_cloud.servers.errors import ServerStartError
+from coalesce_common.tls import policy_context_factory
 
 logger = logging.getLogger(__name__)
 
@@ -203,6 +204,7 @@ class LocalCloud:
         xmpp_cert = issue_server_cert(ca, self.state_dir / "certs", "xmpp", hosts)
         turn_cert = issue_server_cert(ca, self.state_dir / "certs", "turn", hosts)
         turn_secret = _secret_file(self.state_dir / "turn-secret")
+        xmpp_api_password = _secret_file(self.state_dir / "xmpp-api-password")
         try:
             self.ejabberd = EjabberdNode(
                 EjabberdConfig(
@@ -216,6 +218,7 @@ class LocalCloud:
                     host=self.host,
                     http_api_host=LOOPBACK,
                     domain=self.domain,
+                    api_password=xmpp_api_password,
                 )
             )
             self.coturn = CoturnServer(
@@ -246,6 +249,8 @@ class LocalCloud:
                     starttls_port=self.ports.xmpp_starttls,
                     tls_port=self.ports.xmpp_tls,
                     api_url=self.ejabberd.api_url,
+                    api_user=self.ejabberd.config.api_user,
+                    api_password=SecretStr(xmpp_api_password),
                 ),
                 turn=TurnSettings(
                     static_auth_secret=SecretStr(turn_secret),
@@ -269,6 +274,7 @@ class LocalCloud:
             port=self.ports.api,
             ssl_certfile=str(cert),
             ssl_keyfile=str(key),
+            ssl_context_factory=policy_context_factory,
             log_level="warning",
             lifespan="on",
             timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,

@@ -3,8 +3,10 @@
 The API needs six things from the XMPP server: create, delete and re-password accounts, drop live
 sessions, ban, and send a message from a service JID. ``EjabberdHttpAdmin`` does them over ejabberd's
 ``mod_http_api`` (``POST {api_url}/{command}`` with a JSON object of arguments; the commands come from
-ejabberd's core and ``mod_admin_extra``). ejabberd must allow these commands to the API's address in
-``api_permissions``: register, unregister, change_password, kick_user, ban_account, send_message.
+ejabberd's core and ``mod_admin_extra``), authenticated as the cloud's own ejabberd account with HTTP Basic
+(``xmpp.api_user`` and ``xmpp.api_password``). ejabberd must allow these commands to that account in
+``api_permissions``: register, unregister, change_password, kick_user, ban_account, send_message
+(coalesce_cloud/servers/ejabberd/config.py writes such a configuration).
 
 Every failure (ejabberd unreachable, refusing, or answering an error) is raised as
 :class:`XmppAdminError`; an account that already exists as its subclass :class:`XmppAccountExists`.
@@ -87,12 +89,19 @@ class EjabberdHttpAdmin:
         api_url: str,
         domain: str,
         *,
+        user: str,
+        password: str | None,
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """``user``: the admin account's localpart in ``domain``; ``password`` None sends no credentials
+        (every call is then refused, with a message that says which setting is missing)."""
         self._api_url = api_url.rstrip("/")
         self._domain = domain
-        self._client = httpx.AsyncClient(timeout=timeout, transport=transport)
+        self._account = f"{user}@{domain}"
+        auth = httpx.BasicAuth(self._account, password) if password is not None else None
+        self._has_password = password is not None
+        self._client = httpx.AsyncClient(timeout=timeout, transport=transport, auth=auth)
 
     async def __aenter__(self) -> Self:
         return self
@@ -164,8 +173,12 @@ class EjabberdHttpAdmin:
         if command == "register" and code == _EJABBERD_ALREADY_REGISTERED:
             error_type = XmppAccountExists
         hint = ""
-        if response.status_code in (401, 403):
-            hint = f"; allow {command} to this address in ejabberd's api_permissions"
+        if not self._has_password and response.status_code in (401, 403):
+            hint = "; set xmpp.api_password (COALESCE_CLOUD_XMPP__API_PASSWORD) to the API account's password"
+        elif response.status_code == 401:
+            hint = f"; check that {self._account} exists in ejabberd with the password xmpp.api_password"
+        elif response.status_code == 403:
+            hint = f"; allow {command} to {self._account} from this address in ejabberd's api_permissions"
         raise error_type(
             f"ejabberd refused {command} (HTTP {response.status_code}): {str(message)[:200]}{hint}",
             command=command,

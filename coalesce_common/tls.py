@@ -1,4 +1,12 @@
-"""TLS identity and contexts for the local signaling channel.
+"""The TLS policy of every Coalesce endpoint, and the identity and contexts of the local signaling channel.
+
+The policy ("modern"): TLS 1.3, and TLS 1.2 with ECDHE key exchange and AEAD ciphers only
+(:data:`TLS12_CIPHERS`: AES-GCM and ChaCha20-Poly1305; no CBC, CAMELLIA, ARIA, CCM, no RSA key exchange,
+no DHE, which would need well-chosen DH parameters on every server and buys nothing once ECDHE is there).
+TLS 1.3 suites are all AEAD with forward secrecy already, so only the 1.2 list is spelled out.
+:data:`CIPHER_LIST` is that list in OpenSSL's syntax, which Python's ``ssl``, ejabberd (fast_tls) and coturn
+all read; the receiver, the sender, the REST API, ejabberd and coturn (managed and ``deploy/``) take it from
+here.
 
 A receiver creates its own ECDSA P-256 key and self-signed certificate on first run and keeps them
 (0600) in its data folder. Nobody vouches for it through a CA: senders trust it because PIN pairing
@@ -14,6 +22,7 @@ import ipaddress
 import logging
 import os
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,8 +36,31 @@ logger = logging.getLogger(__name__)
 CERT_FILE = "receiver-cert.pem"
 KEY_FILE = "receiver-key.pem"
 
-# TLS 1.2 suites with forward secrecy and AEAD only; TLS 1.3 suites are all modern already.
-_TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+MINIMUM_VERSION = ssl.TLSVersion.TLSv1_2
+TLS12_CIPHERS: tuple[str, ...] = (
+    "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "ECDHE-RSA-CHACHA20-POLY1305",
+)
+"""The TLS 1.2 suites (OpenSSL names) any Coalesce endpoint accepts, in Mozilla's order (ejabberd, with
+cipher_server_preference, prefers them so)."""
+CIPHER_LIST = ":".join(TLS12_CIPHERS)
+
+
+def apply_policy(ctx: ssl.SSLContext) -> ssl.SSLContext:
+    """Restrict ``ctx`` to the policy: TLS 1.2 or later, :data:`TLS12_CIPHERS` for 1.2. Returns ``ctx``."""
+    ctx.minimum_version = MINIMUM_VERSION
+    ctx.set_ciphers(CIPHER_LIST)
+    return ctx
+
+
+def policy_context_factory(_config: object, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+    """``default()`` (a server's own context: certificate, ALPN) under the policy; the shape of uvicorn's
+    ``ssl_context_factory``, whose ``ssl_version`` cannot say "1.2 or later"."""
+    return apply_policy(default())
 
 
 @dataclass(frozen=True)
@@ -99,19 +131,15 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def server_context(identity: TlsIdentity) -> ssl.SSLContext:
-    """A server context: TLS 1.2 minimum, forward-secret AEAD suites only."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.set_ciphers(_TLS12_CIPHERS)
+    """A server context under the policy (:func:`apply_policy`)."""
+    ctx = apply_policy(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
     ctx.load_cert_chain(identity.cert_path, identity.key_path)
     return ctx
 
 
 def client_context() -> ssl.SSLContext:
     """A client context that defers trust to fingerprint checks (pairing or mDNS pinning)."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.set_ciphers(_TLS12_CIPHERS)
+    ctx = apply_policy(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     return ctx

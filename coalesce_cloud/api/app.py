@@ -48,8 +48,13 @@ def create_app(settings: Settings, *, xmpp_admin: XmppAdmin | None = None, clock
             signing_key = await run_in_threadpool(load_or_create_signing_key, settings.signing_key_path)
             admin = xmpp_admin
             if admin is None:
+                xmpp = settings.xmpp
                 ejabberd = EjabberdHttpAdmin(
-                    settings.xmpp.api_url, settings.xmpp.domain, timeout=settings.xmpp.api_timeout
+                    xmpp.api_url,
+                    xmpp.domain,
+                    user=xmpp.api_user,
+                    password=xmpp.api_password.get_secret_value() if xmpp.api_password else None,
+                    timeout=xmpp.api_timeout,
                 )
                 stack.push_async_callback(ejabberd.aclose)
                 admin = ejabberd

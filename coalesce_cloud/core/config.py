@@ -50,6 +50,14 @@ class XmppSettings(_Group):
     starttls_port: int = Field(default=5222, ge=1, le=65535)
     tls_port: int = Field(default=5223, ge=1, le=65535)
     api_url: str = "http://127.0.0.1:5280/api"
+    api_user: str = Field(
+        default="coalesce-api",
+        pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$",
+        description="localpart (in domain) of the account ejabberd's admin API obeys",
+    )
+    api_password: SecretStr | None = Field(
+        default=None, description="that account's password (HTTP Basic); every admin call fails without it"
+    )
     api_timeout: float = Field(default=10.0, gt=0)
 
     @property

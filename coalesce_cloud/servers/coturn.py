@@ -5,6 +5,10 @@ shared secret) and runs ``turnserver -c`` in the foreground. It listens on ``hos
 ``listening_port`` and for TLS on ``tls_port``, relays on ``host`` within ``relay_min_port..relay_max_port``,
 and accepts only time-limited REST credentials (``use-auth-secret``) made by :func:`turn_rest_credentials`
 with the same ``static_auth_secret``. Loopback peers are allowed, so clients and peers on one machine work.
+
+TLS follows :mod:`coalesce_common.tls` as far as coturn 4.6.1 (Debian 12) can: TLS 1.2 with the policy's
+ECDHE AEAD suites only (``cipher-list``, ``no-tlsv1``, ``no-tlsv1_1``), no DTLS listener. It cannot offer
+TLS 1.3, whatever the configuration (:data:`NO_TLS13_WHY`).
 """
 
 from __future__ import annotations
@@ -26,8 +30,16 @@ from coalesce_cloud.servers.process import (
     find_executable,
     tcp_port_accepts,
 )
+from coalesce_common.tls import CIPHER_LIST
 
 log = logging.getLogger(__name__)
+
+NO_TLS13_WHY = (
+    "coturn 4.6.1 offers no TLS 1.3: it peeks at the ClientHello's legacy version (always 1.2 since\n"
+    "TLS 1.3, RFC 8446 4.1.2) and hands the connection to a context made with TLSv1_2_server_method()\n"
+    "(ns_ioalib_engine_impl.c check_tentative_tls, mainrelay.c openssl_load_certificates); no option\n"
+    "changes that. coturn 4.6.2 uses one TLS_server_method() context and negotiates TLS 1.3."
+)
 
 
 def turn_rest_credentials(secret: str, user: str, ttl: int, now: float | None = None) -> tuple[str, str]:
@@ -89,8 +101,13 @@ def render_turnserver_conf(config: CoturnConfig) -> str:
         "fingerprint",
         f"cert={config.certfile}",
         f"pkey={config.keyfile}",
+        *(f"# {line}" for line in NO_TLS13_WHY.splitlines()),
+        "# TLS 1.2: the ECDHE AEAD suites of coalesce_common/tls.py only.",
+        f"cipher-list={CIPHER_LIST}",
         "no-tlsv1",
         "no-tlsv1_1",
+        # Nothing reaches TURN over DTLS (browsers and aiortc use UDP, TCP and TLS), as in deploy/coturn.
+        "no-dtls",
         # Without it, relaying to 127.0.0.1 peers times out (everything is on one machine in dev and tests).
         "allow-loopback-peers",
         "no-multicast-peers",

@@ -24,7 +24,6 @@ from coalesce_cloud.servers.process import (
     ManagedProcess,
     ServerLifecycle,
     find_executable,
-    http_status,
     tcp_port_accepts,
 )
 
@@ -42,7 +41,8 @@ class EjabberdPorts:
 
 class EjabberdCluster(ServerLifecycle):
     """``len(ports)`` ejabberd nodes (``ejabberd1@localhost``, ``ejabberd2@localhost``, ...) on this host,
-    sharing a cookie and an epmd we start on 127.0.0.1:``epmd_port``; nodes 2.. join node 1."""
+    sharing a cookie, the admin API's account and an epmd we start on 127.0.0.1:``epmd_port``; nodes 2..
+    join node 1."""
 
     def __init__(
         self,
@@ -62,6 +62,8 @@ class EjabberdCluster(ServerLifecycle):
         self.state_dir = state_dir
         self.epmd_port = epmd_port
         shared_cookie = cookie if cookie is not None else secrets.token_urlsafe(24)
+        # One account for the admin API on every node: joining replaces a node's accounts with node 1's.
+        api_password = secrets.token_urlsafe(24)
         self.nodes: tuple[EjabberdNode, ...] = tuple(
             EjabberdNode(
                 EjabberdConfig(
@@ -75,6 +77,7 @@ class EjabberdCluster(ServerLifecycle):
                     domain=domain,
                     node_name=f"{node_prefix}{index}@localhost",
                     cookie=shared_cookie,
+                    api_password=api_password,
                     dist_mode=DistMode.EPMD,
                     epmd_port=epmd_port,
                 )
@@ -139,8 +142,6 @@ class EjabberdCluster(ServerLifecycle):
             )
 
     def _lists_all(self, node: EjabberdNode, expected: list[str]) -> bool:
-        if http_status(f"{node.api_url}/status", timeout=1.0) != 200:
-            return False
         try:
             return self.members(node) == expected
         except ServerCommandError:

@@ -5,8 +5,13 @@ call the admin API); :func:`ejabberd_options` turns it into the options of ``eja
 reason it is set so. Everything that makes the service safe is fixed here, the same for both: SCRAM-SHA-256
 only (``auth_password_format: scram``, ``auth_scram_hash: sha256``; PLAIN, DIGEST-MD5 and X-OAUTH2 are not
 offered), STARTTLS required on ``c2s_port`` and direct TLS on ``c2s_tls_port`` (the product's
-XMPP-over-TLS-on-443), TLS 1.2 or later, no federation, masked passwords in logs, and an admin REST API
-(mod_http_api) that runs only :data:`API_COMMANDS` and only for ``api_allowed_networks``.
+XMPP-over-TLS-on-443), the TLS policy of :mod:`coalesce_common.tls` (TLS 1.3, and 1.2 with ECDHE AEAD
+suites only) on every TLS listener and for s2s, no federation, masked passwords in logs, and an admin REST
+API (mod_http_api) that runs only :data:`API_COMMANDS`, only for the cloud's own account
+(:data:`API_USER`, HTTP Basic auth) and only from ``api_allowed_networks``. That account may not log in
+over XMPP, and nothing is granted to an address alone: any local user could otherwise create accounts.
+The managed node has one listener more, a unix socket in its private state folder through which it sets
+up that account (``owner_socket``); production creates it once with ``ejabberdctl``.
 
 The managed node's settings come from :class:`EjabberdConfig` (:func:`managed_service`); production's are
 in :mod:`.deploy`, which writes ``deploy/ejabberd/``. ``ejabberdctl.cfg`` is a list of shell variables
@@ -17,12 +22,15 @@ from __future__ import annotations
 
 import enum
 import json
+import os
 import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeAlias
+
+from coalesce_common.tls import CIPHER_LIST
 
 JsonValue: TypeAlias = bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"] | None
 
@@ -44,7 +52,21 @@ API_COMMANDS: tuple[str, ...] = (
 change_password, kick_user and send_message; unregister and ban_account are in its XmppAdmin interface;
 the other six only read (the tests and monitoring use status and list_cluster)."""
 
+API_USER = "coalesce-api"
+"""The localpart of the one account mod_http_api obeys (the cloud's XmppSettings.api_user)."""
+API_ACCOUNT_ACL = "coalesce_api_account"
+API_HOSTS_ACL = "coalesce_api_hosts"
+API_ACCESS = "coalesce_api"
+"""The access rule that grants the admin API: the account AND one of the allowed networks."""
+OWNER_SOCKET_TAG = "owner-socket"
+OWNER_SOCKET_COMMANDS = ("register", "change_password")
+"""What the managed node's owner may do through its private unix socket: set up the API's account."""
+MAX_UNIX_SOCKET_PATH = 107
+"""Bytes in a unix socket path (sun_path is 108 with the terminating NUL on Linux)."""
+
 TLS_PROTOCOL_OPTIONS = ("no_sslv2", "no_sslv3", "no_tlsv1", "no_tlsv1_1", "cipher_server_preference")
+TLS_CIPHERS = CIPHER_LIST
+"""TLS 1.2 suites (OpenSSL syntax, fast_tls passes it on); TLS 1.3 keeps OpenSSL's suites, all AEAD."""
 DISABLED_SASL_MECHANISMS = ("PLAIN", "DIGEST-MD5", "X-OAUTH2")
 MAX_STANZA_SIZE = 262_144
 """Bytes; room for a 64 KiB message body after XML escaping."""
@@ -85,7 +107,13 @@ class XmppService:
     http_api_ip: str
     http_api_port: int
     api_allowed_networks: tuple[str, ...]
-    api_permission: str = "loopback admin"
+    """Where calls to the admin API may come from, in addition to the account's credentials."""
+    api_account: str
+    """The JID (``API_USER@domain``) whose HTTP Basic credentials the admin API requires."""
+    api_permission: str = "cloud admin"
+    owner_socket: str | None = None
+    """A unix socket where mod_http_api lets whoever can open it (the node's owner: it lives in the 0700
+    state folder) create the API's account without a password on any command line; managed node only."""
     """The name of the ``api_permissions`` rule for the cloud's calls."""
     api_commands: tuple[str, ...] = API_COMMANDS
     max_stanza_size: int = MAX_STANZA_SIZE
@@ -112,6 +140,7 @@ def ejabberd_options(service: XmppService) -> list[Option]:
         client["backlog"] = service.backlog
     tls: dict[str, JsonValue] = {
         "max_stanza_size": service.max_stanza_size,
+        "ciphers": TLS_CIPHERS,
         "protocol_options": list(TLS_PROTOCOL_OPTIONS),
     }
     options = [
@@ -153,6 +182,13 @@ def ejabberd_options(service: XmppService) -> list[Option]:
             "No federation: devices only talk to their own domain (and there is no s2s listener).",
         ),
         Option(
+            "s2s_ciphers",
+            TLS_CIPHERS,
+            "TLS policy (coalesce_common/tls.py), for the day federation is turned on: TLS 1.3, and TLS 1.2\n"
+            "with ECDHE and AES-GCM or ChaCha20-Poly1305 only. The client listeners below say the same.",
+        ),
+        Option("s2s_protocol_options", list(TLS_PROTOCOL_OPTIONS)),
+        Option(
             "listen",
             [
                 {"port": service.c2s_port, **client, "starttls": True, "starttls_required": True, **tls},
@@ -163,31 +199,79 @@ def ejabberd_options(service: XmppService) -> list[Option]:
                     "module": "ejabberd_http",
                     "request_handlers": {"/api": "mod_http_api"},
                 },
+                *_owner_socket_listener(service),
             ],
             "1. Client-to-server with STARTTLS (required). 2. Client-to-server with direct TLS (XEP-0368),\n"
-            "the port HTTP proxies let through. 3. The admin REST API (mod_http_api) for the cloud only:\n"
-            "plain HTTP, no credentials, protected by its address, api_permissions below and the firewall.\n"
-            "Never bind it to a public address. Do not give c2s a shaper as slow as Debian's `normal`\n"
-            "(3000 B/s): an SDP offer or a 64 KiB signaling message would crawl.",
+            "the port HTTP proxies let through. Both: TLS 1.3, or TLS 1.2 with the ciphers listed\n"
+            "(ECDHE with AEAD only; no DHE, so no dhfile). 3. The admin REST API (mod_http_api) for the\n"
+            "cloud only: plain HTTP; every call needs the cloud account's password (HTTP Basic) AND an\n"
+            "allowed address (api_permissions below), behind the firewall. Never bind it to a public\n"
+            "address. Do not give c2s a shaper as slow as Debian's `normal` (3000 B/s): an SDP offer or a\n"
+            "64 KiB signaling message would crawl.",
         ),
-        Option("acl", {"local": {"user_regexp": ""}}),
-        Option("access_rules", {"local": {"allow": "local"}, "c2s": {"allow": "all"}}),
+        Option(
+            "acl",
+            {
+                "local": {"user_regexp": ""},
+                API_ACCOUNT_ACL: {"user": service.api_account},
+                API_HOSTS_ACL: {"ip": list(service.api_allowed_networks)},
+            },
+            f"{API_ACCOUNT_ACL}: the cloud's account for the admin API; {API_HOSTS_ACL}: where it calls\n"
+            "from.",
+        ),
+        Option(
+            "access_rules",
+            {
+                "local": {"allow": "local"},
+                "c2s": [{"deny": API_ACCOUNT_ACL}, {"allow": "all"}],
+                API_ACCESS: {"allow": [API_ACCOUNT_ACL, API_HOSTS_ACL]},
+            },
+            "c2s: the admin account is for the API only and may not log in over XMPP.\n"
+            f"{API_ACCESS}: both ACLs must match (a list under one `allow` means all of them).",
+        ),
         Option(
             "api_permissions",
             {
                 "console commands": {"from": ["ejabberd_ctl"], "who": "all", "what": "*"},
                 service.api_permission: {
                     "from": ["mod_http_api"],
-                    "who": {"ip": list(service.api_allowed_networks)},
+                    "who": {"access": API_ACCESS},
                     "what": list(service.api_commands),
                 },
+                **_owner_socket_permission(service),
             },
-            "`ejabberdctl` on the node itself may run anything; the cloud's hosts only the commands in\n"
-            "API_COMMANDS (coalesce_cloud/servers/ejabberd/config.py); everything else answers 403.",
+            "`ejabberdctl` on the node itself may run anything (it needs the Erlang cookie); over HTTP only\n"
+            f"the cloud's account, from its hosts ({API_ACCESS}), and only the commands in API_COMMANDS\n"
+            "(coalesce_cloud/servers/ejabberd/config.py). A wrong password answers 401, anyone else 403.",
         ),
         Option("modules", MODULES, "No mod_register: accounts are made only by the cloud."),
     ]
     return [_with_note(option, service.notes.get(option.key)) for option in options]
+
+
+def _owner_socket_listener(service: XmppService) -> list[JsonValue]:
+    if service.owner_socket is None:
+        return []
+    return [
+        {
+            "port": f"unix:{service.owner_socket}",
+            "module": "ejabberd_http",
+            "tag": OWNER_SOCKET_TAG,
+            "request_handlers": {"/api": "mod_http_api"},
+        }
+    ]
+
+
+def _owner_socket_permission(service: XmppService) -> dict[str, JsonValue]:
+    if service.owner_socket is None:
+        return {}
+    # The tag is the listener's, not the request's: only connections to that socket carry it.
+    rule: dict[str, JsonValue] = {
+        "from": ["mod_http_api", {"tag": OWNER_SOCKET_TAG}],
+        "who": "all",
+        "what": list(OWNER_SOCKET_COMMANDS),
+    }
+    return {"node owner": rule}
 
 
 def render_yml(options: Sequence[Option], header: str) -> str:
@@ -311,12 +395,20 @@ class EjabberdConfig:
     dist_mode: DistMode = DistMode.PORT
     epmd_port: int | None = None
     api_allowed_networks: tuple[str, ...] = ("127.0.0.0/8",)
+    api_user: str = API_USER
+    api_password: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
+    """The admin API account's password; the node creates the account with it (see EjabberdNode)."""
     api_commands: tuple[str, ...] = API_COMMANDS
     max_stanza_size: int = MAX_STANZA_SIZE
     disabled_sasl_mechanisms: tuple[str, ...] = DISABLED_SASL_MECHANISMS
     loglevel: str = "info"
 
     def __post_init__(self) -> None:
+        if len(os.fsencode(self.owner_socket)) > MAX_UNIX_SOCKET_PATH:
+            raise ValueError(
+                f"the state folder {self.state_dir} is too long a path for ejabberd's private socket "
+                f"(at most {MAX_UNIX_SOCKET_PATH - len('/owner.sock')} bytes): choose a shorter one"
+            )
         if self.dist_mode is DistMode.PORT and self.dist_port is None:
             raise ValueError("DistMode.PORT needs dist_port")
         if self.dist_mode is DistMode.EPMD and self.epmd_port is None:
@@ -352,6 +444,15 @@ class EjabberdConfig:
         return self.state_dir / "erl"
 
     @property
+    def owner_socket(self) -> Path:
+        """The unix socket through which the node sets up the API's account (see XmppService)."""
+        return self.state_dir / "owner.sock"
+
+    @property
+    def api_jid(self) -> str:
+        return f"{self.api_user}@{self.domain}"
+
+    @property
     def api_url(self) -> str:
         host = f"[{self.http_api_host}]" if ":" in self.http_api_host else self.http_api_host
         return f"http://{host}:{self.http_api_port}/api"
@@ -371,6 +472,8 @@ def managed_service(config: EjabberdConfig) -> XmppService:
         http_api_ip=config.http_api_host,
         http_api_port=config.http_api_port,
         api_allowed_networks=config.api_allowed_networks,
+        api_account=config.api_jid,
+        owner_socket=str(config.owner_socket),
         api_commands=config.api_commands,
         max_stanza_size=config.max_stanza_size,
         disabled_sasl_mechanisms=config.disabled_sasl_mechanisms,

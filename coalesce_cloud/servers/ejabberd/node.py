@@ -12,6 +12,11 @@ no ejabberd behind.
 Erlang distribution listens on 127.0.0.1 only. A single node uses ``ERL_DIST_PORT`` (:attr:`DistMode.PORT`):
 no epmd at all. Nodes of a :class:`~coalesce_cloud.servers.ejabberd.cluster.EjabberdCluster` register with
 the cluster's epmd instead (:attr:`DistMode.EPMD`).
+
+The admin API obeys one account only (``EjabberdConfig.api_user``, HTTP Basic auth; see :mod:`.config`).
+:meth:`EjabberdNode.wait_ready` creates it (or resets its password, on a spool kept from other settings)
+through the node's private unix socket (``EjabberdConfig.owner_socket``, in the 0700 state folder):
+``ejabberdctl register`` would show the password to every local user in ``ps``.
 """
 
 from __future__ import annotations
@@ -47,7 +52,6 @@ from coalesce_cloud.servers.process import (
     ManagedProcess,
     ServerLifecycle,
     find_executable,
-    http_status,
     pid_alive,
     tcp_port_accepts,
 )
@@ -63,6 +67,8 @@ ERL_LAUNCHER = """#!/bin/sh
 exec {setpriv} --pdeathsig TERM -- {erl} "$@"
 """
 API_TIMEOUT = 10.0
+_API_UP = (200, 401)
+"""``status`` answers: 200 with our account, 401 while the account does not exist yet."""
 
 
 class EjabberdNode(ServerLifecycle):
@@ -152,9 +158,16 @@ class EjabberdNode(ServerLifecycle):
         self._process.launch()
 
     def wait_ready(self, *, timeout: float = DEFAULT_START_TIMEOUT) -> None:
-        """Wait until the API answers ``status`` with 200 and both client ports accept."""
+        """Wait until the API answers and both client ports accept, then make sure the API's account
+        exists with the configured password."""
         self.wait_until(self._ready, timeout=timeout)
         self._beam_pid = self._read_beam_pid()
+        self._ensure_api_account()
+
+    @property
+    def api_auth(self) -> tuple[str, str]:
+        """HTTP Basic credentials of the admin API: (JID, password)."""
+        return self.config.api_jid, self.config.api_password
 
     def start(self, *, timeout: float = DEFAULT_START_TIMEOUT) -> None:
         began = time.monotonic()
@@ -180,10 +193,35 @@ class EjabberdNode(ServerLifecycle):
     def _ready(self) -> bool:
         config = self.config
         return (
-            http_status(f"{config.api_url}/status", timeout=1.0) == 200
+            self._api_status() in _API_UP
             and tcp_port_accepts(config.host, config.c2s_port)
             and tcp_port_accepts(config.host, config.c2s_tls_port)
         )
+
+    def _api_status(self) -> int | None:
+        """What ``status`` answers with our credentials (401 before the account exists), None if nothing."""
+        try:
+            return httpx.post(f"{self.api_url}/status", json={}, auth=self.api_auth, timeout=1.0).status_code
+        except httpx.HTTPError:
+            return None
+
+    def _ensure_api_account(self) -> None:
+        if self._api_status() == 200:
+            return
+        config = self.config
+        account: dict[str, JsonValue] = {"user": config.api_user, "host": config.domain}
+        transport = httpx.HTTPTransport(uds=str(config.owner_socket))
+        try:
+            with httpx.Client(transport=transport, base_url="http://owner/api", timeout=API_TIMEOUT) as owner:
+                response = owner.post("/register", json={**account, "password": config.api_password})
+                if response.status_code == 409:  # exists, with another password (a spool kept from before)
+                    response = owner.post(
+                        "/change_password", json={**account, "newpass": config.api_password}
+                    )
+        except httpx.HTTPError as exc:
+            raise ServerStartError(f"ejabberd's socket {config.owner_socket} did not answer: {exc}") from exc
+        _api_result(response.url.path.rsplit("/", 1)[-1], response)
+        log.info("ejabberd %s: set up the admin API account %s", config.node_name, config.api_jid)
 
     def _live_beam_pid(self) -> int | None:
         """beam.smp's PID if it still runs as the child of our wrapper shell (so the PID is not reused)."""
@@ -305,7 +343,9 @@ class EjabberdNode(ServerLifecycle):
     ) -> JsonValue:
         """POST ``command`` to mod_http_api and return the decoded JSON answer."""
         try:
-            response = httpx.post(f"{self.api_url}/{command}", json=dict(args or {}), timeout=timeout)
+            response = httpx.post(
+                f"{self.api_url}/{command}", json=dict(args or {}), auth=self.api_auth, timeout=timeout
+            )
         except httpx.HTTPError as exc:
             raise self._api_unreachable(command, exc) from exc
         return _api_result(command, response)
@@ -314,7 +354,7 @@ class EjabberdNode(ServerLifecycle):
         self, command: str, args: Mapping[str, JsonValue] | None = None, *, timeout: float = API_TIMEOUT
     ) -> JsonValue:
         try:
-            async with httpx.AsyncClient(timeout=timeout) as client:
+            async with httpx.AsyncClient(timeout=timeout, auth=self.api_auth) as client:
                 response = await client.post(f"{self.api_url}/{command}", json=dict(args or {}))
         except httpx.HTTPError as exc:
             raise self._api_unreachable(command, exc) from exc

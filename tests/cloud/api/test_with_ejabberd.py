@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+from pydantic import SecretStr
 
 from coalesce_cloud.core.config import Settings
 from coalesce_cloud.servers.ejabberd import EjabberdNode
@@ -31,6 +32,8 @@ def ejabberd_settings(settings: Settings, ejabberd: EjabberdNode) -> Settings:
         "starttls_port": ejabberd.c2s_port,
         "tls_port": ejabberd.c2s_tls_port,
         "api_url": ejabberd.api_url,
+        "api_user": ejabberd.config.api_user,
+        "api_password": SecretStr(ejabberd.config.api_password),
     }
     return settings.model_copy(update={"xmpp": settings.xmpp.model_copy(update=xmpp)})
 
@@ -138,7 +141,8 @@ async def test_after_a_suspension_the_device_gets_new_xmpp_credentials(
 
 async def test_ejabberd_admin_maps_errors(ejabberd: EjabberdNode, free_tcp_port: int) -> None:
     user = f"probe-{secrets.token_hex(4)}"
-    async with EjabberdHttpAdmin(ejabberd.api_url, ejabberd.domain) as admin:
+    account = {"user": ejabberd.config.api_user, "password": ejabberd.config.api_password}
+    async with EjabberdHttpAdmin(ejabberd.api_url, ejabberd.domain, **account) as admin:
         await admin.register(user, "pw-1")
         with pytest.raises(XmppAccountExists):
             await admin.register(user, "pw-2")
@@ -149,7 +153,8 @@ async def test_ejabberd_admin_maps_errors(ejabberd: EjabberdNode, free_tcp_port:
             await admin.change_password(f"nobody-{secrets.token_hex(4)}", "pw")
         assert unknown.value.status == 404 and unknown.value.command == "change_password"
         await admin.unregister(user)
-    async with EjabberdHttpAdmin(f"http://127.0.0.1:{free_tcp_port}/api", ejabberd.domain, timeout=2) as dead:
+    dead_url = f"http://127.0.0.1:{free_tcp_port}/api"
+    async with EjabberdHttpAdmin(dead_url, ejabberd.domain, **account, timeout=2) as dead:
         with pytest.raises(XmppAdminError, match="could not reach ejabberd") as unreachable:
             await dead.register(user, "pw")
     assert f"nothing is listening at 127.0.0.1:{free_tcp_port}" in str(unreachable.value)

@@ -10,8 +10,12 @@ import pytest
 
 from coalesce_cloud.servers.ejabberd import EjabberdConfig, EjabberdNode
 from coalesce_cloud.servers.ejabberd.config import (
+    API_ACCESS,
+    API_ACCOUNT_ACL,
+    API_HOSTS_ACL,
     DISABLED_SASL_MECHANISMS,
     ERL_SAFETY_OPTIONS,
+    OWNER_SOCKET_TAG,
     JsonValue,
     ShellVariable,
     ejabberd_options,
@@ -26,6 +30,7 @@ from coalesce_cloud.servers.ejabberd.deploy import (
     main,
     production_files,
 )
+from coalesce_common.tls import CIPHER_LIST
 
 SECURITY_OPTIONS = (
     "hide_sensitive_log_data",
@@ -34,12 +39,21 @@ SECURITY_OPTIONS = (
     "auth_scram_hash",
     "disable_sasl_mechanisms",
     "s2s_access",
-    "acl",
+    "s2s_ciphers",
+    "s2s_protocol_options",
     "access_rules",
     "modules",
 )
-"""Top-level options that must be equal; listeners and api_permissions are compared field by field."""
-LISTENER_SECURITY = ("module", "access", "starttls", "starttls_required", "tls", "protocol_options")
+"""Top-level options that must be equal; listeners, acl and api_permissions are compared field by field."""
+LISTENER_SECURITY = (
+    "module",
+    "access",
+    "starttls",
+    "starttls_required",
+    "tls",
+    "ciphers",
+    "protocol_options",
+)
 
 
 @pytest.fixture
@@ -79,7 +93,15 @@ def test_production_and_the_managed_node_agree_on_security(managed: EjabberdConf
 
     my_listeners, production_listeners = mine["listen"], production["listen"]
     assert isinstance(my_listeners, list) and isinstance(production_listeners, list)
-    assert len(my_listeners) == len(production_listeners) == 3
+    # The managed node has one listener more: its owner's private socket (production uses ejabberdctl).
+    assert len(my_listeners) == len(production_listeners) + 1 == 4
+    owner_socket = my_listeners.pop()
+    assert owner_socket == {
+        "port": f"unix:{managed.owner_socket}",
+        "module": "ejabberd_http",
+        "tag": OWNER_SOCKET_TAG,
+        "request_handlers": {"/api": "mod_http_api"},
+    }
     for my_listener, production_listener in zip(my_listeners, production_listeners, strict=True):
         assert isinstance(my_listener, dict) and isinstance(production_listener, dict)
         for key in LISTENER_SECURITY:
@@ -93,11 +115,38 @@ def test_production_and_the_managed_node_agree_on_security(managed: EjabberdConf
     my_rules, production_rules = mine["api_permissions"], production["api_permissions"]
     assert isinstance(my_rules, dict) and isinstance(production_rules, dict)
     assert my_rules["console commands"] == production_rules["console commands"]
+    assert my_rules.pop("node owner") == {
+        "from": ["mod_http_api", {"tag": OWNER_SOCKET_TAG}],
+        "who": "all",
+        "what": ["register", "change_password"],
+    }
     (my_api,) = (rule for name, rule in my_rules.items() if name != "console commands")
     (production_api,) = (rule for name, rule in production_rules.items() if name != "console commands")
     assert isinstance(my_api, dict) and isinstance(production_api, dict)
     assert production_api["what"] == my_api["what"] and production_api["from"] == my_api["from"]
-    assert production_api["who"] == {"ip": ["{{API_NETWORK}}"]}
+    assert production_api["who"] == my_api["who"] == {"access": API_ACCESS}
+
+    my_acl, production_acl = mine["acl"], production["acl"]
+    assert isinstance(my_acl, dict) and isinstance(production_acl, dict)
+    assert set(my_acl) == set(production_acl) and my_acl["local"] == production_acl["local"]
+    assert production_acl[API_ACCOUNT_ACL] == {"user": "coalesce-api@{{XMPP_DOMAIN}}"}
+    assert my_acl[API_ACCOUNT_ACL] == {"user": managed.api_jid}
+    assert production_acl[API_HOSTS_ACL] == {"ip": ["{{API_NETWORK}}"]}
+
+
+def test_the_tls_policy_is_the_one_of_coalesce_common(managed: EjabberdConfig) -> None:
+    for config in (managed_service(managed), PRODUCTION):
+        settings = options(config)
+        assert settings["s2s_ciphers"] == CIPHER_LIST
+        listen = settings["listen"]
+        assert isinstance(listen, list)
+        tls_listeners = [
+            item for item in listen if isinstance(item, dict) and item["module"] == "ejabberd_c2s"
+        ]
+        assert len(tls_listeners) == 2
+        for listener in tls_listeners:
+            assert listener["ciphers"] == CIPHER_LIST
+            assert {"no_sslv3", "no_tlsv1", "no_tlsv1_1"} <= set(listener["protocol_options"])  # type: ignore[arg-type]
 
 
 def _ctl(variables: tuple[ShellVariable, ...] | list[ShellVariable]) -> dict[str, str]:
