@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--turn-tls-port",
         type=int,
         default=5349,
-        help="TURN over TLS, and DTLS on UDP (default 5349; 443 in production)",
+        help="TURN over TLS (default 5349; 443 in production)",
     )
     up.add_argument(
         "--relay-ports",
@@ -82,7 +82,7 @@ the two control ports, which are on 127.0.0.1 whatever --host is:
   --xmpp-port         TCP      XMPP, STARTTLS required
   --xmpp-tls-port     TCP      XMPP, direct TLS
   --turn-port         TCP+UDP  STUN/TURN
-  --turn-tls-port     TCP+UDP  TURN over TLS and DTLS
+  --turn-tls-port     TCP      TURN over TLS
   --relay-ports       UDP      TURN relay ports, opened per allocation
   --xmpp-admin-port   TCP      ejabberd's admin API (127.0.0.1 only)
   --erlang-dist-port  TCP      Erlang distribution (127.0.0.1 only)

@@ -185,7 +185,7 @@ class LocalCloud:
                 LOOPBACK, ports.erlang_dist, "tcp", "Erlang distribution for ejabberdctl, loopback only"
             ),
             Listener(host, ports.turn, "tcp+udp", "STUN/TURN (coturn)"),
-            Listener(host, ports.turn_tls, "tcp+udp", "TURN over TLS and DTLS (coturn)"),
+            Listener(host, ports.turn_tls, "tcp", "TURN over TLS (coturn; no DTLS listener)"),
             Listener(
                 host,
                 ports.relay_min,
