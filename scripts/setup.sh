@@ -16,6 +16,8 @@ APT_PACKAGES=(
     squid apache2-utils dante-server nftables iproute2
     # the benchmark's baseline (an ffmpeg capture -> encode -> decode pipeline)
     ffmpeg
+    # the checks of resources/ (desktop entries, AppStream metadata), as the desktops and lintian read them
+    desktop-file-utils appstream
 )
 PYTHON_CANDIDATES=(python3.13 python3.12 python3.11 python3)
 MIN_PYTHON="3.11"
