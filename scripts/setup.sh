@@ -130,6 +130,8 @@ main() {
     if [[ "$want" == "$have" ]]; then
         say "Python packages up to date ($("$VENV/bin/python" -V 2>&1) in .venv)"
     else
+        # keyrings.alt comes with the dev tools for the tests, which name it in PYTHON_KEYRING_BACKEND; the apps
+        # refuse it otherwise (coalesce_common/keyring_store.py): a run never keeps secrets in its plaintext file.
         say "installing the project and its dev tools into .venv (pip install -e '.[dev]')"
         rm -f "$STAMP"
         local log

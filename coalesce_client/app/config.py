@@ -20,6 +20,7 @@ from coalesce_common.cloud.device import enroll
 from coalesce_common.cloud.rest import DeviceCredentials
 from coalesce_common.cloud.updates import current_platform, installed_version
 from coalesce_common.discovery import CONFIRM_INTERVAL, CONFIRM_TIMEOUT, local_ipv4_addresses
+from coalesce_common.keyring_store import keyring_problem
 from coalesce_common.net.proxy import ProxyConfig
 
 EnrollFunction = Callable[..., Awaitable[DeviceCredentials]]
@@ -39,6 +40,7 @@ class SenderServices:
     load_credentials: Callable[[], DeviceCredentials | None] = _load_credentials
     load_proxy: Callable[[], ProxyConfig] = load_proxy
     save_proxy: Callable[[ProxyConfig], Path] = save_proxy
+    keyring_problem: Callable[[], str | None] = keyring_problem  # why secrets cannot be kept; None: they can
     enroll: EnrollFunction = enroll
     local_addresses: Callable[[], list[str]] = local_ipv4_addresses  # discovery restarts when they change
 
