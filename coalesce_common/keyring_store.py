@@ -73,11 +73,16 @@ def keyring_problem() -> str | None:
     return None
 
 
+# Backends raise more than keyring's own errors: jeepney's D-Bus errors (a Secret Service that does not
+# answer), the platform stores' OS errors. All of them mean the same to the user, so all are mapped here.
+_BACKEND_ERRORS = Exception
+
+
 def set_secret(service: str, entry: str, secret: str) -> None:
     backend = os_keyring()
     try:
         backend.set_password(service, entry, secret)
-    except keyring.errors.KeyringError as exc:
+    except _BACKEND_ERRORS as exc:
         raise KeyringUnavailable(
             f"The system keyring refused to keep the secret ({exc}). {_HOW_TO_FIX}"
         ) from exc
@@ -91,7 +96,7 @@ def get_secret(service: str, entry: str) -> str | None:
         return None
     try:
         return backend.get_password(service, entry)
-    except keyring.errors.KeyringError as exc:
+    except _BACKEND_ERRORS as exc:
         raise KeyringUnavailable(f"The system keyring could not be read ({exc}). {_HOW_TO_FIX}") from exc
 
 

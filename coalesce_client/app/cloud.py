@@ -139,6 +139,7 @@ class CloudStanding:
         offer = self._update
         offer.downloading(0.0)
         try:
+            updater.check_release(manifest, platform=self._config.platform, current=self._config.version)
             proxy = await asyncio.to_thread(self._services.load_proxy)
             path = await updater.download(
                 manifest,
@@ -147,8 +148,8 @@ class CloudStanding:
                 ca_file=credentials.ca_file,
                 progress=offer.downloading,
             )
-            # On macOS and Windows this starts the platform installer: a process to spawn.
-            message = await asyncio.to_thread(updater.hand_to_installer, path)
+            # The platform's installer: apt-get (waited for) on Linux, a process started elsewhere.
+            message = await asyncio.to_thread(self._services.install_update, path, manifest)
         except (CoalesceError, OSError) as exc:
             offer.failed(str(exc))
             return
