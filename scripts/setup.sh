@@ -18,6 +18,9 @@ APT_PACKAGES=(
     ffmpeg
     # the checks of resources/ (desktop entries, AppStream metadata), as the desktops and lintian read them
     desktop-file-utils appstream
+    # the installer tests (tests/installers): a real Secret Service on a private D-Bus for the installed
+    # app's keyring, systemd-analyze for the room's units (installers/build.sh installs its own build tools)
+    gnome-keyring dbus-daemon systemd
 )
 PYTHON_CANDIDATES=(python3.13 python3.12 python3.11 python3)
 MIN_PYTHON="3.11"

@@ -128,7 +128,13 @@ def test_the_sdist_carries_the_screenshots_and_the_installers(built: tuple[Path,
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
     screenshots = {p.relative_to(ROOT).as_posix() for p in (ROOT / "docs" / "screenshots").glob("*.png")}
     assert screenshots and screenshots <= names, sorted(screenshots - names)
-    for needed in ("LICENSE", "CHANGELOG.md", "resources/icons/coalesce.svg", "installers/icons.py"):
+    for needed in (
+        "LICENSE",
+        "CHANGELOG.md",
+        "resources/icons/coalesce.svg",
+        "installers/build.sh",
+        "installers/linux/room/postinst",
+    ):
         assert needed in names, f"{needed} is missing from {sdist.name}"
 
 
