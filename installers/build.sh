@@ -39,7 +39,8 @@ install_build_packages() {
         command -v sudo >/dev/null 2>&1 || die "need root or sudo to install: ${missing[*]}"
         runner=(sudo)
     fi
-    say "apt-get install ${missing[*]}"
+    say "apt-get update, then apt-get install ${missing[*]}"
+    "${runner[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null || die "apt-get update failed"
     "${runner[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         "${missing[@]}" >/dev/null || die "apt-get install failed: ${missing[*]}"
 }

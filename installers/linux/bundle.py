@@ -72,8 +72,31 @@ def add_files(stage: Path, app: str) -> None:
         _install(ROOM_FILES / "default", tree / "etc/default/coalesce-room")
 
 
+def _write_copyright(stage: Path, target: Path, app: str) -> None:
+    """A machine-readable copyright file naming Debian's copy of the licence (Briefcase copies the text)."""
+    target.write_text(
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
+        f"Upstream-Name: {app}\n\n"
+        "Files: *\n"
+        "Copyright: The Coalesce developers\n"
+        "License: Apache-2.0\n"
+        " On Debian systems the full text of the Apache License 2.0 is in\n"
+        " /usr/share/common-licenses/Apache-2.0 (and in LICENSE in the source).\n"
+        " The bundled Python packages under usr/lib/{app}/app_packages carry their own licences\n"
+        " in their *.dist-info folders.\n".replace("{app}", app)
+    )
+
+
+def _installed_kib(tree: Path) -> int:
+    return (
+        sum(path.stat().st_size for path in tree.rglob("*") if path.is_file() and "DEBIAN" not in path.parts)
+        // 1024
+    )
+
+
 def _edit_control(control: Path, app: str) -> None:
     lines = [line for line in control.read_text().splitlines() if line != "Homepage: None"]
+    lines.insert(1, f"Installed-Size: {_installed_kib(control.parent.parent)}")
     depends = next(i for i, line in enumerate(lines) if line.startswith("Depends:"))
     if RECOMMENDS[app]:
         lines.insert(depends + 1, f"Recommends: {RECOMMENDS[app]}")
@@ -83,6 +106,9 @@ def _edit_control(control: Path, app: str) -> None:
 def finish_deb(stage: Path, app: str, out: Path) -> None:
     """Pack the bundle tree (with the ``DEBIAN/control`` Briefcase wrote into it) as the final ``out``."""
     tree = _bundle_tree(stage, app)
+    # pip's console scripts for the bundled wheels: their first line names the build venv, so none would run
+    shutil.rmtree(tree / "usr" / "lib" / app / "app_packages" / "bin", ignore_errors=True)
+    _write_copyright(stage, tree / "usr" / "share" / "doc" / app / "copyright", app)
     debian = tree / "DEBIAN"
     _edit_control(debian / "control", app)
     if app == ROOM:
