@@ -14,6 +14,7 @@ Every function here talks to the keyring (D-Bus on Linux): call them in a worker
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 
 import keyring
@@ -22,6 +23,8 @@ import keyring.errors
 from keyring.backends.chainer import ChainerBackend
 
 from coalesce_common.errors import CoalesceError
+
+logger = logging.getLogger(__name__)
 
 EXPLICIT_BACKEND = "PYTHON_KEYRING_BACKEND"
 # Backends that would write secrets to a file anyone reading the disk can decode, or that store nothing.
@@ -57,10 +60,11 @@ def os_keyring() -> keyring.backend.KeyringBackend:
     for candidate in chain:
         if not _refused(candidate):
             return candidate
-    found = ", ".join(_describe(candidate) for candidate in chain) or "none"
+    logger.info(
+        "no OS keyring: only %s", ", ".join(_describe(candidate) for candidate in chain) or "no backend"
+    )
     raise KeyringUnavailable(
-        f"No system keyring is working on this computer (found: {found}), so Coalesce cannot keep the "
-        f"secret. {_HOW_TO_FIX}"
+        f"No system keyring is working on this computer, so Coalesce cannot keep the secret. {_HOW_TO_FIX}"
     )
 
 

@@ -78,7 +78,7 @@ def _write_copyright(stage: Path, target: Path, app: str) -> None:
         "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
         f"Upstream-Name: {app}\n\n"
         "Files: *\n"
-        "Copyright: The Coalesce developers\n"
+        "Copyright: 2026 The Coalesce developers\n"
         "License: Apache-2.0\n"
         " On Debian systems the full text of the Apache License 2.0 is in\n"
         " /usr/share/common-licenses/Apache-2.0 (and in LICENSE in the source).\n"
