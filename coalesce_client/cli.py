@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="coalesce", description="Share your screen to a Coalesce room display."
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     sub = parser.add_subparsers(dest="command")
 
     d = sub.add_parser("discover", help="list receivers found on this network (mDNS)")
@@ -125,9 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--ca", metavar="FILE", help="trust this CA certificate too (a self-hosted cloud's own CA)"
     )
 
-    u = sub.add_parser("update", help="check the cloud for a newer Coalesce", parents=[proxy])
-    u.add_argument(
-        "--check", action="store_true", required=True, help="only check (installing is the app's job)"
+    u = sub.add_parser("update", help="check the cloud for a newer Coalesce, or install it", parents=[proxy])
+    what = u.add_mutually_exclusive_group(required=True)
+    what.add_argument("--check", action="store_true", help="only say whether a newer release is published")
+    what.add_argument(
+        "--install",
+        action="store_true",
+        help="download a newer release, verify it and hand it to this system's installer (as the app does)",
     )
     u.add_argument("--platform", default=current_platform(), help="platform to ask for (default: this one)")
 
@@ -255,6 +260,14 @@ async def _update_check(args: argparse.Namespace) -> int:
     print(f"Download: {manifest.url}\nSHA-256: {manifest.sha256}")
     if manifest.notes:
         print(f"Release notes:\n{manifest.notes}")
+    if not args.install:
+        return 0
+    updater.check_release(manifest, platform=args.platform, current=current)
+    path = await updater.download(
+        manifest, updater.downloads_dir(), resolver=resolver, ca_file=credentials.ca_file
+    )
+    print(f"Downloaded and verified: {path}")
+    print(await asyncio.to_thread(updater.hand_to_installer, path, manifest))
     return 0
 
 

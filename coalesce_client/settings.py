@@ -2,7 +2,10 @@
 
 ``$XDG_CONFIG_HOME/coalesce/sender.json`` (``~/.config/coalesce/sender.json``) holds the proxy choice:
 mode, proxy URL *without* its password, PAC URL and PAC user name. Proxy passwords live in the OS
-keyring (service ``coalesce-sender``, one entry per proxy user and host). CLI flags override the file.
+keyring (service ``coalesce-sender``, one entry per proxy user and host), never in a file: with no working
+keyring :func:`save_proxy` raises :class:`~coalesce_common.keyring_store.KeyringUnavailable` before it
+writes anything, and the caller may save :func:`without_password` and keep the password for this session
+only. CLI flags override the file.
 """
 
 from __future__ import annotations
@@ -14,9 +17,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-import keyring
-import keyring.errors
-
+from coalesce_common.errors import CoalesceError
+from coalesce_common.keyring_store import get_secret, set_secret
 from coalesce_common.net.proxy import ProxyConfig, parse_proxy_url
 
 logger = logging.getLogger(__name__)
@@ -34,18 +36,14 @@ def _password_entry(username: str, where: str) -> str:
 
 
 def _store_password(username: str, where: str, password: str) -> None:
-    try:
-        keyring.set_password(KEYRING_SERVICE, _password_entry(username, where), password)
-    except keyring.errors.KeyringError as exc:
-        logger.warning(
-            "could not keep the proxy password in the keyring (%s); it is used for this run only", exc
-        )
+    set_secret(KEYRING_SERVICE, _password_entry(username, where), password)
 
 
 def _load_password(username: str, where: str) -> str | None:
     try:
-        return keyring.get_password(KEYRING_SERVICE, _password_entry(username, where))
-    except keyring.errors.KeyringError:
+        return get_secret(KEYRING_SERVICE, _password_entry(username, where))
+    except CoalesceError as exc:
+        logger.warning("the proxy password could not be read from the keyring: %s", exc)
         return None
 
 
@@ -56,8 +54,25 @@ def _strip_password(url: str) -> tuple[str, str | None, str | None]:
     return bare, hop.username, hop.password
 
 
+def has_password(config: ProxyConfig) -> bool:
+    """Whether saving ``config`` needs the keyring (a password in the manual proxy's URL or for the PAC)."""
+    return bool(config.password or (config.url and parse_proxy_url(config.url).password))
+
+
+def without_password(config: ProxyConfig) -> ProxyConfig:
+    """``config`` with no password anywhere: what is saved when the password is for this session only."""
+    stored = replace(config, password=None)
+    if config.url:
+        stored = replace(stored, url=_strip_password(config.url)[0])
+    return stored
+
+
 def save_proxy(config: ProxyConfig) -> Path:
-    """Write the proxy choice to the settings file; its password (if any) goes to the keyring."""
+    """Write the proxy choice to the settings file; its password (if any) goes to the keyring first.
+
+    Raises :class:`~coalesce_common.keyring_store.KeyringUnavailable` (and writes nothing) when the password
+    cannot be kept in an OS keyring.
+    """
     stored = config
     if config.url:
         bare, user, password = _strip_password(config.url)

@@ -1,5 +1,5 @@
 import sys
 
-from coalesce_cloud.cli import main
+from coalesce_cloud.entry import main
 
 sys.exit(main())

@@ -26,7 +26,8 @@ code that raises them, and every one is listed below (``tests/test_error_tree.py
     ├── ProxySettingsError       (net.proxy) the proxy settings or PAC file cannot be used
     ├── ProxyConnectError        (net.connector) no proxy (or direct route) reached the destination
     ├── CloudError               (cloud.rest) the cloud's REST API refused or could not be reached
-    ├── CredentialStoreError     (cloud.store) the OS keyring could not be read or written
+    ├── KeyringUnavailable       (keyring_store) no OS keyring works, so a secret cannot be kept
+    ├── CredentialStoreError     (cloud.store) the credentials in the keyring are damaged
     ├── UpdateError              (cloud.updates) an update manifest cannot be trusted
     │   ├── ManifestInvalid
     │   └── SignatureInvalid

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from coalesce_common.cloud import store
 from coalesce_common.cloud.device import enroll
+from coalesce_common.cloud.updates import installed_version
 from coalesce_common.errors import CoalesceError
 from coalesce_common.protocol.pin import RULE as PIN_RULE
 from coalesce_common.protocol.pin import is_valid_pin
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--cloud-ca", metavar="FILE", help="trust this CA certificate too (a self-hosted cloud's CA)"
     )
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    p.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     return p
 
 

@@ -16,6 +16,11 @@ APT_PACKAGES=(
     squid apache2-utils dante-server nftables iproute2
     # the benchmark's baseline (an ffmpeg capture -> encode -> decode pipeline)
     ffmpeg
+    # the checks of resources/ (desktop entries, AppStream metadata), as the desktops and lintian read them
+    desktop-file-utils appstream
+    # the installer tests (tests/installers): a real Secret Service on a private D-Bus for the installed
+    # app's keyring, systemd-analyze for the room's units (installers/build.sh installs its own build tools)
+    gnome-keyring dbus-daemon systemd
 )
 PYTHON_CANDIDATES=(python3.13 python3.12 python3.11 python3)
 MIN_PYTHON="3.11"
@@ -128,6 +133,8 @@ main() {
     if [[ "$want" == "$have" ]]; then
         say "Python packages up to date ($("$VENV/bin/python" -V 2>&1) in .venv)"
     else
+        # keyrings.alt comes with the dev tools for the tests, which name it in PYTHON_KEYRING_BACKEND; the apps
+        # refuse it otherwise (coalesce_common/keyring_store.py): a run never keeps secrets in its plaintext file.
         say "installing the project and its dev tools into .venv (pip install -e '.[dev]')"
         rm -f "$STAMP"
         local log

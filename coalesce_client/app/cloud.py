@@ -20,6 +20,7 @@ from coalesce_client.services.remote import KEYRING_SERVICE
 from coalesce_common.cloud.rest import DeviceCredentials
 from coalesce_common.cloud.updates import Manifest
 from coalesce_common.errors import CoalesceError
+from coalesce_common.keyring_store import KeyringUnavailable
 from coalesce_common.net.proxy import ProxyConfig, ProxyResolver
 
 logger = logging.getLogger(__name__)
@@ -60,11 +61,16 @@ class CloudStanding:
             await self._check_update(credentials)
             await asyncio.sleep(self._config.update_check_interval)
 
-    def enroll(self, *, url: str, code: str, ca_file: str, proxy: ProxyConfig) -> None:
+    def enroll(
+        self, *, url: str, code: str, ca_file: str, proxy: ProxyConfig, session_only: bool = False
+    ) -> None:
+        """Enroll in the background; ``session_only``: keep the credentials in memory, not in the keyring."""
         if self._account.enrolling:
             return
         self._account.begin_enrollment()
-        self._scheduler.spawn(self._enroll(url.strip(), code.strip(), ca_file.strip(), proxy), "enroll")
+        self._scheduler.spawn(
+            self._enroll(url.strip(), code.strip(), ca_file.strip(), proxy, session_only), "enroll"
+        )
 
     def check_for_update(self) -> None:
         if self._credentials is not None:
@@ -78,7 +84,9 @@ class CloudStanding:
         self._credentials = credentials
         self._account.set_enrolled(credentials.api_url, credentials.device_id, credentials.org)
 
-    async def _enroll(self, url: str, code: str, ca_file: str, proxy: ProxyConfig) -> None:
+    async def _enroll(
+        self, url: str, code: str, ca_file: str, proxy: ProxyConfig, session_only: bool
+    ) -> None:
         account = self._account
         if not url.startswith(("https://", "http://")) or not code:
             account.enrollment_done(
@@ -95,7 +103,14 @@ class CloudStanding:
                 service=KEYRING_SERVICE,
                 kind="sender",
                 resolver=ProxyResolver(proxy),
+                keep=not session_only,
             )
+        except KeyringUnavailable as exc:  # found before the one-time code is spent
+            account.enrollment_done(
+                error=f"{exc} Or tick “for this session only” to enroll until Coalesce quits "
+                "(you will need a new code next time)."
+            )
+            return
         except (CoalesceError, OSError) as exc:
             account.enrollment_done(error=str(exc))
             return
@@ -124,6 +139,7 @@ class CloudStanding:
         offer = self._update
         offer.downloading(0.0)
         try:
+            updater.check_release(manifest, platform=self._config.platform, current=self._config.version)
             proxy = await asyncio.to_thread(self._services.load_proxy)
             path = await updater.download(
                 manifest,
@@ -132,8 +148,8 @@ class CloudStanding:
                 ca_file=credentials.ca_file,
                 progress=offer.downloading,
             )
-            # On macOS and Windows this starts the platform installer: a process to spawn.
-            message = await asyncio.to_thread(updater.hand_to_installer, path)
+            # The platform's installer: apt-get (waited for) on Linux, a process started elsewhere.
+            message = await asyncio.to_thread(self._services.install_update, path, manifest)
         except (CoalesceError, OSError) as exc:
             offer.failed(str(exc))
             return

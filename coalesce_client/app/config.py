@@ -12,14 +12,15 @@ from pathlib import Path
 
 from coalesce_client.app.share_handle import ShareFactory, open_share
 from coalesce_client.models.media import Camera, Monitor
-from coalesce_client.services import devices
+from coalesce_client.services import devices, updater
 from coalesce_client.services.remote import KEYRING_SERVICE
 from coalesce_client.settings import load_proxy, save_proxy
 from coalesce_common.cloud import store
 from coalesce_common.cloud.device import enroll
 from coalesce_common.cloud.rest import DeviceCredentials
-from coalesce_common.cloud.updates import current_platform, installed_version
+from coalesce_common.cloud.updates import Manifest, current_platform, installed_version
 from coalesce_common.discovery import CONFIRM_INTERVAL, CONFIRM_TIMEOUT, local_ipv4_addresses
+from coalesce_common.keyring_store import keyring_problem
 from coalesce_common.net.proxy import ProxyConfig
 
 EnrollFunction = Callable[..., Awaitable[DeviceCredentials]]
@@ -39,7 +40,10 @@ class SenderServices:
     load_credentials: Callable[[], DeviceCredentials | None] = _load_credentials
     load_proxy: Callable[[], ProxyConfig] = load_proxy
     save_proxy: Callable[[ProxyConfig], Path] = save_proxy
+    keyring_problem: Callable[[], str | None] = keyring_problem  # why secrets cannot be kept; None: they can
     enroll: EnrollFunction = enroll
+    # the platform's installer for a verified update (blocking: apt-get is waited for on Linux)
+    install_update: Callable[[Path, Manifest], str] = updater.hand_to_installer
     local_addresses: Callable[[], list[str]] = local_ipv4_addresses  # discovery restarts when they change
 
 

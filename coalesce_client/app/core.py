@@ -109,8 +109,9 @@ class SenderCore:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    def save_settings(self, *, display_name: str, proxy: ProxyConfig) -> None:
-        """Keep the display name (app.json) and the proxy choice (sender.json, password to the keyring)."""
+    def save_settings(self, *, display_name: str, proxy: ProxyConfig, session_only: bool = False) -> None:
+        """Keep the display name (app.json) and the proxy choice (sender.json, password to the keyring, or
+        with ``session_only`` in memory until the app quits)."""
         settings = self.models.settings
         settings.update(display_name=display_name.strip() or settings.settings.display_name)
-        self.proxy.save(proxy)
+        self.proxy.save(proxy, session_only=session_only)

@@ -149,10 +149,18 @@ class ProxyChoice(Observable):
         super().__init__()
         self.config = config or ProxyConfig()
         self.error: str | None = None
+        # Why a password cannot be kept here (no working OS keyring), shown where it is typed; None: it can.
+        self.keyring_problem: str | None = None
+        self.session_only = False  # the password in force is kept in memory, for this session only
 
-    def set_config(self, config: ProxyConfig) -> None:
+    def set_config(self, config: ProxyConfig, *, session_only: bool = False) -> None:
         self.config = config
+        self.session_only = session_only
         self.error = None
+        self._changed()
+
+    def set_keyring_problem(self, message: str | None) -> None:
+        self.keyring_problem = message
         self._changed()
 
     def set_error(self, message: str) -> None:

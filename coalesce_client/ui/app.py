@@ -74,7 +74,7 @@ def _application() -> QApplication:
     app = application("coalesce")
     app.setApplicationName("Coalesce")
     app.setApplicationDisplayName("Coalesce")
-    app.setDesktopFileName("coalesce")
+    app.setDesktopFileName("org.coalesce.coalesce")  # resources/linux/org.coalesce.coalesce.desktop
     app.setWindowIcon(app_icon())
     return app
 

@@ -68,11 +68,13 @@ class SenderController:
 
     # -- settings and cloud ----------------------------------------------------------------------
 
-    def save_settings(self, *, display_name: str, proxy: ProxyConfig) -> None:
-        self.core.save_settings(display_name=display_name, proxy=proxy)
+    def save_settings(self, *, display_name: str, proxy: ProxyConfig, session_only: bool = False) -> None:
+        self.core.save_settings(display_name=display_name, proxy=proxy, session_only=session_only)
 
-    def enroll(self, *, url: str, code: str, ca_file: str, proxy: ProxyConfig) -> None:
-        self.core.cloud.enroll(url=url, code=code, ca_file=ca_file, proxy=proxy)
+    def enroll(
+        self, *, url: str, code: str, ca_file: str, proxy: ProxyConfig, session_only: bool = False
+    ) -> None:
+        self.core.cloud.enroll(url=url, code=code, ca_file=ca_file, proxy=proxy, session_only=session_only)
 
     def install_update(self) -> None:
         self.core.cloud.install_update()

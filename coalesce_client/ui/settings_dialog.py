@@ -2,6 +2,8 @@
 
 Save checks the proxy fields first (the form's errors name the field to fix) and then hands everything to
 the controller, which writes ``app.json`` and ``sender.json`` and puts any proxy password in the keyring.
+When no OS keyring works (the model says why), the dialog says so under the password and offers to use it
+for this session only; it never saves a password anywhere else.
 Enrolling happens at once with the proxy as currently filled in, since the cloud may only be reachable
 through it. Escape or Cancel leaves everything as it was.
 """
@@ -13,6 +15,7 @@ from collections.abc import Callable
 from PySide6.QtGui import QIntValidator
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -30,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from coalesce_client.models.proxy_form import ProxyForm, ProxyKind
+from coalesce_client.settings import has_password
 from coalesce_client.ui.controller import SenderController
 from coalesce_client.ui.widgets import message_label, show_message, text_width
 from coalesce_common.net.proxy import ProxyMode, ProxySettingsError
@@ -42,6 +46,11 @@ _MODES: list[tuple[ProxyMode, str]] = [
 ]
 
 
+def _ticked(box: QCheckBox) -> bool:
+    """Ticked and offered (a hidden box's old tick does not count)."""
+    return not box.isHidden() and box.isChecked()
+
+
 class SettingsDialog(QDialog):
     def __init__(self, controller: SenderController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -50,6 +59,7 @@ class SettingsDialog(QDialog):
         self._controller = controller
         models = controller.models
         self._account = models.account
+        self._proxy = models.proxy
         self._unsubscribe: list[Callable[[], None]] = []
 
         outer = QVBoxLayout(self)
@@ -116,9 +126,15 @@ class SettingsDialog(QDialog):
         self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
         credentials.addRow("Pass&word:", self.password_edit)
         proxy_layout.addLayout(credentials)
-        kept = QLabel("The password is kept in the system's keyring, not in a file.", proxy)
-        kept.setWordWrap(True)
-        proxy_layout.addWidget(kept)
+        self.kept_label = QLabel("The password is kept in the system's keyring, not in a file.", proxy)
+        self.kept_label.setObjectName("password-kept")
+        self.kept_label.setWordWrap(True)
+        proxy_layout.addWidget(self.kept_label)
+        self.keyring_problem = message_label(proxy, name="keyring-problem")
+        proxy_layout.addWidget(self.keyring_problem)
+        self.session_only_box = QCheckBox("Use the password for this &session only (it is not saved)", proxy)
+        self.session_only_box.setObjectName("session-only")
+        proxy_layout.addWidget(self.session_only_box)
         self.proxy_error = message_label(proxy, name="proxy-error")
         proxy_layout.addWidget(self.proxy_error)
         layout.addWidget(proxy)
@@ -151,6 +167,11 @@ class SettingsDialog(QDialog):
         ca_label.setBuddy(self.ca_edit)
         cloud_form.addRow(ca_label, ca_row)
         cloud_layout.addLayout(cloud_form)
+        self.enroll_session_only_box = QCheckBox(
+            "Enroll for this session &only (no keyring keeps the credentials)", cloud
+        )
+        self.enroll_session_only_box.setObjectName("enroll-session-only")
+        cloud_layout.addWidget(self.enroll_session_only_box)
         enroll_row = QHBoxLayout()
         enroll_row.addStretch(1)
         self.enroll_button = QPushButton("&Enroll this computer", cloud)
@@ -177,6 +198,9 @@ class SettingsDialog(QDialog):
         self.mode_group.idToggled.connect(lambda *_: self._enable_fields())
         self._unsubscribe.append(self._account.subscribe(self._sync_account))
         self._sync_account()
+        self.session_only_box.setChecked(models.proxy.session_only)
+        self._unsubscribe.append(self._proxy.subscribe(self._sync_keyring))
+        self._sync_keyring()
         self.finished.connect(self._detach)
         body.setMinimumWidth(text_width(self, 64))
         margins = outer.contentsMargins()
@@ -227,13 +251,33 @@ class SettingsDialog(QDialog):
 
     # -- actions ----------------------------------------------------------------------------------
 
+    def _sync_keyring(self) -> None:
+        problem = self._proxy.keyring_problem
+        self.kept_label.setVisible(problem is None)
+        show_message(self.keyring_problem, problem, error=True)
+        self.session_only_box.setVisible(problem is not None or self._proxy.session_only)
+        self.enroll_session_only_box.setVisible(problem is not None)
+
     def _save(self) -> None:
         try:
             config = self.form().to_config()
         except ProxySettingsError as exc:
             show_message(self.proxy_error, str(exc), error=True)
             return
-        self._controller.save_settings(display_name=self.name_edit.text(), proxy=config)
+        session_only = _ticked(self.session_only_box)
+        if has_password(config) and self._proxy.keyring_problem is not None and not session_only:
+            show_message(
+                self.proxy_error,
+                "The password cannot be saved on this computer (see above): tick “for this session only”, "
+                "or leave the password empty.",
+                error=True,
+            )
+            return
+        self._controller.save_settings(
+            display_name=self.name_edit.text(),
+            proxy=config,
+            session_only=session_only and has_password(config),
+        )
         self.accept()
 
     def _enroll(self) -> None:
@@ -243,7 +287,11 @@ class SettingsDialog(QDialog):
             show_message(self.proxy_error, str(exc), error=True)
             return
         self._controller.enroll(
-            url=self.cloud_edit.text(), code=self.code_edit.text(), ca_file=self.ca_edit.text(), proxy=proxy
+            url=self.cloud_edit.text(),
+            code=self.code_edit.text(),
+            ca_file=self.ca_edit.text(),
+            proxy=proxy,
+            session_only=_ticked(self.enroll_session_only_box),
         )
 
     def _choose_ca(self) -> None:

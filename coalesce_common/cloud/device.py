@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from coalesce_common import keyring_store
 from coalesce_common.cloud import store
 from coalesce_common.cloud.notice import DeviceStatusNotice, service_jid
 from coalesce_common.cloud.rest import CloudClient, DeviceCredentials
@@ -39,11 +40,20 @@ async def enroll(
     service: str,
     kind: str,
     resolver: ProxyResolver | None = None,
+    keep: bool = True,
 ) -> DeviceCredentials:
-    """Enroll this device with the cloud once and keep its credentials in the OS keyring."""
+    """Enroll this device with the cloud once and keep its credentials in the OS keyring.
+
+    With ``keep=False`` nothing is stored (the user chose "for this session only" because no OS keyring
+    works): the caller holds the credentials until it quits. With ``keep``, a missing keyring is found out
+    before the one-time code is spent, so the user can still choose.
+    """
+    if keep:
+        await asyncio.to_thread(keyring_store.os_keyring)  # raises KeyringUnavailable
     async with CloudClient(api_url, ca_file=ca_file, resolver=resolver) as api:
         credentials = await api.enroll(code, name, kind, ca_file=ca_file)
-    await asyncio.to_thread(store.save, service, credentials)
+    if keep:
+        await asyncio.to_thread(store.save, service, credentials)
     return credentials
 
 

@@ -1,20 +1,19 @@
-"""Device credentials in the OS keyring (keyring): never in a config file, never in logs.
+"""Device credentials in the OS keyring (:mod:`coalesce_common.keyring_store`): never in a file or a log.
 
 One entry per application (``coalesce-sender`` / ``coalesce-receiver``) holds the JSON of
-:class:`DeviceCredentials`. Tests select keyrings.alt's file backend in a temporary folder.
+:class:`DeviceCredentials`. With no working OS keyring, :func:`save` raises
+:class:`~coalesce_common.keyring_store.KeyringUnavailable`. Tests select keyrings.alt's file backend in a
+temporary folder through ``PYTHON_KEYRING_BACKEND``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 
-import keyring
-import keyring.errors
-
 from coalesce_common.cloud.rest import DeviceCredentials
 from coalesce_common.errors import CoalesceError
+from coalesce_common.keyring_store import delete_secret, get_secret, set_secret
 
 logger = logging.getLogger(__name__)
 
@@ -26,21 +25,12 @@ class CredentialStoreError(CoalesceError):
 
 
 def save(service: str, credentials: DeviceCredentials) -> None:
-    try:
-        keyring.set_password(service, ENTRY, json.dumps(credentials.to_json()))
-    except keyring.errors.KeyringError as exc:
-        raise CredentialStoreError(
-            f"Cannot store the cloud credentials in the system keyring ({exc}). "
-            "Unlock or install a keyring (Secret Service, macOS Keychain, Windows Credential Locker)."
-        ) from exc
+    set_secret(service, ENTRY, json.dumps(credentials.to_json()))
     logger.info("saved cloud credentials for device %s in the keyring", credentials.device_id)
 
 
 def load(service: str) -> DeviceCredentials | None:
-    try:
-        text = keyring.get_password(service, ENTRY)
-    except keyring.errors.KeyringError as exc:
-        raise CredentialStoreError(f"Cannot read the system keyring ({exc}).") from exc
+    text = get_secret(service, ENTRY)
     if not text:
         return None
     try:
@@ -52,5 +42,4 @@ def load(service: str) -> DeviceCredentials | None:
 
 
 def forget(service: str) -> None:
-    with contextlib.suppress(keyring.errors.PasswordDeleteError):
-        keyring.delete_password(service, ENTRY)
+    delete_secret(service, ENTRY)

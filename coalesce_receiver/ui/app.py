@@ -7,10 +7,22 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import qasync
+from PySide6.QtGui import QIcon
 
+from coalesce_common.resources import ROOM_ICON, icon_paths
 from coalesce_common.ui.qtloop import application, run_with_qt
 from coalesce_receiver.models.room import RoomActions, RoomModel
 from coalesce_receiver.ui.room_window import RoomWindow
+
+DESKTOP_ID = "org.coalesce.coalesce-room"  # resources/linux/org.coalesce.coalesce-room.desktop
+
+
+def room_icon() -> QIcon:
+    """The room display's icon (``resources/icons/coalesce-room-*.png``)."""
+    icon = QIcon()
+    for path in icon_paths(ROOM_ICON):
+        icon.addFile(str(path))
+    return icon
 
 
 def run_room_app(
@@ -30,6 +42,8 @@ def run_room_app(
     exists and created otherwise (and then kept alive for the rest of the process, as Qt expects).
     """
     app = application("coalesce-receiver")
+    app.setWindowIcon(room_icon())
+    app.setDesktopFileName(DESKTOP_ID)  # lets a Wayland desktop match the window to its menu entry
     window = RoomWindow(model, actions, pin=pin)
     return run_with_qt(
         app,

@@ -47,6 +47,8 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
         (home / folder).mkdir(parents=True)
         monkeypatch.setenv(name, str(home / folder))
     monkeypatch.delenv("COALESCE_PROXY_PASSWORD", raising=False)
+    # The plaintext file keyring only because a test names it (coalesce_common.keyring_store refuses it else).
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
     previous: keyring.backend.KeyringBackend = keyring.get_keyring()
     keyring.set_keyring(PlaintextKeyring())
     yield home

@@ -23,7 +23,7 @@ from coalesce_client.app.scheduler import Scheduler
 from coalesce_client.models.app_settings import AppSettingsModel
 from coalesce_client.models.cloud import CloudAccount, UpdateOffer, UpdatePhase
 from coalesce_common.cloud.rest import CloudError, DeviceCredentials
-from coalesce_common.cloud.updates import sign_manifest
+from coalesce_common.cloud.updates import Manifest, sign_manifest
 from coalesce_common.net.proxy import ProxyConfig
 from coalesce_common.signaling.xmpp import XmppAccount
 from tests.client_app.conftest import Server, until
@@ -75,7 +75,13 @@ async def test_an_enrolled_sender_is_offered_the_newer_release_and_gets_it_verif
     server: Server, scheduler: Scheduler, make_standing: Callable[..., Standing], isolated_home: Path
 ) -> None:
     credentials = signed_release(server)
-    cloud, account, update, _ = make_standing(load_credentials=lambda: credentials)
+    handed: list[tuple[Path, str]] = []
+
+    def install(path: Path, manifest: Manifest) -> str:  # the real one runs apt-get: tests/installers does
+        handed.append((path, manifest.version))
+        return "Coalesce 9.0.0 is installed."
+
+    cloud, account, update, _ = make_standing(load_credentials=lambda: credentials, install_update=install)
     scheduler.spawn(cloud.run(), "cloud")
     await until(update, lambda: update.phase is UpdatePhase.AVAILABLE, "the update offered")
     assert account.enrolled and account.device_id == "dev-42" and account.org == "Acme"
@@ -85,7 +91,7 @@ async def test_an_enrolled_sender_is_offered_the_newer_release_and_gets_it_verif
     await until(update, lambda: update.phase is UpdatePhase.READY, "the update downloaded")
     assert update.path is not None and await asyncio.to_thread(update.path.read_bytes) == PACKAGE
     assert update.path.is_relative_to(isolated_home / "cache")
-    assert "Install it with your package manager" in update.message
+    assert handed == [(update.path, "9.0.0")] and update.message == "Coalesce 9.0.0 is installed."
 
 
 async def test_a_tampered_download_is_refused(

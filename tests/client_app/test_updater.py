@@ -7,6 +7,8 @@ import base64
 import hashlib
 import json
 import os
+import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -45,7 +47,8 @@ async def test_a_download_is_kept_only_when_its_checksum_matches(server: Server,
     path = await updater.download(manifest(server), tmp_path, resolver=direct(), progress=progress.append)
     assert path == tmp_path / "coalesce_9.0.0.deb" and await asyncio.to_thread(path.read_bytes) == PACKAGE
     assert progress[-1] == 1.0
-    assert "package manager" in updater.hand_to_installer(path)
+    with pytest.raises(UpdateError, match="not a Coalesce package"):  # dpkg-deb cannot read it
+        await asyncio.to_thread(updater.hand_to_installer, path, manifest(server))
 
     server.routes["/coalesce_9.0.0.deb"] = (200, PACKAGE + b"tampered")
     with pytest.raises(UpdateError, match="does not match its signed checksum"):
@@ -75,3 +78,56 @@ async def test_only_a_newer_validly_signed_release_is_offered(server: Server) ->
     server.routes[route] = (200, json.dumps(document).encode())
     with pytest.raises(UpdateError, match="signature does not match"):
         await updater.newer_release(credentials, direct(), platform=PLATFORM, current="0.1.0")
+
+
+def _fake_deb(folder: Path, *, package: str = "coalesce", version: str = "9.0.0", arch: str = "") -> Path:
+    """A real (empty) Debian package, built by dpkg-deb, with the given control fields."""
+    arch = (
+        arch
+        or subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True).stdout.strip()
+    )
+    root = folder / f"{package}-{version}-{arch}"
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "DEBIAN" / "control").write_text(
+        f"Package: {package}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: Test <t@example.com>\n"
+        "Description: test\n"
+    )
+    out = folder / f"{root.name}.deb"
+    subprocess.run(
+        ["dpkg-deb", "--build", "--root-owner-group", str(root), str(out)], check=True, capture_output=True
+    )
+    return out
+
+
+@pytest.mark.parametrize(
+    ("release", "says"),
+    [
+        ({"version": "0.9.0"}, "not newer than this Coalesce"),
+        ({"version": "1.0.0"}, "not newer than this Coalesce"),
+        ({"platform": "windows-x86_64"}, "is for windows-x86_64"),
+        ({"url": "https://downloads.example/coalesce-9.0.0.msi"}, "is not a linux package"),
+        ({"url": "https://downloads.example/coalesce-9.0.0.tar.gz"}, "is not a linux package"),
+    ],
+)
+def test_a_downgrade_or_another_platforms_package_is_refused(release: dict[str, str], says: str) -> None:
+    base = Manifest(
+        platform=PLATFORM,
+        version="9.0.0",
+        url="https://downloads.example/coalesce_9.0.0-1~debian-bookworm_amd64.deb",
+        sha256="0" * 64,
+        notes="",
+        published_at="2026-01-01T00:00:00+00:00",
+    )
+    updater.check_release(base, platform=PLATFORM, current="1.0.0")  # the control: this one is fine
+    with pytest.raises(UpdateError, match=says):
+        updater.check_release(replace(base, **release), platform=PLATFORM, current="1.0.0")
+
+
+def test_a_deb_must_hold_coalesce_at_the_signed_version_for_this_machine(tmp_path: Path) -> None:
+    updater.check_deb(_fake_deb(tmp_path / "ok"), "9.0.0")
+    with pytest.raises(UpdateError, match="is for s390x computers"):
+        updater.check_deb(_fake_deb(tmp_path / "arch", arch="s390x"), "9.0.0")
+    with pytest.raises(UpdateError, match=r"not Coalesce 9\.0\.0"):
+        updater.check_deb(_fake_deb(tmp_path / "other", package="coalesce-room"), "9.0.0")
+    with pytest.raises(UpdateError, match=r"not Coalesce 9\.0\.0"):
+        updater.check_deb(_fake_deb(tmp_path / "older", version="8.0.0"), "9.0.0")

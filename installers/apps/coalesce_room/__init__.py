@@ -1,0 +1,1 @@
+"""The installed room display's launcher: Briefcase runs ``python -m coalesce_room``."""
