@@ -49,12 +49,18 @@ ROOM_UNITS = "coalesce-room"
 DEFAULT_NAME = "Coalesce room"
 
 
+def _program() -> str:
+    """What the administrator typed: ``coalesce-room`` on a box (the package), else ``coalesce-receiver``."""
+    name = Path(sys.argv[0]).name
+    return name if name.startswith("coalesce-") else "coalesce-receiver"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="coalesce-receiver",
         description="Coalesce room display (receiver).",
         epilog="A box that runs as a systemd service (the Coalesce Room package) is enrolled once, as root,"
-        " with: coalesce-receiver enroll URL --code CODE (see enroll --help).",
+        f" with: {_program()} enroll URL --code CODE (see enroll --help).",
     )
     p.add_argument("--name", default=DEFAULT_NAME, help="room name shown on screen and on the network")
     p.add_argument("--pin", help="PIN senders must enter (omit for an open room)")
@@ -122,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def build_enroll_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="coalesce-receiver enroll",
+        prog=f"{_program()} enroll",
         description="Enroll this box with a Coalesce cloud for the room's systemd units (run it as root). The"
         " credentials are sealed with systemd-creds (the host key, and the TPM2 chip when there is one) into"
         f" the encrypted credential store as {ROOM_UNITS}.cloud-device; systemd decrypts them for the service"
@@ -217,7 +223,7 @@ def enroll_main(argv: Sequence[str]) -> int:
     try:
         return asyncio.run(_enroll_box(args))
     except CoalesceError as exc:
-        print(f"coalesce-receiver enroll: {exc}", file=sys.stderr)
+        print(f"{_program()} enroll: {exc}", file=sys.stderr)
         return 2
 
 
@@ -255,7 +261,7 @@ async def _link(receiver: Receiver, args: argparse.Namespace) -> CloudLink | Non
         if stored is None or stored.api_url.rstrip("/") != args.cloud.rstrip("/"):
             raise ReceiverStartError(
                 f"this box is not enrolled with {args.cloud}: add --enroll CODE, or, for a box that runs as a"
-                f" systemd service, run as root: coalesce-receiver enroll {args.cloud} --code CODE"
+                f" systemd service, run as root: {_program()} enroll {args.cloud} --code CODE"
             )
         credentials = stored
     link = CloudLink(receiver, credentials)
