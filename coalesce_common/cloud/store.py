@@ -38,7 +38,7 @@ _REENROLL_AS_ROOT = "enroll this device again with its enroll command, as root, 
 
 
 class CredentialStoreError(CoalesceError):
-    """The stored cloud credentials cannot be read (damaged, or not readable by this user)."""
+    """Cloud credentials that cannot be read (damaged, or unreadable) or sealed (see ``credstore``)."""
 
 
 class CredentialSource(Protocol):
@@ -85,7 +85,7 @@ class SystemdCredentials:
             return None
         except (OSError, UnicodeDecodeError) as exc:
             raise CredentialStoreError(
-                f"The cloud credentials that systemd passed to this service ({self.path}) cannot be read "
+                f"The cloud credentials systemd passed to this service ({self.path}) cannot be read "
                 f"({exc}): {_REENROLL_AS_ROOT}"
             ) from exc
         damaged = f"The cloud credentials systemd passed to this service are damaged: {_REENROLL_AS_ROOT}"
