@@ -27,7 +27,7 @@ code that raises them, and every one is listed below (``tests/test_error_tree.py
     ├── ProxyConnectError        (net.connector) no proxy (or direct route) reached the destination
     ├── CloudError               (cloud.rest) the cloud's REST API refused or could not be reached
     ├── KeyringUnavailable       (keyring_store) no OS keyring works, so a secret cannot be kept
-    ├── CredentialStoreError     (cloud.store) the credentials in the keyring are damaged
+    ├── CredentialStoreError     (cloud.store) stored cloud credentials are damaged, or cannot be sealed
     ├── UpdateError              (cloud.updates) an update manifest cannot be trusted
     │   ├── ManifestInvalid
     │   └── SignatureInvalid

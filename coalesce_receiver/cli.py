@@ -1,7 +1,9 @@
 """The ``coalesce-receiver`` command: the room display, or a headless receiver for servers and tests.
 
 This is the composition root: it builds the :class:`Receiver` service and, unless ``--headless``, hands
-its model to the Qt room window.
+its model to the Qt room window. ``coalesce-receiver enroll`` (``coalesce-room enroll`` on a box) enrolls
+a box that runs as a systemd service, which has no keyring: its credentials are sealed for systemd
+(:mod:`coalesce_common.cloud.credstore`) and come back at each start as a systemd credential.
 """
 
 from __future__ import annotations
@@ -18,6 +20,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from coalesce_common.cloud import store
+from coalesce_common.cloud.credstore import (
+    DEFAULT_CREDSTORE,
+    check_can_encrypt,
+    credential_file,
+    store_credentials,
+)
 from coalesce_common.cloud.device import enroll
 from coalesce_common.cloud.updates import installed_version
 from coalesce_common.errors import CoalesceError
@@ -36,10 +44,25 @@ from coalesce_receiver.services.receiver import (
 
 logger = logging.getLogger("coalesce_receiver")
 
+ROOM_UNITS = "coalesce-room"
+"""The package's units load ``coalesce-room.cloud-device`` from the encrypted credential store."""
+DEFAULT_NAME = "Coalesce room"
+
+
+def _program() -> str:
+    """What the administrator typed: ``coalesce-room`` on a box (the package), else ``coalesce-receiver``."""
+    name = Path(sys.argv[0]).name
+    return name if name.startswith("coalesce-") else "coalesce-receiver"
+
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="coalesce-receiver", description="Coalesce room display (receiver).")
-    p.add_argument("--name", default="Coalesce room", help="room name shown on screen and on the network")
+    p = argparse.ArgumentParser(
+        prog="coalesce-receiver",
+        description="Coalesce room display (receiver).",
+        epilog="A box that runs as a systemd service (the Coalesce Room package) is enrolled once, as root,"
+        f" with: {_program()} enroll URL --code CODE (see enroll --help).",
+    )
+    p.add_argument("--name", default=DEFAULT_NAME, help="room name shown on screen and on the network")
     p.add_argument("--pin", help="PIN senders must enter (omit for an open room)")
     p.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help=f"TLS signaling port (default {DEFAULT_PORT})"
@@ -103,12 +126,49 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def build_enroll_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=f"{_program()} enroll",
+        description="Enroll this box with a Coalesce cloud for the room's systemd units (run it as root). The"
+        " credentials are sealed with systemd-creds (the host key, and the TPM2 chip when there is one) into"
+        f" the encrypted credential store as {ROOM_UNITS}.cloud-device; systemd decrypts them for the service"
+        " at each start. Then add --cloud URL to COALESCE_ROOM_OPTIONS in /etc/default/coalesce-room.",
+    )
+    p.add_argument("url", help="the cloud's address, for example https://coalesce.example.com")
+    p.add_argument("--code", required=True, help="the enrollment code from the cloud's administrator")
+    p.add_argument(
+        "--ca",
+        metavar="FILE",
+        type=Path,
+        help="trust this CA certificate too (a self-hosted cloud's CA); the service reads it at each start,"
+        " so keep it where the coalesce-room user can read it, such as /etc/coalesce-room/ (not under /root"
+        " or /home)",
+    )
+    p.add_argument("--name", default=DEFAULT_NAME, help="the box's name in the cloud's device list")
+    p.add_argument(
+        "--credstore",
+        type=Path,
+        default=DEFAULT_CREDSTORE,
+        metavar="DIR",
+        help=f"the encrypted credential store (default {DEFAULT_CREDSTORE}, where the units look)",
+    )
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    return p
+
+
+def _configure_logging(verbose: int) -> None:
     logging.basicConfig(
-        level=logging.INFO - 10 * min(args.verbose, 1),
+        level=logging.INFO - 10 * min(verbose, 1),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["enroll"]:
+        return enroll_main(arguments[1:])
+    args = build_parser().parse_args(arguments)
+    _configure_logging(args.verbose)
     for option, pin in (("--pin", args.pin), ("--moderator-pin", args.moderator_pin)):
         if pin is not None and not is_valid_pin(pin):
             print(f"coalesce-receiver: {option} must be {PIN_RULE}", file=sys.stderr)
@@ -157,6 +217,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
 
+def enroll_main(argv: Sequence[str]) -> int:
+    args = build_enroll_parser().parse_args(argv)
+    _configure_logging(args.verbose)
+    try:
+        return asyncio.run(_enroll_box(args))
+    except CoalesceError as exc:
+        print(f"{_program()} enroll: {exc}", file=sys.stderr)
+        return 2
+
+
+async def _enroll_box(args: argparse.Namespace) -> int:
+    target = credential_file(args.credstore, ROOM_UNITS)
+    await check_can_encrypt(args.credstore)  # before the one-time code is spent
+    # the service starts in another folder, so the credentials name the CA by its absolute path
+    ca_file = str(await asyncio.to_thread(args.ca.resolve)) if args.ca else None
+    credentials = await enroll(
+        args.url, args.code, args.name, ca_file=ca_file, service=KEYRING_SERVICE, kind="box", keep=False
+    )
+    await store_credentials(credentials, target)
+    print(f"Enrolled as box {credentials.device_id}; its credentials are sealed in {target}.", flush=True)
+    print(
+        f"Next: add --cloud {args.url} to COALESCE_ROOM_OPTIONS in /etc/default/coalesce-room, then run"
+        " systemctl restart coalesce-room (or coalesce-room-headless).",
+        flush=True,
+    )
+    return 0
+
+
 async def _link(receiver: Receiver, args: argparse.Namespace) -> CloudLink | None:
     """Connect the box to its cloud when ``--cloud`` is given (enrolling first with ``--enroll``)."""
     if not args.cloud:
@@ -167,9 +255,14 @@ async def _link(receiver: Receiver, args: argparse.Namespace) -> CloudLink | Non
         )
         print(f"enrolled as box {credentials.device_id}", flush=True)
     else:
-        stored = await asyncio.to_thread(store.load, KEYRING_SERVICE)  # the OS keyring: D-Bus on Linux
+        # systemd's credential when the unit passed one, else the OS keyring (D-Bus on Linux)
+        source = await asyncio.to_thread(store.credential_source, KEYRING_SERVICE)
+        stored = await asyncio.to_thread(source.load)
         if stored is None or stored.api_url.rstrip("/") != args.cloud.rstrip("/"):
-            raise ReceiverStartError(f"this box is not enrolled with {args.cloud}: add --enroll CODE")
+            raise ReceiverStartError(
+                f"this box is not enrolled with {args.cloud}: add --enroll CODE, or, for a box that runs as a"
+                f" systemd service, run as root: {_program()} enroll {args.cloud} --code CODE"
+            )
         credentials = stored
     link = CloudLink(receiver, credentials)
     await link.start()

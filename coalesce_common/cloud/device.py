@@ -71,6 +71,8 @@ async def connect_xmpp(
     The API rotates XMPP passwords when an admin suspends a device, so a restored device logs in
     again with new ones; a still suspended or revoked device gets the API's clear refusal instead.
     Both the login and the API call go the way ``resolver`` says (through the proxy, if there is one).
+    The new credentials are returned and saved where :func:`store.credential_source` says they live (a
+    systemd credential is read-only: the caller's copy is then the only one, see ``SystemdCredentials``).
     """
     on_notice = notice_reader(credentials.xmpp.jid, on_device_status) if on_device_status else None
 
@@ -88,7 +90,8 @@ async def connect_xmpp(
         ) as api:
             account = await api.rotate_xmpp(credentials.ca_file)
         credentials = credentials.with_xmpp(account)
-        await asyncio.to_thread(store.save, service, credentials)
+        source = await asyncio.to_thread(store.credential_source, service)  # looks at the disk
+        await asyncio.to_thread(source.save, credentials)
         stream = stream_for(credentials.xmpp)
         await stream.connect(timeout)
         return stream, credentials

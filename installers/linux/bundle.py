@@ -27,7 +27,7 @@ ROOM_FILES = HERE / "room"
 RECOMMENDS = {
     # pkexec: updates hand the package to `pkexec apt-get install`; a Secret Service keeps the secrets
     "coalesce": "pkexec, gnome-keyring | kwalletmanager | keepassxc",
-    # the box: nothing. Its cloud credentials would need a keyring a kiosk session does not have (see README)
+    # the box: nothing. Its cloud credentials are a systemd credential (coalesce-room enroll), not a keyring
     ROOM: "",
 }
 ROOM_CONFFILES = ["/etc/default/coalesce-room"]
