@@ -285,10 +285,9 @@ async def _share(args: argparse.Namespace) -> int:
     target = await _target(args)
     share = Share(target, _options(args), pin_provider=_ask_pin, on_join_request=_ask_moderator)
     await share.start()
-    print(
-        f"Sharing to {share.receiver_name} ({target.host}:{target.port}). Press Ctrl-C to stop.", flush=True
+    return await _run_until_done(
+        share, args.duration, f"Sharing to {share.receiver_name} ({target.host}:{target.port})."
     )
-    return await _run_until_done(share, args.duration)
 
 
 def _options(args: argparse.Namespace) -> ShareOptions:
@@ -314,20 +313,20 @@ async def _remote_share(args: argparse.Namespace) -> int:
             if (args.relay_only or remote.behind_proxy) and server
             else ""
         )
-        print(
-            f"Sharing to {share.receiver_name} (meeting {args.meeting}){relay}. Press Ctrl-C to stop.",
-            flush=True,
+        return await _run_until_done(
+            share, args.duration, f"Sharing to {share.receiver_name} (meeting {args.meeting}){relay}."
         )
-        return await _run_until_done(share, args.duration)
 
 
-async def _run_until_done(share: Share, duration: float | None) -> int:
-    """Wait for Ctrl-C, SIGTERM, ``duration`` or the receiver's end; stop cleanly; 0 if we stopped it."""
+async def _run_until_done(share: Share, duration: float | None, sharing: str) -> int:
+    """Say ``sharing``; wait for Ctrl-C, SIGTERM, ``duration`` or the receiver's end; stop cleanly; 0 if we
+    stopped it. The signal handlers come first, so a Ctrl-C right after the line is a clean stop too."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):  # Windows: Ctrl-C arrives as KeyboardInterrupt
             loop.add_signal_handler(sig, stop.set)
+    print(f"{sharing} Press Ctrl-C to stop.", flush=True)
     ended = asyncio.ensure_future(share.wait_ended())
     stopped = asyncio.ensure_future(stop.wait())
     try:

@@ -170,6 +170,12 @@ async def test_ctrl_c_ends_the_share_cleanly(
         return any(s["sender"] == "Linus" and s["tracks"] for s in (await read_stats(stats))["shares"])
 
     await eventually(streaming, 30, "the share is up")
+    assert proc.stdout is not None
+    said = b""
+    while b"Press Ctrl-C to stop." not in said:  # the sender's own word that Ctrl-C now stops the share
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        assert line, "the sender ended before it said it was sharing"
+        said += line
     proc.send_signal(signal.SIGINT)
     out, err = await asyncio.wait_for(proc.communicate(), 20)
     assert proc.returncode == 0, err.decode()
