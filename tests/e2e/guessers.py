@@ -22,7 +22,6 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
@@ -33,8 +32,8 @@ from coalesce_common.protocol import Challenge, Denied, Error, Hello, encode, pa
 from coalesce_common.protocol.pairing import SenderPairing
 from coalesce_common.signaling.websocket import SIGNALING_PATH
 from coalesce_common.tls import fingerprint_of_der
+from tests.e2e.child import ready_child
 
-ROOT = Path(__file__).resolve().parents[2]
 READY = "guessing"
 START_TIMEOUT = 60.0  # a Python start and a first answer, on a loaded 2-core machine
 WRONG_PIN = "0000"
@@ -123,27 +122,16 @@ class Guessers:
 async def guess_in_child(port: int, first: int, count: int) -> AsyncIterator[Guessers]:
     """Guessers on 127.0.0.``first`` … in a child process, guessing once this yields; killed on exit."""
     started = time.monotonic()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
+    async with ready_child(
         "tests.e2e.guessers",
         str(port),
         str(first),
         str(count),
-        cwd=ROOT,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert process.stdout is not None
-        async with asyncio.timeout(START_TIMEOUT):
-            line = await process.stdout.readline()
-        assert line.decode().strip() == READY, f"the guessers did not start (they said {line!r})"
+        ready=READY,
+        timeout=START_TIMEOUT,
+        what="the guessers",
+    ) as process:
         yield Guessers(process, started)
-    finally:
-        if process.returncode is None:
-            process.kill()  # once stopped, its attempts under way need not finish
-        await process.wait()
 
 
 async def _guess(port: int, first: int, count: int) -> None:

@@ -17,11 +17,10 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from coalesce_common.discovery import SERVICE_TYPE, ReceiverInfo, ReceiverPublisher
+from tests.e2e.child import ready_child
 
-ROOT = Path(__file__).resolve().parents[2]
 READY = "published"
 START_TIMEOUT = 30.0  # a Python start and zeroconf's probing (~1.2 s), on a loaded 2-core machine
 PORT = 8443  # advertised only: nothing listens there, the tests look at mDNS alone
@@ -55,25 +54,10 @@ class PublisherProcess:
 @asynccontextmanager
 async def publish_in_child(name: str) -> AsyncIterator[PublisherProcess]:
     """Publish ``name`` from a child process, announced once this yields; killed on exit."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tests.e2e.vanishing",
-        name,
-        cwd=ROOT,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert process.stdout is not None
-        async with asyncio.timeout(START_TIMEOUT):
-            line = await process.stdout.readline()
-        assert line.decode().strip() == READY, f"the publisher of {name!r} did not start (it said {line!r})"
+    async with ready_child(
+        "tests.e2e.vanishing", name, ready=READY, timeout=START_TIMEOUT, what=f"the publisher of {name!r}"
+    ) as process:
         yield PublisherProcess(name, process)
-    finally:
-        if process.returncode is None:
-            process.kill()  # SIGKILL ends a frozen process too
-        await process.wait()
 
 
 async def _publish(name: str) -> None:
