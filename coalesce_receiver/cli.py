@@ -57,7 +57,7 @@ def _program() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="coalesce-receiver",
+        prog=_program(),
         description="Coalesce room display (receiver).",
         epilog="A box that runs as a systemd service (the Coalesce Room package) is enrolled once, as root,"
         f" with: {_program()} enroll URL --code CODE (see enroll --help).",

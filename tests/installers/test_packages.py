@@ -130,7 +130,7 @@ def test_the_packages_install_cleanly_and_say_their_version(debs: dict[str, Path
     _install(debs[SENDER], debs[ROOM])
 
     assert _run("/usr/bin/coalesce", "--version").stdout.strip() == f"coalesce {VERSION}"
-    assert _run("/usr/bin/coalesce-room", "--version").stdout.strip().endswith(f" {VERSION}")
+    assert _run("/usr/bin/coalesce-room", "--version").stdout.strip() == f"coalesce-room {VERSION}"
     assert Path("/usr/share/applications/org.coalesce.coalesce.desktop").is_file()
     assert Path("/usr/share/icons/hicolor/256x256/apps/org.coalesce.coalesce.png").is_file()
     assert Path("/usr/share/metainfo/org.coalesce.coalesce-room.metainfo.xml").is_file()
