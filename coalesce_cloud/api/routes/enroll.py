@@ -23,6 +23,7 @@ from coalesce_cloud.api.schemas import EnrollRequest, EnrollResponse, xmpp_crede
 from coalesce_cloud.core.security import new_xmpp_password
 from coalesce_cloud.models import Device, EnrollmentCode
 from coalesce_cloud.xmpp_admin import XmppAdminError
+from coalesce_common.throttle import source_key
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ async def enroll(
     """Enroll a sender or a box. Wrong, expired and used-up codes get the same 403
     ``enrollment_code_invalid``; repeated failures from one address get 429 ``too_many_attempts``."""
     settings = context.settings
-    throttle_key = f"enroll:{client_address(request)}"
+    throttle_key = f"enroll:{source_key(client_address(request))}"  # IPv6 by /64, as the receiver counts
     policy = backoff(settings.throttle, settings.throttle.enroll_free_failures)
 
     def create() -> tuple[Device, str, EnrollmentCode]:
