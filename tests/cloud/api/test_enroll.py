@@ -104,6 +104,20 @@ async def test_wrong_codes_are_throttled_per_client_address(
         )
 
 
+async def test_the_enroll_throttle_counts_an_ipv6_network_as_one_address(
+    make_client: ClientFactory,
+) -> None:
+    """A guesser with a /64 has 2^64 addresses: they share one allowance (another /64 has its own)."""
+    wrong = {"code": "WRONG", "name": "x", "kind": "sender"}
+    for host in range(1, 6):  # five wrong codes, each from another address of 2001:db8:0:1::/64
+        async with make_client(client_ip=f"2001:db8:0:1::{host}") as guesser:
+            assert_error(await guesser.post("/enroll", json=wrong), 403, "enrollment_code_invalid")
+    async with make_client(client_ip="2001:db8:0:1::99") as fresh_address:
+        assert_error(await fresh_address.post("/enroll", json=wrong), 429, "too_many_attempts")
+    async with make_client(client_ip="2001:db8:0:2::1") as other_network:
+        assert_error(await other_network.post("/enroll", json=wrong), 403, "enrollment_code_invalid")
+
+
 async def test_xmpp_failure_gives_502_and_keeps_the_code(cloud: Cloud, xmpp: RecordingXmppAdmin) -> None:
     code = await cloud.enrollment_code()
     xmpp.fail = True
