@@ -77,6 +77,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import av
+
+from benchmarks import validity
 from benchmarks.baseline import BaselineStream, ffmpeg_path, ffmpeg_version
 from benchmarks.procs import (
     BenchmarkError,
@@ -134,6 +137,8 @@ class Settings:
     baseline: bool
     log_dir: Path
     profile_dir: Path | None = None
+    runs: int = 5
+    max_load: float = validity.MAX_BUSY_FRACTION
 
 
 STANDARD_CASES = (
@@ -193,6 +198,7 @@ def _combine(
         "error": None if latencies else "no frame with a legible timestamp strip arrived in the window",
         "codec": codec,
         "streams": len(streams),
+        "frames": sum(s["frames"] for s in streams),
         "latency_ms": latency_summary(latencies),
         "fps": mean("fps"),
         "unique_fps": mean("unique_fps"),
@@ -371,9 +377,11 @@ async def run_baseline(
 
 
 def _figures(result: dict[str, Any] | None) -> dict[str, float]:
+    """The figures of one passed run that :data:`SUMMARY_FIGURES` names (NaN where unmeasured)."""
     if not result or not result.get("ok"):
         return {}
     latency = result["latency_ms"]
+    dropped = result.get("dropped_ratio")
     return {
         "latency_median_ms": latency["median"],
         "latency_p95_ms": latency["p95"],
@@ -383,51 +391,117 @@ def _figures(result: dict[str, Any] | None) -> dict[str, float]:
         "receiver_cpu": result["receiver_cpu"],
         "bitrate_mbps": result["bitrate_mbps"],
         "first_frame_s": result["first_frame_s"],
+        "unique_fps": result["unique_fps"],
+        "dropped_pct": math.nan if dropped is None else 100 * dropped,
+        "unreadable_frames": float(result["unreadable_frames"]),
+        "other_cpu": result["other_cpu"],
     }
 
 
-def ratios(ours: dict[str, Any] | None, baseline: dict[str, Any] | None) -> dict[str, float | None]:
-    a, b = _figures(ours), _figures(baseline)
+SUMMARY_FIGURES = (
+    *RATIO_FIGURES,
+    "unique_fps",
+    "dropped_pct",
+    "unreadable_frames",
+    "other_cpu",
+)
+"""Figures summarized over a case's runs (median, min and max of the runs that passed the checks)."""
+
+
+async def _measure(
+    side: str, case: Case, xserver: XServer, pattern: Child, settings: Settings, bitrate: int
+) -> dict[str, Any]:
+    """One side's run, refused on a busy machine and failed when :mod:`benchmarks.validity` says so."""
+    load = await validity.sample_load()
+    problem = validity.load_problem(load, max_busy=settings.max_load)
+    if problem is not None:
+        result = _failed(problem)
+    else:
+        try:
+            if side == "coalesce":
+                result = await run_coalesce(case, xserver, pattern, settings)
+            else:
+                per_stream = max(MIN_BASELINE_BITRATE, bitrate // case.senders)
+                print(f"#   ffmpeg at {per_stream / 1e6:.1f} Mbps per stream", file=sys.stderr, flush=True)
+                result = await run_baseline(case, xserver, pattern, settings, per_stream)
+        except BenchmarkError as exc:
+            result = _failed(str(exc))
+        if result.get("ok"):
+            problems = validity.result_problems(
+                result, streams=case.senders, pattern_exit=pattern.process.returncode
+            )
+            if problems:
+                result = {**result, "ok": False, "error": "; ".join(problems)}
+    result["load_before"] = dataclasses.asdict(load)
+    if not result["ok"]:
+        print(f"#   {side} failed: {result['error']}", file=sys.stderr, flush=True)
+    return result
+
+
+def run_order(index: int, baseline: bool) -> list[str]:
+    """Which side runs first in run ``index``: they alternate, so neither always has the fresher machine."""
+    if not baseline:
+        return ["coalesce"]
+    return ["coalesce", "baseline"] if index % 2 == 0 else ["baseline", "coalesce"]
+
+
+def summarize_runs(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median, min and max of each figure over the runs that passed; the failures' reasons beside them."""
+    passed = [r for r in results if r.get("ok")]
+    figures: dict[str, dict[str, float] | None] = {}
+    for key in SUMMARY_FIGURES:
+        values = [v for r in passed if not math.isnan(v := _figures(r).get(key, math.nan))]
+        figures[key] = (
+            {"median": statistics.median(values), "min": min(values), "max": max(values)} if values else None
+        )
+    return {
+        "ok": bool(passed) and len(passed) == len(results),
+        "runs": len(results),
+        "ok_runs": len(passed),
+        "errors": [r["error"] for r in results if not r.get("ok")],
+        "codec": passed[0]["codec"] if passed else None,
+        "samples": sum(r["latency_ms"]["samples"] for r in passed),
+        "figures": figures,
+    }
+
+
+def summary_ratios(ours: dict[str, Any], baseline: dict[str, Any] | None) -> dict[str, float | None]:
+    """Coalesce's median over the baseline's, per figure in :data:`RATIO_FIGURES`."""
     result: dict[str, float | None] = {}
     for key in RATIO_FIGURES:
-        x, y = a.get(key, math.nan), b.get(key, math.nan)
-        result[key] = x / y if not math.isnan(x) and not math.isnan(y) and y > 0 else None
+        a = (ours["figures"].get(key) or {}).get("median")
+        b = ((baseline or {}).get("figures", {}).get(key) or {}).get("median")
+        result[key] = a / b if a is not None and b else None
     return result
 
 
 async def run_case(case: Case, xserver: XServer, pattern: Child, settings: Settings) -> dict[str, Any]:
-    settings = dataclasses.replace(settings, log_dir=settings.log_dir / case.name.replace(" ", "-"))
-    settings.log_dir.mkdir(parents=True, exist_ok=True)
-    print(f"# {case.name}: Coalesce ...", file=sys.stderr, flush=True)
-    try:
-        ours = await run_coalesce(case, xserver, pattern, settings)
-    except BenchmarkError as exc:
-        ours = _failed(str(exc))
-    if not ours["ok"]:
-        print(f"#   Coalesce failed: {ours['error']}", file=sys.stderr, flush=True)
-    baseline: dict[str, Any] | None = None
-    if settings.baseline:
-        bitrate = DEFAULT_BITRATE * case.senders
-        if ours.get("ok") and ours["bitrate_mbps"] > 0:
-            bitrate = int(ours["bitrate_mbps"] * 1e6)
-        per_stream = max(MIN_BASELINE_BITRATE, bitrate // case.senders)
-        print(
-            f"# {case.name}: ffmpeg at {per_stream / 1e6:.1f} Mbps per stream ...",
-            file=sys.stderr,
-            flush=True,
-        )
-        try:
-            baseline = await run_baseline(case, xserver, pattern, settings, per_stream)
-        except BenchmarkError as exc:
-            baseline = _failed(str(exc))
-        if not baseline["ok"]:
-            print(f"#   baseline failed: {baseline['error']}", file=sys.stderr, flush=True)
+    case_dir = settings.log_dir / case.name.replace(" ", "-")
+    runs: list[dict[str, Any]] = []
+    bitrate = DEFAULT_BITRATE * case.senders  # the baseline's until a Coalesce run has reached one
+    for index in range(settings.runs):
+        order = run_order(index, settings.baseline)
+        run: dict[str, Any] = {"order": order, "coalesce": None, "baseline": None}
+        for side in order:
+            print(f"# {case.name}: run {index + 1}/{settings.runs}, {side} ...", file=sys.stderr, flush=True)
+            log_dir = case_dir / f"run-{index + 1}-{side}"
+            log_dir.mkdir(parents=True, exist_ok=True)
+            result = await _measure(
+                side, case, xserver, pattern, dataclasses.replace(settings, log_dir=log_dir), bitrate
+            )
+            if side == "coalesce" and result.get("ok") and result["bitrate_mbps"] > 0:
+                bitrate = int(result["bitrate_mbps"] * 1e6)
+            run[side] = result
+        runs.append(run)
+    ours = summarize_runs([r["coalesce"] for r in runs])
+    baseline = summarize_runs([r["baseline"] for r in runs]) if settings.baseline else None
     return {
         **dataclasses.asdict(case),
         "name": case.name,
         "coalesce": ours,
         "baseline": baseline,
-        "ratios": ratios(ours, baseline),
+        "ratios": summary_ratios(ours, baseline),
+        "runs": runs,
     }
 
 
@@ -456,7 +530,23 @@ async def run_matrix(cases: Sequence[Case], settings: Settings) -> list[dict[str
 # -- the report ----------------------------------------------------------------------------------------
 
 
-def machine() -> dict[str, Any]:
+def _sysctl(name: str) -> int | None:
+    try:
+        return int(Path("/proc/sys", *name.split(".")).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _soname(library: str) -> str:
+    """The installed shared library's file name ("libx264.so.164": its ABI is x264's build number)."""
+    found = sorted(Path("/lib/x86_64-linux-gnu").glob(f"{library}.so.*")) + sorted(
+        Path("/usr/lib").glob(f"{library}.so.*")
+    )
+    return found[0].name if found else ""
+
+
+def machine(load: validity.MachineLoad | None = None) -> dict[str, Any]:
+    """What a reader needs to judge the figures: the CPU, its load, the kernel's buffers, every version."""
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -484,7 +574,14 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "aiortc": version("aiortc"),
         "av": version("av"),
+        "av_ffmpeg": str(getattr(av, "ffmpeg_version_info", "")),
         "ffmpeg": ffmpeg_version() if shutil.which("ffmpeg") else "",
+        "x264": _soname("libx264"),
+        "qt": version("PySide6") or version("PySide6-Essentials"),
+        "rmem_max": _sysctl("net.core.rmem_max"),
+        "busy_before": None if load is None else load.busy,
+        "steal_before": None if load is None else load.steal,
+        "loadavg_before": None if load is None else load.loadavg,
     }
 
 
@@ -505,33 +602,58 @@ def _number(value: Any, digits: int) -> str:
     return f"{value:.{digits}f}"
 
 
-def _cell(ours: Any, baseline: Any, ratio: Any, digits: int, with_baseline: bool) -> str:
+def _span(summary: dict[str, Any] | None, figure: str, digits: int, *, spread: bool) -> str:
+    """A figure's median over the runs, with its min-max when ``spread`` and there was more than one run."""
+    value = ((summary or {}).get("figures") or {}).get(figure)
+    if not value:
+        return "-"
+    text = _number(value["median"], digits)
+    if spread and (summary or {}).get("ok_runs", 0) > 1:
+        text += f" ({_number(value['min'], digits)}-{_number(value['max'], digits)})"
+    return text
+
+
+def _cell(
+    case: dict[str, Any], figure: str, digits: int, with_baseline: bool, *, spread: bool = False
+) -> str:
+    ours = _span(case["coalesce"], figure, digits, spread=spread)
     if not with_baseline:
-        return _number(ours, digits)
-    text = f"{_number(ours, digits)} / {_number(baseline, digits)}"
+        return ours
+    text = f"{ours} / {_span(case['baseline'], figure, digits, spread=spread)}"
+    ratio = case["ratios"].get(figure)
     return f"{text} ({ratio:.2f}x)" if ratio is not None else text
 
 
+def _status(case: dict[str, Any]) -> str:
+    """ " (failed)" or " (k/n runs failed)" after a case's name when a side had failed runs."""
+    notes = []
+    for side, label in (("coalesce", "Coalesce"), ("baseline", "ffmpeg")):
+        summary = case.get(side)
+        if summary and summary["ok_runs"] < summary["runs"]:
+            failed = summary["runs"] - summary["ok_runs"]
+            notes.append(f"{label} {failed}/{summary['runs']} runs failed")
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
 def format_table(report: dict[str, Any]) -> str:
-    """The report as two Markdown tables: latency and start-up, then throughput and cost."""
+    """The report as two Markdown tables (latency and start-up; throughput and cost), each with the machine.
+
+    Each cell is the median over the case's runs that passed the checks, latency with its min-max, as
+    ``Coalesce / ffmpeg (ratio)``.
+    """
     with_baseline = bool(report["settings"]["baseline"])
     rows_a, rows_b = [], []
     for case in report["cases"]:
-        ours, base = case["coalesce"], case["baseline"]
-        mine, theirs = _figures(ours), _figures(base)
-        mine["dropped_pct"], theirs["dropped_pct"] = _dropped_pct(ours), _dropped_pct(base)
-        mine["other_cpu"], theirs["other_cpu"] = _other_cpu(ours), _other_cpu(base)
-
-        cell = functools.partial(_figure_cell, mine, theirs, case["ratios"], with_baseline)
-        name = case["name"] + ("" if ours.get("ok") else " (failed)")
-        samples = ours["latency_ms"]["samples"] if ours.get("ok") else "-"
+        cell = functools.partial(_cell, case, with_baseline=with_baseline)
+        name = case["name"] + _status(case)
+        runs = case["coalesce"]["runs"]
         rows_a.append(
             [
                 name,
-                cell("latency_median_ms", 0),
-                cell("latency_p95_ms", 0),
+                cell("latency_median_ms", 0, spread=True),
+                cell("latency_p95_ms", 0, spread=True),
                 cell("latency_max_ms", 0),
-                str(samples),
+                f"{case['coalesce']['samples']} in {runs}",
                 cell("first_frame_s", 2),
             ]
         )
@@ -539,8 +661,9 @@ def format_table(report: dict[str, Any]) -> str:
             [
                 name,
                 cell("fps", 1),
-                _number(ours.get("source_fps"), 0),
+                cell("unique_fps", 1),
                 cell("dropped_pct", 0),
+                cell("unreadable_frames", 0),
                 cell("sender_cpu", 2),
                 cell("receiver_cpu", 2),
                 cell("bitrate_mbps", 1),
@@ -548,47 +671,26 @@ def format_table(report: dict[str, Any]) -> str:
             ]
         )
     versus = " (Coalesce / ffmpeg (ratio))" if with_baseline else ""
-    head_a = ["case", "latency median ms", "p95 ms", "max ms", "samples", "first frame s"]
+    head_a = ["case", "latency median ms", "p95 ms", "max ms", "samples in runs", "first frame s"]
     head_b = [
         "case",
         "fps",
-        "shown fps",
+        "unique fps",
         "dropped %",
+        "unreadable",
         "sender CPU s/s",
         "receiver CPU s/s",
         "Mbps",
         "other CPU s/s",
     ]
+    machine = f"Machine: {machine_line(report)}"
     return (
-        f"Glass-to-glass latency and time to first frame{versus}\n\n"
+        f"Glass to decoded frame: latency and time to first frame{versus}\n\n"
         + _markdown(head_a, rows_a)
-        + f"\n\nFrame rate, CPU and bitrate{versus}\n\n"
+        + f"\n\n{machine}\n\nFrame rate, CPU and bitrate{versus}\n\n"
         + _markdown(head_b, rows_b)
-        + "\n"
+        + f"\n\n{machine}\n"
     )
-
-
-def _figure_cell(
-    mine: dict[str, float],
-    theirs: dict[str, float],
-    ratios: dict[str, float | None],
-    with_baseline: bool,
-    figure: str,
-    digits: int,
-) -> str:
-    return _cell(mine.get(figure), theirs.get(figure), ratios.get(figure), digits, with_baseline)
-
-
-def _other_cpu(result: dict[str, Any] | None) -> float:
-    if not result or not result.get("ok") or result.get("other_cpu") is None:
-        return math.nan
-    return float(result["other_cpu"])
-
-
-def _dropped_pct(result: dict[str, Any] | None) -> float:
-    if not result or not result.get("ok") or result.get("dropped_ratio") is None:
-        return math.nan
-    return float(100 * result["dropped_ratio"])
 
 
 def _markdown(head: list[str], rows: Iterable[list[str]]) -> str:
@@ -602,10 +704,16 @@ def _markdown(head: list[str], rows: Iterable[list[str]]) -> str:
 
 
 def machine_line(report: dict[str, Any]) -> str:
-    m = report["machine"]
+    m, settings = report["machine"], report["settings"]
+    steal = m.get("steal_before")
     return (
-        f"{m['cpu']}, {m['cpus']} CPUs, {m['memory_gib']} GiB; Linux {m['kernel']}; Python {m['python']}, "
-        f"aiortc {m['aiortc']}, PyAV {m['av']}, ffmpeg {m['ffmpeg'] or 'absent'}"
+        f"{m['cpu']}, {m['cpus']} CPUs, {m['memory_gib']} GiB"
+        + (f", steal {steal:.1%} before the run" if steal is not None else "")
+        + f"; Linux {m['kernel']}, net.core.rmem_max {m.get('rmem_max')}; Python {m['python']}, "
+        f"aiortc {m['aiortc']}, PyAV {m['av']} (FFmpeg {m.get('av_ffmpeg') or '?'}), "
+        f"Qt {m.get('qt') or '?'}; "
+        f"baseline ffmpeg {m['ffmpeg'] or 'absent'} ({m.get('x264') or 'libx264 ?'}); "
+        f"{settings.get('runs', 1)} runs per case, {settings['seconds']:g} s windows"
     )
 
 
@@ -653,6 +761,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-baseline", action="store_true", help="skip the ffmpeg baseline")
     parser.add_argument("--profile", type=Path, help="py-spy each sender and receiver into this folder")
     parser.add_argument("--keep-logs", action="store_true", help="keep the children's logs (printed path)")
+    parser.add_argument(
+        "--runs", type=int, default=None, help="runs per case, alternating who goes first (default 5)"
+    )
+    parser.add_argument(
+        "--max-load",
+        type=float,
+        default=validity.MAX_BUSY_FRACTION,
+        help="refuse a run when other programs keep more than this share of the CPUs busy (default 0.25)",
+    )
     return parser
 
 
@@ -679,6 +796,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         ffmpeg_path()  # fail early, with the install hint
     log_dir = Path(tempfile.mkdtemp(prefix="coalesce-bench-"))
     pattern_fps = args.pattern_fps or PATTERN_RATE * args.fps
+    runs = args.runs if args.runs is not None else 1 if args.quick else 5
+    if runs < 1:
+        raise BenchmarkError(f"--runs must be at least 1, got {runs}")
     settings = Settings(
         seconds=seconds,
         warmup=warmup,
@@ -687,32 +807,42 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         baseline=baseline,
         log_dir=log_dir,
         profile_dir=args.profile,
+        runs=runs,
+        max_load=args.max_load,
     )
+    load = await validity.sample_load()
     started = datetime.datetime.now(datetime.UTC)
     clock = time.monotonic()
+    results: list[dict[str, Any]] = []
     try:
         results = await run_matrix(cases, settings)
     finally:
-        if args.keep_logs:
-            print(f"# logs kept in {log_dir}", file=sys.stderr)
+        failed = not results or any(
+            not c[side]["ok"] for c in results for side in ("coalesce", "baseline") if c[side]
+        )
+        if args.keep_logs or failed:
+            print(f"# logs kept in {log_dir}" + (" (a run failed)" if failed else ""), file=sys.stderr)
         else:
             shutil.rmtree(log_dir, ignore_errors=True)
     for result in results:
-        for side in ("coalesce", "baseline"):
-            if result[side] and result[side].get("ok"):
-                result[side]["latencies_ms"] = [round(x, 1) for x in result[side]["latencies_ms"]]
+        for run_ in result["runs"]:
+            for side in ("coalesce", "baseline"):
+                if run_[side] and run_[side].get("ok"):
+                    run_[side]["latencies_ms"] = [round(x, 1) for x in run_[side]["latencies_ms"]]
     report: dict[str, Any] = _clean(
         {
             "schema": SCHEMA,
             "started": started.isoformat(timespec="seconds"),
             "wall_seconds": time.monotonic() - clock,
-            "machine": machine(),
+            "machine": machine(load),
             "settings": {
                 "seconds": seconds,
                 "warmup": warmup,
                 "fps": args.fps,
                 "pattern_fps": pattern_fps,
                 "baseline": baseline,
+                "runs": runs,
+                "max_load": args.max_load,
             },
             "cases": results,
         }
@@ -728,10 +858,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benchmark: {exc}", file=sys.stderr)
         return 2
     print(format_table(report))
-    print(f"Machine: {machine_line(report)}; {report['wall_seconds']:.0f} s in all")
+    print(f"{report['wall_seconds']:.0f} s in all")
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=1) + "\n")
-    failed = [c["name"] for c in report["cases"] if not c["coalesce"].get("ok")]
+    failed = [
+        c["name"]
+        for c in report["cases"]
+        if not c["coalesce"]["ok"] or not (c["baseline"] or {"ok": True})["ok"]
+    ]
     return 1 if failed else 0
 
 
