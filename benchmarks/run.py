@@ -10,48 +10,9 @@ ends read the strip of each decoded frame; latency is the reader's clock minus t
 Each run measures a window of ``--seconds`` after the first frame has arrived and ``--warmup`` more
 seconds have passed (bitrate and encoder settle). The table goes to stdout, the report to ``--json``.
 
-JSON report (``schema`` = ``coalesce-benchmark/1``)::
-
-    {
-      "schema": "coalesce-benchmark/1",
-      "started": "2026-11-28T14:00:00+00:00",      # UTC, ISO 8601
-      "wall_seconds": 180.5,                       # the whole run
-      "machine": {"cpu": str, "cpus": int, "memory_gib": float, "kernel": str, "python": str,
-                  "aiortc": str, "av": str, "ffmpeg": str},
-      "settings": {"seconds": float, "warmup": float, "fps": float, "pattern_fps": float, "baseline": bool},
-      "cases": [{
-        "name": "1920x1080 motion h264 x1",
-        "width": int, "height": int, "content": "static"|"motion", "codec": "h264"|"vp8", "senders": int,
-        "coalesce": Result, "baseline": Result | null,
-        "ratios": {figure: coalesce / baseline, or null}    # for each RATIO_FIGURES entry
-      }]
-    }
-
-    Result = {
-      "ok": bool, "error": str | null,             # a failed run has ok=false and null figures
-      "codec": str,                                # negotiated (Coalesce) or used (ffmpeg) codec
-      "streams": int,                              # senders that delivered frames
-      "latency_ms": {"samples": int, "median": float, "p95": float, "max": float, "min": float},
-      "fps": float,                                # decoded frames per second, mean per stream
-      "unique_fps": float,                         # distinct pattern frames decoded per second, per stream
-      "source_fps": float,                         # frames per second the pattern painted, as seen
-      "dropped_frames": int,                       # painted in the window but never decoded, all streams
-      "dropped_ratio": float,                      # dropped / painted
-      "capture_drops": int | null,                 # captured but overwritten before the encoder took them
-      "unreadable_frames": int,                    # decoded, but the strip was not legible
-      "sender_cpu": float,                         # CPU seconds per second, all sender processes
-      "receiver_cpu": float,                       # CPU seconds per second, all receiver processes
-      "x_server_cpu": float, "pattern_cpu": float, # the screen's own costs, for context
-      "other_cpu": float,                          # the rest of the machine (other programs, this script):
-                                                   # figures taken while it is high are not comparable
-      "bitrate_mbps": float,                       # media bytes sent per second, all streams
-      "first_frame_s": float,                      # share started -> first decoded frame, mean per stream
-      "first_frame_from_launch_s": float,          # sender process launched -> first decoded frame
-      "window_s": float,                           # length of the measurement window
-      "latencies_ms": [float]                      # every sample, all streams (for plots)
-    }
-
-Figures that could not be measured are ``null`` (never NaN) in the JSON and ``-`` in the table.
+The report's JSON schema is :mod:`benchmarks.report` (dataclasses and a strict parse), described in
+benchmarks/README.md. Figures that could not be measured are ``null`` (never NaN) in the JSON and ``-``
+in the table.
 """
 
 from __future__ import annotations
@@ -61,7 +22,6 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime
-import functools
 import itertools
 import json
 import math
@@ -72,13 +32,14 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import av
 
+from benchmarks import report as report_module
 from benchmarks import validity
 from benchmarks.baseline import BaselineStream, ffmpeg_path, ffmpeg_version
 from benchmarks.procs import (
@@ -93,7 +54,6 @@ from benchmarks.procs import (
 )
 from benchmarks.samples import latency_summary, summarize_stream
 
-SCHEMA = "coalesce-benchmark/1"
 PIN = "4821"
 START_TIMEOUT = 30.0
 DEFAULT_BITRATE = 4_000_000
@@ -596,127 +556,6 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _number(value: Any, digits: int) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:.{digits}f}"
-
-
-def _span(summary: dict[str, Any] | None, figure: str, digits: int, *, spread: bool) -> str:
-    """A figure's median over the runs, with its min-max when ``spread`` and there was more than one run."""
-    value = ((summary or {}).get("figures") or {}).get(figure)
-    if not value:
-        return "-"
-    text = _number(value["median"], digits)
-    if spread and (summary or {}).get("ok_runs", 0) > 1:
-        text += f" ({_number(value['min'], digits)}-{_number(value['max'], digits)})"
-    return text
-
-
-def _cell(
-    case: dict[str, Any], figure: str, digits: int, with_baseline: bool, *, spread: bool = False
-) -> str:
-    ours = _span(case["coalesce"], figure, digits, spread=spread)
-    if not with_baseline:
-        return ours
-    text = f"{ours} / {_span(case['baseline'], figure, digits, spread=spread)}"
-    ratio = case["ratios"].get(figure)
-    return f"{text} ({ratio:.2f}x)" if ratio is not None else text
-
-
-def _status(case: dict[str, Any]) -> str:
-    """ " (failed)" or " (k/n runs failed)" after a case's name when a side had failed runs."""
-    notes = []
-    for side, label in (("coalesce", "Coalesce"), ("baseline", "ffmpeg")):
-        summary = case.get(side)
-        if summary and summary["ok_runs"] < summary["runs"]:
-            failed = summary["runs"] - summary["ok_runs"]
-            notes.append(f"{label} {failed}/{summary['runs']} runs failed")
-    return f" ({'; '.join(notes)})" if notes else ""
-
-
-def format_table(report: dict[str, Any]) -> str:
-    """The report as two Markdown tables (latency and start-up; throughput and cost), each with the machine.
-
-    Each cell is the median over the case's runs that passed the checks, latency with its min-max, as
-    ``Coalesce / ffmpeg (ratio)``.
-    """
-    with_baseline = bool(report["settings"]["baseline"])
-    rows_a, rows_b = [], []
-    for case in report["cases"]:
-        cell = functools.partial(_cell, case, with_baseline=with_baseline)
-        name = case["name"] + _status(case)
-        runs = case["coalesce"]["runs"]
-        rows_a.append(
-            [
-                name,
-                cell("latency_median_ms", 0, spread=True),
-                cell("latency_p95_ms", 0, spread=True),
-                cell("latency_max_ms", 0),
-                f"{case['coalesce']['samples']} in {runs}",
-                cell("first_frame_s", 2),
-            ]
-        )
-        rows_b.append(
-            [
-                name,
-                cell("fps", 1),
-                cell("unique_fps", 1),
-                cell("dropped_pct", 0),
-                cell("unreadable_frames", 0),
-                cell("sender_cpu", 2),
-                cell("receiver_cpu", 2),
-                cell("bitrate_mbps", 1),
-                cell("other_cpu", 2),
-            ]
-        )
-    versus = " (Coalesce / ffmpeg (ratio))" if with_baseline else ""
-    head_a = ["case", "latency median ms", "p95 ms", "max ms", "samples in runs", "first frame s"]
-    head_b = [
-        "case",
-        "fps",
-        "unique fps",
-        "dropped %",
-        "unreadable",
-        "sender CPU s/s",
-        "receiver CPU s/s",
-        "Mbps",
-        "other CPU s/s",
-    ]
-    machine = f"Machine: {machine_line(report)}"
-    return (
-        f"Glass to decoded frame: latency and time to first frame{versus}\n\n"
-        + _markdown(head_a, rows_a)
-        + f"\n\n{machine}\n\nFrame rate, CPU and bitrate{versus}\n\n"
-        + _markdown(head_b, rows_b)
-        + f"\n\n{machine}\n"
-    )
-
-
-def _markdown(head: list[str], rows: Iterable[list[str]]) -> str:
-    table = [head, *rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
-
-    def line(row: list[str]) -> str:
-        return "| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) + " |"
-
-    return "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, table[1:])])
-
-
-def machine_line(report: dict[str, Any]) -> str:
-    m, settings = report["machine"], report["settings"]
-    steal = m.get("steal_before")
-    return (
-        f"{m['cpu']}, {m['cpus']} CPUs, {m['memory_gib']} GiB"
-        + (f", steal {steal:.1%} before the run" if steal is not None else "")
-        + f"; Linux {m['kernel']}, net.core.rmem_max {m.get('rmem_max')}; Python {m['python']}, "
-        f"aiortc {m['aiortc']}, PyAV {m['av']} (FFmpeg {m.get('av_ffmpeg') or '?'}), "
-        f"Qt {m.get('qt') or '?'}; "
-        f"baseline ffmpeg {m['ffmpeg'] or 'absent'} ({m.get('x264') or 'libx264 ?'}); "
-        f"{settings.get('runs', 1)} runs per case, {settings['seconds']:g} s windows"
-    )
-
-
 # -- command line --------------------------------------------------------------------------------------
 
 
@@ -831,7 +670,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     run_[side]["latencies_ms"] = [round(x, 1) for x in run_[side]["latencies_ms"]]
     report: dict[str, Any] = _clean(
         {
-            "schema": SCHEMA,
+            "schema": report_module.SCHEMA,
             "started": started.isoformat(timespec="seconds"),
             "wall_seconds": time.monotonic() - clock,
             "machine": machine(load),
@@ -857,7 +696,7 @@ def main(argv: list[str] | None = None) -> int:
     except BenchmarkError as exc:
         print(f"benchmark: {exc}", file=sys.stderr)
         return 2
-    print(format_table(report))
+    print(report_module.format_tables(report_module.Report.parse(report)))
     print(f"{report['wall_seconds']:.0f} s in all")
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=1) + "\n")

@@ -5,6 +5,7 @@ No timing assertions: the run only has to produce well-formed, plausible figures
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -19,15 +20,8 @@ import numpy as np
 import pytest
 
 from benchmarks import timecode, validity
-from benchmarks.run import (
-    Case,
-    build_parser,
-    cases_from,
-    format_table,
-    run_order,
-    summarize_runs,
-    summary_ratios,
-)
+from benchmarks.report import README_BEGIN, README_END, SCHEMA, Report, ReportError, format_tables
+from benchmarks.run import Case, build_parser, cases_from, run_order, summarize_runs, summary_ratios
 from benchmarks.samples import StripSamples, summarize_stream
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -178,7 +172,36 @@ def _report(cases: list[dict[str, Any]]) -> dict[str, Any]:
         "rmem_max": 4194304,
         "steal_before": 0.001,
     }
-    return {"machine": machine, "settings": {"baseline": True, "runs": 3, "seconds": 30.0}, "cases": cases}
+    settings = {
+        "seconds": 30.0,
+        "warmup": 2.0,
+        "fps": 60.0,
+        "pattern_fps": 57.0,
+        "baseline": True,
+        "runs": 3,
+        "max_load": 0.25,
+    }
+    return {
+        "schema": SCHEMA,
+        "started": "2026-12-01T15:00:00+00:00",
+        "wall_seconds": 100.0,
+        "machine": machine,
+        "settings": settings,
+        "cases": cases,
+    }
+
+
+def _motion_case() -> dict[str, Any]:
+    ours = summarize_runs([_result(40.0, 50.0), _result(30.0, 50.0), _result(44.0, 50.0)])
+    theirs = summarize_runs([_result(20.0, 60.0), {"ok": False, "error": "the pattern window exited (1)"}])
+    return {
+        **dataclasses.asdict(Case(1280, 720, "motion", "h264", 1)),
+        "name": "1280x720 motion h264 x1",
+        "coalesce": ours,
+        "baseline": theirs,
+        "ratios": summary_ratios(ours, theirs),
+        "runs": [],
+    }
 
 
 def test_runs_alternate_who_goes_first() -> None:
@@ -187,23 +210,41 @@ def test_runs_alternate_who_goes_first() -> None:
 
 
 def test_table_shows_medians_ranges_ratios_failures_and_the_machine() -> None:
-    ours = summarize_runs([_result(40.0, 50.0), _result(30.0, 50.0), _result(44.0, 50.0)])
-    theirs = summarize_runs([_result(20.0, 60.0), {"ok": False, "error": "the pattern window exited (1)"}])
+    case = _motion_case()
+    ours, theirs = case["coalesce"], case["baseline"]
     assert ours["figures"]["latency_median_ms"] == {"median": 40.0, "min": 30.0, "max": 44.0}
-    assert (theirs["ok"], theirs["ok_runs"], theirs["errors"]) == (
-        False,
-        1,
-        ["the pattern window exited (1)"],
-    )
-    case = {"name": "1280x720 motion h264 x1", "coalesce": ours, "baseline": theirs}
-    case["ratios"] = summary_ratios(ours, theirs)
-    table = format_table(_report([case]))
+    assert (theirs["ok"], theirs["ok_runs"]) == (False, 1)
+    assert theirs["errors"] == ["the pattern window exited (1)"]
+    table = format_tables(Report.parse(_report([case])))
     motion_row = next(line for line in table.splitlines() if line.startswith("| 1280x720 motion h264 x1 "))
     assert "| 40 (30-44) / 20 (2.00x)" in motion_row
     assert "ffmpeg 1/2 runs failed" in motion_row
     assert "50.0 / 60.0 (0.83x)" in table
     assert table.count("Machine: Test CPU, 2 CPUs") == 2  # under each table
     assert "net.core.rmem_max 4194304" in table and "FFmpeg 8.1.2" in table and "ffmpeg 5.1.9" in table
+
+
+def test_readme_tables_are_regenerated_from_a_report_file(tmp_path: Path) -> None:
+    report_file = tmp_path / "report.json"
+    report_file.write_text(json.dumps(_report([_motion_case()])))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Benchmarks\n\n{README_BEGIN}\nold table\n{README_END}\n\n## Known limits\n")
+    command = [sys.executable, "-m", "benchmarks", "report", str(report_file), "--readme", str(readme)]
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    text = readme.read_text()
+    assert "old table" not in text and text.endswith("## Known limits\n")
+    assert "| 1280x720 motion h264 x1 (ffmpeg 1/2 runs failed) | 40 (30-44) / 20 (2.00x)" in text
+    assert "Machine: Test CPU" in text
+
+
+def test_a_report_with_a_wrong_field_is_refused_by_name() -> None:
+    broken = _report([_motion_case()])
+    broken["cases"][0]["coalesce"]["runs"] = "three"
+    with pytest.raises(ReportError, match=r"cases\[0\]\.coalesce\.runs: expected int"):
+        Report.parse(broken)
+    with pytest.raises(ReportError, match="schema is 'coalesce-benchmark/1'"):
+        Report.parse({**broken, "schema": "coalesce-benchmark/1"})
 
 
 def test_a_run_against_a_dead_or_idle_pattern_fails_and_says_why() -> None:
@@ -276,7 +317,7 @@ def test_quick_run_writes_a_well_formed_report(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr[-3000:]
     report = json.loads(report_path.read_text())
-    assert report["schema"] == "coalesce-benchmark/1"
+    Report.load(report_path)  # the file is in the documented schema
     assert report["machine"]["cpus"] > 0
     assert report["settings"]["baseline"] is True
     assert report["settings"]["runs"] == 1
