@@ -372,7 +372,7 @@ async def _measure(
     side: str, case: Case, xserver: XServer, pattern: Child, settings: Settings, bitrate: int
 ) -> dict[str, Any]:
     """One side's run, refused on a busy machine and failed when :mod:`benchmarks.validity` says so."""
-    load = await validity.sample_load()
+    load = await validity.sample_load(own=lambda: sum(_screen_cpu(xserver, pattern)[:2]))
     problem = validity.load_problem(load, max_busy=settings.max_load)
     if problem is not None:
         result = _failed(problem)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ MAX_BUSY_FRACTION = 0.25
 MAX_STEAL_FRACTION = 0.05
 """Share of CPU time the hypervisor gave to other guests just before a run, above which it is refused."""
 LOAD_SAMPLE_SECONDS = 1.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,20 +54,27 @@ class MachineLoad:
     loadavg: float
 
     @classmethod
-    def between(cls, before: CpuTimes, after: CpuTimes, loadavg: float) -> MachineLoad:
+    def between(
+        cls, before: CpuTimes, after: CpuTimes, loadavg: float, own_seconds: float = 0.0
+    ) -> MachineLoad:
+        """The load between two samples, less ``own_seconds`` of CPU the benchmark's screen used."""
         total = max(1, after.total - before.total)
+        own = own_seconds * CLOCK_TICKS
         return cls(
-            busy=(after.busy - before.busy) / total,
+            busy=max(0.0, after.busy - before.busy - own) / total,
             steal=(after.steal - before.steal) / total,
             loadavg=loadavg,
         )
 
 
-async def sample_load(seconds: float = LOAD_SAMPLE_SECONDS) -> MachineLoad:
-    """The machine's load over the next ``seconds``, while the benchmark itself runs nothing."""
-    before = CpuTimes.read()
+async def sample_load(
+    seconds: float = LOAD_SAMPLE_SECONDS, own: Callable[[], float] = lambda: 0.0
+) -> MachineLoad:
+    """The machine's load over the next ``seconds``, less ``own()``: the CPU seconds of the benchmark's
+    X server and pattern window, which keep painting between runs."""
+    before, own_before = CpuTimes.read(), own()
     await asyncio.sleep(seconds)  # a measurement interval, not synchronization
-    return MachineLoad.between(before, CpuTimes.read(), os.getloadavg()[0])
+    return MachineLoad.between(before, CpuTimes.read(), os.getloadavg()[0], own() - own_before)
 
 
 def load_problem(load: MachineLoad, *, max_busy: float = MAX_BUSY_FRACTION) -> str | None:
