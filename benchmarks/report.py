@@ -185,13 +185,14 @@ class Settings:
     baseline: bool
     runs: int
     max_load: float
+    max_steal: float
 
     @classmethod
     def parse(cls, data: Any, where: str = "settings") -> Settings:
         obj = _object(data, where)
         numbers = {
             k: float(_get(obj, k, (int, float), where))
-            for k in ("seconds", "warmup", "fps", "pattern_fps", "max_load")
+            for k in ("seconds", "warmup", "fps", "pattern_fps", "max_load", "max_steal")
         }
         return cls(baseline=_get(obj, "baseline", bool, where), runs=_get(obj, "runs", int, where), **numbers)
 
@@ -287,7 +288,8 @@ def machine_line(report: Report) -> str:
         f"net.core.rmem_max {m.rmem_max if m.rmem_max is not None else '?'}; Python {m.python}, "
         f"aiortc {m.aiortc}, PyAV {m.av} (FFmpeg {m.av_ffmpeg or '?'}), Qt {m.qt or '?'}; "
         f"baseline ffmpeg {m.ffmpeg or 'absent'} ({m.x264 or 'libx264 ?'}); "
-        f"{settings.runs} runs per case, {settings.seconds:g} s windows; {report.started}"
+        f"{settings.runs} runs per case, {settings.seconds:g} s windows, runs refused above "
+        f"{settings.max_load:.0%} other load or {settings.max_steal:.0%} steal; {report.started}"
     )
 
 

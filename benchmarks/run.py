@@ -99,6 +99,7 @@ class Settings:
     profile_dir: Path | None = None
     runs: int = 5
     max_load: float = validity.MAX_BUSY_FRACTION
+    max_steal: float = validity.MAX_STEAL_FRACTION
 
 
 STANDARD_CASES = (
@@ -373,7 +374,7 @@ async def _measure(
 ) -> dict[str, Any]:
     """One side's run, refused on a busy machine and failed when :mod:`benchmarks.validity` says so."""
     load = await validity.sample_load(own=lambda: sum(_screen_cpu(xserver, pattern)[:2]))
-    problem = validity.load_problem(load, max_busy=settings.max_load)
+    problem = validity.load_problem(load, max_busy=settings.max_load, max_steal=settings.max_steal)
     if problem is not None:
         result = _failed(problem)
     else:
@@ -609,6 +610,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=validity.MAX_BUSY_FRACTION,
         help="refuse a run when other programs keep more than this share of the CPUs busy (default 0.25)",
     )
+    parser.add_argument(
+        "--max-steal",
+        type=float,
+        default=validity.MAX_STEAL_FRACTION,
+        help="refuse a run when the hypervisor steals more than this share of CPU time (default 0.05)",
+    )
     return parser
 
 
@@ -648,6 +655,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         profile_dir=args.profile,
         runs=runs,
         max_load=args.max_load,
+        max_steal=args.max_steal,
     )
     load = await validity.sample_load()
     started = datetime.datetime.now(datetime.UTC)
@@ -682,6 +690,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "baseline": baseline,
                 "runs": runs,
                 "max_load": args.max_load,
+                "max_steal": args.max_steal,
             },
             "cases": results,
         }

@@ -77,12 +77,14 @@ async def sample_load(
     return MachineLoad.between(before, CpuTimes.read(), os.getloadavg()[0], own() - own_before)
 
 
-def load_problem(load: MachineLoad, *, max_busy: float = MAX_BUSY_FRACTION) -> str | None:
+def load_problem(
+    load: MachineLoad, *, max_busy: float = MAX_BUSY_FRACTION, max_steal: float = MAX_STEAL_FRACTION
+) -> str | None:
     """Why the machine is too busy to measure on, or ``None``."""
-    if load.steal > MAX_STEAL_FRACTION:
+    if load.steal > max_steal:
         return (
             f"the hypervisor took {load.steal:.0%} of the CPU time just before the run (limit "
-            f"{MAX_STEAL_FRACTION:.0%}): run again when the host is quieter"
+            f"{max_steal:.0%}): run again when the host is quieter, or raise --max-steal"
         )
     if load.busy > max_busy:
         return (
