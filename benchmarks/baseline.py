@@ -22,10 +22,11 @@ for a measured reason:
   first picture waited a whole GOP (2 s; 4.4 s at 4K). The decoder also starts before the encoder, so the
   encoder's first key frame is the first packet it receives.
 
-One delay remains that Coalesce's receiver does not have: ffmpeg's H.264 parser finds the end of a frame
-only when the next frame's first packet arrives (it ignores the RTP marker bit), so each picture is
-decoded one frame interval late, as aiortc's own jitter buffer did before ``FrameEndJitterBuffer``. That
-is what a user of ffmpeg's RTP receiver gets, so it stays in the figure; the README says so beside it.
+One delay remains that Coalesce's receiver does not have: one frame interval (measured at 10 fps: 97 ms
+behind Coalesce). The likely holder is ffmpeg's H.264 parser, which finds the end of a frame only when
+the next frame's first packet arrives (it ignores the RTP marker bit), as aiortc's own jitter buffer did
+before ``FrameEndJitterBuffer``. That is what a user of ffmpeg's RTP receiver gets, so it stays in the
+figure; the README says so beside it.
 
 The sender's FFmpeg is the system's (``ffmpeg -version``), Coalesce's is PyAV's bundled libraries; the
 report records both (:func:`ffmpeg_version`, ``av.library_versions``).
