@@ -48,7 +48,6 @@ from benchmarks.procs import (
     XServer,
     child_env,
     cpu_seconds,
-    machine_busy_seconds,
     start_pattern,
     start_xvfb,
 )
@@ -123,7 +122,7 @@ def _failed(error: str) -> dict[str, Any]:
 
 def _screen_cpu(xserver: XServer, pattern: Child) -> tuple[float, float, float]:
     """CPU seconds so far of the X server and the pattern, and of the whole machine."""
-    return cpu_seconds(xserver.pid), pattern.cpu_seconds(), machine_busy_seconds()
+    return cpu_seconds(xserver.pid), pattern.cpu_seconds(), validity.CpuTimes.read().busy_seconds
 
 
 def _delta(

@@ -44,6 +44,11 @@ class CpuTimes:
     def read(cls) -> CpuTimes:
         return cls.parse(Path("/proc/stat").read_text())
 
+    @property
+    def busy_seconds(self) -> float:
+        """CPU seconds all processors have spent busy (anything but idle and I/O wait) since boot."""
+        return self.busy / CLOCK_TICKS
+
 
 @dataclasses.dataclass(frozen=True)
 class MachineLoad:
