@@ -1,6 +1,11 @@
-"""``python -m benchmarks``: see :mod:`benchmarks.run`."""
+"""``python -m benchmarks`` runs the benchmark (:mod:`benchmarks.run`); ``... report`` renders one."""
 
 import sys
+
+if sys.argv[1:2] == ["report"]:
+    from benchmarks.report import main as report_main
+
+    sys.exit(report_main(sys.argv[2:]))
 
 from benchmarks.run import main
 

@@ -1,28 +1,43 @@
-"""The ffmpeg baseline: the same job as a share, done by two ffmpeg processes per stream.
+"""The ffmpeg baseline: the same job as a share, done by two ffmpeg processes per stream, over RTP.
 
 The sending ffmpeg grabs the same X screen with x11grab, converts to yuv420p with libswscale and encodes
-with the encoder settings Coalesce uses (libx264 ``ultrafast``/``zerolatency``, Baseline profile, no
-B-frames; or libvpx ``realtime``, ``cpu-used -6``, no lag) at the bitrate Coalesce reached in the same
-case; it writes NUT to a pipe. The receiving ffmpeg decodes that pipe (low-delay flags, so no frame
-threading and no probing backlog) and writes only the top-left corner of each frame, as grey, to its
-stdout, where :class:`BaselineStream` reads the timestamp strip just as the Coalesce receiver does.
+like Coalesce's encoder (:mod:`coalesce_common.media.encoding`): libx264 ``ultrafast``/``zerolatency``,
+Baseline profile, no B-frames (or libvpx ``realtime``, ``cpu-used -6``, no lag), a key frame as often in
+seconds as Coalesce's, at the bitrate Coalesce reached in the same case, with a VBV (``-maxrate`` and a
+one-second ``-bufsize``). It sends RTP over loopback UDP, as a share does (less DTLS, SRTP and ICE).
 
-NUT rather than MPEG-TS over UDP: NUT frames carry their size, so the decoder gets each frame as soon as
-it is written; a TS or raw H.264 demuxer holds a frame until the next one starts, which would add a
-whole frame interval to the baseline's latency that is an artefact of the container, not of the job.
-The decoder's ``-analyzeduration 1`` (one microsecond) because 0 means FFmpeg's default, 5 s.
+The receiving ffmpeg reads the RTP stream from an SDP written here, decodes it and writes only the
+top-left corner of each frame, as grey, to its stdout, where :class:`BaselineStream` reads the timestamp
+strip just as the Coalesce receiver does. Its options are the lowest-delay ones ffmpeg 5.1 has, each
+for a measured reason:
 
-The ffmpeg command line itself is not free of delay: x11grab straight to rawvideo, with no codec at all,
-measured 33-44 ms from paint to output at 60 fps here, against 10 ms for a direct XShmGetImage. So the
-baseline's latency is a reference point, not a lower bound.
+- ``-flags low_delay``: no frame threading in the decoder.
+- ``-probesize 32 -analyzeduration 1``: no probing backlog (``-analyzeduration 0`` means FFmpeg's
+  default, 5 s, so one microsecond).
+- ``-reorder_queue_size 0``: the RTP demuxer hands on each packet as it arrives instead of holding some
+  for reordering (loopback does not reorder).
+- ``-threads 1`` on the rawvideo output: ffmpeg 5.1's rawvideo encoder is frame-threaded by default and
+  hands frame N out only when N+1 arrives (one frame interval, 16.7 ms at 60 fps; 500 ms at 2 fps).
+- no ``-fflags nobuffer``: it discards the packets read while probing, the first IDR among them, so the
+  first picture waited a whole GOP (2 s; 4.4 s at 4K). The decoder also starts before the encoder, so the
+  encoder's first key frame is the first packet it receives.
+
+One delay remains that Coalesce's receiver does not have: one frame interval (measured at 10 fps: 97 ms
+behind Coalesce). The likely holder is ffmpeg's H.264 parser, which finds the end of a frame only when
+the next frame's first packet arrives (it ignores the RTP marker bit), as aiortc's own jitter buffer did
+before ``FrameEndJitterBuffer``. That is what a user of ffmpeg's RTP receiver gets, so it stays in the
+figure; the README says so beside it.
+
+The sender's FFmpeg is the system's (``ffmpeg -version``), Coalesce's is PyAV's bundled libraries; the
+report records both (:func:`ffmpeg_version`, ``av.library_versions``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -32,8 +47,18 @@ import numpy as np
 from benchmarks import timecode
 from benchmarks.procs import BenchmarkError, XServer, cpu_seconds, stop_process
 from benchmarks.samples import StripSamples
+from coalesce_common.media.encoding import KEYFRAME_INTERVAL, NOMINAL_FPS
 
-KEYFRAME_INTERVAL_S = 2.0
+KEYFRAME_INTERVAL_FRAMES = round(KEYFRAME_INTERVAL * NOMINAL_FPS)
+"""Coalesce's encoder counts its key-frame interval in frames at a nominal 30 fps; the baseline uses the
+same number of frames, so at the same capture rate its key frames are as far apart in seconds (1 s at
+60 fps, not the 2 s the constant's name suggests)."""
+RTP_PAYLOAD_TYPE = 96
+RTP_PACKET_SIZE = 1200
+"""Payload size like aiortc's (it packetizes to about 1200 bytes)."""
+RECEIVE_BUFFER = 1 << 20
+"""Socket receive buffer of the decoder, the same 1 MiB Coalesce's receiver asks for (capped by
+``net.core.rmem_max``)."""
 
 
 def ffmpeg_path() -> str:
@@ -46,6 +71,7 @@ def ffmpeg_path() -> str:
 
 
 def ffmpeg_version() -> str:
+    """The system ffmpeg's version ("5.1.9-0+deb12u1"), or "" when it is absent."""
     try:
         out = subprocess.run([ffmpeg_path(), "-version"], capture_output=True, text=True, check=False).stdout
     except BenchmarkError:
@@ -53,8 +79,8 @@ def ffmpeg_version() -> str:
     return out.split("\n", 1)[0].removeprefix("ffmpeg version ").split(" ", 1)[0]
 
 
-def encoder_args(codec: str, bitrate: int, fps: float) -> list[str]:
-    gop = str(round(KEYFRAME_INTERVAL_S * fps))
+def encoder_args(codec: str, bitrate: int) -> list[str]:
+    gop = str(KEYFRAME_INTERVAL_FRAMES)
     rate = ["-b:v", str(bitrate), "-maxrate", str(bitrate), "-bufsize", str(bitrate)]
     if codec == "h264":
         return [
@@ -69,8 +95,44 @@ def encoder_args(codec: str, bitrate: int, fps: float) -> list[str]:
     raise ValueError(f"no baseline for codec {codec!r}")
 
 
+def sdp(codec: str, port: int) -> str:
+    """The session description the decoding ffmpeg reads: one video stream on ``port`` of 127.0.0.1."""
+    rtpmap = {"h264": "H264/90000", "vp8": "VP8/90000"}[codec]
+    lines = [
+        "v=0",
+        "o=- 0 0 IN IP4 127.0.0.1",
+        "s=coalesce-benchmark-baseline",
+        "c=IN IP4 127.0.0.1",
+        "t=0 0",
+        f"m=video {port} RTP/AVP {RTP_PAYLOAD_TYPE}",
+        f"a=rtpmap:{RTP_PAYLOAD_TYPE} {rtpmap}",
+    ]
+    if codec == "h264":
+        lines.append(f"a=fmtp:{RTP_PAYLOAD_TYPE} packetization-mode=1")
+    return "\r\n".join(lines) + "\r\n"
+
+
+def free_rtp_port() -> int:
+    """An even UDP port on 127.0.0.1 whose successor (RTCP) is free too, at the moment of asking."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1]) & ~1
+        try:
+            with (
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rtp,
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rtcp,
+            ):
+                rtp.bind(("127.0.0.1", port))
+                rtcp.bind(("127.0.0.1", port + 1))
+        except OSError:
+            continue
+        return port
+    raise BenchmarkError("found no free pair of UDP ports on 127.0.0.1 for the ffmpeg baseline")
+
+
 class BaselineStream:
-    """One ffmpeg sender and one ffmpeg receiver, connected by a pipe, and the reader of the receiver."""
+    """One ffmpeg sender and one ffmpeg receiver, joined by RTP on loopback, and the receiver's reader."""
 
     def __init__(
         self, index: int, xserver: XServer, codec: str, bitrate: int, fps: float, log_dir: Path
@@ -84,6 +146,7 @@ class BaselineStream:
         self.geometry = timecode.strip_geometry(xserver.width, xserver.height)
         self.samples = StripSamples(self.geometry)
         self.progress_path = log_dir / f"baseline-{index}.progress"
+        self.sdp_path = log_dir / f"baseline-{index}.sdp"
         self.encoder: asyncio.subprocess.Process | None = None
         self.decoder: asyncio.subprocess.Process | None = None
         self.started_at = 0.0
@@ -93,36 +156,53 @@ class BaselineStream:
     async def start(self) -> None:
         ffmpeg = ffmpeg_path()
         x = self.xserver
-        read_fd, write_fd = os.pipe()
+        port = free_rtp_port()
+        self.sdp_path.write_text(sdp(self.codec, port))
         common = ["-hide_banner", "-loglevel", "warning", "-nostdin"]
         self.started_at = time.monotonic()
-        try:
-            with (self.log_dir / f"baseline-{self.index}-encoder.log").open("wb") as log:
-                self.encoder = await asyncio.create_subprocess_exec(
-                    ffmpeg, *common,
-                    "-probesize", "32", "-analyzeduration", "1",
-                    "-f", "x11grab", "-draw_mouse", "0", "-framerate", f"{self.fps:g}",
-                    "-video_size", f"{x.width}x{x.height}", "-i", f"{x.display}+0,0",
-                    *encoder_args(self.codec, self.bitrate, self.fps),
-                    "-fps_mode", "passthrough", "-flush_packets", "1",
-                    "-progress", str(self.progress_path), "-stats_period", "0.5",
-                    "-f", "nut", "-write_index", "0", "pipe:1",
-                    stdin=subprocess.DEVNULL, stdout=write_fd, stderr=log,
-                )  # fmt: skip
-            crop = f"crop={self.geometry.right}:{self.geometry.bottom}:0:0,format=gray"
-            with (self.log_dir / f"baseline-{self.index}-decoder.log").open("wb") as log:
-                self.decoder = await asyncio.create_subprocess_exec(
-                    ffmpeg, *common,
-                    "-fflags", "nobuffer", "-flags", "low_delay", "-probesize", "32", "-analyzeduration", "1",
-                    "-f", "nut", "-i", "pipe:0",
-                    "-vf", crop, "-fps_mode", "passthrough", "-flush_packets", "1",
-                    "-f", "rawvideo", "pipe:1",
-                    stdin=read_fd, stdout=subprocess.PIPE, stderr=log,
-                )  # fmt: skip
-        finally:
-            os.close(read_fd)
-            os.close(write_fd)
+        crop = f"crop={self.geometry.right}:{self.geometry.bottom}:0:0,format=gray"
+        with (self.log_dir / f"baseline-{self.index}-decoder.log").open("wb") as log:
+            self.decoder = await asyncio.create_subprocess_exec(
+                ffmpeg, *common,
+                "-flags", "low_delay", "-probesize", "32", "-analyzeduration", "1",
+                "-reorder_queue_size", "0", "-buffer_size", str(RECEIVE_BUFFER),
+                "-protocol_whitelist", "file,udp,rtp", "-f", "sdp", "-i", str(self.sdp_path),
+                "-vf", crop, "-fps_mode", "passthrough", "-flush_packets", "1",
+                "-threads", "1", "-f", "rawvideo", "pipe:1",
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
+            )  # fmt: skip
         self._reader = asyncio.ensure_future(self._read())
+        await self._wait_listening(port)
+        with (self.log_dir / f"baseline-{self.index}-encoder.log").open("wb") as log:
+            self.encoder = await asyncio.create_subprocess_exec(
+                ffmpeg, *common,
+                "-probesize", "32", "-analyzeduration", "1",
+                "-f", "x11grab", "-draw_mouse", "0", "-framerate", f"{self.fps:g}",
+                "-video_size", f"{x.width}x{x.height}", "-i", f"{x.display}+0,0",
+                *encoder_args(self.codec, self.bitrate),
+                "-fps_mode", "passthrough",
+                "-progress", str(self.progress_path), "-stats_period", "0.5",
+                "-f", "rtp", "-payload_type", str(RTP_PAYLOAD_TYPE),
+                f"rtp://127.0.0.1:{port}?pkt_size={RTP_PACKET_SIZE}",
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
+            )  # fmt: skip
+
+    async def _wait_listening(self, port: int, timeout: float = 10.0) -> None:
+        """Until the decoder has bound its RTP port, so the encoder's first key frame reaches it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                    probe.bind(("127.0.0.1", port))
+            except OSError:
+                return  # taken: the decoder listens
+            assert self.decoder is not None
+            if self.decoder.returncode is not None:
+                break
+            await asyncio.sleep(0.01)  # polling a port the child binds: there is no event to wait for
+        raise BenchmarkError(
+            "the ffmpeg baseline's decoder did not open its RTP port:\n" + self.describe_failure()
+        )
 
     async def _read(self) -> None:
         assert self.decoder is not None and self.decoder.stdout is not None

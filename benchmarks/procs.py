@@ -43,13 +43,6 @@ def cpu_seconds(pid: int) -> float:
     return (utime + stime) / CLOCK_TICKS
 
 
-def machine_busy_seconds() -> float:
-    """CPU seconds all processors have spent busy (anything but idle and I/O wait) since boot."""
-    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
-
-
 def child_env(display: str | None = None, **extra: str) -> dict[str, str]:
     """This environment for a child: the project importable, Qt on xcb, ICE on loopback only."""
     env = dict(os.environ)

@@ -10,48 +10,9 @@ ends read the strip of each decoded frame; latency is the reader's clock minus t
 Each run measures a window of ``--seconds`` after the first frame has arrived and ``--warmup`` more
 seconds have passed (bitrate and encoder settle). The table goes to stdout, the report to ``--json``.
 
-JSON report (``schema`` = ``coalesce-benchmark/1``)::
-
-    {
-      "schema": "coalesce-benchmark/1",
-      "started": "2026-11-28T14:00:00+00:00",      # UTC, ISO 8601
-      "wall_seconds": 180.5,                       # the whole run
-      "machine": {"cpu": str, "cpus": int, "memory_gib": float, "kernel": str, "python": str,
-                  "aiortc": str, "av": str, "ffmpeg": str},
-      "settings": {"seconds": float, "warmup": float, "fps": float, "pattern_fps": float, "baseline": bool},
-      "cases": [{
-        "name": "1920x1080 motion h264 x1",
-        "width": int, "height": int, "content": "static"|"motion", "codec": "h264"|"vp8", "senders": int,
-        "coalesce": Result, "baseline": Result | null,
-        "ratios": {figure: coalesce / baseline, or null}    # for each RATIO_FIGURES entry
-      }]
-    }
-
-    Result = {
-      "ok": bool, "error": str | null,             # a failed run has ok=false and null figures
-      "codec": str,                                # negotiated (Coalesce) or used (ffmpeg) codec
-      "streams": int,                              # senders that delivered frames
-      "latency_ms": {"samples": int, "median": float, "p95": float, "max": float, "min": float},
-      "fps": float,                                # decoded frames per second, mean per stream
-      "unique_fps": float,                         # distinct pattern frames decoded per second, per stream
-      "source_fps": float,                         # frames per second the pattern painted, as seen
-      "dropped_frames": int,                       # painted in the window but never decoded, all streams
-      "dropped_ratio": float,                      # dropped / painted
-      "capture_drops": int | null,                 # captured but overwritten before the encoder took them
-      "unreadable_frames": int,                    # decoded, but the strip was not legible
-      "sender_cpu": float,                         # CPU seconds per second, all sender processes
-      "receiver_cpu": float,                       # CPU seconds per second, all receiver processes
-      "x_server_cpu": float, "pattern_cpu": float, # the screen's own costs, for context
-      "other_cpu": float,                          # the rest of the machine (other programs, this script):
-                                                   # figures taken while it is high are not comparable
-      "bitrate_mbps": float,                       # media bytes sent per second, all streams
-      "first_frame_s": float,                      # share started -> first decoded frame, mean per stream
-      "first_frame_from_launch_s": float,          # sender process launched -> first decoded frame
-      "window_s": float,                           # length of the measurement window
-      "latencies_ms": [float]                      # every sample, all streams (for plots)
-    }
-
-Figures that could not be measured are ``null`` (never NaN) in the JSON and ``-`` in the table.
+The report's JSON schema is :mod:`benchmarks.report` (dataclasses and a strict parse), described in
+benchmarks/README.md. Figures that could not be measured are ``null`` (never NaN) in the JSON and ``-``
+in the table.
 """
 
 from __future__ import annotations
@@ -61,7 +22,6 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime
-import functools
 import itertools
 import json
 import math
@@ -72,11 +32,15 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import av
+
+from benchmarks import report as report_module
+from benchmarks import validity
 from benchmarks.baseline import BaselineStream, ffmpeg_path, ffmpeg_version
 from benchmarks.procs import (
     BenchmarkError,
@@ -84,13 +48,11 @@ from benchmarks.procs import (
     XServer,
     child_env,
     cpu_seconds,
-    machine_busy_seconds,
     start_pattern,
     start_xvfb,
 )
 from benchmarks.samples import latency_summary, summarize_stream
 
-SCHEMA = "coalesce-benchmark/1"
 PIN = "4821"
 START_TIMEOUT = 30.0
 DEFAULT_BITRATE = 4_000_000
@@ -134,6 +96,9 @@ class Settings:
     baseline: bool
     log_dir: Path
     profile_dir: Path | None = None
+    runs: int = 5
+    max_load: float = validity.MAX_BUSY_FRACTION
+    max_steal: float = validity.MAX_STEAL_FRACTION
 
 
 STANDARD_CASES = (
@@ -157,7 +122,7 @@ def _failed(error: str) -> dict[str, Any]:
 
 def _screen_cpu(xserver: XServer, pattern: Child) -> tuple[float, float, float]:
     """CPU seconds so far of the X server and the pattern, and of the whole machine."""
-    return cpu_seconds(xserver.pid), pattern.cpu_seconds(), machine_busy_seconds()
+    return cpu_seconds(xserver.pid), pattern.cpu_seconds(), validity.CpuTimes.read().busy_seconds
 
 
 def _delta(
@@ -193,6 +158,7 @@ def _combine(
         "error": None if latencies else "no frame with a legible timestamp strip arrived in the window",
         "codec": codec,
         "streams": len(streams),
+        "frames": sum(s["frames"] for s in streams),
         "latency_ms": latency_summary(latencies),
         "fps": mean("fps"),
         "unique_fps": mean("unique_fps"),
@@ -371,9 +337,11 @@ async def run_baseline(
 
 
 def _figures(result: dict[str, Any] | None) -> dict[str, float]:
+    """The figures of one passed run that :data:`SUMMARY_FIGURES` names (NaN where unmeasured)."""
     if not result or not result.get("ok"):
         return {}
     latency = result["latency_ms"]
+    dropped = result.get("dropped_ratio")
     return {
         "latency_median_ms": latency["median"],
         "latency_p95_ms": latency["p95"],
@@ -383,51 +351,117 @@ def _figures(result: dict[str, Any] | None) -> dict[str, float]:
         "receiver_cpu": result["receiver_cpu"],
         "bitrate_mbps": result["bitrate_mbps"],
         "first_frame_s": result["first_frame_s"],
+        "unique_fps": result["unique_fps"],
+        "dropped_pct": math.nan if dropped is None else 100 * dropped,
+        "unreadable_frames": float(result["unreadable_frames"]),
+        "other_cpu": result["other_cpu"],
     }
 
 
-def ratios(ours: dict[str, Any] | None, baseline: dict[str, Any] | None) -> dict[str, float | None]:
-    a, b = _figures(ours), _figures(baseline)
+SUMMARY_FIGURES = (
+    *RATIO_FIGURES,
+    "unique_fps",
+    "dropped_pct",
+    "unreadable_frames",
+    "other_cpu",
+)
+"""Figures summarized over a case's runs (median, min and max of the runs that passed the checks)."""
+
+
+async def _measure(
+    side: str, case: Case, xserver: XServer, pattern: Child, settings: Settings, bitrate: int
+) -> dict[str, Any]:
+    """One side's run, refused on a busy machine and failed when :mod:`benchmarks.validity` says so."""
+    load = await validity.sample_load(own=lambda: sum(_screen_cpu(xserver, pattern)[:2]))
+    problem = validity.load_problem(load, max_busy=settings.max_load, max_steal=settings.max_steal)
+    if problem is not None:
+        result = _failed(problem)
+    else:
+        try:
+            if side == "coalesce":
+                result = await run_coalesce(case, xserver, pattern, settings)
+            else:
+                per_stream = max(MIN_BASELINE_BITRATE, bitrate // case.senders)
+                print(f"#   ffmpeg at {per_stream / 1e6:.1f} Mbps per stream", file=sys.stderr, flush=True)
+                result = await run_baseline(case, xserver, pattern, settings, per_stream)
+        except BenchmarkError as exc:
+            result = _failed(str(exc))
+        if result.get("ok"):
+            problems = validity.result_problems(
+                result, streams=case.senders, pattern_exit=pattern.process.returncode
+            )
+            if problems:
+                result = {**result, "ok": False, "error": "; ".join(problems)}
+    result["load_before"] = dataclasses.asdict(load)
+    if not result["ok"]:
+        print(f"#   {side} failed: {result['error']}", file=sys.stderr, flush=True)
+    return result
+
+
+def run_order(index: int, baseline: bool) -> list[str]:
+    """Which side runs first in run ``index``: they alternate, so neither always has the fresher machine."""
+    if not baseline:
+        return ["coalesce"]
+    return ["coalesce", "baseline"] if index % 2 == 0 else ["baseline", "coalesce"]
+
+
+def summarize_runs(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median, min and max of each figure over the runs that passed; the failures' reasons beside them."""
+    passed = [r for r in results if r.get("ok")]
+    figures: dict[str, dict[str, float] | None] = {}
+    for key in SUMMARY_FIGURES:
+        values = [v for r in passed if not math.isnan(v := _figures(r).get(key, math.nan))]
+        figures[key] = (
+            {"median": statistics.median(values), "min": min(values), "max": max(values)} if values else None
+        )
+    return {
+        "ok": bool(passed) and len(passed) == len(results),
+        "runs": len(results),
+        "ok_runs": len(passed),
+        "errors": [r["error"] for r in results if not r.get("ok")],
+        "codec": passed[0]["codec"] if passed else None,
+        "samples": sum(r["latency_ms"]["samples"] for r in passed),
+        "figures": figures,
+    }
+
+
+def summary_ratios(ours: dict[str, Any], baseline: dict[str, Any] | None) -> dict[str, float | None]:
+    """Coalesce's median over the baseline's, per figure in :data:`RATIO_FIGURES`."""
     result: dict[str, float | None] = {}
     for key in RATIO_FIGURES:
-        x, y = a.get(key, math.nan), b.get(key, math.nan)
-        result[key] = x / y if not math.isnan(x) and not math.isnan(y) and y > 0 else None
+        a = (ours["figures"].get(key) or {}).get("median")
+        b = ((baseline or {}).get("figures", {}).get(key) or {}).get("median")
+        result[key] = a / b if a is not None and b else None
     return result
 
 
 async def run_case(case: Case, xserver: XServer, pattern: Child, settings: Settings) -> dict[str, Any]:
-    settings = dataclasses.replace(settings, log_dir=settings.log_dir / case.name.replace(" ", "-"))
-    settings.log_dir.mkdir(parents=True, exist_ok=True)
-    print(f"# {case.name}: Coalesce ...", file=sys.stderr, flush=True)
-    try:
-        ours = await run_coalesce(case, xserver, pattern, settings)
-    except BenchmarkError as exc:
-        ours = _failed(str(exc))
-    if not ours["ok"]:
-        print(f"#   Coalesce failed: {ours['error']}", file=sys.stderr, flush=True)
-    baseline: dict[str, Any] | None = None
-    if settings.baseline:
-        bitrate = DEFAULT_BITRATE * case.senders
-        if ours.get("ok") and ours["bitrate_mbps"] > 0:
-            bitrate = int(ours["bitrate_mbps"] * 1e6)
-        per_stream = max(MIN_BASELINE_BITRATE, bitrate // case.senders)
-        print(
-            f"# {case.name}: ffmpeg at {per_stream / 1e6:.1f} Mbps per stream ...",
-            file=sys.stderr,
-            flush=True,
-        )
-        try:
-            baseline = await run_baseline(case, xserver, pattern, settings, per_stream)
-        except BenchmarkError as exc:
-            baseline = _failed(str(exc))
-        if not baseline["ok"]:
-            print(f"#   baseline failed: {baseline['error']}", file=sys.stderr, flush=True)
+    case_dir = settings.log_dir / case.name.replace(" ", "-")
+    runs: list[dict[str, Any]] = []
+    bitrate = DEFAULT_BITRATE * case.senders  # the baseline's until a Coalesce run has reached one
+    for index in range(settings.runs):
+        order = run_order(index, settings.baseline)
+        run: dict[str, Any] = {"order": order, "coalesce": None, "baseline": None}
+        for side in order:
+            print(f"# {case.name}: run {index + 1}/{settings.runs}, {side} ...", file=sys.stderr, flush=True)
+            log_dir = case_dir / f"run-{index + 1}-{side}"
+            log_dir.mkdir(parents=True, exist_ok=True)
+            result = await _measure(
+                side, case, xserver, pattern, dataclasses.replace(settings, log_dir=log_dir), bitrate
+            )
+            if side == "coalesce" and result.get("ok") and result["bitrate_mbps"] > 0:
+                bitrate = int(result["bitrate_mbps"] * 1e6)
+            run[side] = result
+        runs.append(run)
+    ours = summarize_runs([r["coalesce"] for r in runs])
+    baseline = summarize_runs([r["baseline"] for r in runs]) if settings.baseline else None
     return {
         **dataclasses.asdict(case),
         "name": case.name,
         "coalesce": ours,
         "baseline": baseline,
-        "ratios": ratios(ours, baseline),
+        "ratios": summary_ratios(ours, baseline),
+        "runs": runs,
     }
 
 
@@ -456,7 +490,23 @@ async def run_matrix(cases: Sequence[Case], settings: Settings) -> list[dict[str
 # -- the report ----------------------------------------------------------------------------------------
 
 
-def machine() -> dict[str, Any]:
+def _sysctl(name: str) -> int | None:
+    try:
+        return int(Path("/proc/sys", *name.split(".")).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _soname(library: str) -> str:
+    """The installed shared library's file name ("libx264.so.164": its ABI is x264's build number)."""
+    found = sorted(Path("/lib/x86_64-linux-gnu").glob(f"{library}.so.*")) + sorted(
+        Path("/usr/lib").glob(f"{library}.so.*")
+    )
+    return found[0].name if found else ""
+
+
+def machine(load: validity.MachineLoad | None = None) -> dict[str, Any]:
+    """What a reader needs to judge the figures: the CPU, its load, the kernel's buffers, every version."""
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -484,7 +534,14 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "aiortc": version("aiortc"),
         "av": version("av"),
+        "av_ffmpeg": str(getattr(av, "ffmpeg_version_info", "")),
         "ffmpeg": ffmpeg_version() if shutil.which("ffmpeg") else "",
+        "x264": _soname("libx264"),
+        "qt": version("PySide6") or version("PySide6-Essentials"),
+        "rmem_max": _sysctl("net.core.rmem_max"),
+        "busy_before": None if load is None else load.busy,
+        "steal_before": None if load is None else load.steal,
+        "loadavg_before": None if load is None else load.loadavg,
     }
 
 
@@ -497,116 +554,6 @@ def _clean(value: Any) -> Any:
     if isinstance(value, list):
         return [_clean(v) for v in value]
     return value
-
-
-def _number(value: Any, digits: int) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:.{digits}f}"
-
-
-def _cell(ours: Any, baseline: Any, ratio: Any, digits: int, with_baseline: bool) -> str:
-    if not with_baseline:
-        return _number(ours, digits)
-    text = f"{_number(ours, digits)} / {_number(baseline, digits)}"
-    return f"{text} ({ratio:.2f}x)" if ratio is not None else text
-
-
-def format_table(report: dict[str, Any]) -> str:
-    """The report as two Markdown tables: latency and start-up, then throughput and cost."""
-    with_baseline = bool(report["settings"]["baseline"])
-    rows_a, rows_b = [], []
-    for case in report["cases"]:
-        ours, base = case["coalesce"], case["baseline"]
-        mine, theirs = _figures(ours), _figures(base)
-        mine["dropped_pct"], theirs["dropped_pct"] = _dropped_pct(ours), _dropped_pct(base)
-        mine["other_cpu"], theirs["other_cpu"] = _other_cpu(ours), _other_cpu(base)
-
-        cell = functools.partial(_figure_cell, mine, theirs, case["ratios"], with_baseline)
-        name = case["name"] + ("" if ours.get("ok") else " (failed)")
-        samples = ours["latency_ms"]["samples"] if ours.get("ok") else "-"
-        rows_a.append(
-            [
-                name,
-                cell("latency_median_ms", 0),
-                cell("latency_p95_ms", 0),
-                cell("latency_max_ms", 0),
-                str(samples),
-                cell("first_frame_s", 2),
-            ]
-        )
-        rows_b.append(
-            [
-                name,
-                cell("fps", 1),
-                _number(ours.get("source_fps"), 0),
-                cell("dropped_pct", 0),
-                cell("sender_cpu", 2),
-                cell("receiver_cpu", 2),
-                cell("bitrate_mbps", 1),
-                cell("other_cpu", 2),
-            ]
-        )
-    versus = " (Coalesce / ffmpeg (ratio))" if with_baseline else ""
-    head_a = ["case", "latency median ms", "p95 ms", "max ms", "samples", "first frame s"]
-    head_b = [
-        "case",
-        "fps",
-        "shown fps",
-        "dropped %",
-        "sender CPU s/s",
-        "receiver CPU s/s",
-        "Mbps",
-        "other CPU s/s",
-    ]
-    return (
-        f"Glass-to-glass latency and time to first frame{versus}\n\n"
-        + _markdown(head_a, rows_a)
-        + f"\n\nFrame rate, CPU and bitrate{versus}\n\n"
-        + _markdown(head_b, rows_b)
-        + "\n"
-    )
-
-
-def _figure_cell(
-    mine: dict[str, float],
-    theirs: dict[str, float],
-    ratios: dict[str, float | None],
-    with_baseline: bool,
-    figure: str,
-    digits: int,
-) -> str:
-    return _cell(mine.get(figure), theirs.get(figure), ratios.get(figure), digits, with_baseline)
-
-
-def _other_cpu(result: dict[str, Any] | None) -> float:
-    if not result or not result.get("ok") or result.get("other_cpu") is None:
-        return math.nan
-    return float(result["other_cpu"])
-
-
-def _dropped_pct(result: dict[str, Any] | None) -> float:
-    if not result or not result.get("ok") or result.get("dropped_ratio") is None:
-        return math.nan
-    return float(100 * result["dropped_ratio"])
-
-
-def _markdown(head: list[str], rows: Iterable[list[str]]) -> str:
-    table = [head, *rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
-
-    def line(row: list[str]) -> str:
-        return "| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) + " |"
-
-    return "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, table[1:])])
-
-
-def machine_line(report: dict[str, Any]) -> str:
-    m = report["machine"]
-    return (
-        f"{m['cpu']}, {m['cpus']} CPUs, {m['memory_gib']} GiB; Linux {m['kernel']}; Python {m['python']}, "
-        f"aiortc {m['aiortc']}, PyAV {m['av']}, ffmpeg {m['ffmpeg'] or 'absent'}"
-    )
 
 
 # -- command line --------------------------------------------------------------------------------------
@@ -653,6 +600,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-baseline", action="store_true", help="skip the ffmpeg baseline")
     parser.add_argument("--profile", type=Path, help="py-spy each sender and receiver into this folder")
     parser.add_argument("--keep-logs", action="store_true", help="keep the children's logs (printed path)")
+    parser.add_argument(
+        "--runs", type=int, default=None, help="runs per case, alternating who goes first (default 5)"
+    )
+    parser.add_argument(
+        "--max-load",
+        type=float,
+        default=validity.MAX_BUSY_FRACTION,
+        help="refuse a run when other programs keep more than this share of the CPUs busy (default 0.25)",
+    )
+    parser.add_argument(
+        "--max-steal",
+        type=float,
+        default=validity.MAX_STEAL_FRACTION,
+        help="refuse a run when the hypervisor steals more than this share of CPU time (default 0.05)",
+    )
     return parser
 
 
@@ -679,6 +641,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         ffmpeg_path()  # fail early, with the install hint
     log_dir = Path(tempfile.mkdtemp(prefix="coalesce-bench-"))
     pattern_fps = args.pattern_fps or PATTERN_RATE * args.fps
+    runs = args.runs if args.runs is not None else 1 if args.quick else 5
+    if runs < 1:
+        raise BenchmarkError(f"--runs must be at least 1, got {runs}")
     settings = Settings(
         seconds=seconds,
         warmup=warmup,
@@ -687,32 +652,44 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         baseline=baseline,
         log_dir=log_dir,
         profile_dir=args.profile,
+        runs=runs,
+        max_load=args.max_load,
+        max_steal=args.max_steal,
     )
+    load = await validity.sample_load()
     started = datetime.datetime.now(datetime.UTC)
     clock = time.monotonic()
+    results: list[dict[str, Any]] = []
     try:
         results = await run_matrix(cases, settings)
     finally:
-        if args.keep_logs:
-            print(f"# logs kept in {log_dir}", file=sys.stderr)
+        failed = not results or any(
+            not c[side]["ok"] for c in results for side in ("coalesce", "baseline") if c[side]
+        )
+        if args.keep_logs or failed:
+            print(f"# logs kept in {log_dir}" + (" (a run failed)" if failed else ""), file=sys.stderr)
         else:
             shutil.rmtree(log_dir, ignore_errors=True)
     for result in results:
-        for side in ("coalesce", "baseline"):
-            if result[side] and result[side].get("ok"):
-                result[side]["latencies_ms"] = [round(x, 1) for x in result[side]["latencies_ms"]]
+        for run_ in result["runs"]:
+            for side in ("coalesce", "baseline"):
+                if run_[side] and run_[side].get("ok"):
+                    run_[side]["latencies_ms"] = [round(x, 1) for x in run_[side]["latencies_ms"]]
     report: dict[str, Any] = _clean(
         {
-            "schema": SCHEMA,
+            "schema": report_module.SCHEMA,
             "started": started.isoformat(timespec="seconds"),
             "wall_seconds": time.monotonic() - clock,
-            "machine": machine(),
+            "machine": machine(load),
             "settings": {
                 "seconds": seconds,
                 "warmup": warmup,
                 "fps": args.fps,
                 "pattern_fps": pattern_fps,
                 "baseline": baseline,
+                "runs": runs,
+                "max_load": args.max_load,
+                "max_steal": args.max_steal,
             },
             "cases": results,
         }
@@ -727,11 +704,15 @@ def main(argv: list[str] | None = None) -> int:
     except BenchmarkError as exc:
         print(f"benchmark: {exc}", file=sys.stderr)
         return 2
-    print(format_table(report))
-    print(f"Machine: {machine_line(report)}; {report['wall_seconds']:.0f} s in all")
+    print(report_module.format_tables(report_module.Report.parse(report)))
+    print(f"{report['wall_seconds']:.0f} s in all")
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=1) + "\n")
-    failed = [c["name"] for c in report["cases"] if not c["coalesce"].get("ok")]
+    failed = [
+        c["name"]
+        for c in report["cases"]
+        if not c["coalesce"]["ok"] or not (c["baseline"] or {"ok": True})["ok"]
+    ]
     return 1 if failed else 0
 
 
