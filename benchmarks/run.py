@@ -100,6 +100,19 @@ class Settings:
     max_load: float = validity.MAX_BUSY_FRACTION
     max_steal: float = validity.MAX_STEAL_FRACTION
 
+    def recorded(self) -> report_module.Settings:
+        """What a report keeps of these settings (not where this machine put its logs)."""
+        return report_module.Settings(
+            seconds=self.seconds,
+            warmup=self.warmup,
+            fps=self.fps,
+            pattern_fps=self.pattern_fps,
+            baseline=self.baseline,
+            runs=self.runs,
+            max_load=self.max_load,
+            max_steal=self.max_steal,
+        )
+
 
 STANDARD_CASES = (
     Case(1280, 720, "static", "h264", 1),
@@ -681,16 +694,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "started": started.isoformat(timespec="seconds"),
             "wall_seconds": time.monotonic() - clock,
             "machine": machine(load),
-            "settings": {
-                "seconds": seconds,
-                "warmup": warmup,
-                "fps": args.fps,
-                "pattern_fps": pattern_fps,
-                "baseline": baseline,
-                "runs": runs,
-                "max_load": args.max_load,
-                "max_steal": args.max_steal,
-            },
+            "settings": dataclasses.asdict(settings.recorded()),
             "cases": results,
         }
     )

@@ -13,7 +13,6 @@ Every function here talks to the keyring (D-Bus on Linux): call them in a worker
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 
@@ -87,9 +86,8 @@ def set_secret(service: str, entry: str, secret: str) -> None:
     try:
         backend.set_password(service, entry, secret)
     except _BACKEND_ERRORS as exc:
-        raise KeyringUnavailable(
-            f"The system keyring refused to keep the secret ({exc}). {_HOW_TO_FIX}"
-        ) from exc
+        logger.info("the keyring %s refused to store an entry: %s", _describe(backend), exc)
+        raise KeyringUnavailable(f"The system keyring refused to keep the secret. {_HOW_TO_FIX}") from exc
 
 
 def get_secret(service: str, entry: str) -> str | None:
@@ -101,9 +99,15 @@ def get_secret(service: str, entry: str) -> str | None:
     try:
         return backend.get_password(service, entry)
     except _BACKEND_ERRORS as exc:
-        raise KeyringUnavailable(f"The system keyring could not be read ({exc}). {_HOW_TO_FIX}") from exc
+        logger.info("the keyring %s could not be read: %s", _describe(backend), exc)
+        raise KeyringUnavailable(f"The system keyring could not be read. {_HOW_TO_FIX}") from exc
 
 
 def delete_secret(service: str, entry: str) -> None:
-    with contextlib.suppress(KeyringUnavailable, keyring.errors.PasswordDeleteError):
+    """Forget the secret; nothing to do when there is none or no keyring works."""
+    try:
         os_keyring().delete_password(service, entry)
+    except (KeyringUnavailable, keyring.errors.PasswordDeleteError):
+        pass
+    except _BACKEND_ERRORS as exc:  # a D-Bus or OS error: the entry stays, and nothing else can be done
+        logger.info("the keyring could not delete an entry: %s", exc)
