@@ -171,14 +171,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.verbose)
     for option, pin in (("--pin", args.pin), ("--moderator-pin", args.moderator_pin)):
         if pin is not None and not is_valid_pin(pin):
-            print(f"coalesce-receiver: {option} must be {PIN_RULE}", file=sys.stderr)
+            print(f"{_program()}: {option} must be {PIN_RULE}", file=sys.stderr)
             return 2
     for option, limit in (
         ("--max-connections", args.max_connections),
         ("--max-connections-per-source", args.max_connections_per_source),
     ):
         if limit is not None and limit < 1:
-            print(f"coalesce-receiver: {option} must be at least 1", file=sys.stderr)
+            print(f"{_program()}: {option} must be at least 1", file=sys.stderr)
             return 2
     config = ReceiverConfig(
         name=args.name,
@@ -198,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         admin_password=os.environ.get(args.admin_password_env) or None,
     )
     if args.enroll and not args.cloud:
-        print("coalesce-receiver: --enroll needs --cloud URL", file=sys.stderr)
+        print(f"{_program()}: --enroll needs --cloud URL", file=sys.stderr)
         return 2
     receiver = Receiver(config)
     if args.headless:
@@ -208,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         and not os.environ.get("WAYLAND_DISPLAY")
         and sys.platform.startswith("linux")
     ):
-        print("coalesce-receiver: no display found (DISPLAY is not set); use --headless", file=sys.stderr)
+        print(f"{_program()}: no display found (DISPLAY is not set); use --headless", file=sys.stderr)
         return 2
     from coalesce_receiver.ui.app import run_room_app  # Qt is loaded only when a window is wanted
 
@@ -277,7 +277,7 @@ async def _serve(receiver: Receiver, args: argparse.Namespace) -> None:
         _announce(receiver)
         link = await _link(receiver, args)
     except CoalesceError as exc:
-        print(f"coalesce-receiver: {exc}", file=sys.stderr)
+        print(f"{_program()}: {exc}", file=sys.stderr)
         await receiver.aclose()
         raise
     try:
@@ -301,7 +301,7 @@ async def _run_headless(receiver: Receiver, args: argparse.Namespace) -> int:
         _announce(receiver)
         link = await _link(receiver, args)
     except CoalesceError as exc:
-        print(f"coalesce-receiver: {exc}", file=sys.stderr)
+        print(f"{_program()}: {exc}", file=sys.stderr)
         await receiver.aclose()
         return 2
     try:

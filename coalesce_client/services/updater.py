@@ -221,7 +221,10 @@ def _install_deb(path: Path, version: str) -> str:
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT, env=env)
     except (OSError, subprocess.SubprocessError) as exc:
-        raise UpdateError(f"The update could not be installed ({exc}). Install {path} by hand.") from exc
+        logger.warning("the installer did not run: %s", exc)
+        timed_out = isinstance(exc, subprocess.TimeoutExpired)
+        why = "the installer took too long" if timed_out else "no installer ran"
+        raise UpdateError(f"The update could not be installed ({why}). Install {path} by hand.") from exc
     if result.returncode == 126 and command[0] == "pkexec":
         raise UpdateError("The update was not installed: the administrator's password was not given.")
     if result.returncode != 0:

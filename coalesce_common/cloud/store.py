@@ -84,9 +84,10 @@ class SystemdCredentials:
         except FileNotFoundError:
             return None
         except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not text"
             raise CredentialStoreError(
                 f"The cloud credentials systemd passed to this service ({self.path}) cannot be read "
-                f"({exc}): {_REENROLL_AS_ROOT}"
+                f"({why}): {_REENROLL_AS_ROOT}"
             ) from exc
         damaged = f"The cloud credentials systemd passed to this service are damaged: {_REENROLL_AS_ROOT}"
         return _parse(text, damaged)
