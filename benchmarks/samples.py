@@ -34,9 +34,14 @@ class StripSamples:
         self.counters: list[int] = []
         self.stamps: list[int] = []
 
-    def observe(self, luma: np.ndarray, full_size: tuple[int, int] | None = None) -> None:
-        """Record one frame; ``luma`` may be the top-left part of a screen of ``full_size`` (w, h)."""
-        now_ms = time.monotonic() * 1000.0
+    def observe(
+        self, luma: np.ndarray, full_size: tuple[int, int] | None = None, now_ms: float | None = None
+    ) -> None:
+        """Record one frame; ``luma`` may be the top-left part of a screen of ``full_size`` (w, h).
+
+        ``now_ms`` is when the frame was seen (``time.monotonic()`` in ms; default: now)."""
+        if now_ms is None:
+            now_ms = time.monotonic() * 1000.0
         if self.first_frame_at is None:
             self.first_frame_at = now_ms / 1000.0
         self.frames += 1
