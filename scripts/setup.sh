@@ -14,6 +14,9 @@ APT_PACKAGES=(
     ejabberd coturn postgresql
     # real proxies and network isolation for the proxy tests (started by the tests, never as services)
     squid apache2-utils dante-server nftables iproute2
+    # impaired links (coalesce_testing.impair): iptables' NFQUEUE target, and what pip needs to build the
+    # NetfilterQueue bindings of the packet delayer (no wheel on PyPI)
+    iptables libnetfilter-queue-dev gcc libc6-dev python3-dev
     # the benchmark's baseline (an ffmpeg capture -> encode -> decode pipeline)
     ffmpeg
     # the checks of resources/ (desktop entries, AppStream metadata), as the desktops and lintian read them

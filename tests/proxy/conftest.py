@@ -29,11 +29,10 @@ import pytest
 
 from coalesce_cloud.servers.errors import ServerNotInstalledError
 from coalesce_cloud.servers.process import find_executable
+from coalesce_testing.netns import LabUnavailableError, Netns
 from tests.proxy.lab import (
     Dante,
     DanteFactory,
-    LabUnavailableError,
-    Netns,
     PacServer,
     PacServerFactory,
     Squid,

@@ -15,19 +15,17 @@ from collections.abc import Iterator
 import pytest
 
 from coalesce_cloud.servers.process import living_group_members, pid_alive
+from coalesce_testing.netns import Netns, free_port, netns_names
 from tests.proxy.lab import (
     SHM_DIR,
     DanteFactory,
     FetchClient,
     FetchResult,
-    Netns,
     PacServerFactory,
     SquidFactory,
     StaticHttpServer,
     curl_available,
     fetch_in_netns,
-    free_port,
-    netns_names,
 )
 
 FAST = 2.0

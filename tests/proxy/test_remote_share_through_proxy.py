@@ -17,8 +17,9 @@ import pytest
 
 from coalesce_cloud.stack import LocalCloud
 from coalesce_common.cloud import store
+from coalesce_testing.netns import Netns
 from tests.cloudlab import Admin, Box
-from tests.proxy.lab import DanteFactory, Netns, PacServerFactory, SquidFactory
+from tests.proxy.lab import DanteFactory, PacServerFactory, SquidFactory
 
 PIN = "4821"
 SHARE_SECONDS = "4"

@@ -21,7 +21,8 @@ from coalesce_common.media import aiortc_patches
 from coalesce_common.media.peer import new_peer_connection
 from coalesce_common.net.proxy import ProxyConfig, ProxyResolver
 from coalesce_common.net.turn import TurnRoute, routing
-from tests.proxy.lab import Netns, SquidFactory
+from coalesce_testing.netns import Netns
+from tests.proxy.lab import SquidFactory
 
 
 @pytest.fixture
