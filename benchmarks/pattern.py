@@ -8,6 +8,13 @@ blobs, sharp shapes and text across the whole screen every frame, as video does.
 
 Prints ``ready`` once the first full frame has reached the X server; exits when stdin closes (so it never
 outlives the benchmark) or on SIGTERM.
+
+With ``--frames-log PATH --background PATH`` it also records what :mod:`benchmarks.quality` needs to rebuild
+any frame it painted: the picture it cuts every frame from (the text page, or the motion texture), saved
+once as an RGB ``uint8`` array before the first frame, and one line per painted frame,
+``counter timestamp_ms dx dy``: the strip's two values (as the strip shows them, wrapped) and the pan's
+offset into the picture (``0 0`` for the static page). Each line is flushed as it is written, before the
+frame reaches the X server, so a reader sees every frame that anyone can have seen.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
+from typing import TextIO
 
 import cv2
 import numpy as np
@@ -38,8 +47,8 @@ TEXT_LINES = (
 )
 
 
-def _motion_texture(width: int, height: int, seed: int = 6) -> QImage:
-    """A picture that compresses like video: soft colour blobs with some hard edges and text on top."""
+def _motion_texture(width: int, height: int, seed: int = 6) -> np.ndarray:
+    """A picture that compresses like video: soft colour blobs with some hard edges and text on top (RGB)."""
     rng = np.random.default_rng(seed)
     small = rng.integers(0, 256, size=(max(2, height // 48), max(2, width // 48), 3), dtype=np.uint8)
     image = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
@@ -59,13 +68,23 @@ def _motion_texture(width: int, height: int, seed: int = 6) -> QImage:
             max(1, height // 540),
             cv2.LINE_AA,
         )
-    rgb = np.ascontiguousarray(image)
+    return np.ascontiguousarray(image)
+
+
+def _to_qimage(rgb: np.ndarray) -> QImage:
+    height, width = rgb.shape[:2]
     qimage = QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888)
     return qimage.copy()  # detach from the numpy buffer
 
 
+def _to_rgb(pixmap: QPixmap) -> np.ndarray:
+    image = pixmap.toImage().convertToFormat(QImage.Format.Format_RGB888)
+    rows = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
+    return rows[:, : 3 * image.width()].reshape(image.height(), image.width(), 3).copy()
+
+
 class BenchmarkPattern(PatternWindow):
-    def __init__(self, content: str, fps: float) -> None:
+    def __init__(self, content: str, fps: float, frames_log: TextIO | None, background: Path | None) -> None:
         super().__init__()
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setAttribute(Qt.WidgetAttribute.WA_NoSystemBackground)
@@ -76,6 +95,8 @@ class BenchmarkPattern(PatternWindow):
         self._next_due = self._started
         self._background: QPixmap | None = None
         self._geometry: timecode.StripGeometry | None = None
+        self._frames_log = frames_log
+        self._background_path = background
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -85,9 +106,11 @@ class BenchmarkPattern(PatternWindow):
         width, height = self.width(), self.height()
         self._geometry = timecode.strip_geometry(width, height)
         if self._content == "motion":
-            self._background = QPixmap.fromImage(_motion_texture(width, height))
+            self._background = QPixmap.fromImage(_to_qimage(_motion_texture(width, height)))
         else:
             self._background = self._text_page(width, height)
+        if self._background_path is not None:
+            np.save(self._background_path, _to_rgb(self._background))
 
     @staticmethod
     def _text_page(width: int, height: int) -> QPixmap:
@@ -131,17 +154,23 @@ class BenchmarkPattern(PatternWindow):
             return
         painter = QPainter(self)
         now = time.monotonic()
+        dx = dy = 0
         if self._content == "motion":
             dx = int((now - self._started) * PAN_PIXELS_PER_SECOND[0]) % self.width()
             dy = int((now - self._started) * PAN_PIXELS_PER_SECOND[1]) % self.height()
             painter.drawTiledPixmap(self.rect(), self._background, QPoint(dx, dy))
         else:
             painter.drawPixmap(event.rect(), self._background, event.rect())
-        self._paint_strip(painter, self._geometry)
+        counter = self._counter
+        stamp = self._paint_strip(painter, self._geometry)
         painter.end()
+        if self._frames_log is not None:
+            wrapped = counter % timecode.COUNTER_MODULUS, stamp % timecode.TIMESTAMP_MODULUS
+            self._frames_log.write(f"{wrapped[0]} {wrapped[1]} {dx} {dy}\n")
         self.painted()
 
-    def _paint_strip(self, painter: QPainter, geometry: timecode.StripGeometry) -> None:
+    def _paint_strip(self, painter: QPainter, geometry: timecode.StripGeometry) -> int:
+        """Paint the strip with the time of painting and the next counter; returns that time (ms)."""
         # The time is taken last, just before the strip is drawn; the frame reaches X right after paintEvent.
         stamp = int(time.monotonic() * 1000)
         cells = timecode.strip_cells(stamp, self._counter)
@@ -152,14 +181,27 @@ class BenchmarkPattern(PatternWindow):
             pixels.data, pixels.shape[1], pixels.shape[0], pixels.shape[1], QImage.Format.Format_Grayscale8
         )
         painter.drawImage(geometry.left, geometry.top, image)
+        return stamp
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("content", choices=("static", "motion"))
     parser.add_argument("--fps", type=float, default=60.0)
+    parser.add_argument(
+        "--frames-log", type=Path, help="write 'counter timestamp_ms dx dy' here for every painted frame"
+    )
+    parser.add_argument(
+        "--background", type=Path, help="save the picture every frame is cut from here (RGB uint8, .npy)"
+    )
     args = parser.parse_args(argv)
-    return run(lambda: BenchmarkPattern(args.content, args.fps))
+    if (args.frames_log is None) != (args.background is None):
+        parser.error("--frames-log and --background go together: a frame is rebuilt from both")
+    if args.frames_log is None:
+        return run(lambda: BenchmarkPattern(args.content, args.fps, None, None))
+    # Line-buffered: each frame's line is out before the frame reaches X.
+    with args.frames_log.open("w", buffering=1) as frames_log:
+        return run(lambda: BenchmarkPattern(args.content, args.fps, frames_log, args.background))
 
 
 if __name__ == "__main__":

@@ -16,8 +16,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from coalesce_testing import xvfb
 from coalesce_testing.xvfb import XServer as XServer  # the benchmark's modules import it from here
@@ -96,7 +97,7 @@ class Child:
     @classmethod
     async def spawn(
         cls, name: str, module: str, args: Sequence[str], env: Mapping[str, str], log_dir: Path
-    ) -> Child:
+    ) -> Self:
         log_path = log_dir / f"{name}.log"
         with log_path.open("wb") as log:
             spawned_at = time.monotonic()
@@ -158,15 +159,44 @@ class Child:
             await stop_process(self.process)
 
 
-async def start_pattern(content: str, fps: float, xserver: XServer, log_dir: Path) -> Child:
+@dataclass(frozen=True)
+class PatternRecord:
+    """What the pattern writes so that any frame it painted can be rebuilt (:mod:`benchmarks.quality`).
+
+    ``frames_log``: one line per painted frame, ``counter timestamp_ms dx dy``; ``background``: the picture
+    every frame is cut from, RGB ``uint8`` (``numpy.save``). See :mod:`benchmarks.pattern`.
+    """
+
+    frames_log: Path
+    background: Path
+
+    @classmethod
+    def in_folder(cls, log_dir: Path, name: str) -> PatternRecord:
+        return cls(log_dir / f"{name}.frames.log", log_dir / f"{name}.background.npy")
+
+    def pattern_args(self) -> list[str]:
+        """The pattern's options that make it write this record."""
+        return ["--frames-log", str(self.frames_log), "--background", str(self.background)]
+
+
+class PatternChild(Child):
+    """The pattern's process; ``record`` is where it writes what it painted (set by :func:`start_pattern`)."""
+
+    record: PatternRecord
+
+
+async def start_pattern(content: str, fps: float, xserver: XServer, log_dir: Path) -> PatternChild:
     """The pattern window on ``xserver``; returns once it has painted its first full frame."""
-    child = await Child.spawn(
-        f"pattern-{xserver.width}x{xserver.height}-{content}",
+    name = f"pattern-{xserver.width}x{xserver.height}-{content}"
+    record = PatternRecord.in_folder(log_dir, name)
+    child = await PatternChild.spawn(
+        name,
         "benchmarks.pattern",
-        [content, "--fps", str(fps)],
+        [content, "--fps", str(fps), *record.pattern_args()],
         child_env(xserver.display),
         log_dir,
     )
+    child.record = record
     assert child.process.stdout is not None
     try:
         line = await asyncio.wait_for(child.process.stdout.readline(), 30.0)
