@@ -1,16 +1,24 @@
-"""The benchmark's receiver: Coalesce's headless :class:`Receiver`, reading the strip of every frame.
+"""The benchmark's receiver: Coalesce's :class:`Receiver`, reading the strip of every decoded frame, and
+with ``--window`` its real room window on the X display it is given.
 
-Run by the orchestrator as ``python -m benchmarks.receiver_proc --pin PIN --data-dir DIR``. It prints
-``{"port": N}`` once it listens on 127.0.0.1, then answers commands on stdin (one JSON line each):
+Run by the orchestrator as ``python -m benchmarks.receiver_proc --pin PIN --data-dir DIR [--window]``
+(with ``--window``, ``DISPLAY`` names the room's own Xvfb). It prints ``{"port": N}`` once it listens on
+127.0.0.1, then answers commands on stdin (one JSON line each):
 
 - ``{"cmd": "wait", "count": N, "timeout": S}``: wait until N shares each have a decoded frame; answers
   with every stream's first-frame time.
 - ``{"cmd": "begin"}``: start a measurement window (clears the samples of every stream).
 - ``{"cmd": "end"}``: answers with the window's samples per stream (see :meth:`StripSamples.report`).
+- ``{"cmd": "placements"}`` (``--window`` only): where each share's screen picture is drawn on the room's
+  screen, ``{"placements": [{"sender": name, "rect": [x, y, w, h]}]}`` in screen pixels, after the tile's
+  letterbox: the rect a :mod:`benchmarks.glass` sampler on that screen reads.
 
-It exits when stdin closes. The strip is read where the receiver gets its frames: each decoded frame
-passes its sink's ``on_frame`` hook (:class:`ProbedSinks`), where the Y plane is read in place (no copy,
-no conversion) by a :class:`~benchmarks.samples.StripSamples`.
+It exits when stdin closes. The decoder-point figure is read where the receiver gets its frames: each
+decoded frame passes its sink's ``on_frame`` hook (:class:`ProbedSinks`), where the Y plane is read in
+place (no copy, no conversion) by a :class:`~benchmarks.samples.StripSamples`. The window is the one the
+room shows (:class:`~coalesce_receiver.ui.room_window.RoomWindow` on the same qasync bridge as
+``coalesce-receiver``), full screen, with one change: each tile's stop button is hidden, because it sits
+over the corner where the strip is painted.
 """
 
 from __future__ import annotations
@@ -21,7 +29,9 @@ import json
 import logging
 import sys
 import weakref
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -71,7 +81,12 @@ class ProbedSinks:
         ]
 
 
-async def serve(args: argparse.Namespace) -> None:
+Placements = Callable[[], list[dict[str, Any]]]
+"""Where the window shows each share (the ``placements`` command); ``None`` when headless."""
+
+
+def probed_receiver(args: argparse.Namespace) -> tuple[Receiver, ProbedSinks]:
+    """The receiver on 127.0.0.1 (any port, no mDNS) with its sinks probed."""
     sinks = ProbedSinks()
     config = ReceiverConfig(
         name="Benchmark room",
@@ -82,44 +97,100 @@ async def serve(args: argparse.Namespace) -> None:
         data_dir=Path(args.data_dir),
         mdns=False,
     )
-    async with Receiver(config, sink_factory=sinks) as receiver:
-        emit({"port": receiver.port})
-        stdin = await commands()
-        while line := await stdin.readline():
-            request = json.loads(line)
-            command = request["cmd"]
-            if command == "wait":
-                try:
-                    await receiver.wait_for_shares(request["count"], request["timeout"])
-                except TimeoutError:
-                    count, timeout = request["count"], request["timeout"]
-                    emit({"error": f"fewer than {count} shares had a frame within {timeout} s"})
-                    continue
-                emit(
-                    {
-                        "streams": [
-                            {"sender": s, "first_frame_at": probe.first_frame_at}
-                            for s, probe in sinks.streams(receiver)
-                        ]
-                    }
-                )
-            elif command == "begin":
-                for _, probe in sinks.streams(receiver):
-                    probe.reset()
-                emit({"ok": True})
-            elif command == "end":
-                emit({"streams": [{"sender": s, **probe.report()} for s, probe in sinks.streams(receiver)]})
-            else:
-                emit({"error": f"unknown command {command!r}"})
+    return Receiver(config, sink_factory=sinks), sinks
+
+
+async def serve(args: argparse.Namespace) -> None:
+    """The headless receiver until stdin closes."""
+    receiver, sinks = probed_receiver(args)
+    async with receiver:
+        await answer(receiver, sinks, None)
+
+
+async def answer(receiver: Receiver, sinks: ProbedSinks, placements: Placements | None) -> None:
+    """Print the port, then answer the orchestrator's commands until stdin closes."""
+    emit({"port": receiver.port})
+    stdin = await commands()
+    while line := await stdin.readline():
+        request = json.loads(line)
+        command = request["cmd"]
+        if command == "wait":
+            try:
+                await receiver.wait_for_shares(request["count"], request["timeout"])
+            except TimeoutError:
+                count, timeout = request["count"], request["timeout"]
+                emit({"error": f"fewer than {count} shares had a frame within {timeout} s"})
+                continue
+            emit(
+                {
+                    "streams": [
+                        {"sender": s, "first_frame_at": probe.first_frame_at}
+                        for s, probe in sinks.streams(receiver)
+                    ]
+                }
+            )
+        elif command == "begin":
+            for _, probe in sinks.streams(receiver):
+                probe.reset()
+            emit({"ok": True})
+        elif command == "end":
+            emit({"streams": [{"sender": s, **probe.report()} for s, probe in sinks.streams(receiver)]})
+        elif command == "placements" and placements is not None:
+            emit({"placements": placements()})
+        else:
+            emit({"error": f"unknown command {command!r}"})
+
+
+def run_window(args: argparse.Namespace) -> int:
+    """The receiver under its room window, full screen on ``DISPLAY``, until stdin closes."""
+    import qasync  # Qt is loaded only when a window is wanted
+
+    from coalesce_common.ui.qtloop import application, run_with_qt
+    from coalesce_receiver.ui.room_window import RoomWindow
+
+    receiver, sinks = probed_receiver(args)
+    app = application("coalesce-benchmark-room")
+    window = RoomWindow(receiver.model, receiver, pin=args.pin)
+
+    def placements() -> list[dict[str, Any]]:
+        window.refresh_frames()  # a share whose first frame the timer has not pulled yet gets its place
+        shown = []
+        for tile in window.tiles:
+            tile.drop_button.hide()
+            rect = tile.picture_rect()
+            if rect is None or not tile.isVisible():
+                continue
+            corner = tile.mapToGlobal(rect.topLeft())
+            shown.append(
+                {"sender": tile.sender_name, "rect": [corner.x(), corner.y(), rect.width(), rect.height()]}
+            )
+        return shown
+
+    async def main() -> None:
+        async with receiver:
+            await answer(receiver, sinks, placements)
+
+    return run_with_qt(
+        app,
+        qasync.QEventLoop(app),
+        main,
+        closed=window.closed,
+        show=window.show_fullscreen,
+        teardown=window.close,
+        label="room",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark receiver (started by benchmarks.run)")
     parser.add_argument("--pin", default=None)
     parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--window", action="store_true", help="show the room window on DISPLAY, full screen")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     Path(args.data_dir).mkdir(parents=True, exist_ok=True)
+    if args.window:
+        return run_window(args)
     asyncio.run(serve(args))
     return 0
 
