@@ -1,9 +1,10 @@
 """The benchmark's receiver: Coalesce's :class:`Receiver`, reading the strip of every decoded frame, and
 with ``--window`` its real room window on the X display it is given.
 
-Run by the orchestrator as ``python -m benchmarks.receiver_proc --pin PIN --data-dir DIR [--window]``
-(with ``--window``, ``DISPLAY`` names the room's own Xvfb). It prints ``{"port": N}`` once it listens on
-127.0.0.1, then answers commands on stdin (one JSON line each):
+Run by the orchestrator as ``python -m benchmarks.receiver_proc --pin PIN --data-dir DIR [--window]
+[--source WxH]`` (with ``--window``, ``DISPLAY`` names the room's own Xvfb; ``--source`` is the shared
+screen's size, so frames a sender scaled down for a small tile are still read). It prints
+``{"port": N}`` once it listens on 127.0.0.1, then answers commands on stdin (one JSON line each):
 
 - ``{"cmd": "wait", "count": N, "timeout": S}``: wait until N shares each have a decoded frame; answers
   with every stream's first-frame time.
@@ -34,9 +35,11 @@ from pathlib import Path
 from typing import Any
 
 import av
+import cv2
 import numpy as np
 from aiortc.mediastreams import MediaStreamTrack
 
+from benchmarks.glass import Placement
 from benchmarks.procs import commands, emit
 from benchmarks.samples import StripSamples
 from coalesce_receiver.services.receiver import Receiver, ReceiverConfig
@@ -53,20 +56,38 @@ def luma(frame: av.VideoFrame) -> np.ndarray:
     return rows[:, : plane.width]
 
 
-class ProbedSinks:
-    """Makes the receiver's track sinks, each with a :class:`StripSamples` fed by its frame hook."""
+def source_corner(plane: np.ndarray, source: tuple[int, int]) -> np.ndarray:
+    """The strip's corner of a frame the sender scaled down from ``source`` (w, h), at the source's size.
 
-    def __init__(self) -> None:
+    The room asks a sender for a smaller picture when its tile is small; the strip is then smaller and
+    nearer the corner than its geometry for the frame's own size says. Only the corner is scaled back, so
+    the cost stays that of a few hundred pixels per frame."""
+    region, size = Placement(source, (0, 0, plane.shape[1], plane.shape[0])).strip_corner()
+    corner = plane[: region["height"], : region["width"]]
+    return cv2.resize(corner, size, interpolation=cv2.INTER_LINEAR)
+
+
+class ProbedSinks:
+    """Makes the receiver's track sinks, each with a :class:`StripSamples` fed by its frame hook.
+
+    ``source`` is the size of the screen the senders share, when known: a frame of another size was
+    scaled by its sender, and its strip is read at the source's geometry (:func:`source_corner`)."""
+
+    def __init__(self, source: tuple[int, int] | None = None) -> None:
+        self.source = source
         self.probes: weakref.WeakKeyDictionary[TrackSink, StripSamples] = weakref.WeakKeyDictionary()
 
     def __call__(self, track: MediaStreamTrack, kind: str) -> TrackSink:
         probe = StripSamples()
+        source = self.source
 
         def observe(frame: av.VideoFrame) -> None:
-            if frame.format.name in LUMA_FORMATS:
+            if frame.format.name not in LUMA_FORMATS:
+                probe.skip()
+            elif source is None or (frame.width, frame.height) == source:
                 probe.observe(luma(frame))
             else:
-                probe.skip()
+                probe.observe(source_corner(luma(frame), source), full_size=source)
 
         sink = TrackSink(track, kind, on_frame=observe)
         self.probes[sink] = probe
@@ -87,7 +108,7 @@ Placements = Callable[[], list[dict[str, Any]]]
 
 def probed_receiver(args: argparse.Namespace) -> tuple[Receiver, ProbedSinks]:
     """The receiver on 127.0.0.1 (any port, no mDNS) with its sinks probed."""
-    sinks = ProbedSinks()
+    sinks = ProbedSinks(args.source)
     config = ReceiverConfig(
         name="Benchmark room",
         pin=args.pin,
@@ -181,11 +202,17 @@ def run_window(args: argparse.Namespace) -> int:
     )
 
 
+def _size(text: str) -> tuple[int, int]:
+    width, _, height = text.partition("x")
+    return int(width), int(height)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark receiver (started by benchmarks.run)")
     parser.add_argument("--pin", default=None)
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--window", action="store_true", help="show the room window on DISPLAY, full screen")
+    parser.add_argument("--source", type=_size, help="WxH of the shared screen (to read scaled frames)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     Path(args.data_dir).mkdir(parents=True, exist_ok=True)

@@ -318,7 +318,7 @@ async def run_coalesce(
     receiver = await Child.spawn(
         "receiver",
         "benchmarks.receiver_proc",
-        ["--pin", PIN, "--data-dir", str(data_dir), "--window"],
+        ["--pin", PIN, "--data-dir", str(data_dir), "--window", "--source", f"{case.width}x{case.height}"],
         child_env(stage.room.display),
         settings.log_dir,
     )
