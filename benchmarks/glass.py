@@ -89,7 +89,7 @@ def to_source_luma(bgra: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 class GlassSampler:
-    """Grabs the strip corner of one X screen on a fixed schedule in a thread, into a :class:`StripSamples`."""
+    """Grabs the strip corner of one X screen on a fixed schedule, in a thread, into :class:`StripSamples`."""
 
     def __init__(self, display: str, rate: float) -> None:
         self._display = display

@@ -1,6 +1,6 @@
 """The benchmark's report: its JSON schema as frozen dataclasses, a strict parse, and the README tables.
 
-``benchmarks/results/*.json`` are reports in this schema (``coalesce-benchmark/2``, described in
+``benchmarks/results/*.json`` are reports in this schema (``coalesce-benchmark/3``, described in
 benchmarks/README.md); :mod:`benchmarks.run` writes them and parses what it wrote before printing, so a
 report that prints is one that parses. ``python -m benchmarks report FILE [--readme README.md]`` renders
 the tables from a file, and with ``--readme`` puts them between the README's result markers, so the
@@ -8,6 +8,9 @@ published tables are always regenerated from a kept report, never edited by hand
 
 Each run's full result (``runs``) stays a JSON object: the tables read only the per-case summaries,
 which this module types; a run's fields are described in the README for plots and audits.
+
+Older schemas are refused by name, not guessed at: schema 2 had one fixed rival ("baseline") and its only
+latency was at the decoder, so reading it as schema 3 would put decoder figures in the glass column.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-SCHEMA = "coalesce-benchmark/2"
+SCHEMA = "coalesce-benchmark/3"
+OURS = "coalesce"
+SIDE_LABELS = {"coalesce": "Coalesce", "ffmpeg": "ffmpeg", "chromium": "Chromium"}
 README_BEGIN = "<!-- benchmark-results:begin (python -m benchmarks report results/FILE.json --readme) -->"
 README_END = "<!-- benchmark-results:end -->"
 
@@ -71,7 +76,7 @@ class Spread:
 
 @dataclasses.dataclass(frozen=True)
 class Summary:
-    """One side (Coalesce or the baseline) of a case, over its runs."""
+    """One side (Coalesce or a rival) of a case, over its runs."""
 
     ok: bool
     runs: int
@@ -105,6 +110,29 @@ class Summary:
 
 
 @dataclasses.dataclass(frozen=True)
+class Floor:
+    """The glass sampler reading the senders' own screen, once per case: what the sampling alone costs."""
+
+    latency_median_ms: float | None
+    latency_p95_ms: float | None
+    displayed_fps: float | None
+    samples: int
+    unreadable: int
+
+    @classmethod
+    def parse(cls, data: Any, where: str) -> Floor:
+        obj = _object(data, where)
+        latency = _object(_get(obj, "latency_ms", dict, where), f"{where}.latency_ms")
+        return cls(
+            latency_median_ms=_number(latency, "median", f"{where}.latency_ms"),
+            latency_p95_ms=_number(latency, "p95", f"{where}.latency_ms"),
+            displayed_fps=_number(obj, "displayed_fps", where),
+            samples=_get(obj, "samples", int, where),
+            unreadable=_get(obj, "unreadable", int, where),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class CaseReport:
     name: str
     width: int
@@ -112,16 +140,24 @@ class CaseReport:
     content: str
     codec: str
     senders: int
-    coalesce: Summary
-    baseline: Summary | None
-    ratios: Mapping[str, float | None]
+    sides: Mapping[str, Summary]
+    """Per side by name, Coalesce first."""
+    ratios: Mapping[str, Mapping[str, float | None]]
+    """Per rival: Coalesce's median over the rival's, per figure."""
+    floor: Floor | None
     runs: tuple[Mapping[str, Any], ...]
 
     @classmethod
     def parse(cls, data: Any, where: str) -> CaseReport:
         obj = _object(data, where)
+        sides = _get(obj, "sides", dict, where)
+        if OURS not in sides:
+            raise ReportError(f"{where}.sides: Coalesce's side {OURS!r} is missing")
         ratios = _get(obj, "ratios", dict, where)
-        baseline = obj.get("baseline")
+        for rival in ratios:
+            if rival not in sides or rival == OURS:
+                raise ReportError(f"{where}.ratios.{rival}: not a rival in this case's sides")
+        floor = obj.get("floor")
         return cls(
             name=_get(obj, "name", str, where),
             width=_get(obj, "width", int, where),
@@ -129,13 +165,23 @@ class CaseReport:
             content=_get(obj, "content", str, where),
             codec=_get(obj, "codec", str, where),
             senders=_get(obj, "senders", int, where),
-            coalesce=Summary.parse(obj.get("coalesce"), f"{where}.coalesce"),
-            baseline=None if baseline is None else Summary.parse(baseline, f"{where}.baseline"),
-            ratios={k: _number(ratios, k, f"{where}.ratios") for k in ratios},
+            sides={k: Summary.parse(v, f"{where}.sides.{k}") for k, v in sides.items()},
+            ratios={
+                rival: {
+                    k: _number(figures, k, f"{where}.ratios.{rival}")
+                    for k in _object(figures, f"{where}.ratios.{rival}")
+                }
+                for rival, figures in ratios.items()
+            },
+            floor=None if floor is None else Floor.parse(floor, f"{where}.floor"),
             runs=tuple(
                 _object(r, f"{where}.runs[{i}]") for i, r in enumerate(_get(obj, "runs", list, where))
             ),
         )
+
+    @property
+    def rivals(self) -> list[str]:
+        return [side for side in self.sides if side != OURS]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,7 +228,7 @@ class Settings:
     warmup: float
     fps: float
     pattern_fps: float
-    baseline: bool
+    sides: tuple[str, ...]
     runs: int
     max_load: float
     max_steal: float
@@ -194,7 +240,10 @@ class Settings:
             k: float(_get(obj, k, (int, float), where))
             for k in ("seconds", "warmup", "fps", "pattern_fps", "max_load", "max_steal")
         }
-        return cls(baseline=_get(obj, "baseline", bool, where), runs=_get(obj, "runs", int, where), **numbers)
+        sides = _get(obj, "sides", list, where)
+        if not sides or sides[0] != OURS or not all(isinstance(x, str) for x in sides):
+            raise ReportError(f"{where}.sides: expected side names with {OURS!r} first, got {sides!r}")
+        return cls(sides=tuple(sides), runs=_get(obj, "runs", int, where), **numbers)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,7 +259,10 @@ class Report:
         obj = _object(data, "report")
         schema = obj.get("schema")
         if schema != SCHEMA:
-            raise ReportError(f"report: schema is {schema!r}, this version reads {SCHEMA!r}")
+            raise ReportError(
+                f"report: schema is {schema!r}, this version reads {SCHEMA!r} only (older reports have no"
+                " figure at the room's glass; their tables stay in the README as text)"
+            )
         cases = _get(obj, "cases", list, "report")
         return cls(
             started=_get(obj, "started", str, "report"),
@@ -252,22 +304,32 @@ def _span(summary: Summary | None, figure: str, digits: int, *, spread: bool) ->
     return text
 
 
-def _cell(case: CaseReport, figure: str, digits: int, with_baseline: bool, *, spread: bool = False) -> str:
-    ours = _span(case.coalesce, figure, digits, spread=spread)
-    if not with_baseline:
-        return ours
-    text = f"{ours} / {_span(case.baseline, figure, digits, spread=spread)}"
-    ratio = case.ratios.get(figure)
-    return f"{text} ({ratio:.2f}x)" if ratio is not None else text
+def _cell(case: CaseReport, figure: str, digits: int, *, spread: bool = False) -> str:
+    """``Coalesce / rival (ratio) / ...``: each side's median, each rival's with Coalesce's ratio to it."""
+    parts = [_span(case.sides[OURS], figure, digits, spread=spread)]
+    for rival in case.rivals:
+        text = _span(case.sides[rival], figure, digits, spread=spread)
+        ratio = case.ratios.get(rival, {}).get(figure)
+        parts.append(f"{text} ({ratio:.2f}x)" if ratio is not None else text)
+    return " / ".join(parts)
 
 
 def _status(case: CaseReport) -> str:
     """' (ffmpeg 1/5 runs failed)' after a case's name when a side had failed runs."""
     notes = []
-    for summary, label in ((case.coalesce, "Coalesce"), (case.baseline, "ffmpeg")):
-        if summary is not None and summary.ok_runs < summary.runs:
-            notes.append(f"{label} {summary.runs - summary.ok_runs}/{summary.runs} runs failed")
+    for side, summary in case.sides.items():
+        if summary.ok_runs < summary.runs:
+            notes.append(
+                f"{SIDE_LABELS.get(side, side)} {summary.runs - summary.ok_runs}/{summary.runs} runs failed"
+            )
     return f" ({'; '.join(notes)})" if notes else ""
+
+
+def _floor(case: CaseReport) -> str:
+    floor = case.floor
+    if floor is None:
+        return "-"
+    return f"{_format(floor.latency_median_ms, 0)} ({_format(floor.displayed_fps, 0)} fps)"
 
 
 def _markdown(head: list[str], rows: Iterable[list[str]]) -> str:
@@ -287,36 +349,41 @@ def machine_line(report: Report) -> str:
         f"{m.cpu}, {m.cpus} CPUs, {_format(m.memory_gib, 1)} GiB{steal}; Linux {m.kernel}, "
         f"net.core.rmem_max {m.rmem_max if m.rmem_max is not None else '?'}; Python {m.python}, "
         f"aiortc {m.aiortc}, PyAV {m.av} (FFmpeg {m.av_ffmpeg or '?'}), Qt {m.qt or '?'}; "
-        f"baseline ffmpeg {m.ffmpeg or 'absent'} ({m.x264 or 'libx264 ?'}); "
+        f"rival ffmpeg {m.ffmpeg or 'absent'} ({m.x264 or 'libx264 ?'}); "
         f"{settings.runs} runs per case, {settings.seconds:g} s windows, runs refused above "
         f"{settings.max_load:.0%} other load or {settings.max_steal:.0%} steal; {report.started}"
     )
 
 
 def format_tables(report: Report) -> str:
-    """Two Markdown tables (latency and start-up; throughput and cost), each with the machine under it.
+    """Two Markdown tables (at the room's glass; at the decoder and what it costs), each with the machine.
 
     Each cell is the median over the case's runs that passed the checks (latency with the runs' min-max),
-    as ``Coalesce / ffmpeg (ratio)``.
+    as ``Coalesce / rival (ratio) / ...`` in the order of the report's sides, the ratio being Coalesce's
+    median over that rival's. A rival whose glass is not read yet shows ``-`` there.
     """
-    with_baseline = report.settings.baseline
     rows_a, rows_b = [], []
     for case in report.cases:
-        cell = functools.partial(_cell, case, with_baseline=with_baseline)
+        cell = functools.partial(_cell, case)
         name = case.name + _status(case)
         rows_a.append(
             [
                 name,
-                cell("latency_median_ms", 0, spread=True),
-                cell("latency_p95_ms", 0, spread=True),
-                cell("latency_max_ms", 0),
-                f"{case.coalesce.samples} in {case.coalesce.runs}",
+                cell("glass_latency_median_ms", 0, spread=True),
+                cell("glass_latency_p95_ms", 0, spread=True),
+                cell("glass_latency_p99_ms", 0),
+                cell("glass_latency_max_ms", 0),
+                cell("displayed_fps", 1),
+                _floor(case),
+                f"{case.sides[OURS].samples} in {case.sides[OURS].runs}",
                 cell("first_frame_s", 2),
             ]
         )
         rows_b.append(
             [
                 name,
+                cell("decoder_latency_median_ms", 0, spread=True),
+                cell("decoder_latency_p95_ms", 0),
                 cell("fps", 1),
                 cell("unique_fps", 1),
                 cell("dropped_pct", 0),
@@ -327,11 +394,24 @@ def format_tables(report: Report) -> str:
                 cell("other_cpu", 2),
             ]
         )
-    versus = " (Coalesce / ffmpeg (ratio))" if with_baseline else ""
-    head_a = ["case", "latency median ms", "p95 ms", "max ms", "samples in runs", "first frame s"]
+    labels = [SIDE_LABELS.get(side, side) for side in report.settings.sides]
+    versus = f" ({' / '.join([labels[0], *(f'{label} (ratio)' for label in labels[1:])])})"
+    head_a = [
+        "case",
+        "glass median ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+        "displayed fps",
+        "floor ms",
+        "samples in runs",
+        "first frame s",
+    ]
     head_b = [
         "case",
-        "fps",
+        "decoder median ms",
+        "p95 ms",
+        "decoded fps",
         "unique fps",
         "dropped %",
         "unreadable",
@@ -342,9 +422,10 @@ def format_tables(report: Report) -> str:
     ]
     machine = f"Machine: {machine_line(report)}"
     return (
-        f"Glass to decoded frame: latency and time to first frame{versus}\n\n"
+        f"Glass to glass at the room's screen: latency, displayed fps, first frame{versus}\n\n"
         + _markdown(head_a, rows_a)
-        + f"\n\n{machine}\n\nFrame rate, CPU and bitrate{versus}\n\n"
+        + f"\n\n{machine}\n\n"
+        + f"At the decoder (screen to decoded frame), frame rate, CPU and bitrate{versus}\n\n"
         + _markdown(head_b, rows_b)
         + f"\n\n{machine}\n"
     )

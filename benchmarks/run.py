@@ -1,14 +1,24 @@
-"""Glass-to-glass benchmark of Coalesce against an ffmpeg baseline on the same machine and screen.
+"""Glass-to-glass benchmark of Coalesce against its rivals (sides) on the same machine and screen.
 
 ``python -m benchmarks`` runs the standard matrix; ``--sizes``, ``--content``, ``--codecs`` and
-``--senders`` (comma-separated) run their product instead. For every size it starts an Xvfb, for every
-content a pattern window (:mod:`benchmarks.pattern`) that paints a timestamp strip every frame; for
-every case a Coalesce receiver and N senders (each its own process, so CPU time is per process), then the
-ffmpeg baseline (:mod:`benchmarks.baseline`) on the same screen at the bitrate Coalesce reached. Both
-ends read the strip of each decoded frame; latency is the reader's clock minus the painted time.
+``--senders`` (comma-separated) run their product instead. For every size it starts two Xvfb screens of
+that size, the senders' and the room's; for every content a pattern window (:mod:`benchmarks.pattern`) on
+the senders' screen that paints a timestamp strip every frame. For every case it runs each side of
+:data:`SIDES` (``--sides``) in turn, the order rotating over the runs (:func:`run_order`). A side is a
+function ``(case, xserver, pattern, settings, stage) -> result dict`` (:data:`SideRun`); its result has
+the shape :func:`_combine` builds.
+
+Coalesce's side is a receiver process with its real room window full screen on the room's screen and N
+sender processes. Its headline latency is read at the room's glass: a :mod:`benchmarks.glass` sampler grabs
+the strip where the window draws each share, 60 times a second on a fixed schedule, so a frozen picture
+counts as it ages. The latency at the decoder (the strip of every decoded frame, read in the receiver) is
+a second, labelled figure. Once per case the same sampler reads the senders' screen itself: the "floor",
+what the sampling alone costs. The ffmpeg side (:mod:`benchmarks.baseline`) runs on the same screen at the
+bitrate Coalesce reached.
 
 Each run measures a window of ``--seconds`` after the first frame has arrived and ``--warmup`` more
-seconds have passed (bitrate and encoder settle). The table goes to stdout, the report to ``--json``.
+seconds have passed (bitrate and encoder settle); after it, five snapshots of the room's glass go into the
+run's log folder. The table goes to stdout, the report to ``--json``.
 
 The report's JSON schema is :mod:`benchmarks.report` (dataclasses and a strict parse), described in
 benchmarks/README.md. Figures that could not be measured are ``null`` (never NaN) in the JSON and ``-``
@@ -32,7 +42,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -57,15 +67,25 @@ PIN = "4821"
 START_TIMEOUT = 30.0
 DEFAULT_BITRATE = 4_000_000
 MIN_BASELINE_BITRATE = 500_000
+DEFAULT_SECONDS = 30.0
+"""A window long enough for a p99 of 60 Hz samples to rest on ~18 samples, not one."""
+SNAPSHOTS = 5
+SNAPSHOT_SPACING = 0.2
+"""Seconds between the snapshots of the glass after a run's window (a spacing, not a synchronization)."""
 PATTERN_RATE = 0.95
 """The content changes a little slower than capture runs, so the phase between the two sweeps round a few
 times a second: latency then averages over every phase, as it would for an event at a random moment. At
 the same rate, the phase would stay where the processes happened to start, worth up to a frame interval
 of difference from one run to the next."""
 RATIO_FIGURES = (
-    "latency_median_ms",
-    "latency_p95_ms",
-    "latency_max_ms",
+    "glass_latency_median_ms",
+    "glass_latency_p95_ms",
+    "glass_latency_p99_ms",
+    "glass_latency_max_ms",
+    "decoder_latency_median_ms",
+    "decoder_latency_p95_ms",
+    "decoder_latency_max_ms",
+    "displayed_fps",
     "fps",
     "sender_cpu",
     "receiver_cpu",
@@ -93,7 +113,7 @@ class Settings:
     warmup: float
     fps: float
     pattern_fps: float
-    baseline: bool
+    sides: tuple[str, ...]
     log_dir: Path
     profile_dir: Path | None = None
     runs: int = 5
@@ -107,12 +127,27 @@ class Settings:
             warmup=self.warmup,
             fps=self.fps,
             pattern_fps=self.pattern_fps,
-            baseline=self.baseline,
+            sides=self.sides,
             runs=self.runs,
             max_load=self.max_load,
             max_steal=self.max_steal,
         )
 
+
+@dataclasses.dataclass
+class Stage:
+    """What the sides of one case share besides the senders' screen and its pattern.
+
+    ``room`` is the room's own screen (the same size), where a side shows what it received; ``bitrate`` is
+    the rate the rivals are matched to, the one Coalesce last reached in this case (bits per second,
+    all streams together)."""
+
+    room: XServer
+    bitrate: int
+
+
+SideRun = Callable[[Case, XServer, Child, Settings, Stage], Awaitable[dict[str, Any]]]
+"""One run of one side: ``(case, the senders' screen, its pattern, settings, stage) -> result``."""
 
 STANDARD_CASES = (
     Case(1280, 720, "static", "h264", 1),
@@ -126,7 +161,7 @@ STANDARD_CASES = (
 QUICK_CASES = (Case(320, 240, "motion", "h264", 1),)
 
 
-# -- one run of Coalesce -------------------------------------------------------------------------------
+# -- what one run yields -------------------------------------------------------------------------------
 
 
 def _failed(error: str) -> dict[str, Any]:
@@ -144,9 +179,15 @@ def _delta(
     return after[0] - before[0], after[1] - before[1], after[2] - before[2]
 
 
+def _mean(streams: list[dict[str, Any]], key: str) -> float:
+    values = [s[key] for s in streams if not math.isnan(s[key])]
+    return statistics.fmean(values) if values else math.nan
+
+
 def _combine(
     windows: list[dict[str, Any]],
     *,
+    glass: list[dict[str, Any]] | None = None,
     codec: str,
     elapsed: float,
     sender_cpu: float,
@@ -156,35 +197,57 @@ def _combine(
     first_frame: list[float],
     first_frame_from_launch: list[float],
     capture_drops: int | None,
+    glass_cpu: float = 0.0,
+    room_x_cpu: float = 0.0,
+    snapshots: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """One side's run as the report keeps it.
+
+    ``windows`` are the decoder point's per-stream windows (:meth:`StripSamples.report`), ``glass`` the
+    glass sampler's per-stream windows on the side's viewing screen, or ``None`` where the side has no
+    glass yet. Every CPU figure is CPU seconds over the window; ``glass_cpu`` (the samplers') and
+    ``room_x_cpu`` (the X server of the screen the side shows its picture on) are left out of "other CPU".
+    """
+    own = glass_cpu + room_x_cpu
     streams = [summarize_stream(w) for w in windows]
-    latencies = [x for s in streams for x in s["latencies_ms"]]
-    shown = sum(s["shown_frames"] for s in streams)
-    dropped = sum(s["dropped_frames"] for s in streams)
-
-    def mean(key: str) -> float:
-        values = [s[key] for s in streams if not math.isnan(s[key])]
-        return statistics.fmean(values) if values else math.nan
-
+    decoder = [x for s in streams for x in s["latencies_ms"]]
+    seen = [summarize_stream(w) for w in glass] if glass is not None else []
+    at_glass = [x for s in seen for x in s["latencies_ms"]]
+    # Drops and shown frames at the glass where it is read: what the room saw; else at the decoder.
+    counted = seen if glass is not None else streams
+    shown = sum(s["shown_frames"] for s in counted)
+    dropped = sum(s["dropped_frames"] for s in counted)
+    headline = at_glass if glass is not None else decoder
+    error = None
+    if not decoder and not at_glass:
+        error = "no frame with a legible timestamp strip arrived in the window"
+    elif glass is not None and not at_glass:
+        error = "the room's screen never showed a legible timestamp strip in the window"
     return {
-        "ok": bool(streams) and bool(latencies),
-        "error": None if latencies else "no frame with a legible timestamp strip arrived in the window",
+        "ok": error is None and bool(streams or seen),
+        "error": error,
         "codec": codec,
-        "streams": len(streams),
+        "streams": len(streams) if streams else len(seen),
         "frames": sum(s["frames"] for s in streams),
-        "latency_ms": latency_summary(latencies),
-        "fps": mean("fps"),
-        "unique_fps": mean("unique_fps"),
-        "source_fps": mean("source_fps"),
+        "glass_latency_ms": latency_summary(at_glass) if glass is not None else None,
+        "decoder_latency_ms": latency_summary(decoder) if windows else None,
+        "fps": _mean(streams, "fps"),
+        "unique_fps": _mean(streams, "unique_fps"),
+        "displayed_fps": _mean(seen, "unique_fps") if glass is not None else None,
+        "source_fps": _mean(seen or streams, "source_fps"),
         "dropped_frames": dropped,
         "dropped_ratio": dropped / shown if shown else math.nan,
         "capture_drops": capture_drops,
         "unreadable_frames": sum(s["unreadable_frames"] for s in streams),
+        "glass_samples": sum(s["frames"] for s in seen) if glass is not None else None,
+        "glass_unreadable": sum(s["unreadable_frames"] for s in seen) if glass is not None else None,
         "sender_cpu": sender_cpu / elapsed,
         "receiver_cpu": receiver_cpu / elapsed,
         "x_server_cpu": screen_cpu[0] / elapsed,
         "pattern_cpu": screen_cpu[1] / elapsed,
-        "other_cpu": max(0.0, screen_cpu[2] - sender_cpu - receiver_cpu - screen_cpu[0] - screen_cpu[1])
+        "glass_cpu": glass_cpu / elapsed,
+        "room_x_cpu": room_x_cpu / elapsed,
+        "other_cpu": max(0.0, screen_cpu[2] - sender_cpu - receiver_cpu - sum(screen_cpu[:2]) - own)
         / elapsed,
         "bitrate_mbps": bytes_sent * 8 / elapsed / 1e6,
         "first_frame_s": statistics.fmean(first_frame) if first_frame else math.nan,
@@ -192,20 +255,76 @@ def _combine(
         if first_frame_from_launch
         else math.nan,
         "window_s": elapsed,
-        "latencies_ms": latencies,
+        "latencies_ms": headline,
+        "decoder_latencies_ms": decoder,
+        "snapshots": snapshots or [],
     }
 
 
-async def run_coalesce(case: Case, xserver: XServer, pattern: Child, settings: Settings) -> dict[str, Any]:
+# -- the glass -----------------------------------------------------------------------------------------
+
+
+async def start_glass(name: str, display: str, log_dir: Path) -> Child:
+    """A :mod:`benchmarks.glass` sampler on ``display``, once it can grab that screen."""
+    child = await Child.spawn(name, "benchmarks.glass", ["--display", display], child_env(), log_dir)
+    try:
+        await child.read(START_TIMEOUT)
+    except BenchmarkError:
+        await child.aclose()
+        raise
+    return child
+
+
+async def take_snapshots(glass: Child, log_dir: Path, label: str) -> list[dict[str, Any]]:
+    """:data:`SNAPSHOTS` pictures of the glass, :data:`SNAPSHOT_SPACING` apart, saved in ``log_dir``.
+
+    Each is the picture rect scaled back to the source size as an RGB ``.npy`` array, listed with the
+    counter its strip shows (``None`` when illegible), for :mod:`benchmarks.quality` to score."""
+    shots = []
+    for index in range(SNAPSHOTS):
+        if index:
+            await asyncio.sleep(SNAPSHOT_SPACING)
+        path = log_dir / f"glass-{label}-{index + 1}.npy"
+        answer = await glass.request("snapshot", path=str(path))
+        shots.append({"path": answer["path"], "counter": answer["counter"]})
+    return shots
+
+
+async def measure_floor(case: Case, xserver: XServer, settings: Settings) -> dict[str, Any]:
+    """The glass sampler reading the senders' screen itself for a window: what sampling alone costs."""
+    glass = await start_glass("glass-floor", xserver.display, settings.log_dir)
+    try:
+        await glass.request("begin", source=[case.width, case.height], rect=None)
+        await asyncio.sleep(settings.seconds)  # the measurement window
+        window = await glass.request("end")
+    finally:
+        await glass.aclose()
+    stream = summarize_stream(window)
+    return {
+        "latency_ms": latency_summary(stream["latencies_ms"]),
+        "displayed_fps": stream["unique_fps"],
+        "samples": stream["frames"],
+        "unreadable": stream["unreadable_frames"],
+    }
+
+
+# -- one run of Coalesce -------------------------------------------------------------------------------
+
+
+async def run_coalesce(
+    case: Case, xserver: XServer, pattern: Child, settings: Settings, stage: Stage
+) -> dict[str, Any]:
     data_dir = settings.log_dir / "receiver-data"
     receiver = await Child.spawn(
         "receiver",
         "benchmarks.receiver_proc",
-        ["--pin", PIN, "--data-dir", str(data_dir)],
-        child_env(),
+        ["--pin", PIN, "--data-dir", str(data_dir), "--window", "--source", f"{case.width}x{case.height}"],
+        child_env(stage.room.display),
         settings.log_dir,
     )
     senders: list[Child] = []
+    glasses: list[Child] = []
+    profilers: list[asyncio.subprocess.Process] = []
     try:
         port = (await receiver.read(START_TIMEOUT))["port"]
         for index in range(case.senders):
@@ -226,29 +345,66 @@ async def run_coalesce(case: Case, xserver: XServer, pattern: Child, settings: S
             if at is not None:
                 first_frame.append(at - info["share_started_at"])
                 from_launch.append(at - sender.spawned_at)
+        glasses = list(
+            await asyncio.gather(
+                *(
+                    start_glass(f"glass-{i}", stage.room.display, settings.log_dir)
+                    for i in range(case.senders)
+                )
+            )
+        )
 
         await asyncio.sleep(settings.warmup)
+        placed = {p["sender"]: p["rect"] for p in (await receiver.request("placements"))["placements"]}
+        missing = [f"bench-{i}" for i in range(case.senders) if f"bench-{i}" not in placed]
+        if missing:
+            raise BenchmarkError(f"the room window shows no picture for {', '.join(missing)}")
         stats_before = await asyncio.gather(*(s.request("stats") for s in senders))
-        cpu_before = [s.cpu_seconds() for s in senders], receiver.cpu_seconds(), _screen_cpu(xserver, pattern)
+        cpu_before = (
+            [s.cpu_seconds() for s in senders],
+            receiver.cpu_seconds(),
+            _screen_cpu(xserver, pattern),
+            sum(g.cpu_seconds() for g in glasses),
+            cpu_seconds(stage.room.pid),
+        )
         await receiver.request("begin")
+        await asyncio.gather(
+            *(
+                g.request("begin", source=[case.width, case.height], rect=placed[f"bench-{i}"])
+                for i, g in enumerate(glasses)
+            )
+        )
         began = time.monotonic()
         profilers = await _start_profilers(case, [receiver, *senders], settings)
-        await asyncio.sleep(settings.seconds)
+        await asyncio.sleep(settings.seconds)  # the measurement window
         window = await receiver.request("end")
+        glass_windows = list(await asyncio.gather(*(g.request("end") for g in glasses)))
         elapsed = time.monotonic() - began
-        cpu_after = [s.cpu_seconds() for s in senders], receiver.cpu_seconds(), _screen_cpu(xserver, pattern)
+        cpu_after = (
+            [s.cpu_seconds() for s in senders],
+            receiver.cpu_seconds(),
+            _screen_cpu(xserver, pattern),
+            sum(g.cpu_seconds() for g in glasses),
+            cpu_seconds(stage.room.pid),
+        )
         stats_after = await asyncio.gather(*(s.request("stats") for s in senders))
+        snapshots = await take_snapshots(glasses[0], settings.log_dir, "bench-0")
     finally:
-        await asyncio.gather(*(s.aclose() for s in senders), receiver.aclose())
+        await asyncio.gather(
+            *(g.aclose() for g in glasses), *(s.aclose() for s in senders), receiver.aclose()
+        )
     for profiler in profilers:
         await profiler.wait()
     return _combine(
         [s for s in window["streams"] if s["frames"]],
+        glass=[w for w in glass_windows if w["frames"]],
         codec=started[0]["codec"] if started else "",
         elapsed=elapsed,
         sender_cpu=sum(cpu_after[0]) - sum(cpu_before[0]),
         receiver_cpu=cpu_after[1] - cpu_before[1],
         screen_cpu=_delta(cpu_after[2], cpu_before[2]),
+        glass_cpu=cpu_after[3] - cpu_before[3],
+        room_x_cpu=cpu_after[4] - cpu_before[4],
         bytes_sent=sum(
             a["bytes_sent"] - b["bytes_sent"] for a, b in zip(stats_after, stats_before, strict=True)
         ),
@@ -257,6 +413,7 @@ async def run_coalesce(case: Case, xserver: XServer, pattern: Child, settings: S
         capture_drops=sum(
             a["capture_drops"] - b["capture_drops"] for a, b in zip(stats_after, stats_before, strict=True)
         ),
+        snapshots=snapshots,
     )
 
 
@@ -293,9 +450,16 @@ async def _start_profilers(
 # -- one run of the baseline ---------------------------------------------------------------------------
 
 
-async def run_baseline(
-    case: Case, xserver: XServer, pattern: Child, settings: Settings, bitrate: int
+async def run_ffmpeg(
+    case: Case, xserver: XServer, pattern: Child, settings: Settings, stage: Stage
 ) -> dict[str, Any]:
+    """The ffmpeg/RTP baseline at the bitrate Coalesce reached (per stream, at least 0.5 Mbps).
+
+    TODO(glass): its glass column stays ``null`` until :mod:`benchmarks.baseline` shows its decoded
+    picture in an ffmpeg viewer window on ``stage.room``; then a glass sampler reads it there as for
+    Coalesce. Until then its only latency is at the decoder (the bytes its decoder writes)."""
+    bitrate = max(MIN_BASELINE_BITRATE, stage.bitrate // case.senders)
+    print(f"#   ffmpeg at {bitrate / 1e6:.1f} Mbps per stream", file=sys.stderr, flush=True)
     streams = [
         BaselineStream(index, xserver, case.codec, bitrate, settings.fps, settings.log_dir)
         for index in range(case.senders)
@@ -348,17 +512,29 @@ async def run_baseline(
 
 # -- the matrix ----------------------------------------------------------------------------------------
 
+SIDES: dict[str, SideRun] = {"coalesce": run_coalesce, "ffmpeg": run_ffmpeg}
+"""Every side by name; Coalesce is the one the others are compared with. The integrator adds
+``"chromium"`` from :mod:`benchmarks.browser`."""
+OURS = "coalesce"
+
+
+def _spread_figures(prefix: str, latency: dict[str, Any] | None) -> dict[str, float]:
+    keys = ("median", "p95", "p99", "max")
+    if latency is None:
+        return {f"{prefix}_{k}_ms": math.nan for k in keys}
+    return {f"{prefix}_{k}_ms": latency.get(k, math.nan) for k in keys}
+
 
 def _figures(result: dict[str, Any] | None) -> dict[str, float]:
     """The figures of one passed run that :data:`SUMMARY_FIGURES` names (NaN where unmeasured)."""
     if not result or not result.get("ok"):
         return {}
-    latency = result["latency_ms"]
     dropped = result.get("dropped_ratio")
+    displayed = result.get("displayed_fps")
     return {
-        "latency_median_ms": latency["median"],
-        "latency_p95_ms": latency["p95"],
-        "latency_max_ms": latency["max"],
+        **_spread_figures("glass_latency", result.get("glass_latency_ms")),
+        **_spread_figures("decoder_latency", result.get("decoder_latency_ms")),
+        "displayed_fps": math.nan if displayed is None else displayed,
         "fps": result["fps"],
         "sender_cpu": result["sender_cpu"],
         "receiver_cpu": result["receiver_cpu"],
@@ -367,22 +543,27 @@ def _figures(result: dict[str, Any] | None) -> dict[str, float]:
         "unique_fps": result["unique_fps"],
         "dropped_pct": math.nan if dropped is None else 100 * dropped,
         "unreadable_frames": float(result["unreadable_frames"]),
+        "glass_unreadable": math.nan
+        if result.get("glass_unreadable") is None
+        else result["glass_unreadable"],
         "other_cpu": result["other_cpu"],
     }
 
 
 SUMMARY_FIGURES = (
     *RATIO_FIGURES,
+    "decoder_latency_p99_ms",
     "unique_fps",
     "dropped_pct",
     "unreadable_frames",
+    "glass_unreadable",
     "other_cpu",
 )
 """Figures summarized over a case's runs (median, min and max of the runs that passed the checks)."""
 
 
 async def _measure(
-    side: str, case: Case, xserver: XServer, pattern: Child, settings: Settings, bitrate: int
+    side: str, case: Case, xserver: XServer, pattern: Child, settings: Settings, stage: Stage
 ) -> dict[str, Any]:
     """One side's run, refused on a busy machine and failed when :mod:`benchmarks.validity` says so."""
     load = await validity.sample_load(own=lambda: sum(_screen_cpu(xserver, pattern)[:2]))
@@ -391,12 +572,7 @@ async def _measure(
         result = _failed(problem)
     else:
         try:
-            if side == "coalesce":
-                result = await run_coalesce(case, xserver, pattern, settings)
-            else:
-                per_stream = max(MIN_BASELINE_BITRATE, bitrate // case.senders)
-                print(f"#   ffmpeg at {per_stream / 1e6:.1f} Mbps per stream", file=sys.stderr, flush=True)
-                result = await run_baseline(case, xserver, pattern, settings, per_stream)
+            result = await SIDES[side](case, xserver, pattern, settings, stage)
         except BenchmarkError as exc:
             result = _failed(str(exc))
         if result.get("ok"):
@@ -411,11 +587,15 @@ async def _measure(
     return result
 
 
-def run_order(index: int, baseline: bool) -> list[str]:
-    """Which side runs first in run ``index``: they alternate, so neither always has the fresher machine."""
-    if not baseline:
-        return ["coalesce"]
-    return ["coalesce", "baseline"] if index % 2 == 0 else ["baseline", "coalesce"]
+def run_order(index: int, sides: Sequence[str]) -> list[str]:
+    """The order of the sides in run ``index``: every rotation of ``sides``, then every rotation of their
+    reverse (A B C, B C A, C A B, A C B, C B A, B A C, ...), so each side goes first, and follows each
+    other side, as often as the number of runs allows, and none always has the fresher machine."""
+    forward = list(sides)
+    backward = forward[:1] + forward[:0:-1]
+    rotations = [order[k:] + order[:k] for order in (forward, backward) for k in range(len(order))]
+    unique = list(dict.fromkeys(tuple(r) for r in rotations))
+    return list(unique[index % len(unique)])
 
 
 def summarize_runs(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -433,47 +613,65 @@ def summarize_runs(results: list[dict[str, Any]]) -> dict[str, Any]:
         "ok_runs": len(passed),
         "errors": [r["error"] for r in results if not r.get("ok")],
         "codec": passed[0]["codec"] if passed else None,
-        "samples": sum(r["latency_ms"]["samples"] for r in passed),
+        "samples": sum(len(r["latencies_ms"]) for r in passed),
         "figures": figures,
     }
 
 
-def summary_ratios(ours: dict[str, Any], baseline: dict[str, Any] | None) -> dict[str, float | None]:
-    """Coalesce's median over the baseline's, per figure in :data:`RATIO_FIGURES`."""
+def summary_ratios(ours: dict[str, Any], rival: dict[str, Any]) -> dict[str, float | None]:
+    """Coalesce's median over the rival's, per figure in :data:`RATIO_FIGURES`."""
     result: dict[str, float | None] = {}
     for key in RATIO_FIGURES:
         a = (ours["figures"].get(key) or {}).get("median")
-        b = ((baseline or {}).get("figures", {}).get(key) or {}).get("median")
+        b = (rival["figures"].get(key) or {}).get("median")
         result[key] = a / b if a is not None and b else None
     return result
 
 
-async def run_case(case: Case, xserver: XServer, pattern: Child, settings: Settings) -> dict[str, Any]:
+async def run_case(
+    case: Case, xserver: XServer, pattern: Child, settings: Settings, room: XServer
+) -> dict[str, Any]:
     case_dir = settings.log_dir / case.name.replace(" ", "-")
+    case_dir.mkdir(parents=True, exist_ok=True)
     runs: list[dict[str, Any]] = []
-    bitrate = DEFAULT_BITRATE * case.senders  # the baseline's until a Coalesce run has reached one
+    stage = Stage(room=room, bitrate=DEFAULT_BITRATE * case.senders)  # until a Coalesce run reached one
+    print(
+        f"# {case.name}: the floor (the glass sampler on the senders' screen) ...",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        floor: dict[str, Any] | None = await measure_floor(
+            case, xserver, dataclasses.replace(settings, log_dir=case_dir)
+        )
+    except BenchmarkError as exc:
+        print(f"#   the floor failed: {exc}", file=sys.stderr, flush=True)
+        floor = None
     for index in range(settings.runs):
-        order = run_order(index, settings.baseline)
-        run: dict[str, Any] = {"order": order, "coalesce": None, "baseline": None}
+        order = run_order(index, settings.sides)
+        results: dict[str, Any] = {}
         for side in order:
             print(f"# {case.name}: run {index + 1}/{settings.runs}, {side} ...", file=sys.stderr, flush=True)
             log_dir = case_dir / f"run-{index + 1}-{side}"
             log_dir.mkdir(parents=True, exist_ok=True)
             result = await _measure(
-                side, case, xserver, pattern, dataclasses.replace(settings, log_dir=log_dir), bitrate
+                side, case, xserver, pattern, dataclasses.replace(settings, log_dir=log_dir), stage
             )
-            if side == "coalesce" and result.get("ok") and result["bitrate_mbps"] > 0:
-                bitrate = int(result["bitrate_mbps"] * 1e6)
-            run[side] = result
-        runs.append(run)
-    ours = summarize_runs([r["coalesce"] for r in runs])
-    baseline = summarize_runs([r["baseline"] for r in runs]) if settings.baseline else None
+            if side == OURS and result.get("ok") and result["bitrate_mbps"] > 0:
+                stage.bitrate = int(result["bitrate_mbps"] * 1e6)
+            results[side] = result
+        runs.append({"order": order, "results": results})
+    sides = {side: summarize_runs([r["results"][side] for r in runs]) for side in settings.sides}
     return {
         **dataclasses.asdict(case),
         "name": case.name,
-        "coalesce": ours,
-        "baseline": baseline,
-        "ratios": summary_ratios(ours, baseline),
+        "sides": sides,
+        "ratios": {
+            rival: summary_ratios(sides[OURS], summary)
+            for rival, summary in sides.items()
+            if rival != OURS and OURS in sides
+        },
+        "floor": floor,
         "runs": runs,
     }
 
@@ -485,15 +683,19 @@ async def run_matrix(cases: Sequence[Case], settings: Settings) -> list[dict[str
     )
     for (width, height), size_cases in by_size:
         xserver = await start_xvfb(width, height, settings.log_dir / f"xvfb-{width}x{height}.log")
+        room: XServer | None = None
         try:
+            room = await start_xvfb(width, height, settings.log_dir / f"xvfb-room-{width}x{height}.log")
             for content, content_cases in itertools.groupby(size_cases, lambda c: c.content):
                 pattern = await start_pattern(content, settings.pattern_fps, xserver, settings.log_dir)
                 try:
                     for case in content_cases:
-                        results.append(await run_case(case, xserver, pattern, settings))
+                        results.append(await run_case(case, xserver, pattern, settings, room))
                 finally:
                     await pattern.aclose()
         finally:
+            if room is not None:
+                await room.aclose()
             await xserver.aclose()
     order = {case: index for index, case in enumerate(cases)}
     results.sort(key=lambda r: order[Case(r["width"], r["height"], r["content"], r["codec"], r["senders"])])
@@ -559,12 +761,13 @@ def machine(load: validity.MachineLoad | None = None) -> dict[str, Any]:
 
 
 def _clean(value: Any) -> Any:
-    """NaN and infinities become None, recursively, so the JSON is standard."""
+    """NaN and infinities become None and tuples lists, recursively, so the JSON is standard (and is what
+    parsing it back gives)."""
     if isinstance(value, float):
         return None if math.isnan(value) or math.isinf(value) else round(value, 4)
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
     return value
 
@@ -592,13 +795,13 @@ def _list(kind: Callable[[str], Any], choices: Sequence[str] | None = None) -> A
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Glass-to-glass latency, fps, CPU and time to first frame of Coalesce, beside ffmpeg.",
+        description="Glass-to-glass latency, fps, CPU and first frame of Coalesce, beside its rivals.",
     )
     parser.add_argument("--sizes", type=_list(_size), help="e.g. 1280x720,1920x1080,3840x2160")
     parser.add_argument("--content", type=_list(str, ("static", "motion")), help="static,motion")
     parser.add_argument("--codecs", type=_list(str, ("h264", "vp8")), help="h264,vp8")
     parser.add_argument("--senders", type=_list(int), help="e.g. 1,4")
-    parser.add_argument("--seconds", type=float, default=None, help="measurement window per run (default 8)")
+    parser.add_argument("--seconds", type=float, default=None, help="measurement window per run (default 30)")
     parser.add_argument(
         "--warmup", type=float, default=None, help="seconds after the first frame (default 2)"
     )
@@ -610,11 +813,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", type=Path, help="write the report there")
     parser.add_argument("--quick", action="store_true", help="one tiny, short case (for the test suite)")
-    parser.add_argument("--no-baseline", action="store_true", help="skip the ffmpeg baseline")
+    parser.add_argument(
+        "--sides",
+        type=_list(str, tuple(SIDES)),
+        help=f"the sides to run, Coalesce first (default {','.join(SIDES)})",
+    )
+    parser.add_argument("--no-baseline", action="store_true", help="Coalesce alone (no rival)")
     parser.add_argument("--profile", type=Path, help="py-spy each sender and receiver into this folder")
     parser.add_argument("--keep-logs", action="store_true", help="keep the children's logs (printed path)")
     parser.add_argument(
-        "--runs", type=int, default=None, help="runs per case, alternating who goes first (default 5)"
+        "--runs", type=int, default=None, help="runs per case, rotating who goes first (default 5)"
     )
     parser.add_argument(
         "--max-load",
@@ -647,10 +855,10 @@ def cases_from(args: argparse.Namespace) -> list[Case]:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     cases = cases_from(args)
-    seconds = args.seconds if args.seconds is not None else 2.0 if args.quick else 8.0
+    seconds = args.seconds if args.seconds is not None else 2.0 if args.quick else DEFAULT_SECONDS
     warmup = args.warmup if args.warmup is not None else 1.0 if args.quick else 2.0
-    baseline = not args.no_baseline
-    if baseline:
+    sides = (OURS,) if args.no_baseline else tuple(dict.fromkeys([OURS, *(args.sides or SIDES)]))
+    if "ffmpeg" in sides:
         ffmpeg_path()  # fail early, with the install hint
     log_dir = Path(tempfile.mkdtemp(prefix="coalesce-bench-"))
     pattern_fps = args.pattern_fps or PATTERN_RATE * args.fps
@@ -662,7 +870,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         warmup=warmup,
         fps=args.fps,
         pattern_fps=pattern_fps,
-        baseline=baseline,
+        sides=sides,
         log_dir=log_dir,
         profile_dir=args.profile,
         runs=runs,
@@ -676,18 +884,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         results = await run_matrix(cases, settings)
     finally:
-        failed = not results or any(
-            not c[side]["ok"] for c in results for side in ("coalesce", "baseline") if c[side]
-        )
+        failed = not results or any(not summary["ok"] for c in results for summary in c["sides"].values())
         if args.keep_logs or failed:
             print(f"# logs kept in {log_dir}" + (" (a run failed)" if failed else ""), file=sys.stderr)
         else:
             shutil.rmtree(log_dir, ignore_errors=True)
     for result in results:
         for run_ in result["runs"]:
-            for side in ("coalesce", "baseline"):
-                if run_[side] and run_[side].get("ok"):
-                    run_[side]["latencies_ms"] = [round(x, 1) for x in run_[side]["latencies_ms"]]
+            for side_result in run_["results"].values():
+                for key in ("latencies_ms", "decoder_latencies_ms"):
+                    if side_result.get("ok"):
+                        side_result[key] = [round(x, 1) for x in side_result[key]]
     report: dict[str, Any] = _clean(
         {
             "schema": report_module.SCHEMA,
@@ -712,11 +919,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{report['wall_seconds']:.0f} s in all")
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=1) + "\n")
-    failed = [
-        c["name"]
-        for c in report["cases"]
-        if not c["coalesce"]["ok"] or not (c["baseline"] or {"ok": True})["ok"]
-    ]
+    failed = [c["name"] for c in report["cases"] if not all(s["ok"] for s in c["sides"].values())]
     return 1 if failed else 0
 
 

@@ -3,7 +3,8 @@
 :class:`StripSamples` is fed the luma of each decoded frame (Coalesce's receiver, or the bytes the ffmpeg
 baseline's decoder writes) and keeps, for the current measurement window, the latency of every frame
 whose strip it could read and the frame counters it saw. :func:`summarize_stream` turns one window into
-the figures the report shows.
+the figures the report shows. The same class records the grabs of a :mod:`benchmarks.glass` sampler,
+where every grab is a sample whether the screen changed or not.
 """
 
 from __future__ import annotations
@@ -63,8 +64,10 @@ class StripSamples:
         self.unreadable += 1
 
     def report(self) -> dict[str, Any]:
+        ended = time.monotonic()
         return {
-            "seconds": time.monotonic() - self.window_started,
+            "seconds": ended - self.window_started,
+            "ended_ms": ended * 1000.0,
             "frames": self.frames,
             "unreadable": self.unreadable,
             "latencies_ms": [round(x, 2) for x in self.latencies_ms],
@@ -100,10 +103,17 @@ def _unwrapped(counters: list[int]) -> list[int]:
 
 
 def summarize_stream(window: dict[str, Any]) -> dict[str, Any]:
-    """Figures for one stream's window report (:meth:`StripSamples.report`)."""
+    """Figures for one stream's window report (:meth:`StripSamples.report`).
+
+    Drops are counted to the window's end: a stream that stopped early also dropped the frames painted
+    after its last one, less those still in flight at the end (the window's median latency times the
+    pattern's rate, as its counters and timestamps give it). Without that, a stream that froze half-way
+    would show no drops at all.
+    """
     seconds = max(float(window["seconds"]), 1e-9)
     counters = _unwrapped(list(window["counters"]))
     stamps = list(window["stamps"])
+    latencies = list(window["latencies_ms"])
     distinct = len(set(counters))
     shown = counters[-1] - counters[0] + 1 if counters else 0
     source_fps = float("nan")
@@ -111,15 +121,20 @@ def summarize_stream(window: dict[str, Any]) -> dict[str, Any]:
         source_fps = (
             (counters[-1] - counters[0]) / ((stamps[-1] - stamps[0]) % timecode.TIMESTAMP_MODULUS) * 1000
         )
+    after_last = 0
+    ended_ms = window.get("ended_ms")
+    if ended_ms is not None and latencies and source_fps > 0:
+        late = timecode.age_ms(stamps[-1], float(ended_ms)) - statistics.median(latencies)
+        after_last = max(0, int(late * source_fps / 1000))
     return {
         "frames": int(window["frames"]),
         "fps": window["frames"] / seconds,
         "unique_fps": distinct / seconds,
         "source_fps": source_fps,
-        "shown_frames": shown,
-        "dropped_frames": max(0, shown - distinct),
+        "shown_frames": shown + after_last,
+        "dropped_frames": max(0, shown - distinct) + after_last,
         "unreadable_frames": int(window["unreadable"]),
-        "latencies_ms": list(window["latencies_ms"]),
+        "latencies_ms": latencies,
     }
 
 
@@ -128,6 +143,7 @@ def latency_summary(latencies: list[float]) -> dict[str, float | int]:
         "samples": len(latencies),
         "median": statistics.median(latencies) if latencies else float("nan"),
         "p95": percentile(latencies, 0.95),
+        "p99": percentile(latencies, 0.99),
         "max": max(latencies) if latencies else float("nan"),
         "min": min(latencies) if latencies else float("nan"),
     }

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 MAX_UNREADABLE_RATIO = 0.01
-"""Decoded frames whose strip could not be read, above which the latency figures are not trusted (a
-blocky or half-painted strip is rare on a working run: 0-2 of ~500 frames here)."""
+"""Decoded frames (or grabs of the room's screen) whose strip could not be read, above which the latency
+figures are not trusted (a blocky or half-painted strip is rare on a working run: 0-2 of ~500 frames
+here)."""
 MAX_BUSY_FRACTION = 0.25
 """Share of all CPUs busy with other work just before a run, above which the run is refused."""
 MAX_STEAL_FRACTION = 0.05
@@ -121,5 +122,12 @@ def result_problems(result: Mapping[str, Any], *, streams: int, pattern_exit: in
         problems.append(
             f"{unreadable} of {frames} frames ({unreadable / frames:.1%}) had an unreadable timestamp strip "
             f"(limit {MAX_UNREADABLE_RATIO:.0%})"
+        )
+    grabs, illegible = int(result.get("glass_samples") or 0), int(result.get("glass_unreadable") or 0)
+    if grabs and illegible / grabs > MAX_UNREADABLE_RATIO:
+        problems.append(
+            f"{illegible} of {grabs} grabs of the room's screen ({illegible / grabs:.1%}) showed no legible "
+            f"timestamp strip (limit {MAX_UNREADABLE_RATIO:.0%}): the picture is not where the window said"
+            " or something covers the strip"
         )
     return problems

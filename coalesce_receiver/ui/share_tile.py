@@ -203,6 +203,13 @@ class ShareTile(QWidget):
             return False
         return True
 
+    def picture_rect(self) -> QRect | None:
+        """Where the main picture (the screen, else the camera) is drawn, in this tile's coordinates, after
+        the letterbox; ``None`` before its first frame. The benchmark reads the room's glass there."""
+        screen = self._image(SCREEN)
+        main = screen if screen is not None else self._image(CAMERA)
+        return None if main is None else fit_rect(main.size(), self.rect())
+
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         try:

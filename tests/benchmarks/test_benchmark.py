@@ -1,4 +1,5 @@
-"""The benchmark itself: its timestamp strip survives lossy coding, and a tiny run yields a sound report.
+"""The benchmark itself: its timestamp strip survives lossy coding, and a tiny run yields a sound report
+with figures at the room's glass and at the decoder.
 
 No timing assertions: the run only has to produce well-formed, plausible figures read from real frames.
 """
@@ -114,6 +115,23 @@ def test_samples_count_drops_from_counter_gaps_across_the_wrap() -> None:
     assert len(figures["latencies_ms"]) == 5
 
 
+def test_a_stream_that_stops_early_drops_the_frames_painted_after_its_last_one() -> None:
+    # 60 frames painted at 60 Hz and shown 20 ms later each; then nothing for the window's last second.
+    window = {
+        "seconds": 2.0,
+        "frames": 60,
+        "unreadable": 0,
+        "counters": list(range(60)),
+        "stamps": [1000 + round(i * 1000 / 60) for i in range(60)],
+        "latencies_ms": [20.0] * 60,
+    }
+    healthy = summarize_stream({**window, "ended_ms": 1000 + 983 + 20.0})
+    assert healthy["dropped_frames"] == 0
+    stopped = summarize_stream({**window, "ended_ms": 1000 + 983 + 20.0 + 1000.0})
+    assert 58 <= stopped["dropped_frames"] <= 60  # one second at the pattern's 60 Hz
+    assert stopped["shown_frames"] == healthy["shown_frames"] + stopped["dropped_frames"]
+
+
 def test_matrix_options() -> None:
     parser = build_parser()
     args = parser.parse_args(["--sizes", "1280x720,1920x1080", "--codecs", "h264,vp8", "--senders", "1,4"])
@@ -127,20 +145,31 @@ def test_matrix_options() -> None:
         parser.parse_args(["--codecs", "h265"])
 
 
-def _result(latency: float, fps: float, **extra: Any) -> dict[str, Any]:
+def _latency(median: float) -> dict[str, Any]:
+    return {
+        "samples": 10,
+        "median": median,
+        "p95": median * 1.5,
+        "p99": median * 1.8,
+        "max": median * 2,
+        "min": 1.0,
+    }
+
+
+def _result(latency: float, fps: float, *, glass: float | None = None, **extra: Any) -> dict[str, Any]:
+    """A passed run: ``latency`` at the glass (``glass`` given) or at the decoder only."""
     return {
         "ok": True,
         "error": None,
         "codec": "H264",
         "streams": 1,
         "frames": 480,
-        "latency_ms": {
-            "samples": 10,
-            "median": latency,
-            "p95": latency * 1.5,
-            "max": latency * 2,
-            "min": 1.0,
-        },
+        "glass_latency_ms": None if glass is None else _latency(glass),
+        "decoder_latency_ms": _latency(latency),
+        "latencies_ms": [latency] * 10,
+        "displayed_fps": None if glass is None else 30.0,
+        "glass_samples": None if glass is None else 1800,
+        "glass_unreadable": None if glass is None else 0,
         "fps": fps,
         "unique_fps": 56.0,
         "source_fps": 57.0,
@@ -177,7 +206,7 @@ def _report(cases: list[dict[str, Any]]) -> dict[str, Any]:
         "warmup": 2.0,
         "fps": 60.0,
         "pattern_fps": 57.0,
-        "baseline": True,
+        "sides": ["coalesce", "ffmpeg"],
         "runs": 3,
         "max_load": 0.25,
         "max_steal": 0.05,
@@ -193,36 +222,73 @@ def _report(cases: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _motion_case() -> dict[str, Any]:
-    ours = summarize_runs([_result(40.0, 50.0), _result(30.0, 50.0), _result(44.0, 50.0)])
+    ours = summarize_runs(
+        [_result(20.0, 50.0, glass=40.0), _result(15.0, 50.0, glass=30.0), _result(22.0, 50.0, glass=44.0)]
+    )
     theirs = summarize_runs([_result(20.0, 60.0), {"ok": False, "error": "the pattern window exited (1)"}])
     return {
         **dataclasses.asdict(Case(1280, 720, "motion", "h264", 1)),
         "name": "1280x720 motion h264 x1",
-        "coalesce": ours,
-        "baseline": theirs,
-        "ratios": summary_ratios(ours, theirs),
+        "sides": {"coalesce": ours, "ffmpeg": theirs},
+        "ratios": {"ffmpeg": summary_ratios(ours, theirs)},
+        "floor": {
+            "latency_ms": {"samples": 1800, "median": 9.5, "p95": 17.0, "p99": 18.0, "max": 30.0, "min": 0.5},
+            "displayed_fps": 57.0,
+            "samples": 1800,
+            "unreadable": 0,
+        },
         "runs": [],
     }
 
 
-def test_runs_alternate_who_goes_first() -> None:
-    assert [run_order(i, baseline=True)[0] for i in range(4)] == ["coalesce", "baseline"] * 2
-    assert run_order(1, baseline=False) == ["coalesce"]
+def test_runs_rotate_who_goes_first() -> None:
+    assert [run_order(i, ["coalesce", "ffmpeg"]) for i in range(3)] == [
+        ["coalesce", "ffmpeg"],
+        ["ffmpeg", "coalesce"],
+        ["coalesce", "ffmpeg"],
+    ]
+    orders = ["".join(run_order(i, "ABC")) for i in range(7)]
+    assert orders == ["ABC", "BCA", "CAB", "ACB", "CBA", "BAC", "ABC"]
+    # Over six runs each side goes first twice, and is in each other place twice.
+    for place in range(3):
+        assert sorted(order[place] for order in orders[:6]) == sorted("ABC" * 2)
+    assert run_order(1, ["coalesce"]) == ["coalesce"]
 
 
-def test_table_shows_medians_ranges_ratios_failures_and_the_machine() -> None:
+def test_table_shows_glass_and_decoder_medians_ranges_ratios_failures_and_the_machine() -> None:
     case = _motion_case()
-    ours, theirs = case["coalesce"], case["baseline"]
-    assert ours["figures"]["latency_median_ms"] == {"median": 40.0, "min": 30.0, "max": 44.0}
+    ours, theirs = case["sides"]["coalesce"], case["sides"]["ffmpeg"]
+    assert ours["figures"]["glass_latency_median_ms"] == {"median": 40.0, "min": 30.0, "max": 44.0}
+    assert ours["figures"]["decoder_latency_median_ms"] == {"median": 20.0, "min": 15.0, "max": 22.0}
+    assert ours["figures"]["glass_latency_p99_ms"]["median"] == pytest.approx(72.0)
+    assert theirs["figures"]["glass_latency_median_ms"] is None  # its glass is not read yet
     assert (theirs["ok"], theirs["ok_runs"]) == (False, 1)
     assert theirs["errors"] == ["the pattern window exited (1)"]
     table = format_tables(Report.parse(_report([case])))
-    motion_row = next(line for line in table.splitlines() if line.startswith("| 1280x720 motion h264 x1 "))
-    assert "| 40 (30-44) / 20 (2.00x)" in motion_row
-    assert "ffmpeg 1/2 runs failed" in motion_row
-    assert "50.0 / 60.0 (0.83x)" in table
+    glass_row, decoder_row = (
+        line for line in table.splitlines() if line.startswith("| 1280x720 motion h264 x1 ")
+    )
+    assert "ffmpeg 1/2 runs failed" in glass_row
+    assert "| 40 (30-44) / -  |" in glass_row  # no ratio against a figure the rival does not have
+    assert "| 30.0 / - " in glass_row  # displayed fps
+    assert "| 10 (57 fps) |" in glass_row  # the floor
+    assert "| 20 (15-22) / 20 (1.00x) |" in decoder_row
+    assert "50.0 / 60.0 (0.83x)" in decoder_row
+    assert "(Coalesce / ffmpeg (ratio))" in table
     assert table.count("Machine: Test CPU, 2 CPUs") == 2  # under each table
     assert "net.core.rmem_max 4194304" in table and "FFmpeg 8.1.2" in table and "ffmpeg 5.1.9" in table
+
+
+def test_a_third_side_gets_its_own_column_and_ratio() -> None:
+    case = _motion_case()
+    chromium = summarize_runs([_result(50.0, 30.0, glass=80.0)])
+    case["sides"]["chromium"] = chromium
+    case["ratios"]["chromium"] = summary_ratios(case["sides"]["coalesce"], chromium)
+    report = _report([case])
+    report["settings"]["sides"] = ["coalesce", "ffmpeg", "chromium"]
+    table = format_tables(Report.parse(report))
+    assert "(Coalesce / ffmpeg (ratio) / Chromium (ratio))" in table
+    assert "| 40 (30-44) / - / 80 (0.50x) |" in table
 
 
 def test_readme_tables_are_regenerated_from_a_report_file(tmp_path: Path) -> None:
@@ -235,17 +301,26 @@ def test_readme_tables_are_regenerated_from_a_report_file(tmp_path: Path) -> Non
     assert run.returncode == 0, run.stdout + run.stderr
     text = readme.read_text()
     assert "old table" not in text and text.endswith("## Known limits\n")
-    assert "| 1280x720 motion h264 x1 (ffmpeg 1/2 runs failed) | 40 (30-44) / 20 (2.00x)" in text
+    assert "| 1280x720 motion h264 x1 (ffmpeg 1/2 runs failed) | 40 (30-44) / -" in text
     assert "Machine: Test CPU" in text
 
 
 def test_a_report_with_a_wrong_field_is_refused_by_name() -> None:
     broken = _report([_motion_case()])
-    broken["cases"][0]["coalesce"]["runs"] = "three"
-    with pytest.raises(ReportError, match=r"cases\[0\]\.coalesce\.runs: expected int"):
+    broken["cases"][0]["sides"]["coalesce"]["runs"] = "three"
+    with pytest.raises(ReportError, match=r"cases\[0\]\.sides\.coalesce\.runs: expected int"):
         Report.parse(broken)
-    with pytest.raises(ReportError, match="schema is 'coalesce-benchmark/1'"):
-        Report.parse({**broken, "schema": "coalesce-benchmark/1"})
+    for old in ("coalesce-benchmark/1", "coalesce-benchmark/2"):
+        with pytest.raises(ReportError, match=f"schema is '{old}'.*no figure at the room's glass"):
+            Report.parse({**broken, "schema": old})
+    stray = _report([_motion_case()])
+    stray["cases"][0]["ratios"]["chromium"] = {}
+    with pytest.raises(ReportError, match=r"cases\[0\]\.ratios\.chromium: not a rival"):
+        Report.parse(stray)
+    unordered = _report([_motion_case()])
+    unordered["settings"]["sides"] = ["ffmpeg", "coalesce"]
+    with pytest.raises(ReportError, match=r"settings\.sides: expected side names with 'coalesce' first"):
+        Report.parse(unordered)
 
 
 def test_a_run_against_a_dead_or_idle_pattern_fails_and_says_why() -> None:
@@ -281,15 +356,17 @@ def test_a_busy_machine_refuses_the_run() -> None:
     assert problem is not None and "hypervisor took 15%" in problem
 
 
-def _check_result(result: dict[str, Any], streams: int) -> None:
-    assert result["ok"], result.get("error")
-    assert result["streams"] == streams
-    latency = result["latency_ms"]
-    samples = result["latencies_ms"]
+def _check_latency(latency: dict[str, Any], samples: list[float]) -> None:
     assert latency["samples"] == len(samples) > 0
     # Read from real frames: every latency is positive and below any sane bound.
     assert all(0 < x < 5000 for x in samples)
-    assert latency["min"] <= latency["median"] <= latency["p95"] <= latency["max"]
+    assert latency["min"] <= latency["median"] <= latency["p95"] <= latency["p99"] <= latency["max"]
+
+
+def _check_result(result: dict[str, Any], streams: int) -> None:
+    assert result["ok"], result.get("error")
+    assert result["streams"] == streams
+    _check_latency(result["decoder_latency_ms"], result["decoder_latencies_ms"])
     for key in (
         "fps",
         "unique_fps",
@@ -313,7 +390,16 @@ def test_quick_run_writes_a_well_formed_report(tmp_path: Path) -> None:
     # No load limits: the suite runs beside other tests on 2 cores; the checks are tested above.
     unlimited = ["--max-load", "1", "--max-steal", "1"]
     run = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", *unlimited, "--json", str(report_path)],
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--quick",
+            *unlimited,
+            "--keep-logs",
+            "--json",
+            str(report_path),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -324,22 +410,40 @@ def test_quick_run_writes_a_well_formed_report(tmp_path: Path) -> None:
     report = json.loads(report_path.read_text())
     Report.load(report_path)  # the file is in the documented schema
     assert report["machine"]["cpus"] > 0
-    assert report["settings"]["baseline"] is True
+    assert report["settings"]["sides"] == ["coalesce", "ffmpeg"]
     assert report["settings"]["runs"] == 1
     assert report["machine"]["rmem_max"] > 0 and report["machine"]["av_ffmpeg"]
     (case,) = report["cases"]
     assert (case["width"], case["height"], case["senders"]) == (320, 240, 1)
-    assert case["coalesce"]["ok"] and case["baseline"]["ok"], (case["coalesce"], case["baseline"])
+    ours, theirs = case["sides"]["coalesce"], case["sides"]["ffmpeg"]
+    assert ours["ok"] and theirs["ok"], (ours, theirs)
     (run_,) = case["runs"]
-    assert run_["order"] == ["coalesce", "baseline"]
-    _check_result(run_["coalesce"], streams=1)
-    assert run_["coalesce"]["codec"] == "H264"
-    assert run_["coalesce"]["capture_drops"] >= 0
-    _check_result(run_["baseline"], streams=1)
-    assert (
-        case["coalesce"]["figures"]["latency_median_ms"]["median"] == run_["coalesce"]["latency_ms"]["median"]
-    )
-    assert set(case["ratios"]) >= {"latency_median_ms", "fps", "sender_cpu", "receiver_cpu"}
-    assert all(value is None or value > 0 for value in case["ratios"].values())
+    assert run_["order"] == ["coalesce", "ffmpeg"]
+    coalesce, ffmpeg = run_["results"]["coalesce"], run_["results"]["ffmpeg"]
+    _check_result(coalesce, streams=1)
+    assert coalesce["codec"] == "H264"
+    assert coalesce["capture_drops"] >= 0
+    # The headline is read off the room window's screen, a second figure at the decoder.
+    _check_latency(coalesce["glass_latency_ms"], coalesce["latencies_ms"])
+    assert coalesce["glass_samples"] >= coalesce["glass_latency_ms"]["samples"]
+    assert 0 < coalesce["displayed_fps"] <= coalesce["source_fps"] * 1.1
+    assert ours["figures"]["glass_latency_median_ms"]["median"] == coalesce["glass_latency_ms"]["median"]
+    assert ours["figures"]["decoder_latency_median_ms"]["median"] == coalesce["decoder_latency_ms"]["median"]
+    # Five snapshots of the glass, each a picture at the source size with its strip's counter.
+    assert len(coalesce["snapshots"]) == 5
+    counters = [shot["counter"] for shot in coalesce["snapshots"]]
+    assert any(c is not None for c in counters)
+    picture = np.load(coalesce["snapshots"][0]["path"])
+    assert picture.shape == (240, 320, 3)
+    # The floor: the same sampler on the senders' own screen.
+    assert case["floor"]["samples"] > 0 and case["floor"]["latency_ms"]["median"] > 0
+    _check_result(ffmpeg, streams=1)
+    assert ffmpeg["glass_latency_ms"] is None and ffmpeg["displayed_fps"] is None  # no viewer window yet
+    assert set(case["ratios"]) == {"ffmpeg"}
+    assert set(case["ratios"]["ffmpeg"]) >= {"glass_latency_median_ms", "decoder_latency_median_ms", "fps"}
+    assert case["ratios"]["ffmpeg"]["glass_latency_median_ms"] is None
+    assert all(value is None or value > 0 for value in case["ratios"]["ffmpeg"].values())
     assert "320x240 motion h264 x1" in run.stdout
-    assert "Glass to decoded frame" in run.stdout
+    assert "Glass to glass at the room's screen" in run.stdout and "At the decoder" in run.stdout
+    logs = run.stderr.rsplit("# logs kept in ", 1)[1].split()[0]
+    shutil.rmtree(logs, ignore_errors=True)
