@@ -98,7 +98,7 @@ class GlassSampler:
         self._samples = StripSamples()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        with mss.mss(display=display) as grabber:
+        with mss.MSS(display=display) as grabber:
             monitor = grabber.monitors[0]
             self.screen = (int(monitor["width"]), int(monitor["height"]))
 
@@ -120,7 +120,7 @@ class GlassSampler:
 
     def _run(self, placement: Placement) -> None:
         region, size = placement.strip_corner()
-        with mss.mss(display=self._display) as grabber:
+        with mss.MSS(display=self._display) as grabber:
             with self._lock:
                 self._samples.reset()
             due = time.monotonic()
@@ -137,7 +137,7 @@ class GlassSampler:
     def snapshot(self, placement: Placement) -> tuple[np.ndarray, timecode.Timecode | None]:
         """The whole picture once, as RGB at the source size, and the strip it shows."""
         x, y, width, height = placement.rect
-        with mss.mss(display=self._display) as grabber:
+        with mss.MSS(display=self._display) as grabber:
             shot = np.asarray(grabber.grab({"left": x, "top": y, "width": width, "height": height}))
         rgb = cv2.cvtColor(shot, cv2.COLOR_BGRA2RGB)
         if (width, height) != placement.source:

@@ -44,6 +44,44 @@ def cpu_seconds(pid: int) -> float:
     return (utime + stime) / CLOCK_TICKS
 
 
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (a browser's renderers and helpers), from ``/proc``."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat[stat.rindex(")") + 2 :].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def memory_mib(pids: Sequence[int]) -> float:
+    """Proportional set size (PSS) of these processes together, in MiB; 0 for those that have exited.
+
+    PSS rather than RSS: a page several processes share (a browser's libraries, a forked helper's) is
+    counted once over them, split, so a side of many processes is not charged for its sharing."""
+    total_kib = 0
+    for pid in pids:
+        try:
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        for line in rollup.splitlines():
+            if line.startswith("Pss:"):
+                total_kib += int(line.split()[1])
+                break
+    return total_kib / 1024
+
+
 def child_env(display: str | None = None, **extra: str) -> dict[str, str]:
     """This environment for a child: the project importable, Qt on xcb, ICE on loopback only."""
     env = dict(os.environ)

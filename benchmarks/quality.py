@@ -23,6 +23,7 @@ core has no SSIM (only the contrib module does). An identical picture has an inf
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ from benchmarks.procs import PatternRecord
 
 BT601 = np.array([0.299, 0.587, 0.114])
 PEAK = 255.0
+SSIM_WINDOW = 11
+"""The Gaussian window's size for sigma 1.5, as scikit-image derives it."""
 BLEED_ROWS = 16
 """Rows below the strip left out too: one codec block row, where the strip's edges ring and blur."""
 
@@ -71,21 +74,52 @@ def first_scored_row(width: int, height: int) -> int:
     return min(height, timecode.strip_geometry(width, height).bottom + BLEED_ROWS)
 
 
-def score(picture: np.ndarray, reference: np.ndarray) -> FrameScore:
-    """PSNR (dB) and SSIM of ``picture`` against ``reference``: RGB ``uint8`` pictures of the same size."""
+Rect = tuple[int, int, int, int]
+"""x, y, width, height in source pixels."""
+
+
+def score(picture: np.ndarray, reference: np.ndarray, covered: Iterable[Rect] = ()) -> FrameScore:
+    """PSNR (dB) and SSIM of ``picture`` against ``reference``: RGB ``uint8`` pictures of the same size.
+
+    ``covered``: parts of the picture the viewer drew something else over (a name label, a share count),
+    left out like the strip's rows: the score is of the shared picture, not of the viewer's captions."""
     if picture.shape != reference.shape:
         raise ValueError(f"a {picture.shape} picture cannot be scored against a {reference.shape} reference")
     top = first_scored_row(reference.shape[1], reference.shape[0])
     shown, painted = luma(picture[top:]), luma(reference[top:])
+    covered = list(covered)
+    scored = _outside(shown.shape, covered, top, 0)
     # scikit-image's metrics carry no annotations (hence the ignores).
-    with np.errstate(divide="ignore"):  # identical pictures: an infinite PSNR, as ffmpeg's filter says too
-        psnr = float(peak_signal_noise_ratio(painted, shown, data_range=PEAK))  # type: ignore[no-untyped-call]
-    ssim = float(
-        structural_similarity(  # type: ignore[no-untyped-call]
-            painted, shown, data_range=PEAK, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
-        )
+    mean_ssim, ssim_map = structural_similarity(  # type: ignore[no-untyped-call]
+        painted,
+        shown,
+        data_range=PEAK,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        full=True,
     )
-    return FrameScore(psnr, ssim)
+    if scored.all():
+        with np.errstate(divide="ignore"):  # identical pictures: an infinite PSNR, as ffmpeg's filter says
+            psnr = float(peak_signal_noise_ratio(painted, shown, data_range=PEAK))  # type: ignore[no-untyped-call]
+        return FrameScore(psnr, float(mean_ssim))
+    mse = float(np.mean((painted[scored] - shown[scored]) ** 2))
+    psnr = math.inf if mse == 0 else 10 * math.log10(PEAK**2 / mse)
+    # As scikit-image's own mean does, the map's border (half a window) is left out, and so is half a
+    # window round each covered part: SSIM there still sees the caption through its window.
+    edge = SSIM_WINDOW // 2
+    inner = np.zeros_like(scored)
+    inner[edge:-edge, edge:-edge] = _outside(shown.shape, covered, top, edge)[edge:-edge, edge:-edge]
+    return FrameScore(psnr, float(ssim_map[inner].mean()))
+
+
+def _outside(shape: tuple[int, ...], covered: list[Rect], top: int, grow: int) -> np.ndarray:
+    """True where no covered rect (grown by ``grow`` pixels, in rows counted from ``top``) reaches."""
+    mask = np.ones(shape, dtype=bool)
+    for x, y, width, height in covered:
+        rows = slice(max(0, y - grow - top), max(0, y + height + grow - top))
+        mask[rows, max(0, x - grow) : max(0, x + width + grow)] = False
+    return mask
 
 
 class PaintedFrames:
@@ -123,25 +157,26 @@ class PaintedFrames:
 
 
 def score_snapshots(snapshots: Iterable[Mapping[str, Any]], record: PatternRecord) -> QualitySummary:
-    """Score glass snapshots (``{"path", "counter", "timestamp_ms"}``, as ``snapshot`` answers) against
-    the frames the pattern painted; medians over those that name a painted frame."""
-    named: list[tuple[Path, timecode.Timecode]] = []
+    """Score glass snapshots (``{"path", "counter", "timestamp_ms"}``, as ``snapshot`` answers, and
+    optionally ``"covered"``: rects for :func:`score`) against the frames the pattern painted; medians over
+    those that name a painted frame."""
+    named: list[tuple[Path, timecode.Timecode, list[Rect]]] = []
     skipped = 0
     for snapshot in snapshots:
         if snapshot.get("counter") is None or snapshot.get("timestamp_ms") is None:
             skipped += 1
         else:
-            named.append(
-                (Path(snapshot["path"]), timecode.Timecode(snapshot["timestamp_ms"], snapshot["counter"]))
-            )
-    frames = PaintedFrames.load(record, wanted=(code for _, code in named))
+            code = timecode.Timecode(snapshot["timestamp_ms"], snapshot["counter"])
+            covered = [tuple(rect) for rect in snapshot.get("covered", [])]
+            named.append((Path(snapshot["path"]), code, covered))  # type: ignore[arg-type]
+    frames = PaintedFrames.load(record, wanted=(code for _, code, _ in named))
     scores: list[FrameScore] = []
-    for path, code in named:
+    for path, code, covered in named:
         reference = frames.reference(code)
         if reference is None:
             skipped += 1
         else:
-            scores.append(score(np.load(path), reference))
+            scores.append(score(np.load(path), reference, covered))
     if not scores:
         return QualitySummary(None, None, 0, skipped)
     return QualitySummary(

@@ -11,8 +11,10 @@ screen's size, so frames a sender scaled down for a small tile are still read). 
 - ``{"cmd": "begin"}``: start a measurement window (clears the samples of every stream).
 - ``{"cmd": "end"}``: answers with the window's samples per stream (see :meth:`StripSamples.report`).
 - ``{"cmd": "placements"}`` (``--window`` only): where each share's screen picture is drawn on the room's
-  screen, ``{"placements": [{"sender": name, "rect": [x, y, w, h]}]}`` in screen pixels, after the tile's
-  letterbox: the rect a :mod:`benchmarks.glass` sampler on that screen reads.
+  screen, ``{"placements": [{"sender": name, "rect": [x, y, w, h], "covered": [[x, y, w, h], ...]}]}`` in
+  screen pixels, after the tile's letterbox: the rect a :mod:`benchmarks.glass` sampler on that screen
+  reads, and the captions the window draws over it (name label, share count), which quality scores leave
+  out.
 
 It exits when stdin closes. The decoder-point figure is read where the receiver gets its frames: each
 decoded frame passes its sink's ``on_frame`` hook (:class:`ProbedSinks`), where the Y plane is read in
@@ -165,6 +167,8 @@ async def answer(receiver: Receiver, sinks: ProbedSinks, placements: Placements 
 def run_window(args: argparse.Namespace) -> int:
     """The receiver under its room window, full screen on ``DISPLAY``, until stdin closes."""
     import qasync  # Qt is loaded only when a window is wanted
+    from PySide6.QtCore import QPoint, QRect
+    from PySide6.QtWidgets import QLabel, QToolButton, QWidget
 
     from coalesce_common.ui.qtloop import application, run_with_qt
     from coalesce_receiver.ui.room_window import RoomWindow
@@ -182,10 +186,26 @@ def run_window(args: argparse.Namespace) -> int:
             if rect is None or not tile.isVisible():
                 continue
             corner = tile.mapToGlobal(rect.topLeft())
+            picture = QRect(corner, rect.size())
             shown.append(
-                {"sender": tile.sender_name, "rect": [corner.x(), corner.y(), rect.width(), rect.height()]}
+                {
+                    "sender": tile.sender_name,
+                    "rect": [corner.x(), corner.y(), rect.width(), rect.height()],
+                    "covered": covered(picture),
+                }
             )
         return shown
+
+    def covered(picture: QRect) -> list[list[int]]:
+        """Screen rects of the captions the window draws over ``picture`` (name label, share count)."""
+        found = []
+        for widget in window.findChildren(QWidget):
+            if widget.isWindow() or not widget.isVisible() or not isinstance(widget, QLabel | QToolButton):
+                continue
+            box = QRect(widget.mapToGlobal(QPoint(0, 0)), widget.size()).intersected(picture)
+            if not box.isEmpty():
+                found.append([box.x(), box.y(), box.width(), box.height()])
+        return found
 
     async def main() -> None:
         async with receiver:

@@ -356,13 +356,14 @@ def machine_line(report: Report) -> str:
 
 
 def format_tables(report: Report) -> str:
-    """Two Markdown tables (at the room's glass; at the decoder and what it costs), each with the machine.
+    """Three Markdown tables (at the room's glass; at the decoder and what it costs; the picture's quality
+    and memory), each with the machine.
 
     Each cell is the median over the case's runs that passed the checks (latency with the runs' min-max),
     as ``Coalesce / rival (ratio) / ...`` in the order of the report's sides, the ratio being Coalesce's
     median over that rival's. A rival whose glass is not read yet shows ``-`` there.
     """
-    rows_a, rows_b = [], []
+    rows_a, rows_b, rows_c = [], [], []
     for case in report.cases:
         cell = functools.partial(_cell, case)
         name = case.name + _status(case)
@@ -377,6 +378,16 @@ def format_tables(report: Report) -> str:
                 _floor(case),
                 f"{case.sides[OURS].samples} in {case.sides[OURS].runs}",
                 cell("first_frame_s", 2),
+            ]
+        )
+        rows_c.append(
+            [
+                name,
+                cell("psnr_db", 1),
+                cell("ssim", 3),
+                cell("bitrate_mbps", 1),
+                cell("sender_memory_mib", 0),
+                cell("receiver_memory_mib", 0),
             ]
         )
         rows_b.append(
@@ -420,6 +431,7 @@ def format_tables(report: Report) -> str:
         "Mbps",
         "other CPU s/s",
     ]
+    head_c = ["case", "PSNR dB", "SSIM", "Mbps", "sender memory MiB", "receiver memory MiB"]
     machine = f"Machine: {machine_line(report)}"
     return (
         f"Glass to glass at the room's screen: latency, displayed fps, first frame{versus}\n\n"
@@ -427,6 +439,9 @@ def format_tables(report: Report) -> str:
         + f"\n\n{machine}\n\n"
         + f"At the decoder (screen to decoded frame), frame rate, CPU and bitrate{versus}\n\n"
         + _markdown(head_b, rows_b)
+        + f"\n\n{machine}\n\n"
+        + f"The picture at the glass (against the frame the pattern painted) and memory{versus}\n\n"
+        + _markdown(head_c, rows_c)
         + f"\n\n{machine}\n"
     )
 

@@ -49,15 +49,17 @@ from typing import Any
 
 import av
 
+from benchmarks import quality, validity
 from benchmarks import report as report_module
-from benchmarks import validity
 from benchmarks.baseline import BaselineStream, ffmpeg_path, ffmpeg_version
 from benchmarks.procs import (
     BenchmarkError,
     Child,
+    PatternChild,
     XServer,
     child_env,
     cpu_seconds,
+    memory_mib,
     start_pattern,
     start_xvfb,
 )
@@ -146,7 +148,7 @@ class Stage:
     bitrate: int
 
 
-SideRun = Callable[[Case, XServer, Child, Settings, Stage], Awaitable[dict[str, Any]]]
+SideRun = Callable[[Case, XServer, PatternChild, Settings, Stage], Awaitable[dict[str, Any]]]
 """One run of one side: ``(case, the senders' screen, its pattern, settings, stage) -> result``."""
 
 STANDARD_CASES = (
@@ -200,6 +202,7 @@ def _combine(
     glass_cpu: float = 0.0,
     room_x_cpu: float = 0.0,
     snapshots: list[dict[str, Any]] | None = None,
+    memory: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """One side's run as the report keeps it.
 
@@ -207,6 +210,7 @@ def _combine(
     glass sampler's per-stream windows on the side's viewing screen, or ``None`` where the side has no
     glass yet. Every CPU figure is CPU seconds over the window; ``glass_cpu`` (the samplers') and
     ``room_x_cpu`` (the X server of the screen the side shows its picture on) are left out of "other CPU".
+    ``memory``: the sending and the receiving side's PSS at the window's end (:func:`procs.memory_mib`).
     """
     own = glass_cpu + room_x_cpu
     streams = [summarize_stream(w) for w in windows]
@@ -258,6 +262,8 @@ def _combine(
         "latencies_ms": headline,
         "decoder_latencies_ms": decoder,
         "snapshots": snapshots or [],
+        "sender_memory_mib": None if memory is None else memory[0],
+        "receiver_memory_mib": None if memory is None else memory[1],
     }
 
 
@@ -275,19 +281,46 @@ async def start_glass(name: str, display: str, log_dir: Path) -> Child:
     return child
 
 
-async def take_snapshots(glass: Child, log_dir: Path, label: str) -> list[dict[str, Any]]:
+async def take_snapshots(
+    glass: Child,
+    log_dir: Path,
+    label: str,
+    *,
+    source: tuple[int, int] | None = None,
+    rect: Sequence[int] | None = None,
+    covered: Sequence[Sequence[int]] = (),
+) -> list[dict[str, Any]]:
     """:data:`SNAPSHOTS` pictures of the glass, :data:`SNAPSHOT_SPACING` apart, saved in ``log_dir``.
 
     Each is the picture rect scaled back to the source size as an RGB ``.npy`` array, listed with the
-    counter its strip shows (``None`` when illegible), for :mod:`benchmarks.quality` to score."""
+    strip it shows (``None`` when illegible), for :mod:`benchmarks.quality` to score. ``covered``: screen
+    rects the viewer draws captions in over the picture at ``rect`` (shown at ``source`` size), listed
+    in source pixels so the scores leave them out."""
+    in_source = [_to_source(box, rect, source) for box in covered] if rect and source else []
     shots = []
     for index in range(SNAPSHOTS):
         if index:
             await asyncio.sleep(SNAPSHOT_SPACING)
         path = log_dir / f"glass-{label}-{index + 1}.npy"
         answer = await glass.request("snapshot", path=str(path))
-        shots.append({"path": answer["path"], "counter": answer["counter"]})
+        shots.append(
+            {
+                "path": answer["path"],
+                "counter": answer["counter"],
+                "timestamp_ms": answer["timestamp_ms"],
+                "covered": in_source,
+            }
+        )
     return shots
+
+
+def _to_source(box: Sequence[int], rect: Sequence[int], source: tuple[int, int]) -> list[int]:
+    """A screen rect over the picture at ``rect`` in pixels of the ``source``-sized picture (rounded out)."""
+    sx, sy = source[0] / rect[2], source[1] / rect[3]
+    left, top = math.floor((box[0] - rect[0]) * sx), math.floor((box[1] - rect[1]) * sy)
+    right = math.ceil((box[0] + box[2] - rect[0]) * sx)
+    bottom = math.ceil((box[1] + box[3] - rect[1]) * sy)
+    return [left, top, right - left, bottom - top]
 
 
 async def measure_floor(case: Case, xserver: XServer, settings: Settings) -> dict[str, Any]:
@@ -312,7 +345,7 @@ async def measure_floor(case: Case, xserver: XServer, settings: Settings) -> dic
 
 
 async def run_coalesce(
-    case: Case, xserver: XServer, pattern: Child, settings: Settings, stage: Stage
+    case: Case, xserver: XServer, pattern: PatternChild, settings: Settings, stage: Stage
 ) -> dict[str, Any]:
     data_dir = settings.log_dir / "receiver-data"
     receiver = await Child.spawn(
@@ -355,7 +388,9 @@ async def run_coalesce(
         )
 
         await asyncio.sleep(settings.warmup)
-        placed = {p["sender"]: p["rect"] for p in (await receiver.request("placements"))["placements"]}
+        placements = (await receiver.request("placements"))["placements"]
+        placed = {p["sender"]: p["rect"] for p in placements}
+        captions = {p["sender"]: p["covered"] for p in placements}
         missing = [f"bench-{i}" for i in range(case.senders) if f"bench-{i}" not in placed]
         if missing:
             raise BenchmarkError(f"the room window shows no picture for {', '.join(missing)}")
@@ -388,7 +423,15 @@ async def run_coalesce(
             cpu_seconds(stage.room.pid),
         )
         stats_after = await asyncio.gather(*(s.request("stats") for s in senders))
-        snapshots = await take_snapshots(glasses[0], settings.log_dir, "bench-0")
+        memory = memory_mib([s.pid for s in senders]), memory_mib([receiver.pid])
+        snapshots = await take_snapshots(
+            glasses[0],
+            settings.log_dir,
+            "bench-0",
+            source=(case.width, case.height),
+            rect=placed["bench-0"],
+            covered=captions["bench-0"],
+        )
     finally:
         await asyncio.gather(
             *(g.aclose() for g in glasses), *(s.aclose() for s in senders), receiver.aclose()
@@ -414,6 +457,7 @@ async def run_coalesce(
             a["capture_drops"] - b["capture_drops"] for a, b in zip(stats_after, stats_before, strict=True)
         ),
         snapshots=snapshots,
+        memory=memory,
     )
 
 
@@ -451,7 +495,7 @@ async def _start_profilers(
 
 
 async def run_ffmpeg(
-    case: Case, xserver: XServer, pattern: Child, settings: Settings, stage: Stage
+    case: Case, xserver: XServer, pattern: PatternChild, settings: Settings, stage: Stage
 ) -> dict[str, Any]:
     """The ffmpeg/RTP baseline at the bitrate Coalesce reached (per stream, at least 0.5 Mbps).
 
@@ -494,6 +538,10 @@ async def run_ffmpeg(
         windows = [s.samples.report() for s in streams]
         elapsed = time.monotonic() - began
         after = snapshot()
+        memory = (
+            memory_mib([s.encoder.pid for s in streams if s.encoder is not None]),
+            memory_mib([s.decoder.pid for s in streams if s.decoder is not None]),
+        )
     finally:
         await asyncio.gather(*(s.aclose() for s in streams))
     return _combine(
@@ -507,6 +555,7 @@ async def run_ffmpeg(
         first_frame=first_frame,
         first_frame_from_launch=first_frame,
         capture_drops=None,
+        memory=memory,
     )
 
 
@@ -547,11 +596,23 @@ def _figures(result: dict[str, Any] | None) -> dict[str, float]:
         if result.get("glass_unreadable") is None
         else result["glass_unreadable"],
         "other_cpu": result["other_cpu"],
+        "psnr_db": _or_nan(result.get("psnr_db")),
+        "ssim": _or_nan(result.get("ssim")),
+        "sender_memory_mib": _or_nan(result.get("sender_memory_mib")),
+        "receiver_memory_mib": _or_nan(result.get("receiver_memory_mib")),
     }
+
+
+def _or_nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)
 
 
 SUMMARY_FIGURES = (
     *RATIO_FIGURES,
+    "psnr_db",
+    "ssim",
+    "sender_memory_mib",
+    "receiver_memory_mib",
     "decoder_latency_p99_ms",
     "unique_fps",
     "dropped_pct",
@@ -563,7 +624,7 @@ SUMMARY_FIGURES = (
 
 
 async def _measure(
-    side: str, case: Case, xserver: XServer, pattern: Child, settings: Settings, stage: Stage
+    side: str, case: Case, xserver: XServer, pattern: PatternChild, settings: Settings, stage: Stage
 ) -> dict[str, Any]:
     """One side's run, refused on a busy machine and failed when :mod:`benchmarks.validity` says so."""
     load = await validity.sample_load(own=lambda: sum(_screen_cpu(xserver, pattern)[:2]))
@@ -581,6 +642,9 @@ async def _measure(
             )
             if problems:
                 result = {**result, "ok": False, "error": "; ".join(problems)}
+        if result.get("snapshots"):
+            scores = await asyncio.to_thread(quality.score_snapshots, result["snapshots"], pattern.record)
+            result.update(psnr_db=scores.psnr_db, ssim=scores.ssim, quality_frames=scores.frames)
     result["load_before"] = dataclasses.asdict(load)
     if not result["ok"]:
         print(f"#   {side} failed: {result['error']}", file=sys.stderr, flush=True)
@@ -629,7 +693,7 @@ def summary_ratios(ours: dict[str, Any], rival: dict[str, Any]) -> dict[str, flo
 
 
 async def run_case(
-    case: Case, xserver: XServer, pattern: Child, settings: Settings, room: XServer
+    case: Case, xserver: XServer, pattern: PatternChild, settings: Settings, room: XServer
 ) -> dict[str, Any]:
     case_dir = settings.log_dir / case.name.replace(" ", "-")
     case_dir.mkdir(parents=True, exist_ok=True)

@@ -181,6 +181,10 @@ def _result(latency: float, fps: float, *, glass: float | None = None, **extra: 
         "other_cpu": 0.05,
         "bitrate_mbps": 4.0,
         "first_frame_s": 0.5,
+        "psnr_db": 38.5,
+        "ssim": 0.975,
+        "sender_memory_mib": 180.0,
+        "receiver_memory_mib": 240.0,
         **extra,
     }
 
@@ -265,7 +269,7 @@ def test_table_shows_glass_and_decoder_medians_ranges_ratios_failures_and_the_ma
     assert (theirs["ok"], theirs["ok_runs"]) == (False, 1)
     assert theirs["errors"] == ["the pattern window exited (1)"]
     table = format_tables(Report.parse(_report([case])))
-    glass_row, decoder_row = (
+    glass_row, decoder_row, picture_row = (
         line for line in table.splitlines() if line.startswith("| 1280x720 motion h264 x1 ")
     )
     assert "ffmpeg 1/2 runs failed" in glass_row
@@ -275,7 +279,9 @@ def test_table_shows_glass_and_decoder_medians_ranges_ratios_failures_and_the_ma
     assert "| 20 (15-22) / 20 (1.00x) |" in decoder_row
     assert "50.0 / 60.0 (0.83x)" in decoder_row
     assert "(Coalesce / ffmpeg (ratio))" in table
-    assert table.count("Machine: Test CPU, 2 CPUs") == 2  # under each table
+    cells = [cell.strip() for cell in picture_row.split("|")[2:-1]]
+    assert cells == ["38.5 / 38.5", "0.975 / 0.975", "4.0 / 4.0 (1.00x)", "180 / 180", "240 / 240"]
+    assert table.count("Machine: Test CPU, 2 CPUs") == 3  # under each table
     assert "net.core.rmem_max 4194304" in table and "FFmpeg 8.1.2" in table and "ffmpeg 5.1.9" in table
 
 
@@ -435,6 +441,10 @@ def test_quick_run_writes_a_well_formed_report(tmp_path: Path) -> None:
     assert any(c is not None for c in counters)
     picture = np.load(coalesce["snapshots"][0]["path"])
     assert picture.shape == (240, 320, 3)
+    # Scored against the frames the pattern painted (a 320x240 share: well above a wrong frame's ~16 dB).
+    assert coalesce["quality_frames"] >= 1 and coalesce["psnr_db"] > 20 and 0.5 < coalesce["ssim"] <= 1
+    assert coalesce["sender_memory_mib"] > 20 and coalesce["receiver_memory_mib"] > 20
+    assert ffmpeg["sender_memory_mib"] > 1 and ffmpeg["receiver_memory_mib"] > 1
     # The floor: the same sampler on the senders' own screen.
     assert case["floor"]["samples"] > 0 and case["floor"]["latency_ms"]["median"] > 0
     _check_result(ffmpeg, streams=1)

@@ -131,6 +131,20 @@ def test_heavier_damage_scores_lower(screens: dict[str, PatternScreen], content:
 
 
 @pytest.mark.x11
+def test_what_the_viewer_drew_over_the_picture_is_left_out(screens: dict[str, PatternScreen]) -> None:
+    capture = screens["motion"].captures[0]
+    reference = _reference(screens["motion"], capture.code)
+    labelled = capture.rgb.copy()
+    label = (40, HEIGHT - 120, 300, 80)  # a white caption over the picture, as a room's name label
+    labelled[label[1] : label[1] + label[3], label[0] : label[0] + label[2]] = 255
+    clean = quality.score(capture.rgb, reference)
+    assert quality.score(labelled, reference).psnr_db < 30  # the caption dominates the error
+    masked = quality.score(labelled, reference, covered=[label])
+    assert masked.psnr_db == clean.psnr_db == math.inf
+    assert masked.ssim > 0.999
+
+
+@pytest.mark.x11
 def test_the_frame_is_looked_up_by_its_strip(screens: dict[str, PatternScreen]) -> None:
     screen = screens["motion"]
     first, *others = screen.captures
