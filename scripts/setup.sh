@@ -14,8 +14,10 @@ APT_PACKAGES=(
     ejabberd coturn postgresql
     # real proxies and network isolation for the proxy tests (started by the tests, never as services)
     squid apache2-utils dante-server nftables iproute2
-    # the benchmark's baseline (an ffmpeg capture -> encode -> decode pipeline)
-    ffmpeg
+    # the benchmark's baselines: an ffmpeg capture -> encode -> decode pipeline, and two browsers over WebRTC
+    # (Playwright drives Debian's Chromium through executable_path, never its own download; xdotool moves
+    # the sending Chromium's "sharing your screen" bar off the shared screen, as a user's "Hide" click would)
+    ffmpeg chromium xdotool
     # the checks of resources/ (desktop entries, AppStream metadata), as the desktops and lintian read them
     desktop-file-utils appstream
     # the installer tests (tests/installers): a real Secret Service on a private D-Bus for the installed
