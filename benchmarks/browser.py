@@ -33,8 +33,8 @@ Settings, as the best user of a browser would set them:
 - ``maxBitrate`` ``bitrate`` (default Coalesce's 4 Mbit/s) and ``maxFramerate`` the case's fps on the one
   encoding; the codec first through ``setCodecPreferences``.
 - ``jitterBufferTarget = 0`` on the receiver: the lowest target the API allows (a hint; Chromium keeps the
-  delay its jitter estimate needs). ``--disable-gpu`` on both: this machine has no GPU, and Chromium's
-  software compositor is cheaper than the SwiftShader GL it falls back to otherwise.
+  delay its jitter estimate needs). ``--disable-gpu`` on both: this machine has no GPU; without the flag
+  Chromium's GPU process fails to start before Chromium composites in software all the same.
 """
 
 from __future__ import annotations
@@ -58,11 +58,13 @@ from typing import TYPE_CHECKING, Any
 from playwright.async_api import BrowserContext, Page, Playwright, Route, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
-from benchmarks import run as bench_run
 from benchmarks.procs import BenchmarkError, Child, XServer, child_env, cpu_seconds, start_pattern, start_xvfb
 
 if TYPE_CHECKING:
     from benchmarks.run import Case, Settings
+
+# benchmarks.run imports this module to run the browser side, so this one imports benchmarks.run (its
+# Case, Settings and result builder) inside the functions that use it, never at import time.
 
 CHROMIUM = Path("/usr/bin/chromium")
 WEB_DIR = Path(__file__).resolve().parent / "web"
@@ -338,6 +340,8 @@ async def _measure(
     glass: Child,
     launched_at: float,
 ) -> dict[str, Any]:
+    from benchmarks import run as bench_run
+
     options = {
         "fps": settings.fps,
         "width": case.width,
@@ -372,6 +376,9 @@ async def _measure(
     elapsed = time.monotonic() - began
     cpu_after = cpu()
     stats_after = await sender.call("() => stats()")
+    received = await receiver.call("() => stats()")
+    kept = {"sender_before": stats_before, "sender_after": stats_after, "receiver_after": received}
+    (settings.log_dir / "chromium-stats.json").write_text(json.dumps(kept, indent=1) + "\n")
     snapshots = []
     for index in range(SNAPSHOTS):
         if index:
@@ -408,6 +415,8 @@ def _size(text: str) -> tuple[int, int]:
 
 
 async def _run_once(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
+    from benchmarks import run as bench_run
+
     width, height = args.size
     case = bench_run.Case(width, height, args.content, args.codec, 1)
     settings = bench_run.Settings(
@@ -446,6 +455,8 @@ def main(argv: list[str] | None = None) -> int:
         "--log-dir", type=Path, help="keep the logs and snapshots there (default: a temp dir)"
     )
     args = parser.parse_args(argv)
+    from benchmarks import run as bench_run
+
     log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="coalesce-browser-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     try:
