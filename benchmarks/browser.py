@@ -265,6 +265,27 @@ async def clear_screen(xserver: XServer, sender_pid: int) -> None:
         await asyncio.sleep(0.05)  # polling for the bar, which Chromium maps on its own schedule
 
 
+async def fill_screen(screen: XServer, browser: Browser) -> None:
+    """Makes the kiosk window cover exactly the whole screen, and waits until its page is that size.
+
+    Without a window manager, Chromium 156 on X11 makes its kiosk window one pixel narrower and shorter
+    than ``--window-size`` asks when that is the screen's size (1279x719 on a 1280x720 screen), which
+    scales the video and leaves a black line at the right and bottom edges.
+    """
+    found = await _xdotool(screen.display, "search", "--onlyvisible", "--pid", str(browser.pid))
+    for window in found.split():
+        await _xdotool(screen.display, "windowsize", window, str(screen.width), str(screen.height))
+        await _xdotool(screen.display, "windowmove", window, "0", "0")
+    size = [screen.width, screen.height]
+    try:
+        await browser.page.wait_for_function(
+            "([w, h]) => innerWidth === w && innerHeight === h", arg=size, timeout=START_TIMEOUT * 1000
+        )
+    except PlaywrightError as exc:
+        got = await browser.call("() => [innerWidth, innerHeight]")
+        raise BenchmarkError(f"the receiving page is {got[0]}x{got[1]}, not the screen's {size}") from exc
+
+
 async def _move_off_screen(xserver: XServer, pid: int) -> bool:
     """Moves ``pid``'s mapped windows that are on the screen to just right of it; whether there were any."""
     moved = False
@@ -343,6 +364,7 @@ async def run_chromium(
                     ["--kiosk", "--window-position=0,0", f"--window-size={case.width},{case.height}"],
                 )
                 browsers.append(receiver)
+                await fill_screen(receiver_screen, receiver)
                 return await _measure(
                     case, xserver, pattern, settings, bitrate, sender, receiver, glass, launched_at
                 )

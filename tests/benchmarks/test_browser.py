@@ -50,6 +50,8 @@ def test_a_short_run_carries_legible_frames_from_one_chromium_to_the_other(tmp_p
     for snapshot in snapshots:
         picture = np.load(snapshot["path"])
         assert picture.shape == (360, 640, 3) and picture.dtype == np.uint8
+        # The video reaches the screen's last column and row (no black line left by a too-small window).
+        assert picture[:, -1].max() > 0 and picture[-1].max() > 0
     counters = [s["counter"] for s in snapshots if s["counter"] is not None]
     assert counters, "no snapshot showed a legible strip"
 
