@@ -22,6 +22,8 @@ What this Chromium (156) needed, found by trying:
 - Chromium shows its "... is sharing your screen" bar on the shared screen, and on X11 the bar is captured.
   A user clicks "Hide"; here ``xdotool`` moves the sender browser's windows off the screen, and the
   pointer to the bottom-right corner (Chromium captures the cursor, Coalesce and ffmpeg do not).
+- Without a window manager the kiosk window comes out one pixel short of the screen on two edges:
+  ``xdotool`` sizes it to the screen (:func:`fill_screen`).
 - The sender encodes H.264 with OpenH264 (``encoderImplementation``), so the case's codec is used as is.
 
 Settings, as the best user of a browser would set them:
@@ -82,12 +84,9 @@ SNAPSHOTS = 5
 SNAPSHOT_INTERVAL = 0.2
 """Seconds between the snapshots taken after the window, so they show different frames of the motion."""
 
-COMMON_ARGS = (
+COMMON_ARGS = (  # beside Playwright's own (no background throttling, no first-run UI, ...)
     "--disable-gpu",
     "--allow-loopback-in-peer-connection",
-    "--disable-background-timer-throttling",
-    "--disable-renderer-backgrounding",
-    "--disable-backgrounding-occluded-windows",
     "--enable-logging",  # to chrome_debug.log in the profile folder, kept with the run's logs
     "--v=0",
 )
@@ -192,7 +191,7 @@ class Browser:
         log_dir: Path,
         args: Sequence[str],
     ) -> Browser:
-        profile = log_dir / f"chromium-{name}"
+        profile = (log_dir / f"chromium-{name}").resolve()  # as it appears in the browser's command line
         env: dict[str, str | float | bool] = {**child_env(display)}
         try:
             context = await playwright.chromium.launch_persistent_context(
@@ -226,6 +225,13 @@ class Browser:
             ) from None
         except PlaywrightError as exc:
             raise BenchmarkError(f"{self.name} Chromium: {exc.message}") from exc
+
+    async def stats(self) -> dict[str, Any]:
+        """The page's ``stats()``: its video stream's ``getStats()`` figures (see the pages)."""
+        stats: dict[str, Any] | None = await self.call("() => stats()")
+        if stats is None:
+            raise BenchmarkError(f"{self.name} Chromium has no video stream in its getStats()")
+        return stats
 
     def cpu_seconds(self) -> float:
         return tree_cpu_seconds(self.pid)
@@ -309,7 +315,7 @@ async def _ramped(sender: Browser, bitrate: int) -> float | None:
     """
     began = time.monotonic()
     while time.monotonic() - began < RAMP_TIMEOUT:
-        stats = await sender.call("() => stats()")
+        stats = await sender.stats()
         if (stats.get("targetBitrate") or 0) >= RAMPED * bitrate:
             return time.monotonic() - began
         await asyncio.sleep(STATS_INTERVAL)  # polling getStats: Chromium has no event for a new estimate
@@ -416,8 +422,8 @@ async def _measure(
     def cpu() -> tuple[float, float, tuple[float, float, float]]:
         return sender.cpu_seconds(), receiver.cpu_seconds(), bench_run._screen_cpu(xserver, pattern)
 
-    stats_before = await sender.call("() => stats()")
-    received_before = await receiver.call("() => stats()")
+    stats_before = await sender.stats()
+    received_before = await receiver.stats()
     cpu_before = cpu()
     await glass.request("begin", source=[case.width, case.height], rect=None)
     began = time.monotonic()
@@ -425,8 +431,8 @@ async def _measure(
     window = await glass.request("end")
     elapsed = time.monotonic() - began
     cpu_after = cpu()
-    stats_after = await sender.call("() => stats()")
-    received = await receiver.call("() => stats()")
+    stats_after = await sender.stats()
+    received = await receiver.stats()
     kept = {
         "ramp_s": ramp_s,
         "sender": [stats_before, stats_after],
