@@ -17,8 +17,10 @@ APT_PACKAGES=(
     # impaired links (coalesce_testing.impair): iptables' NFQUEUE target, and what pip needs to build the
     # NetfilterQueue bindings of the packet delayer (no wheel on PyPI)
     iptables libnetfilter-queue-dev gcc libc6-dev python3-dev
-    # the benchmark's baseline (an ffmpeg capture -> encode -> decode pipeline)
-    ffmpeg
+    # the benchmark's baselines: an ffmpeg capture -> encode -> decode pipeline, and two browsers over WebRTC
+    # (Playwright drives Debian's Chromium through executable_path, never its own download; xdotool moves
+    # the sending Chromium's "sharing your screen" bar off the shared screen, as a user's "Hide" click would)
+    ffmpeg chromium xdotool
     # the checks of resources/ (desktop entries, AppStream metadata), as the desktops and lintian read them
     desktop-file-utils appstream
     # the installer tests (tests/installers): a real Secret Service on a private D-Bus for the installed
