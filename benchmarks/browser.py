@@ -55,34 +55,36 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from playwright.async_api import BrowserContext, Page, Playwright, Route, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
-from benchmarks.procs import BenchmarkError, Child, XServer, child_env, cpu_seconds, start_pattern, start_xvfb
-
-if TYPE_CHECKING:
-    from benchmarks.run import Case, Settings
-
-# benchmarks.run imports this module to run the browser side, so this one imports benchmarks.run (its
-# Case, Settings and result builder) inside the functions that use it, never at import time.
+from benchmarks.cases import DEFAULT_BITRATE, PATTERN_RATE, START_TIMEOUT, Case, Settings, Stage
+from benchmarks.glass import start_glass, take_snapshots
+from benchmarks.outcome import clean, combine, cpu_delta, screen_cpu
+from benchmarks.procs import (
+    BenchmarkError,
+    Child,
+    PatternChild,
+    XServer,
+    child_env,
+    cpu_seconds,
+    descendants,
+    memory_mib,
+    start_pattern,
+    start_xvfb,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 WEB_DIR = Path(__file__).resolve().parent / "web"
 ORIGIN = "http://127.0.0.1"
 """The pages' origin: a secure context (getDisplayMedia needs one) that Playwright serves from WEB_DIR."""
-DEFAULT_BITRATE = 4_000_000
-"""Coalesce's default target, in bit/s (``maxBitrate`` of the sender's one encoding)."""
 JITTER_BUFFER_TARGET_MS = 0
-START_TIMEOUT = 30.0
 RAMP_TIMEOUT = 10.0
 RAMPED = 0.9
 """Share of ``maxBitrate`` the encoder's target must reach before the warm-up starts."""
 STATS_INTERVAL = 0.25
-SNAPSHOTS = 5
-SNAPSHOT_INTERVAL = 0.2
-"""Seconds between the snapshots taken after the window, so they show different frames of the motion."""
 
 COMMON_ARGS = (  # beside Playwright's own (no background throttling, no first-run UI, ...)
     "--disable-gpu",
@@ -111,36 +113,9 @@ def content_hint(content: str) -> str:
 # -- the browsers' processes ---------------------------------------------------------------------------
 
 
-def _parents() -> dict[int, int]:
-    """Every process's parent, from ``/proc/<pid>/stat``."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        parents[int(entry.name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
-    return parents
-
-
-def process_tree(root: int) -> list[int]:
-    """``root`` and all its descendants now (a browser's renderers, GPU and utility processes, zygotes)."""
-    children: dict[int, list[int]] = {}
-    for pid, parent in _parents().items():
-        children.setdefault(parent, []).append(pid)
-    tree, pending = [], [root]
-    while pending:
-        pid = pending.pop()
-        tree.append(pid)
-        pending.extend(children.get(pid, []))
-    return tree
-
-
 def tree_cpu_seconds(root: int) -> float:
     """CPU seconds used so far by ``root``'s process tree (processes that have exited no longer count)."""
-    return sum(cpu_seconds(pid) for pid in process_tree(root))
+    return sum(cpu_seconds(pid) for pid in descendants(root))
 
 
 def browser_pid(user_data_dir: Path) -> int:
@@ -326,25 +301,19 @@ async def _ramped(sender: Browser, bitrate: int) -> float | None:
 
 
 async def run_chromium(
-    case: Case, xserver: XServer, pattern: Child, settings: Settings, *, bitrate: int = DEFAULT_BITRATE
+    case: Case, xserver: XServer, pattern: PatternChild, settings: Settings, stage: Stage
 ) -> dict[str, Any]:
-    """One run of the browser baseline on ``xserver``'s screen: the result dict of :mod:`benchmarks.run`,
-    plus ``"snapshots"``: ``[{"path", "counter"}]`` of the receiving screen after the window."""
+    """One run of the browser baseline on ``xserver``'s screen, received full screen on ``stage.room``, at
+    the bitrate Coalesce reached (``stage.bitrate``): the result dict of :func:`benchmarks.outcome.combine`,
+    with five snapshots of the receiving screen after the window."""
     if case.senders != 1:
         raise BenchmarkError("the browser baseline shares one screen to one receiver (senders = 1)")
     log_dir = settings.log_dir
-    receiver_screen = await start_xvfb(case.width, case.height, log_dir / "xvfb-chromium-receiver.log")
+    receiver_screen = stage.room
     glass: Child | None = None
     browsers: list[Browser] = []
     try:
-        glass = await Child.spawn(
-            "glass-chromium",
-            "benchmarks.glass",
-            ["--display", receiver_screen.display],
-            child_env(receiver_screen.display),
-            log_dir,
-        )
-        await glass.read(START_TIMEOUT)
+        glass = await start_glass("glass-chromium", receiver_screen.display, log_dir)
         async with async_playwright() as playwright:
             try:
                 launched_at = time.time()
@@ -372,7 +341,7 @@ async def run_chromium(
                 browsers.append(receiver)
                 await fill_screen(receiver_screen, receiver)
                 return await _measure(
-                    case, xserver, pattern, settings, bitrate, sender, receiver, glass, launched_at
+                    case, xserver, pattern, settings, stage, sender, receiver, glass, launched_at
                 )
             finally:
                 for browser in browsers:
@@ -380,22 +349,20 @@ async def run_chromium(
     finally:
         if glass is not None:
             await glass.aclose()
-        await receiver_screen.aclose()
 
 
 async def _measure(
     case: Case,
     xserver: XServer,
-    pattern: Child,
+    pattern: PatternChild,
     settings: Settings,
-    bitrate: int,
+    stage: Stage,
     sender: Browser,
     receiver: Browser,
     glass: Child,
     launched_at: float,
 ) -> dict[str, Any]:
-    from benchmarks import run as bench_run
-
+    bitrate = stage.bitrate
     options = {
         "fps": settings.fps,
         "width": case.width,
@@ -419,8 +386,14 @@ async def _measure(
     ramp_s = await _ramped(sender, bitrate)
     await asyncio.sleep(settings.warmup)
 
-    def cpu() -> tuple[float, float, tuple[float, float, float]]:
-        return sender.cpu_seconds(), receiver.cpu_seconds(), bench_run._screen_cpu(xserver, pattern)
+    def cpu() -> tuple[float, float, tuple[float, float, float], float, float]:
+        return (
+            sender.cpu_seconds(),
+            receiver.cpu_seconds(),
+            screen_cpu(xserver, pattern),
+            glass.cpu_seconds(),
+            cpu_seconds(stage.room.pid),
+        )
 
     stats_before = await sender.stats()
     received_before = await receiver.stats()
@@ -440,29 +413,28 @@ async def _measure(
         "window_s": elapsed,
     }
     (settings.log_dir / "chromium-stats.json").write_text(json.dumps(kept, indent=1) + "\n")
-    snapshots = []
-    for index in range(SNAPSHOTS):
-        if index:
-            await asyncio.sleep(SNAPSHOT_INTERVAL)
-        path = settings.log_dir / f"chromium-snapshot-{index}.npy"
-        answer_ = await glass.request("snapshot", path=str(path))
-        snapshots.append({"path": answer_["path"], "counter": answer_["counter"]})
+    memory = memory_mib(descendants(sender.pid)), memory_mib(descendants(receiver.pid))
+    snapshots = await take_snapshots(glass, settings.log_dir, "chromium")
     codec = stats_after["codec"] or ""
     if stats_after["encoderImplementation"]:
         codec = f"{codec.removeprefix('video/')} ({stats_after['encoderImplementation']})"
-    result = bench_run._combine(
-        [window] if window["frames"] else [],
+    return combine(
+        [],
+        glass=[window] if window["frames"] else [],
         codec=codec,
         elapsed=elapsed,
         sender_cpu=cpu_after[0] - cpu_before[0],
         receiver_cpu=cpu_after[1] - cpu_before[1],
-        screen_cpu=bench_run._delta(cpu_after[2], cpu_before[2]),
+        screen_cpu=cpu_delta(cpu_after[2], cpu_before[2]),
+        glass_cpu=cpu_after[3] - cpu_before[3],
+        room_x_cpu=cpu_after[4] - cpu_before[4],
         bytes_sent=stats_after["bytesSent"] - stats_before["bytesSent"],
         first_frame=[first_frame_at - share_started],
         first_frame_from_launch=[first_frame_at - launched_at],
         capture_drops=None,
+        snapshots=snapshots,
+        memory=memory,
     )
-    return {**result, "snapshots": snapshots}
 
 
 # -- command line (one run on its own, as the tests do it) ---------------------------------------------
@@ -476,26 +448,26 @@ def _size(text: str) -> tuple[int, int]:
 
 
 async def _run_once(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
-    from benchmarks import run as bench_run
-
     width, height = args.size
-    case = bench_run.Case(width, height, args.content, args.codec, 1)
-    settings = bench_run.Settings(
+    case = Case(width, height, args.content, args.codec, 1)
+    settings = Settings(
         seconds=args.seconds,
         warmup=args.warmup,
         fps=args.fps,
-        pattern_fps=bench_run.PATTERN_RATE * args.fps,
-        baseline=False,
+        pattern_fps=PATTERN_RATE * args.fps,
+        sides=("chromium",),
         log_dir=log_dir,
     )
     xserver = await start_xvfb(width, height, log_dir / f"xvfb-{width}x{height}.log")
+    room = await start_xvfb(width, height, log_dir / "xvfb-room.log")
     try:
         pattern = await start_pattern(case.content, settings.pattern_fps, xserver, log_dir)
         try:
-            result = await run_chromium(case, xserver, pattern, settings, bitrate=args.bitrate)
+            result = await run_chromium(case, xserver, pattern, settings, Stage(room, args.bitrate))
         finally:
             await pattern.aclose()
     finally:
+        await room.aclose()
         await xserver.aclose()
     return {"chromium": chromium_version(), "case": case.name, "result": result}
 
@@ -516,7 +488,6 @@ def main(argv: list[str] | None = None) -> int:
         "--log-dir", type=Path, help="keep the logs and snapshots there (default: a temp dir)"
     )
     args = parser.parse_args(argv)
-    from benchmarks import run as bench_run
 
     log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="coalesce-browser-"))
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -525,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     except BenchmarkError as exc:
         print(f"benchmark: {exc}\n# logs in {log_dir}", file=sys.stderr)
         return 2
-    print(json.dumps(bench_run._clean(report), indent=1))
+    print(json.dumps(clean(report), indent=1))
     print(f"# logs in {log_dir}", file=sys.stderr)
     return 0
 

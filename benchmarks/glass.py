@@ -28,10 +28,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -39,8 +42,9 @@ import mss
 import numpy as np
 
 from benchmarks import timecode
-from benchmarks.procs import commands, emit
-from benchmarks.samples import StripSamples
+from benchmarks.cases import START_TIMEOUT, Case, Settings
+from benchmarks.procs import BenchmarkError, Child, XServer, child_env, commands, emit
+from benchmarks.samples import StripSamples, latency_summary, summarize_stream
 
 DEFAULT_RATE = 60.0
 STRIP_MARGIN = 16
@@ -144,6 +148,89 @@ class GlassSampler:
             rgb = cv2.resize(rgb, placement.source, interpolation=cv2.INTER_AREA)
         code = timecode.decode(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
         return rgb, code
+
+
+# -- the orchestrator's side ----------------------------------------------------------------------
+
+SNAPSHOTS = 5
+
+
+SNAPSHOT_SPACING = 0.2
+"""Seconds between the snapshots of the glass after a run's window (a spacing, not a synchronization)."""
+
+
+async def start_glass(name: str, display: str, log_dir: Path) -> Child:
+    """A :mod:`benchmarks.glass` sampler on ``display``, once it can grab that screen."""
+    child = await Child.spawn(name, "benchmarks.glass", ["--display", display], child_env(), log_dir)
+    try:
+        await child.read(START_TIMEOUT)
+    except BenchmarkError:
+        await child.aclose()
+        raise
+    return child
+
+
+async def take_snapshots(
+    glass: Child,
+    log_dir: Path,
+    label: str,
+    *,
+    source: tuple[int, int] | None = None,
+    rect: Sequence[int] | None = None,
+    covered: Sequence[Sequence[int]] = (),
+) -> list[dict[str, Any]]:
+    """:data:`SNAPSHOTS` pictures of the glass, :data:`SNAPSHOT_SPACING` apart, saved in ``log_dir``.
+
+    Each is the picture rect scaled back to the source size as an RGB ``.npy`` array, listed with the
+    strip it shows (``None`` when illegible), for :mod:`benchmarks.quality` to score. ``covered``: screen
+    rects the viewer draws captions in over the picture at ``rect`` (shown at ``source`` size), listed
+    in source pixels so the scores leave them out."""
+    in_source = [_to_source(box, rect, source) for box in covered] if rect and source else []
+    shots = []
+    for index in range(SNAPSHOTS):
+        if index:
+            await asyncio.sleep(SNAPSHOT_SPACING)
+        path = log_dir / f"glass-{label}-{index + 1}.npy"
+        answer = await glass.request("snapshot", path=str(path))
+        shots.append(
+            {
+                "path": answer["path"],
+                "counter": answer["counter"],
+                "timestamp_ms": answer["timestamp_ms"],
+                "covered": in_source,
+            }
+        )
+    return shots
+
+
+def _to_source(box: Sequence[int], rect: Sequence[int], source: tuple[int, int]) -> list[int]:
+    """A screen rect over the picture at ``rect`` in pixels of the ``source``-sized picture (rounded out)."""
+    sx, sy = source[0] / rect[2], source[1] / rect[3]
+    left, top = math.floor((box[0] - rect[0]) * sx), math.floor((box[1] - rect[1]) * sy)
+    right = math.ceil((box[0] + box[2] - rect[0]) * sx)
+    bottom = math.ceil((box[1] + box[3] - rect[1]) * sy)
+    return [left, top, right - left, bottom - top]
+
+
+async def measure_floor(case: Case, xserver: XServer, settings: Settings) -> dict[str, Any]:
+    """The glass sampler reading the senders' screen itself for a window: what sampling alone costs."""
+    glass = await start_glass("glass-floor", xserver.display, settings.log_dir)
+    try:
+        await glass.request("begin", source=[case.width, case.height], rect=None)
+        await asyncio.sleep(settings.seconds)  # the measurement window
+        window = await glass.request("end")
+    finally:
+        await glass.aclose()
+    stream = summarize_stream(window)
+    return {
+        "latency_ms": latency_summary(stream["latencies_ms"]),
+        "displayed_fps": stream["unique_fps"],
+        "samples": stream["frames"],
+        "unreadable": stream["unreadable_frames"],
+    }
+
+
+# -- the child's side --------------------------------------------------------------------------------
 
 
 async def serve(args: argparse.Namespace) -> None:

@@ -197,6 +197,7 @@ class Machine:
     ffmpeg: str
     x264: str
     qt: str
+    chromium: str
     rmem_max: int | None
     busy_before: float | None
     steal_before: float | None
@@ -209,7 +210,7 @@ class Machine:
         if rmem is not None and not isinstance(rmem, int):
             raise ReportError(f"{where}.rmem_max: expected an integer or null, got {rmem!r}")
         text = {k: _get(obj, k, str, where) for k in ("cpu", "kernel", "python", "aiortc", "av", "ffmpeg")}
-        optional = {k: str(obj.get(k) or "") for k in ("av_ffmpeg", "x264", "qt")}
+        optional = {k: str(obj.get(k) or "") for k in ("av_ffmpeg", "x264", "qt", "chromium")}
         return cls(
             cpus=_get(obj, "cpus", int, where),
             memory_gib=_number(obj, "memory_gib", where),
@@ -349,7 +350,7 @@ def machine_line(report: Report) -> str:
         f"{m.cpu}, {m.cpus} CPUs, {_format(m.memory_gib, 1)} GiB{steal}; Linux {m.kernel}, "
         f"net.core.rmem_max {m.rmem_max if m.rmem_max is not None else '?'}; Python {m.python}, "
         f"aiortc {m.aiortc}, PyAV {m.av} (FFmpeg {m.av_ffmpeg or '?'}), Qt {m.qt or '?'}; "
-        f"rival ffmpeg {m.ffmpeg or 'absent'} ({m.x264 or 'libx264 ?'}); "
+        f"rivals ffmpeg {m.ffmpeg or 'absent'} ({m.x264 or 'libx264 ?'}), Chromium {m.chromium or 'absent'}; "
         f"{settings.runs} runs per case, {settings.seconds:g} s windows, runs refused above "
         f"{settings.max_load:.0%} other load or {settings.max_steal:.0%} steal; {report.started}"
     )

@@ -10,6 +10,7 @@ import dataclasses
 import json
 import math
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -21,8 +22,10 @@ import numpy as np
 import pytest
 
 from benchmarks import timecode, validity
+from benchmarks.cases import Case
+from benchmarks.outcome import summarize_runs, summary_ratios
 from benchmarks.report import README_BEGIN, README_END, SCHEMA, Report, ReportError, format_tables
-from benchmarks.run import Case, build_parser, cases_from, run_order, summarize_runs, summary_ratios
+from benchmarks.run import build_parser, cases_from, run_order
 from benchmarks.samples import StripSamples, summarize_stream
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -283,6 +286,7 @@ def test_table_shows_glass_and_decoder_medians_ranges_ratios_failures_and_the_ma
     assert cells == ["38.5 / 38.5", "0.975 / 0.975", "4.0 / 4.0 (1.00x)", "180 / 180", "240 / 240"]
     assert table.count("Machine: Test CPU, 2 CPUs") == 3  # under each table
     assert "net.core.rmem_max 4194304" in table and "FFmpeg 8.1.2" in table and "ffmpeg 5.1.9" in table
+    assert "Chromium absent" in table  # the test machine line names none
 
 
 def test_a_third_side_gets_its_own_column_and_ratio() -> None:
@@ -416,15 +420,16 @@ def test_quick_run_writes_a_well_formed_report(tmp_path: Path) -> None:
     report = json.loads(report_path.read_text())
     Report.load(report_path)  # the file is in the documented schema
     assert report["machine"]["cpus"] > 0
-    assert report["settings"]["sides"] == ["coalesce", "ffmpeg"]
+    assert report["settings"]["sides"] == ["coalesce", "ffmpeg", "chromium"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+", report["machine"]["chromium"])
     assert report["settings"]["runs"] == 1
     assert report["machine"]["rmem_max"] > 0 and report["machine"]["av_ffmpeg"]
     (case,) = report["cases"]
     assert (case["width"], case["height"], case["senders"]) == (320, 240, 1)
     ours, theirs = case["sides"]["coalesce"], case["sides"]["ffmpeg"]
-    assert ours["ok"] and theirs["ok"], (ours, theirs)
+    assert ours["ok"] and theirs["ok"] and case["sides"]["chromium"]["ok"], case["sides"]
     (run_,) = case["runs"]
-    assert run_["order"] == ["coalesce", "ffmpeg"]
+    assert run_["order"] == ["coalesce", "ffmpeg", "chromium"]
     coalesce, ffmpeg = run_["results"]["coalesce"], run_["results"]["ffmpeg"]
     _check_result(coalesce, streams=1)
     assert coalesce["codec"] == "H264"
@@ -449,7 +454,12 @@ def test_quick_run_writes_a_well_formed_report(tmp_path: Path) -> None:
     assert case["floor"]["samples"] > 0 and case["floor"]["latency_ms"]["median"] > 0
     _check_result(ffmpeg, streams=1)
     assert ffmpeg["glass_latency_ms"] is None and ffmpeg["displayed_fps"] is None  # no viewer window yet
-    assert set(case["ratios"]) == {"ffmpeg"}
+    # Chromium to Chromium, read at the glass of the room's screen and scored like Coalesce.
+    chromium = run_["results"]["chromium"]
+    assert chromium["codec"].startswith("H264") and chromium["glass_latency_ms"]["samples"] > 0
+    assert chromium["quality_frames"] >= 1 and chromium["psnr_db"] > 20
+    assert case["ratios"]["chromium"]["glass_latency_median_ms"] > 0
+    assert set(case["ratios"]) == {"ffmpeg", "chromium"}
     assert set(case["ratios"]["ffmpeg"]) >= {"glass_latency_median_ms", "decoder_latency_median_ms", "fps"}
     assert case["ratios"]["ffmpeg"]["glass_latency_median_ms"] is None
     assert all(value is None or value > 0 for value in case["ratios"]["ffmpeg"].values())
