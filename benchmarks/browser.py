@@ -2,14 +2,16 @@
 
 This is what a user of Meet, Teams or Jitsi gets: Debian's ``/usr/bin/chromium``, headful on the
 benchmark's Xvfb, captures the whole screen with ``getDisplayMedia`` (``benchmarks/web/sender.html``) and
-sends it over an ``RTCPeerConnection`` on 127.0.0.1 to a second Chromium in kiosk mode on its own Xvfb of
+sends it over an ``RTCPeerConnection`` on 127.0.0.1 (or across the case's impaired link, the sending
+browser then in the senders' namespace) to a second Chromium in kiosk mode on its own Xvfb of
 the same size, which shows the video full screen (``receiver.html``). The timecode is read off that second
 screen by a :mod:`benchmarks.glass` child, so the latency is glass to glass as the room would see it.
 
 Playwright for Python drives both browsers (``executable_path``: its own browser download is never used);
 the pages are served from ``benchmarks/web/`` by Playwright's request routing (nothing listens, nothing
 leaves the machine). Signaling is one offer and one answer moved by ``page.evaluate``, with every ICE
-candidate gathered first and only the 127.0.0.1 ones kept.
+candidate gathered first and only those on each end's own address kept (127.0.0.1, or its end of the
+veth).
 
 What this Chromium (156) needed, found by trying:
 
@@ -48,6 +50,7 @@ import dataclasses
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -165,13 +168,22 @@ class Browser:
         page: str,
         log_dir: Path,
         args: Sequence[str],
+        prefix: Sequence[str] = (),
     ) -> Browser:
+        """``prefix`` (``ip netns exec NAME``) runs the browser in the senders' namespace: Playwright starts
+        a two-line script that execs it, so the pipes it talks to the browser over pass through."""
         profile = (log_dir / f"chromium-{name}").resolve()  # as it appears in the browser's command line
         env: dict[str, str | float | bool] = {**child_env(display)}
+        executable = CHROMIUM
+        if prefix:
+            executable = log_dir / f"chromium-{name}.sh"
+            command = " ".join(shlex.quote(word) for word in [*prefix, str(CHROMIUM)])
+            executable.write_text(f'#!/bin/sh\nexec {command} "$@"\n')
+            executable.chmod(0o755)
         try:
             context = await playwright.chromium.launch_persistent_context(
                 str(profile),
-                executable_path=str(CHROMIUM),
+                executable_path=str(executable),
                 headless=False,
                 env=env,
                 args=[*COMMON_ARGS, *args],
@@ -328,6 +340,7 @@ async def run_chromium(
                         f"--window-position={xserver.width},0",
                         "--window-size=640,480",
                     ],
+                    prefix=stage.network.sender_prefix,
                 )
                 browsers.append(sender)
                 receiver = await Browser.launch(
@@ -371,11 +384,13 @@ async def _measure(
         "maxBitrate": bitrate,
         "contentHint": content_hint(case.content),
         "degradationPreference": "maintain-resolution",
+        "address": stage.network.sender_ip,
     }
     share_started = time.time()  # the page reports its first frame on this clock
     offer = await sender.call("options => offer(options)", options)
     answer = await receiver.call(
-        "([sdp, target]) => answer(sdp, target)", [offer["sdp"], JITTER_BUFFER_TARGET_MS]
+        "([sdp, target, address]) => answer(sdp, target, address)",
+        [offer["sdp"], JITTER_BUFFER_TARGET_MS, stage.network.receiver_ip],
     )
     await sender.call("sdp => accept(sdp)", answer)
     await clear_screen(xserver, sender.pid)

@@ -10,6 +10,7 @@ from typing import Any
 
 from benchmarks import report as report_module
 from benchmarks import validity
+from benchmarks.links import LOOPBACK, Network
 from benchmarks.procs import (
     PatternChild,
     XServer,
@@ -45,10 +46,13 @@ class Case:
     content: str
     codec: str
     senders: int
+    link: str = "loopback"
+    """A key of :data:`benchmarks.links.LINKS`: the network between the senders and the receivers."""
 
     @property
     def name(self) -> str:
-        return f"{self.width}x{self.height} {self.content} {self.codec} x{self.senders}"
+        base = f"{self.width}x{self.height} {self.content} {self.codec} x{self.senders}"
+        return base if self.link == "loopback" else f"{base} {self.link}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +92,8 @@ class Stage:
 
     room: XServer
     bitrate: int
+    network: Network = LOOPBACK
+    """Where the senders run and the addresses each end uses (:mod:`benchmarks.links`)."""
 
 
 SideRun = Callable[[Case, XServer, PatternChild, Settings, Stage], Awaitable[dict[str, Any]]]

@@ -29,13 +29,21 @@ async def run_coalesce(
     case: Case, xserver: XServer, pattern: PatternChild, settings: Settings, stage: Stage
 ) -> dict[str, Any]:
     data_dir = settings.log_dir / "receiver-data"
-    receiver = await Child.spawn(
-        "receiver",
-        "benchmarks.receiver_proc",
-        ["--pin", PIN, "--data-dir", str(data_dir), "--window", "--source", f"{case.width}x{case.height}"],
-        child_env(stage.room.display),
-        settings.log_dir,
-    )
+    network = stage.network
+    source = f"{case.width}x{case.height}"
+    args = [
+        "--pin",
+        PIN,
+        "--data-dir",
+        str(data_dir),
+        "--window",
+        "--source",
+        source,
+        "--host",
+        network.receiver_ip,
+    ]
+    env = child_env(stage.room.display, address=network.receiver_ip)
+    receiver = await Child.spawn("receiver", "benchmarks.receiver_proc", args, env, settings.log_dir)
     senders: list[Child] = []
     glasses: list[Child] = []
     profilers: list[asyncio.subprocess.Process] = []
@@ -43,12 +51,20 @@ async def run_coalesce(
         port = (await receiver.read(START_TIMEOUT))["port"]
         for index in range(case.senders):
             args = [
-                "--port", str(port), "--pin", PIN, "--display", xserver.display, "--codec", case.codec,
-                "--fps", f"{settings.fps:g}", "--name", f"bench-{index}",
+                "--host", network.receiver_ip, "--port", str(port), "--pin", PIN,
+                "--display", xserver.display, "--codec", case.codec, "--fps", f"{settings.fps:g}",
+                "--name", f"bench-{index}",
             ]  # fmt: skip
-            env = child_env(xserver.display)
+            env = child_env(xserver.display, address=network.sender_ip)
             senders.append(
-                await Child.spawn(f"sender-{index}", "benchmarks.sender_proc", args, env, settings.log_dir)
+                await Child.spawn(
+                    f"sender-{index}",
+                    "benchmarks.sender_proc",
+                    args,
+                    env,
+                    settings.log_dir,
+                    prefix=network.sender_prefix,
+                )
             )
         started = await asyncio.gather(*(s.read(START_TIMEOUT) for s in senders))
         first = await receiver.request("wait", START_TIMEOUT + 5, count=case.senders, timeout=START_TIMEOUT)

@@ -82,11 +82,11 @@ def memory_mib(pids: Sequence[int]) -> float:
     return total_kib / 1024
 
 
-def child_env(display: str | None = None, **extra: str) -> dict[str, str]:
-    """This environment for a child: the project importable, Qt on xcb, ICE on loopback only."""
+def child_env(display: str | None = None, *, address: str = "127.0.0.1", **extra: str) -> dict[str, str]:
+    """This environment for a child: the project importable, Qt on xcb, ICE on ``address`` only."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    env["COALESCE_ICE_HOST_ADDRESSES"] = "127.0.0.1"
+    env["COALESCE_ICE_HOST_ADDRESSES"] = address
     if display is not None:
         env["DISPLAY"] = display
         env["QT_QPA_PLATFORM"] = "xcb"
@@ -134,12 +134,21 @@ class Child:
 
     @classmethod
     async def spawn(
-        cls, name: str, module: str, args: Sequence[str], env: Mapping[str, str], log_dir: Path
+        cls,
+        name: str,
+        module: str,
+        args: Sequence[str],
+        env: Mapping[str, str],
+        log_dir: Path,
+        prefix: Sequence[str] = (),
     ) -> Self:
+        """``python -m module args``, after ``prefix`` (``ip netns exec NAME`` runs it in a namespace; that
+        command execs, so the child's pid is the Python process's)."""
         log_path = log_dir / f"{name}.log"
         with log_path.open("wb") as log:
             spawned_at = time.monotonic()
             process = await asyncio.create_subprocess_exec(
+                *prefix,
                 sys.executable,
                 "-m",
                 module,

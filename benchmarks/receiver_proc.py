@@ -4,7 +4,8 @@ with ``--window`` its real room window on the X display it is given.
 Run by the orchestrator as ``python -m benchmarks.receiver_proc --pin PIN --data-dir DIR [--window]
 [--source WxH]`` (with ``--window``, ``DISPLAY`` names the room's own Xvfb; ``--source`` is the shared
 screen's size, so frames a sender scaled down for a small tile are still read). It prints
-``{"port": N}`` once it listens on 127.0.0.1, then answers commands on stdin (one JSON line each):
+``{"port": N}`` once it listens on ``--host`` (127.0.0.1 unless the case's link puts it on a veth), then
+answers commands on stdin (one JSON line each):
 
 - ``{"cmd": "wait", "count": N, "timeout": S}``: wait until N shares each have a decoded frame; answers
   with every stream's first-frame time.
@@ -109,12 +110,12 @@ Placements = Callable[[], list[dict[str, Any]]]
 
 
 def probed_receiver(args: argparse.Namespace) -> tuple[Receiver, ProbedSinks]:
-    """The receiver on 127.0.0.1 (any port, no mDNS) with its sinks probed."""
+    """The receiver on ``--host`` (any port, no mDNS) with its sinks probed."""
     sinks = ProbedSinks(args.source)
     config = ReceiverConfig(
         name="Benchmark room",
         pin=args.pin,
-        host="127.0.0.1",
+        host=args.host,
         port=0,
         fallback_port=None,
         data_dir=Path(args.data_dir),
@@ -230,6 +231,7 @@ def _size(text: str) -> tuple[int, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark receiver (started by benchmarks.run)")
     parser.add_argument("--pin", default=None)
+    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--window", action="store_true", help="show the room window on DISPLAY, full screen")
     parser.add_argument("--source", type=_size, help="WxH of the shared screen (to read scaled frames)")

@@ -140,6 +140,8 @@ class CaseReport:
     content: str
     codec: str
     senders: int
+    link: str
+    """The network between senders and receivers (``loopback``, or a key of ``benchmarks.links.LINKS``)."""
     sides: Mapping[str, Summary]
     """Per side by name, Coalesce first."""
     ratios: Mapping[str, Mapping[str, float | None]]
@@ -165,6 +167,7 @@ class CaseReport:
             content=_get(obj, "content", str, where),
             codec=_get(obj, "codec", str, where),
             senders=_get(obj, "senders", int, where),
+            link=_get(obj, "link", str, where),
             sides={k: Summary.parse(v, f"{where}.sides.{k}") for k, v in sides.items()},
             ratios={
                 rival: {

@@ -42,7 +42,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import quality, validity
+from benchmarks import links, quality, validity
 from benchmarks import report as report_module
 from benchmarks.baseline import BaselineStream, ffmpeg_path
 from benchmarks.browser import run_chromium
@@ -207,10 +207,20 @@ def run_order(index: int, sides: Sequence[str]) -> list[str]:
 async def run_case(
     case: Case, xserver: XServer, pattern: PatternChild, settings: Settings, room: XServer
 ) -> dict[str, Any]:
+    with links.network(case.link) as network:
+        if network.name != "loopback":
+            print(f"# {case.name}: senders behind {network.description}", file=sys.stderr, flush=True)
+        stage = Stage(room=room, bitrate=DEFAULT_BITRATE * case.senders, network=network)
+        return await _run_case(case, xserver, pattern, settings, stage)
+
+
+async def _run_case(
+    case: Case, xserver: XServer, pattern: PatternChild, settings: Settings, stage: Stage
+) -> dict[str, Any]:
+    """``stage.bitrate`` is the rivals' until a Coalesce run has reached one."""
     case_dir = settings.log_dir / case.name.replace(" ", "-")
     case_dir.mkdir(parents=True, exist_ok=True)
     runs: list[dict[str, Any]] = []
-    stage = Stage(room=room, bitrate=DEFAULT_BITRATE * case.senders)  # until a Coalesce run reached one
     print(
         f"# {case.name}: the floor (the glass sampler on the senders' screen) ...",
         file=sys.stderr,
@@ -274,7 +284,8 @@ async def run_matrix(cases: Sequence[Case], settings: Settings) -> list[dict[str
                 await room.aclose()
             await xserver.aclose()
     order = {case: index for index, case in enumerate(cases)}
-    results.sort(key=lambda r: order[Case(r["width"], r["height"], r["content"], r["codec"], r["senders"])])
+    fields = [field.name for field in dataclasses.fields(Case)]
+    results.sort(key=lambda r: order[Case(**{name: r[name] for name in fields})])
     return results
 
 
@@ -310,6 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--content", type=_list(str, ("static", "motion")), help="static,motion")
     parser.add_argument("--codecs", type=_list(str, ("h264", "vp8")), help="h264,vp8")
     parser.add_argument("--senders", type=_list(int), help="e.g. 1,4")
+    parser.add_argument(
+        "--links",
+        type=_list(str, tuple(links.LINKS)),
+        help=f"the network between senders and receivers: {','.join(links.LINKS)} (default loopback)",
+    )
     parser.add_argument("--seconds", type=float, default=None, help="measurement window per run (default 30)")
     parser.add_argument(
         "--warmup", type=float, default=None, help="seconds after the first frame (default 2)"
@@ -349,16 +365,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cases_from(args: argparse.Namespace) -> list[Case]:
-    if args.quick and not any((args.sizes, args.content, args.codecs, args.senders)):
+    chosen = (args.sizes, args.content, args.codecs, args.senders, args.links)
+    if args.quick and not any(chosen):
         return list(QUICK_CASES)
-    if not any((args.sizes, args.content, args.codecs, args.senders)):
+    if not any(chosen):
         return list(STANDARD_CASES)
     return [
-        Case(w, h, content, codec, senders)
+        Case(w, h, content, codec, senders, link)
         for (w, h) in args.sizes or [(1920, 1080)]
         for content in args.content or ["motion"]
         for codec in args.codecs or ["h264"]
         for senders in args.senders or [1]
+        for link in args.links or ["loopback"]
     ]
 
 

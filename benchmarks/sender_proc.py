@@ -34,7 +34,7 @@ async def _stats(share: Share) -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace) -> None:
-    target = ShareTarget(host="127.0.0.1", port=args.port)
+    target = ShareTarget(host=args.host, port=args.port)
     options = ShareOptions(
         sender_name=args.name, pin=args.pin, fps=args.fps, display=args.display, codec=CODECS[args.codec]
     )
@@ -66,6 +66,7 @@ async def run(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark sender (started by benchmarks.run)")
+    parser.add_argument("--host", default="127.0.0.1", help="the receiver's address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--pin", default=None)
     parser.add_argument("--display", required=True)

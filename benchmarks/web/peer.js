@@ -15,11 +15,12 @@ function gathered(peer) {
   });
 }
 
-// Only the loopback candidates: the benchmark's media stays on 127.0.0.1.
-function loopbackOnly(sdp) {
+// Only the candidates on this end's own address (127.0.0.1, or its end of the case's veth): the
+// benchmark's media never takes another path.
+function onlyOn(sdp, address) {
   return sdp
     .split("\r\n")
-    .filter((line) => !line.startsWith("a=candidate:") || / 127\.0\.0\.1 /.test(line))
+    .filter((line) => !line.startsWith("a=candidate:") || line.includes(` ${address} `))
     .join("\r\n");
 }
 
@@ -34,8 +35,8 @@ function connected(peer) {
   });
 }
 
-async function localDescription(peer) {
+async function localDescription(peer, address) {
   await peer.setLocalDescription();
   await gathered(peer);
-  return loopbackOnly(peer.localDescription.sdp);
+  return onlyOn(peer.localDescription.sdp, address);
 }
