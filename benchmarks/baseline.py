@@ -2,9 +2,9 @@
 
 The sending ffmpeg grabs the same X screen with x11grab, converts to yuv420p with libswscale and encodes
 like Coalesce's encoder (:mod:`coalesce_common.media.encoding`): libx264 ``ultrafast``/``zerolatency``,
-Baseline profile, no B-frames (or libvpx ``realtime``, ``cpu-used -6``, no lag), a key frame as often in
-seconds as Coalesce's, at the bitrate Coalesce reached in the same case, with a VBV (``-maxrate`` and a
-one-second ``-bufsize``). It sends RTP over loopback UDP, as a share does (less DTLS, SRTP and ICE).
+Baseline profile, no B-frames (or libvpx ``realtime``, ``cpu-used -6``, no lag, CBR), a key frame every
+2 s, at the bitrate Coalesce reached in the same case, with the same VBV (:func:`encoder_args`). It
+sends RTP over loopback UDP, as a share does (less DTLS, SRTP and ICE).
 
 The receiving ffmpeg reads the RTP stream from an SDP written here, decodes it and writes only the
 top-left corner of each frame, as grey, to its stdout, where :class:`BaselineStream` reads the timestamp
@@ -47,12 +47,8 @@ import numpy as np
 from benchmarks import timecode
 from benchmarks.procs import BenchmarkError, XServer, cpu_seconds, stop_process
 from benchmarks.samples import StripSamples
-from coalesce_common.media.encoding import KEYFRAME_INTERVAL, NOMINAL_FPS
+from coalesce_common.media.encoding import KEYFRAME_INTERVAL, vbv_options
 
-KEYFRAME_INTERVAL_FRAMES = round(KEYFRAME_INTERVAL * NOMINAL_FPS)
-"""Coalesce's encoder counts its key-frame interval in frames at a nominal 30 fps; the baseline uses the
-same number of frames, so at the same capture rate its key frames are as far apart in seconds (1 s at
-60 fps, not the 2 s the constant's name suggests)."""
 RTP_PAYLOAD_TYPE = 96
 RTP_PACKET_SIZE = 1200
 """Payload size like aiortc's (it packetizes to about 1200 bytes)."""
@@ -79,18 +75,29 @@ def ffmpeg_version() -> str:
     return out.split("\n", 1)[0].removeprefix("ffmpeg version ").split(" ", 1)[0]
 
 
-def encoder_args(codec: str, bitrate: int) -> list[str]:
-    gop = str(KEYFRAME_INTERVAL_FRAMES)
-    rate = ["-b:v", str(bitrate), "-maxrate", str(bitrate), "-bufsize", str(bitrate)]
+def encoder_args(codec: str, bitrate: int, fps: float) -> list[str]:
+    """Encoder options set as Coalesce's encoders set theirs (:mod:`coalesce_common.media.encoding`).
+
+    The key-frame interval is the same in seconds (``-g`` counts frames of the capture rate, which
+    x11grab also gives the encoder as its frame rate, as Coalesce's encoder is told the rate it gets);
+    H.264 has the same VBV (:func:`~coalesce_common.media.encoding.vbv_options`), VP8 aiortc's libvpx
+    settings: CBR with a 1 s buffer, 15 % overshoot, quantizers 2-56.
+    """
+    gop = str(round(KEYFRAME_INTERVAL * fps))
     if codec == "h264":
+        vbv = vbv_options(bitrate)
         return [
             "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-profile:v", "baseline",
-            "-pix_fmt", "yuv420p", *rate, "-g", gop, "-bf", "0",
+            "-pix_fmt", "yuv420p", "-b:v", str(bitrate), "-maxrate", vbv["maxrate"],
+            "-bufsize", vbv["bufsize"], "-g", gop, "-bf", "0",
         ]  # fmt: skip
     if codec == "vp8":
         return [
             "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "-6", "-lag-in-frames", "0",
-            "-error-resilient", "1", "-pix_fmt", "yuv420p", *rate, "-g", gop,
+            "-pix_fmt", "yuv420p", "-b:v", str(bitrate), "-minrate", str(bitrate),
+            "-maxrate", str(bitrate), "-bufsize", str(bitrate), "-qmin", "2", "-qmax", "56",
+            "-overshoot-pct", "15", "-undershoot-pct", "100", "-static-thresh", "1",
+            "-noise-sensitivity", "4", "-g", gop,
         ]  # fmt: skip
     raise ValueError(f"no baseline for codec {codec!r}")
 
@@ -179,7 +186,7 @@ class BaselineStream:
                 "-probesize", "32", "-analyzeduration", "1",
                 "-f", "x11grab", "-draw_mouse", "0", "-framerate", f"{self.fps:g}",
                 "-video_size", f"{x.width}x{x.height}", "-i", f"{x.display}+0,0",
-                *encoder_args(self.codec, self.bitrate),
+                *encoder_args(self.codec, self.bitrate, self.fps),
                 "-fps_mode", "passthrough",
                 "-progress", str(self.progress_path), "-stats_period", "0.5",
                 "-f", "rtp", "-payload_type", str(RTP_PAYLOAD_TYPE),
