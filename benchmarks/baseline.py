@@ -2,9 +2,9 @@
 
 The sending ffmpeg grabs the same X screen with x11grab, converts to yuv420p with libswscale and encodes
 like Coalesce's encoder (:mod:`coalesce_common.media.encoding`): libx264 ``ultrafast``/``zerolatency``,
-Baseline profile, no B-frames (or libvpx ``realtime``, ``cpu-used -6``, no lag), a key frame as often in
-seconds as Coalesce's, at the bitrate Coalesce reached in the same case, with a VBV (``-maxrate`` and a
-one-second ``-bufsize``). It sends RTP over loopback UDP, as a share does (less DTLS, SRTP and ICE).
+Baseline profile, no B-frames (or libvpx ``realtime``, ``cpu-used -6``, no lag, CBR), a key frame every
+2 s, at the bitrate Coalesce reached in the same case, with the same VBV (:func:`encoder_args`). It
+sends RTP over loopback UDP, as a share does (less DTLS, SRTP and ICE).
 
 The receiving ffmpeg reads the RTP stream from an SDP written here, decodes it and writes only the
 top-left corner of each frame, as grey, to its stdout, where :class:`BaselineStream` reads the timestamp
@@ -28,6 +28,19 @@ the next frame's first packet arrives (it ignores the RTP marker bit), as aiortc
 before ``FrameEndJitterBuffer``. That is what a user of ffmpeg's RTP receiver gets, so it stays in the
 figure; the README says so beside it.
 
+With a viewer (``BaselineStream(..., viewer=XServer)``) the picture is also shown, borderless over the
+whole of that X screen with its aspect kept (where :meth:`benchmarks.glass.Placement.fitted` looks for
+it), as its best user would show it with the least delay, and the decoder-point figure stays. Two ways
+are built (:data:`VIEWER_PROGRAMS`):
+
+- ``ffplay`` (the default): the encoder sends the same RTP packets to two ports (``-f tee``), to the
+  decoder above and to ffplay with the same input options and ``-framedrop -sync ext -vf setpts=0``. Its
+  decoding and drawing run in threads of their own, and a frame it cannot draw in time is dropped.
+- ``ffmpeg``: the decoder itself, its frame ``split`` to the pipe first and then to the SDL output device.
+  One decode, and no player clock or queue, but ffmpeg 5.1 does all of it in one thread: when drawing a
+  frame takes longer than a frame interval, the input backs up in the UDP demuxer's queue and the delay
+  grows without bound (1.3 s at 720p60 on two loaded cores, where ffplay stayed at 0.2-0.25 s).
+
 The sender's FFmpeg is the system's (``ffmpeg -version``), Coalesce's is PyAV's bundled libraries; the
 report records both (:func:`ffmpeg_version`, ``av.library_versions``).
 """
@@ -45,20 +58,28 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import timecode
-from benchmarks.procs import BenchmarkError, XServer, cpu_seconds, stop_process
+from benchmarks.procs import BenchmarkError, XServer, child_env, cpu_seconds, stop_process
 from benchmarks.samples import StripSamples
-from coalesce_common.media.encoding import KEYFRAME_INTERVAL, NOMINAL_FPS
+from coalesce_common.media.encoding import KEYFRAME_INTERVAL, vbv_options
 
-KEYFRAME_INTERVAL_FRAMES = round(KEYFRAME_INTERVAL * NOMINAL_FPS)
-"""Coalesce's encoder counts its key-frame interval in frames at a nominal 30 fps; the baseline uses the
-same number of frames, so at the same capture rate its key frames are as far apart in seconds (1 s at
-60 fps, not the 2 s the constant's name suggests)."""
 RTP_PAYLOAD_TYPE = 96
 RTP_PACKET_SIZE = 1200
 """Payload size like aiortc's (it packetizes to about 1200 bytes)."""
 RECEIVE_BUFFER = 1 << 20
 """Socket receive buffer of the decoder, the same 1 MiB Coalesce's receiver asks for (capped by
 ``net.core.rmem_max``)."""
+DECODER_INPUT = [
+    "-flags", "low_delay", "-probesize", "32", "-analyzeduration", "1", "-reorder_queue_size", "0",
+    "-buffer_size", str(RECEIVE_BUFFER), "-protocol_whitelist", "file,udp,rtp",
+]  # fmt: skip
+"""Input options of every program that receives the RTP stream (the module docstring says why)."""
+VIEWER_PROGRAMS = ("ffplay", "ffmpeg")
+"""How the picture is shown on a viewer screen: ``ffplay`` on a second copy of the RTP stream (the
+default), or ``ffmpeg``, the decoder itself, through its SDL output device. The README says which
+showed frames sooner, and why the default is the default."""
+VIEWER_ENV = {"SDL_VIDEODRIVER": "x11", "SDL_RENDER_DRIVER": "software"}
+"""SDL on the viewer's Xvfb: the software renderer drew 1080p at 37 fps where SDL's default (OpenGL on
+Mesa's llvmpipe) drew 22 and ffmpeg's ``opengl`` device 26 (2 loaded cores: only their order counts)."""
 
 
 def ffmpeg_path() -> str:
@@ -66,6 +87,15 @@ def ffmpeg_path() -> str:
     if path is None:
         raise BenchmarkError(
             "ffmpeg is not installed (apt-get install ffmpeg) and --no-baseline was not given"
+        )
+    return path
+
+
+def ffplay_path() -> str:
+    path = shutil.which("ffplay")
+    if path is None:
+        raise BenchmarkError(
+            "ffplay is not installed (apt-get install ffmpeg): it shows the baseline's picture"
         )
     return path
 
@@ -79,18 +109,29 @@ def ffmpeg_version() -> str:
     return out.split("\n", 1)[0].removeprefix("ffmpeg version ").split(" ", 1)[0]
 
 
-def encoder_args(codec: str, bitrate: int) -> list[str]:
-    gop = str(KEYFRAME_INTERVAL_FRAMES)
-    rate = ["-b:v", str(bitrate), "-maxrate", str(bitrate), "-bufsize", str(bitrate)]
+def encoder_args(codec: str, bitrate: int, fps: float) -> list[str]:
+    """Encoder options set as Coalesce's encoders set theirs (:mod:`coalesce_common.media.encoding`).
+
+    The key-frame interval is the same in seconds (``-g`` counts frames of the capture rate, which
+    x11grab also gives the encoder as its frame rate, as Coalesce's encoder is told the rate it gets);
+    H.264 has the same VBV (:func:`~coalesce_common.media.encoding.vbv_options`), VP8 aiortc's libvpx
+    settings: CBR with a 1 s buffer, 15 % overshoot, quantizers 2-56.
+    """
+    gop = str(round(KEYFRAME_INTERVAL * fps))
     if codec == "h264":
+        vbv = vbv_options(bitrate)
         return [
             "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-profile:v", "baseline",
-            "-pix_fmt", "yuv420p", *rate, "-g", gop, "-bf", "0",
+            "-pix_fmt", "yuv420p", "-b:v", str(bitrate), "-maxrate", vbv["maxrate"],
+            "-bufsize", vbv["bufsize"], "-g", gop, "-bf", "0",
         ]  # fmt: skip
     if codec == "vp8":
         return [
             "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "-6", "-lag-in-frames", "0",
-            "-error-resilient", "1", "-pix_fmt", "yuv420p", *rate, "-g", gop,
+            "-pix_fmt", "yuv420p", "-b:v", str(bitrate), "-minrate", str(bitrate),
+            "-maxrate", str(bitrate), "-bufsize", str(bitrate), "-qmin", "2", "-qmax", "56",
+            "-overshoot-pct", "15", "-undershoot-pct", "100", "-static-thresh", "1",
+            "-noise-sensitivity", "4", "-g", gop,
         ]  # fmt: skip
     raise ValueError(f"no baseline for codec {codec!r}")
 
@@ -110,6 +151,52 @@ def sdp(codec: str, port: int) -> str:
     if codec == "h264":
         lines.append(f"a=fmtp:{RTP_PAYLOAD_TYPE} packetization-mode=1")
     return "\r\n".join(lines) + "\r\n"
+
+
+def decoder_outputs(geometry: timecode.StripGeometry, viewer: XServer | None) -> list[str]:
+    """The decoding ffmpeg's outputs: the strip corner as grey to stdout, and (``viewer``: with the
+    ``"ffmpeg"`` :data:`VIEWER_PROGRAMS`) the picture through SDL, fitted to ``viewer``'s screen.
+
+    Both come from one decoded frame through ``split``, in this order, so the pipe (the decoder-point
+    figure) is written before the picture is drawn. Every output's rawvideo encoder runs with ``-threads
+    1``, or it would hold each frame until the next one.
+    """
+    corner = f"crop={geometry.right}:{geometry.bottom}:0:0,format=gray"
+    pipe = ["-fps_mode", "passthrough", "-flush_packets", "1", "-threads", "1", "-f", "rawvideo", "pipe:1"]
+    if viewer is None:
+        return ["-vf", corner, *pipe]
+    return [
+        "-filter_complex", f"[0:v]split=2[corner][shown];[corner]{corner}[strip]",
+        "-map", "[strip]", *pipe,
+        "-map", "[shown]", "-fps_mode", "passthrough", "-threads", "1",
+        "-f", "sdl", "-window_borderless", "1", "-window_x", "0", "-window_y", "0",
+        "-window_size", f"{viewer.width}x{viewer.height}", "coalesce-baseline",
+    ]  # fmt: skip
+
+
+def player_args(sdp_path: Path, viewer: XServer) -> list[str]:
+    """ffplay showing the stream of ``sdp_path`` borderless over all of ``viewer``'s screen.
+
+    Its input options are the decoder's; ``-framedrop -sync ext -vf setpts=0`` is the usual low-latency
+    recipe: every frame is due at once (no pacing by timestamps) and one that is late is dropped, so the
+    picture never queues behind a slow display. ``-fflags nobuffer`` is left out, as for the decoder.
+    ffplay fits the picture to its window with the aspect kept, centred.
+    """
+    return [
+        "-hide_banner", "-loglevel", "warning", "-nostats", "-an",
+        *DECODER_INPUT, "-framedrop", "-sync", "ext", "-vf", "setpts=0",
+        "-noborder", "-left", "0", "-top", "0", "-x", str(viewer.width), "-y", str(viewer.height),
+        "-window_title", "coalesce-baseline", "-f", "sdp", "-i", str(sdp_path),
+    ]  # fmt: skip
+
+
+def rtp_output(ports: list[int]) -> list[str]:
+    """The encoder's output: RTP to each of ``ports`` on 127.0.0.1 (the same packets, by ``tee``)."""
+    urls = [f"rtp://127.0.0.1:{port}?pkt_size={RTP_PACKET_SIZE}" for port in ports]
+    if len(urls) == 1:
+        return ["-f", "rtp", "-payload_type", str(RTP_PAYLOAD_TYPE), urls[0]]
+    tee = "|".join(f"[f=rtp:payload_type={RTP_PAYLOAD_TYPE}]{url}" for url in urls)
+    return ["-map", "0:v", "-f", "tee", tee]
 
 
 def free_rtp_port() -> int:
@@ -132,13 +219,27 @@ def free_rtp_port() -> int:
 
 
 class BaselineStream:
-    """One ffmpeg sender and one ffmpeg receiver, joined by RTP on loopback, and the receiver's reader."""
+    """One ffmpeg sender and one ffmpeg receiver, joined by RTP on loopback, and the receiver's reader;
+    with ``viewer``, the picture shown on that X server too (by ``viewer_program``)."""
 
     def __init__(
-        self, index: int, xserver: XServer, codec: str, bitrate: int, fps: float, log_dir: Path
+        self,
+        index: int,
+        xserver: XServer,
+        codec: str,
+        bitrate: int,
+        fps: float,
+        log_dir: Path,
+        viewer: XServer | None = None,
+        viewer_program: str = VIEWER_PROGRAMS[0],
     ) -> None:
+        if viewer_program not in VIEWER_PROGRAMS:
+            raise ValueError(f"no viewer program {viewer_program!r}; one of {VIEWER_PROGRAMS}")
         self.index = index
         self.xserver = xserver
+        self.viewer = viewer
+        """The X server the decoded picture is shown on, full screen; ``None``: not shown."""
+        self.viewer_program = viewer_program
         self.codec = codec
         self.bitrate = bitrate
         self.fps = fps
@@ -149,6 +250,8 @@ class BaselineStream:
         self.sdp_path = log_dir / f"baseline-{index}.sdp"
         self.encoder: asyncio.subprocess.Process | None = None
         self.decoder: asyncio.subprocess.Process | None = None
+        self.player: asyncio.subprocess.Process | None = None
+        """ffplay, when it shows the picture (``viewer_program="ffplay"``)."""
         self.started_at = 0.0
         self._reader: asyncio.Task[None] | None = None
         self.first_frame = asyncio.Event()
@@ -158,50 +261,64 @@ class BaselineStream:
         x = self.xserver
         port = free_rtp_port()
         self.sdp_path.write_text(sdp(self.codec, port))
+        ports = [port]
         common = ["-hide_banner", "-loglevel", "warning", "-nostdin"]
         self.started_at = time.monotonic()
-        crop = f"crop={self.geometry.right}:{self.geometry.bottom}:0:0,format=gray"
+        shown_by_decoder = self.viewer if self.viewer_program == "ffmpeg" else None
         with (self.log_dir / f"baseline-{self.index}-decoder.log").open("wb") as log:
             self.decoder = await asyncio.create_subprocess_exec(
-                ffmpeg, *common,
-                "-flags", "low_delay", "-probesize", "32", "-analyzeduration", "1",
-                "-reorder_queue_size", "0", "-buffer_size", str(RECEIVE_BUFFER),
-                "-protocol_whitelist", "file,udp,rtp", "-f", "sdp", "-i", str(self.sdp_path),
-                "-vf", crop, "-fps_mode", "passthrough", "-flush_packets", "1",
-                "-threads", "1", "-f", "rawvideo", "pipe:1",
+                ffmpeg, *common, *DECODER_INPUT, "-f", "sdp", "-i", str(self.sdp_path),
+                *decoder_outputs(self.geometry, shown_by_decoder),
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
+                env=None if shown_by_decoder is None else child_env(shown_by_decoder.display, **VIEWER_ENV),
             )  # fmt: skip
         self._reader = asyncio.ensure_future(self._read())
-        await self._wait_listening(port)
+        await self._wait_listening(port, self.decoder)
+        if self.viewer is not None and self.viewer_program == "ffplay":
+            ports.append(await self._start_player(self.viewer))
         with (self.log_dir / f"baseline-{self.index}-encoder.log").open("wb") as log:
             self.encoder = await asyncio.create_subprocess_exec(
                 ffmpeg, *common,
                 "-probesize", "32", "-analyzeduration", "1",
                 "-f", "x11grab", "-draw_mouse", "0", "-framerate", f"{self.fps:g}",
                 "-video_size", f"{x.width}x{x.height}", "-i", f"{x.display}+0,0",
-                *encoder_args(self.codec, self.bitrate),
+                *encoder_args(self.codec, self.bitrate, self.fps),
                 "-fps_mode", "passthrough",
                 "-progress", str(self.progress_path), "-stats_period", "0.5",
-                "-f", "rtp", "-payload_type", str(RTP_PAYLOAD_TYPE),
-                f"rtp://127.0.0.1:{port}?pkt_size={RTP_PACKET_SIZE}",
+                *rtp_output(ports),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
             )  # fmt: skip
 
-    async def _wait_listening(self, port: int, timeout: float = 10.0) -> None:
-        """Until the decoder has bound its RTP port, so the encoder's first key frame reaches it."""
+    async def _start_player(self, viewer: XServer) -> int:
+        """Start ffplay on an RTP port of its own and return the port once it listens."""
+        port = free_rtp_port()  # the decoder's are bound by now, so this is another pair
+        sdp_path = self.log_dir / f"baseline-{self.index}-player.sdp"
+        sdp_path.write_text(sdp(self.codec, port))
+        with (self.log_dir / f"baseline-{self.index}-player.log").open("wb") as log:
+            self.player = await asyncio.create_subprocess_exec(
+                ffplay_path(), *player_args(sdp_path, viewer),
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
+                env=child_env(viewer.display, **VIEWER_ENV),
+            )  # fmt: skip
+        await self._wait_listening(port, self.player)
+        return port
+
+    async def _wait_listening(
+        self, port: int, process: asyncio.subprocess.Process, timeout: float = 10.0
+    ) -> None:
+        """Until ``process`` has bound its RTP port, so the encoder's first key frame reaches it."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
                     probe.bind(("127.0.0.1", port))
             except OSError:
-                return  # taken: the decoder listens
-            assert self.decoder is not None
-            if self.decoder.returncode is not None:
+                return  # taken: the process listens
+            if process.returncode is not None:
                 break
             await asyncio.sleep(0.01)  # polling a port the child binds: there is no event to wait for
         raise BenchmarkError(
-            "the ffmpeg baseline's decoder did not open its RTP port:\n" + self.describe_failure()
+            "the ffmpeg baseline's receiver did not open its RTP port:\n" + self.describe_failure()
         )
 
     async def _read(self) -> None:
@@ -225,20 +342,23 @@ class BaselineStream:
         return numbers[-1] if numbers else 0
 
     def cpu(self) -> tuple[float, float]:
-        """CPU seconds so far of the sending and the receiving ffmpeg."""
+        """CPU seconds so far of the sending ffmpeg, and of the receiving side (decoder and ffplay)."""
         assert self.encoder is not None and self.decoder is not None
-        return cpu_seconds(self.encoder.pid), cpu_seconds(self.decoder.pid)
+        receiving = cpu_seconds(self.decoder.pid)
+        if self.player is not None:
+            receiving += cpu_seconds(self.player.pid)
+        return cpu_seconds(self.encoder.pid), receiving
 
     def describe_failure(self) -> str:
         logs = []
-        for part in ("encoder", "decoder"):
+        for part in ("encoder", "decoder", "player"):
             path = self.log_dir / f"baseline-{self.index}-{part}.log"
             with contextlib.suppress(OSError):
                 logs.append(f"{part}: {path.read_text(errors='replace')[-1500:]}")
         return "\n".join(logs)
 
     async def aclose(self) -> None:
-        for process in (self.encoder, self.decoder):
+        for process in (self.encoder, self.decoder, self.player):
             if process is not None:
                 await stop_process(process)
         if self._reader is not None:

@@ -12,13 +12,33 @@ packetization and override only what is set here:
 
 - :class:`TunedH264Encoder` re-implements ``_encode_frame`` (codec setup): a hardware encoder when one
   works (:data:`HARDWARE_H264_ENCODERS`), else libx264 with ``preset=ultrafast``, ``tune=zerolatency``, a
-  level fitting the frame size and threads for this machine; always no B-frames, a key frame every 2 s,
-  and a 1/90000 time base so wall-clock timestamps above 30 fps stay distinct.
+  level fitting the frame size and threads for this machine; always no B-frames and a 1/90000 time base
+  so wall-clock timestamps above 30 fps stay distinct.
 - :class:`TunedVp8Encoder` keeps aiortc's codec setup; its thread count comes from :func:`vp8_threads`,
   which replaces aiortc's ``number_of_threads`` because the setup has no other seam.
 - Both clamp REMB to our own caps and rebuild only when the estimate moves by more than
   :data:`REBUILD_THRESHOLD`. (Changing ``bit_rate`` on an open libx264 context is allowed by PyAV but has
-  no effect on the output, measured with PyAV 18.1, so a rebuild is the only way to apply a new rate.)
+  no effect on the output without a VBV, measured with PyAV 18.1, so a rebuild is the only way to apply
+  a new rate; with a VBV x264 would take it, but PyAV cannot change ``maxrate`` on an open context.)
+
+Rate control is told the truth, so that both codecs send what they are asked to at any frame rate:
+
+- The frame rate: libx264 without lookahead (zerolatency) plans each frame's bits, and the VBV's refill,
+  as ``bitrate / framerate``; told a nominal 30 fps at 60 it sent 1.7-2.2x its target (measured at
+  640x360, 1 Mbit/s). :class:`FrameRateMeter` measures the rate the encoder gets from the frames'
+  timestamps (rather than the capture rate: frames the encoder was too slow for never reach it, and the
+  encoder does not see the track), and the codec is opened at it. A codec opened before there was a
+  measurement, at :data:`INITIAL_FPS`, is rebuilt once when the first one differs; later differences
+  beyond :data:`FRAME_RATE_TOLERANCE` wait for the next key frame, which the new codec's first frame
+  then is, so a change of rate costs no extra key frame. libvpx measures the rate from timestamps itself
+  (within 10% of its target at 30 and 60 fps), so VP8 needs none of this.
+- The key-frame interval, :data:`KEYFRAME_INTERVAL`, in seconds of frame time (:class:`KeyFrameSchedule`,
+  for both codecs, by forcing the frame's picture type), not in frames: at a nominal 30 fps, "60 frames"
+  was 1 s at 60 fps. The encoders' own counts are set far beyond it.
+- A VBV for H.264 (:func:`vbv_options`): ``maxrate`` = the target, ``bufsize`` =
+  :data:`VBV_BUFFER_SECONDS` of it, for every H.264 encoder (FFmpeg's generic options). VP8 keeps
+  aiortc's, which is libwebrtc's: CBR (``minrate`` = ``maxrate`` = target), a 1 s buffer
+  (``rc_buf_sz`` 1000 ms), 15% overshoot.
 
 The receiving side's tuning (jitter buffer, socket buffers) is :mod:`coalesce_common.media.receiving`.
 
@@ -27,6 +47,7 @@ The receiving side's tuning (jitter buffer, socket buffers) is :mod:`coalesce_co
 
 from __future__ import annotations
 
+import collections
 import fractions
 import logging
 import math
@@ -40,6 +61,7 @@ from aiortc.codecs.h264 import H264Encoder
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.mediastreams import VIDEO_TIME_BASE
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from av.frame import Frame
 from av.video.codeccontext import VideoCodecContext
 
 logger = logging.getLogger(__name__)
@@ -54,11 +76,40 @@ VP8_MAX_BITRATE = 6_000_000
 REBUILD_THRESHOLD = 0.5
 """Relative change of the bandwidth estimate worth a new encoder (and the key frame it starts with)."""
 
-NOMINAL_FPS = 30
-"""Frame rate the encoder is told (rate control and the key-frame interval in frames assume it)."""
-
 KEYFRAME_INTERVAL = 2.0
-"""Seconds between key frames, so a receiver that lost a packet or joined late recovers quickly."""
+"""Seconds of frame time between key frames, so a receiver that lost a packet or joined late recovers
+quickly; counted on the frames' timestamps, whatever the frame rate."""
+
+VBV_BUFFER_SECONDS = 0.3
+"""Size of the VBV buffer in seconds of the target bitrate (``bufsize``; ``maxrate`` is the target).
+
+No frame can exceed it, so no frame takes more than 0.3 s to cross a link of the target rate: the size
+libwebrtc lets a VP8 key frame grow to (``MaxIntraTarget``: half its 600 ms optimal buffer). x264's own
+low-latency advice, one frame's worth (``maxrate / fps``), is meant with periodic intra refresh; with
+key frames it leaves a 1080p key frame 67 kbit at 4 Mbit/s and 60 fps, blurring the text of every
+key frame.
+"""
+
+INITIAL_FPS = 30.0
+"""Frame rate an H.264 encoder is opened at before it has measured one: the sender's default capture
+rate (and aiortc's ``MAX_FRAME_RATE``)."""
+
+FRAME_RATE_WINDOW = 1.0
+"""Seconds of frame timestamps the frame rate is measured over."""
+
+FRAME_RATE_MIN_FRAMES = 5
+"""Frames needed before the measured rate is trusted (the first gap includes the codec's opening)."""
+
+FRAME_RATE_TOLERANCE = 0.2
+"""Relative difference between the measured rate and the one an H.264 encoder was opened at that is
+worth a new encoder; 60 against 52 fps (a busy sender) is not."""
+
+MIN_FPS = 1.0
+MAX_FPS = 240.0
+"""Measured rates are clamped to these (a stalled capture still sends a frame a second)."""
+
+ENCODER_GOP_BACKSTOP = 4 * KEYFRAME_INTERVAL
+"""Seconds at :data:`MAX_FPS` after which an encoder makes a key frame on its own count of frames."""
 
 SOFTWARE_H264_ENCODER = "libx264"
 
@@ -122,6 +173,72 @@ def vp8_threads(pixels: int, cpus: int) -> int:
     return encoder_threads(pixels, 1, cpus) if pixels > 320 * 240 else 1
 
 
+class FrameRateMeter:
+    """Frames per second an encoder gets, measured on the timestamps of the frames of the last second.
+
+    The encoder is told the rate it gets, not the capture rate: frames the encoder was too slow to take
+    are dropped before it (:class:`~coalesce_common.media.capture.FrameSlot`), and a rate it never gets
+    would make x264 plan too few bits per frame. libvpx measures its rate from timestamps on its own;
+    libx264 without lookahead (zerolatency) gives every frame ``1 / framerate`` of the bitrate.
+    """
+
+    def __init__(self, window: float = FRAME_RATE_WINDOW) -> None:
+        self._window = window
+        self._times: collections.deque[float] = collections.deque()
+
+    def observe(self, seconds: float) -> None:
+        """Count a frame stamped ``seconds`` (increasing from frame to frame)."""
+        self._times.append(seconds)
+        while seconds - self._times[0] > self._window:
+            self._times.popleft()
+
+    @property
+    def rate(self) -> float | None:
+        """Frames per second over the window, or ``None`` before :data:`FRAME_RATE_MIN_FRAMES` frames."""
+        if len(self._times) < FRAME_RATE_MIN_FRAMES:
+            return None
+        span = self._times[-1] - self._times[0]
+        if span <= 0:
+            return None
+        return max(MIN_FPS, min((len(self._times) - 1) / span, MAX_FPS))
+
+
+class KeyFrameSchedule:
+    """A key frame every :data:`KEYFRAME_INTERVAL` seconds of frame time.
+
+    Counted in seconds, not in frames as encoders count ``gop_size``, so that the interval holds whatever
+    rate the frames come at (the same code gives VP8, whose setup aiortc owns, key frames).
+    """
+
+    def __init__(self, interval: float = KEYFRAME_INTERVAL) -> None:
+        self._interval = interval
+        self._next: float | None = None
+
+    def due(self, seconds: float) -> bool:
+        """Whether the frame stamped ``seconds`` should be a key frame (the first one always is)."""
+        return self._next is None or seconds >= self._next
+
+    def sent(self, seconds: float) -> None:
+        """A key frame stamped ``seconds`` was made: the next is due one interval later."""
+        self._next = seconds + self._interval
+
+
+def frame_seconds(frame: av.VideoFrame) -> float:
+    """The frame's timestamp in seconds (the track stamps frames with the wall clock)."""
+    if frame.pts is None or frame.time_base is None:
+        raise ValueError("video frames for the encoder need a pts and a time base")
+    return float(frame.pts * frame.time_base)
+
+
+def vbv_options(bitrate: int) -> dict[str, str]:
+    """FFmpeg's generic rate options for a VBV of :data:`VBV_BUFFER_SECONDS` at ``bitrate``.
+
+    ``maxrate`` and ``bufsize`` are ``AVCodecContext`` options, so every encoder accepts them; libx264,
+    NVENC, QSV and AMF read them (as VBV or HRD limits), the others ignore what they do not use.
+    """
+    return {"maxrate": str(bitrate), "bufsize": str(round(bitrate * VBV_BUFFER_SECONDS))}
+
+
 class _BitrateHysteresis:
     """Target bitrate clamped to our caps, moved only by changes above :data:`REBUILD_THRESHOLD`.
 
@@ -166,21 +283,33 @@ class TunedH264Encoder(_BitrateHysteresis, H264Encoder):
         # comparing codec.bit_rate with the target would rebuild the codec (and send a key frame) on every
         # frame after any estimate that is not a multiple of 1000.
         self._codec_bitrate = 0
+        self._codec_fps = INITIAL_FPS  # the rate the open codec was told
+        self._codec_fps_checked = False  # ... compared with a measured rate since it was opened
         self._codec_worked = False  # the open codec has encoded a frame
+        self._frame_rate = FrameRateMeter()
+        self._keyframes = KeyFrameSchedule()
 
     def _encode_frame(self, frame: av.VideoFrame, force_keyframe: bool) -> Iterator[bytes]:
+        seconds = frame_seconds(frame)
+        self._frame_rate.observe(seconds)
+        keyframe = force_keyframe or self._keyframes.due(seconds)
         codec = self.codec
         if codec is not None and (
             frame.width != codec.width
             or frame.height != codec.height
             or self._codec_bitrate != self.target_bitrate
+            or self._rate_is_off(keyframe)
         ):
             self.buffer_data = b""
             self.buffer_pts = None
             codec = self.codec = None
+        if codec is None:
+            keyframe = True  # a new codec starts with one anyway
+        if keyframe:
+            self._keyframes.sent(seconds)
 
         # NONE lets the encoder choose; a frame may carry I from an earlier use.
-        frame.pict_type = av.video.frame.PictureType.I if force_keyframe else av.video.frame.PictureType.NONE
+        frame.pict_type = av.video.frame.PictureType.I if keyframe else av.video.frame.PictureType.NONE
 
         while True:
             if codec is None:
@@ -201,6 +330,16 @@ class TunedH264Encoder(_BitrateHysteresis, H264Encoder):
             break
         if data:
             yield from self._split_bitstream(data)
+
+    def _rate_is_off(self, keyframe: bool) -> bool:
+        """Whether the open codec's frame rate is off the measured one by more than the tolerance, at a
+        moment worth a new codec: a key frame is due anyway, or the codec was opened at a guess and this is
+        the first measurement (once, a few frames into a stream at another rate than :data:`INITIAL_FPS`)."""
+        rate = self._frame_rate.rate
+        if rate is None or not (keyframe or not self._codec_fps_checked):
+            return False
+        self._codec_fps_checked = True
+        return abs(rate - self._codec_fps) > FRAME_RATE_TOLERANCE * self._codec_fps
 
     @staticmethod
     def _fit(frame: av.VideoFrame, codec: VideoCodecContext) -> av.VideoFrame:
@@ -225,27 +364,36 @@ class TunedH264Encoder(_BitrateHysteresis, H264Encoder):
             codec.pix_fmt = "yuv420p" if "yuv420p" in formats or not formats else formats[0]
             codec.bit_rate = self._codec_bitrate = self.target_bitrate
             self._codec_worked = False
-            codec.framerate = fractions.Fraction(NOMINAL_FPS, 1)
+            measured = self._frame_rate.rate
+            self._codec_fps_checked = measured is not None
+            self._codec_fps = measured if measured is not None else INITIAL_FPS
+            # x264 without lookahead gives each frame 1/framerate of the bitrate (and of the VBV's refill).
+            codec.framerate = fractions.Fraction(self._codec_fps).limit_denominator(1001)
             # The track's 90 kHz wall-clock pts pass unchanged; aiortc's 1/30 merges pts at 60 fps.
             codec.time_base = VIDEO_TIME_BASE
-            codec.gop_size = round(KEYFRAME_INTERVAL * NOMINAL_FPS)
+            # Key frames come from KeyFrameSchedule, in seconds; the encoder's own count, in frames, is
+            # only a backstop well beyond it, so that a rate above the one it was told adds none.
+            codec.gop_size = round(ENCODER_GOP_BACKSTOP * MAX_FPS)
             codec.max_b_frames = 0
+            options = vbv_options(self.target_bitrate)
             if name == SOFTWARE_H264_ENCODER:
                 codec.thread_count = encoder_threads(width, height)
                 codec.profile = "Baseline"  # what aiortc offers in SDP (42e01f / 42001f)
-                codec.options = {
+                options |= {
                     "preset": "ultrafast",
                     "tune": "zerolatency",
                     "level": h264_level(width, height),
                 }
             else:
-                codec.options = dict(HARDWARE_H264_ENCODERS[name])
+                options |= HARDWARE_H264_ENCODERS[name]
+            codec.options = options
             logger.info(
-                "H.264 encoder %s %dx%d at %d bps, %s",
+                "H.264 encoder %s %dx%d at %d bps, %.1f fps, %s",
                 name,
                 width,
                 height,
                 codec.bit_rate,
+                self._codec_fps,
                 ", ".join(f"{k}={v}" for k, v in codec.options.items()),
             )
             return codec
@@ -263,6 +411,17 @@ class TunedVp8Encoder(_BitrateHysteresis, Vp8Encoder):
         super().__init__()
         self._init_bitrate()
         self._bitrate_changed(self._bitrate)
+        self._keyframes = KeyFrameSchedule()
+
+    def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
+        # aiortc's setup keeps libvpx's own interval at 3000 frames and its rate control on timestamps,
+        # already honest at any rate (libvpx measures the rate itself) with libwebrtc's 1 s CBR buffer.
+        assert isinstance(frame, av.VideoFrame)
+        seconds = frame_seconds(frame)
+        keyframe = force_keyframe or self._keyframes.due(seconds)
+        if keyframe:
+            self._keyframes.sent(seconds)
+        return super().encode(frame, keyframe)
 
     def _bitrate_changed(self, bitrate: int) -> None:
         # Vp8Encoder sizes its rate-control buffer from its private copy of the target, not the property.

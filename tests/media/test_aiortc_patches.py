@@ -179,7 +179,9 @@ def _frames(count: int, width: int = 160, height: int = 120) -> list[av.VideoFra
     frames = []
     for index in range(count):
         frame = av.VideoFrame.from_ndarray(np.roll(base, index * 4, axis=1), format="yuv420p")
-        frame.pts = index * 1500
+        # At the rate the H.264 encoder opens at before measuring (INITIAL_FPS), so that it is rebuilt
+        # only for what a test changes.
+        frame.pts = round(index * 90000 / encoding.INITIAL_FPS)
         frame.time_base = fractions.Fraction(1, 90000)
         frames.append(frame)
     return frames

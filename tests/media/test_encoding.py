@@ -6,11 +6,14 @@ Their installation into aiortc is tested in ``test_aiortc_patches.py``.
 from __future__ import annotations
 
 import fractions
+import itertools
 
 import av
+import cv2
 import numpy as np
 import pytest
 from aiortc import RTCPeerConnection
+from aiortc.codecs.vpx import VpxPayloadDescriptor
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from coalesce_common.media import encoding
@@ -78,11 +81,117 @@ def test_h264_encoder_is_set_up_for_low_latency_screen_content() -> None:
         if "=" in item
     )
     assert options["bframes"] == "0"
-    assert options["keyint"] == "60"
+    assert int(options["keyint"]) > 60 * encoding.KEYFRAME_INTERVAL, "key frames come by time, not count"
+    assert options["vbv_maxrate"] == str(encoding.H264_DEFAULT_BITRATE // 1000)
+    assert options["vbv_bufsize"] == str(
+        round(encoding.H264_DEFAULT_BITRATE * encoding.VBV_BUFFER_SECONDS / 1000)
+    )
     assert options["me"] == "dia" and options["subme"] == "0", "preset ultrafast"
     assert options["sliced_threads"] == "1" and options["mbtree"] == "0", "tune zerolatency"
     assert options["bitrate"] == str(encoding.H264_DEFAULT_BITRATE // 1000)
     assert encoder.codec is not None and encoder.codec.time_base == fractions.Fraction(1, 90000)
+
+
+def moving_frames(seconds: float, fps: int, width: int = 640, height: int = 360) -> list[av.VideoFrame]:
+    """A smooth random texture panning at 240 px/s (like the benchmark's motion page), stamped at ``fps``."""
+    rng = np.random.default_rng(1)
+    coarse = rng.integers(0, 255, size=(height // 8, width // 8), dtype=np.uint8)
+    texture = cv2.resize(coarse, (width * 2, height), interpolation=cv2.INTER_CUBIC)
+    grey = np.full((height // 2, width), 128, dtype=np.uint8)
+    result = []
+    for index in range(round(seconds * fps)):
+        offset = index * 240 // fps % width
+        frame = av.VideoFrame.from_ndarray(
+            np.concatenate([texture[:, offset : offset + width], grey]), format="yuv420p"
+        )
+        frame.pts = index * 90000 // fps
+        frame.time_base = fractions.Fraction(1, 90000)
+        result.append(frame)
+    return result
+
+
+def encode_h264(encoder: TunedH264Encoder, frames: list[av.VideoFrame]) -> list[tuple[float, int, bool]]:
+    """(seconds, bytes, whether an IDR) per frame, from the NAL units libx264 made."""
+    result = []
+    for frame in frames:
+        nal_units = list(encoder._encode_frame(frame, force_keyframe=False))
+        idr = any(nal[0] & 0x1F == 5 for nal in nal_units)
+        result.append((float(frame.pts * frame.time_base), sum(len(nal) for nal in nal_units), idr))
+    return result
+
+
+def encode_vp8(encoder: TunedVp8Encoder, frames: list[av.VideoFrame]) -> list[tuple[float, int, bool]]:
+    """(seconds, bytes, whether a key frame) per frame, from the RTP payloads aiortc made."""
+    result = []
+    for frame in frames:
+        payloads, _ = encoder.encode(frame)
+        _, vp8 = VpxPayloadDescriptor.parse(payloads[0])
+        key = vp8[0] & 1 == 0  # the VP8 frame tag's inverse key-frame bit (RFC 6386, 9.1)
+        result.append((float(frame.pts * frame.time_base), sum(len(p) for p in payloads), key))
+    return result
+
+
+TARGET = 900_000
+"""A target both codecs' hysteresis accepts from their defaults, and that the moving frames can fill."""
+
+
+@pytest.mark.parametrize("fps", [30, 60])
+def test_h264_sends_its_target_at_the_rate_it_gets(fps: int) -> None:
+    encoder = TunedH264Encoder()
+    encoder.target_bitrate = TARGET
+    assert encoder.target_bitrate == TARGET
+    seconds = 4
+    encoded = encode_h264(encoder, moving_frames(seconds, fps))
+    bits_per_second = sum(size for _, size, _ in encoded) * 8 / seconds
+    # Told 30 fps at 60, libx264 sent about twice its target here.
+    assert 0.5 * TARGET < bits_per_second < 1.15 * TARGET
+    assert encoder.codec is not None and encoder.codec.framerate == fps
+    # The VBV: no frame, key frames included, bigger than its buffer (plus x264's slack at ultrafast).
+    largest = max(size for _, size, _ in encoded) * 8
+    assert largest < 1.1 * TARGET * encoding.VBV_BUFFER_SECONDS
+
+
+@pytest.mark.parametrize("fps", [30, 60])
+def test_vp8_sends_its_target_at_the_rate_it_gets(fps: int) -> None:
+    encoder = TunedVp8Encoder()
+    encoder.target_bitrate = TARGET
+    assert encoder.target_bitrate == TARGET
+    seconds = 4
+    encoded = encode_vp8(encoder, moving_frames(seconds, fps))
+    bits_per_second = sum(size for _, size, _ in encoded) * 8 / seconds
+    assert 0.5 * TARGET < bits_per_second < 1.15 * TARGET
+
+
+def keyframe_gaps(encoded: list[tuple[float, int, bool]]) -> list[float]:
+    times = [seconds for seconds, _, key in encoded if key]
+    return [round(later - earlier, 3) for earlier, later in itertools.pairwise(times)]
+
+
+@pytest.mark.parametrize("fps", [30, 60])
+def test_key_frames_come_every_two_seconds_of_frame_time(fps: int) -> None:
+    frames = moving_frames(5, fps, width=160, height=96)
+    h264 = keyframe_gaps(encode_h264(TunedH264Encoder(), frames))
+    if fps != encoding.INITIAL_FPS:
+        # Opened at the initial guess, the codec is rebuilt (a key frame) once the rate is measured.
+        restart, *h264 = h264
+        assert restart <= (encoding.FRAME_RATE_MIN_FRAMES + 1) / fps
+    assert h264 == [encoding.KEYFRAME_INTERVAL] * 2
+    vp8 = keyframe_gaps(encode_vp8(TunedVp8Encoder(), moving_frames(5, fps, width=160, height=96)))
+    assert vp8 == [encoding.KEYFRAME_INTERVAL] * 2
+
+
+def test_h264_follows_a_lasting_change_of_rate_at_a_key_frame() -> None:
+    encoder = TunedH264Encoder()
+    encode_h264(encoder, moving_frames(1, 30, width=160, height=96))
+    codec = encoder.codec
+    assert codec is not None and codec.framerate == 30
+    later = moving_frames(3, 60, width=160, height=96)[60:]  # the same stream from 1 s on, at 60 fps
+    encoded = encode_h264(encoder, later)
+    assert encoder.codec is not codec and encoder.codec is not None
+    assert encoder.codec.framerate == 60
+    assert [seconds for seconds, _, key in encoded if key] == [encoding.KEYFRAME_INTERVAL], (
+        "the new rate waits for the key frame that was due anyway"
+    )
 
 
 def test_h264_pts_above_30_fps_stay_distinct() -> None:
