@@ -52,13 +52,28 @@ import contextlib
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from benchmarks import timecode
-from benchmarks.procs import BenchmarkError, XServer, child_env, cpu_seconds, stop_process
+from benchmarks.cases import MIN_BASELINE_BITRATE, START_TIMEOUT, Case, Settings, Stage
+from benchmarks.glass import start_glass, take_snapshots
+from benchmarks.links import LOOPBACK, Network
+from benchmarks.outcome import combine, cpu_delta, screen_cpu
+from benchmarks.procs import (
+    BenchmarkError,
+    Child,
+    PatternChild,
+    XServer,
+    child_env,
+    cpu_seconds,
+    memory_mib,
+    stop_process,
+)
 from benchmarks.samples import StripSamples
 from coalesce_common.media.encoding import KEYFRAME_INTERVAL, vbv_options
 
@@ -190,13 +205,25 @@ def player_args(sdp_path: Path, viewer: XServer) -> list[str]:
     ]  # fmt: skip
 
 
-def rtp_output(ports: list[int]) -> list[str]:
-    """The encoder's output: RTP to each of ``ports`` on 127.0.0.1 (the same packets, by ``tee``)."""
-    urls = [f"rtp://127.0.0.1:{port}?pkt_size={RTP_PACKET_SIZE}" for port in ports]
+ELEMENTARY_FORMATS = {"h264": "h264", "vp8": "ivf"}
+"""The container of the encoded stream's copy to a file, beside the RTP outputs of a ``tee``."""
+
+
+def rtp_output(
+    ports: list[int], host: str = "127.0.0.1", *, codec: str = "h264", counted: Path | None = None
+) -> list[str]:
+    """The encoder's output: RTP to each of ``ports`` on ``host`` (the same packets, by ``tee``).
+
+    A ``tee`` reports no output size in ``-progress``, so with several ports the encoded stream is also
+    written to ``counted``, whose size is then the bytes sent (the payload, as Coalesce's ``bytesSent``
+    counts it; RTP's own 12-byte headers are in neither)."""
+    urls = [f"rtp://{host}:{port}?pkt_size={RTP_PACKET_SIZE}" for port in ports]
     if len(urls) == 1:
         return ["-f", "rtp", "-payload_type", str(RTP_PAYLOAD_TYPE), urls[0]]
-    tee = "|".join(f"[f=rtp:payload_type={RTP_PAYLOAD_TYPE}]{url}" for url in urls)
-    return ["-map", "0:v", "-f", "tee", tee]
+    slaves = [f"[f=rtp:payload_type={RTP_PAYLOAD_TYPE}]{url}" for url in urls]
+    if counted is not None:
+        slaves.append(f"[f={ELEMENTARY_FORMATS[codec]}]{counted}")
+    return ["-map", "0:v", "-f", "tee", "|".join(slaves)]
 
 
 def free_rtp_port() -> int:
@@ -232,6 +259,7 @@ class BaselineStream:
         log_dir: Path,
         viewer: XServer | None = None,
         viewer_program: str = VIEWER_PROGRAMS[0],
+        network: Network = LOOPBACK,
     ) -> None:
         if viewer_program not in VIEWER_PROGRAMS:
             raise ValueError(f"no viewer program {viewer_program!r}; one of {VIEWER_PROGRAMS}")
@@ -240,6 +268,9 @@ class BaselineStream:
         self.viewer = viewer
         """The X server the decoded picture is shown on, full screen; ``None``: not shown."""
         self.viewer_program = viewer_program
+        self.network = network
+        """The encoder runs where the case's senders do and sends to the receivers' address; the decoders
+        bind every address (ffmpeg's SDP input binds its port on all of them)."""
         self.codec = codec
         self.bitrate = bitrate
         self.fps = fps
@@ -248,6 +279,7 @@ class BaselineStream:
         self.samples = StripSamples(self.geometry)
         self.progress_path = log_dir / f"baseline-{index}.progress"
         self.sdp_path = log_dir / f"baseline-{index}.sdp"
+        self.counted_path = log_dir / f"baseline-{index}.{ELEMENTARY_FORMATS[codec]}"
         self.encoder: asyncio.subprocess.Process | None = None
         self.decoder: asyncio.subprocess.Process | None = None
         self.player: asyncio.subprocess.Process | None = None
@@ -278,14 +310,14 @@ class BaselineStream:
             ports.append(await self._start_player(self.viewer))
         with (self.log_dir / f"baseline-{self.index}-encoder.log").open("wb") as log:
             self.encoder = await asyncio.create_subprocess_exec(
-                ffmpeg, *common,
+                *self.network.sender_prefix, ffmpeg, *common,
                 "-probesize", "32", "-analyzeduration", "1",
                 "-f", "x11grab", "-draw_mouse", "0", "-framerate", f"{self.fps:g}",
                 "-video_size", f"{x.width}x{x.height}", "-i", f"{x.display}+0,0",
                 *encoder_args(self.codec, self.bitrate, self.fps),
                 "-fps_mode", "passthrough",
                 "-progress", str(self.progress_path), "-stats_period", "0.5",
-                *rtp_output(ports),
+                *rtp_output(ports, self.network.receiver_ip, codec=self.codec, counted=self.counted_path),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
             )  # fmt: skip
 
@@ -332,7 +364,12 @@ class BaselineStream:
                 self.first_frame.set()
 
     def bytes_written(self) -> int:
-        """Bytes the encoder has muxed so far, from its latest progress report."""
+        """Bytes the encoder has muxed so far: its copy's size (with a viewer), else its progress report."""
+        if self.player is not None:
+            try:
+                return self.counted_path.stat().st_size
+            except OSError:
+                return 0
         try:
             text = self.progress_path.read_text()
         except OSError:
@@ -364,3 +401,89 @@ class BaselineStream:
         if self._reader is not None:
             self._reader.cancel()
             await asyncio.gather(self._reader, return_exceptions=True)
+
+
+# -- one run of the ffmpeg side ------------------------------------------------------------------------
+
+
+async def run_ffmpeg(
+    case: Case, xserver: XServer, pattern: PatternChild, settings: Settings, stage: Stage
+) -> dict[str, Any]:
+    """The ffmpeg/RTP baseline at the bitrate Coalesce reached (per stream, at least 0.5 Mbps).
+
+    With one stream its picture is shown full screen on the room's screen (``stage.room``, ffplay) and
+    read there by a glass sampler, as Coalesce's is; the decoder-point figure comes from the pipe decoder.
+    With several streams there is no viewer (their windows would cover each other): decoder point only."""
+    bitrate = max(MIN_BASELINE_BITRATE, stage.bitrate // case.senders)
+    print(f"#   ffmpeg at {bitrate / 1e6:.1f} Mbps per stream", file=sys.stderr, flush=True)
+    viewer = stage.room if case.senders == 1 else None
+    streams = [
+        BaselineStream(
+            index, xserver, case.codec, bitrate, settings.fps, settings.log_dir, viewer, network=stage.network
+        )
+        for index in range(case.senders)
+    ]
+    glass: Child | None = None
+    try:
+        for stream in streams:
+            await stream.start()
+        try:
+            async with asyncio.timeout(START_TIMEOUT):
+                await asyncio.gather(*(s.first_frame.wait() for s in streams))
+        except TimeoutError:
+            raise BenchmarkError(
+                "the ffmpeg baseline decoded no frame:\n" + "\n".join(s.describe_failure() for s in streams)
+            ) from None
+        first_frame = [s.samples.first_frame_at - s.started_at for s in streams if s.samples.first_frame_at]
+        if viewer is not None:
+            glass = await start_glass("glass-ffmpeg", viewer.display, settings.log_dir)
+        await asyncio.sleep(settings.warmup)
+
+        def snapshot() -> tuple[float, float, int, tuple[float, float, float], float, float]:
+            cpus = [s.cpu() for s in streams]
+            return (
+                sum(c[0] for c in cpus),
+                sum(c[1] for c in cpus),
+                sum(s.bytes_written() for s in streams),
+                screen_cpu(xserver, pattern),
+                0.0 if glass is None else glass.cpu_seconds(),
+                0.0 if viewer is None else cpu_seconds(viewer.pid),
+            )
+
+        before = snapshot()
+        for stream in streams:
+            stream.samples.reset()
+        if glass is not None:
+            await glass.request("begin", source=[case.width, case.height], rect=None)
+        began = time.monotonic()
+        await asyncio.sleep(settings.seconds)  # the measurement window
+        windows = [s.samples.report() for s in streams]
+        glass_window = None if glass is None else await glass.request("end")
+        elapsed = time.monotonic() - began
+        after = snapshot()
+        memory = (
+            memory_mib([s.encoder.pid for s in streams if s.encoder is not None]),
+            memory_mib([p.pid for s in streams for p in (s.decoder, s.player) if p is not None]),
+        )
+        snapshots = [] if glass is None else await take_snapshots(glass, settings.log_dir, "ffmpeg")
+    finally:
+        if glass is not None:
+            await glass.aclose()
+        await asyncio.gather(*(s.aclose() for s in streams))
+    return combine(
+        [w for w in windows if w["frames"]],
+        glass=None if glass_window is None else [glass_window] if glass_window["frames"] else [],
+        codec={"h264": "libx264", "vp8": "libvpx"}[case.codec],
+        elapsed=elapsed,
+        sender_cpu=after[0] - before[0],
+        receiver_cpu=after[1] - before[1],
+        screen_cpu=cpu_delta(after[3], before[3]),
+        glass_cpu=after[4] - before[4],
+        room_x_cpu=after[5] - before[5],
+        bytes_sent=after[2] - before[2],
+        first_frame=first_frame,
+        first_frame_from_launch=first_frame,
+        capture_drops=None,
+        snapshots=snapshots,
+        memory=memory,
+    )

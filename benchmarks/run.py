@@ -44,16 +44,14 @@ from typing import Any
 
 from benchmarks import links, quality, validity
 from benchmarks import report as report_module
-from benchmarks.baseline import BaselineStream, ffmpeg_path
+from benchmarks.baseline import ffmpeg_path, run_ffmpeg
 from benchmarks.browser import run_chromium
 from benchmarks.cases import (
     DEFAULT_BITRATE,
     DEFAULT_SECONDS,
-    MIN_BASELINE_BITRATE,
     PATTERN_RATE,
     QUICK_CASES,
     STANDARD_CASES,
-    START_TIMEOUT,
     Case,
     Settings,
     SideRun,
@@ -64,8 +62,6 @@ from benchmarks.glass import measure_floor
 from benchmarks.machine import machine
 from benchmarks.outcome import (
     clean,
-    combine,
-    cpu_delta,
     failed,
     screen_cpu,
     summarize_runs,
@@ -75,7 +71,6 @@ from benchmarks.procs import (
     BenchmarkError,
     PatternChild,
     XServer,
-    memory_mib,
     start_pattern,
     start_xvfb,
 )
@@ -90,71 +85,6 @@ from benchmarks.procs import (
 
 
 # -- one run of the baseline ---------------------------------------------------------------------------
-
-
-async def run_ffmpeg(
-    case: Case, xserver: XServer, pattern: PatternChild, settings: Settings, stage: Stage
-) -> dict[str, Any]:
-    """The ffmpeg/RTP baseline at the bitrate Coalesce reached (per stream, at least 0.5 Mbps).
-
-    TODO(glass): its glass column stays ``null`` until :mod:`benchmarks.baseline` shows its decoded
-    picture in an ffmpeg viewer window on ``stage.room``; then a glass sampler reads it there as for
-    Coalesce. Until then its only latency is at the decoder (the bytes its decoder writes)."""
-    bitrate = max(MIN_BASELINE_BITRATE, stage.bitrate // case.senders)
-    print(f"#   ffmpeg at {bitrate / 1e6:.1f} Mbps per stream", file=sys.stderr, flush=True)
-    streams = [
-        BaselineStream(index, xserver, case.codec, bitrate, settings.fps, settings.log_dir)
-        for index in range(case.senders)
-    ]
-    try:
-        for stream in streams:
-            await stream.start()
-        try:
-            async with asyncio.timeout(START_TIMEOUT):
-                await asyncio.gather(*(s.first_frame.wait() for s in streams))
-        except TimeoutError:
-            raise BenchmarkError(
-                "the ffmpeg baseline decoded no frame:\n" + "\n".join(s.describe_failure() for s in streams)
-            ) from None
-        first_frame = [s.samples.first_frame_at - s.started_at for s in streams if s.samples.first_frame_at]
-        await asyncio.sleep(settings.warmup)
-
-        def snapshot() -> tuple[float, float, int, tuple[float, float, float]]:
-            cpus = [s.cpu() for s in streams]
-            return (
-                sum(c[0] for c in cpus),
-                sum(c[1] for c in cpus),
-                sum(s.bytes_written() for s in streams),
-                screen_cpu(xserver, pattern),
-            )
-
-        before = snapshot()
-        for stream in streams:
-            stream.samples.reset()
-        began = time.monotonic()
-        await asyncio.sleep(settings.seconds)
-        windows = [s.samples.report() for s in streams]
-        elapsed = time.monotonic() - began
-        after = snapshot()
-        memory = (
-            memory_mib([s.encoder.pid for s in streams if s.encoder is not None]),
-            memory_mib([s.decoder.pid for s in streams if s.decoder is not None]),
-        )
-    finally:
-        await asyncio.gather(*(s.aclose() for s in streams))
-    return combine(
-        [w for w in windows if w["frames"]],
-        codec={"h264": "libx264", "vp8": "libvpx"}[case.codec],
-        elapsed=elapsed,
-        sender_cpu=after[0] - before[0],
-        receiver_cpu=after[1] - before[1],
-        screen_cpu=cpu_delta(after[3], before[3]),
-        bytes_sent=after[2] - before[2],
-        first_frame=first_frame,
-        first_frame_from_launch=first_frame,
-        capture_drops=None,
-        memory=memory,
-    )
 
 
 # -- the matrix ----------------------------------------------------------------------------------------
