@@ -88,6 +88,22 @@ DECODER_INPUT = [
     "-buffer_size", str(RECEIVE_BUFFER), "-protocol_whitelist", "file,udp,rtp",
 ]  # fmt: skip
 """Input options of every program that receives the RTP stream (the module docstring says why)."""
+IMPAIRED_INPUT = [
+    "-reorder_queue_size", "500", "-max_delay", "100000",
+]  # fmt: skip
+"""On an impaired link, in place of ``-reorder_queue_size 0``: ffmpeg's own defaults (a 500-packet queue
+waiting at most 100 ms for a late packet), as its user would keep them on a network that reorders. With
+no queue, a packet overtaken by jitter is a hole in its frame."""
+
+
+def decoder_input(network: Network) -> list[str]:
+    """:data:`DECODER_INPUT`, with the reordering queue back on an impaired link."""
+    if network.name == "loopback":
+        return list(DECODER_INPUT)
+    at = DECODER_INPUT.index("-reorder_queue_size")
+    return [*DECODER_INPUT[:at], *DECODER_INPUT[at + 2 :], *IMPAIRED_INPUT]
+
+
 VIEWER_PROGRAMS = ("ffplay", "ffmpeg")
 """How the picture is shown on a viewer screen: ``ffplay`` on a second copy of the RTP stream (the
 default), or ``ffmpeg``, the decoder itself, through its SDL output device. The README says which
@@ -189,7 +205,7 @@ def decoder_outputs(geometry: timecode.StripGeometry, viewer: XServer | None) ->
     ]  # fmt: skip
 
 
-def player_args(sdp_path: Path, viewer: XServer) -> list[str]:
+def player_args(sdp_path: Path, viewer: XServer, network: Network = LOOPBACK) -> list[str]:
     """ffplay showing the stream of ``sdp_path`` borderless over all of ``viewer``'s screen.
 
     Its input options are the decoder's; ``-framedrop -sync ext -vf setpts=0`` is the usual low-latency
@@ -199,7 +215,7 @@ def player_args(sdp_path: Path, viewer: XServer) -> list[str]:
     """
     return [
         "-hide_banner", "-loglevel", "warning", "-nostats", "-an",
-        *DECODER_INPUT, "-framedrop", "-sync", "ext", "-vf", "setpts=0",
+        *decoder_input(network), "-framedrop", "-sync", "ext", "-vf", "setpts=0",
         "-noborder", "-left", "0", "-top", "0", "-x", str(viewer.width), "-y", str(viewer.height),
         "-window_title", "coalesce-baseline", "-f", "sdp", "-i", str(sdp_path),
     ]  # fmt: skip
@@ -299,7 +315,7 @@ class BaselineStream:
         shown_by_decoder = self.viewer if self.viewer_program == "ffmpeg" else None
         with (self.log_dir / f"baseline-{self.index}-decoder.log").open("wb") as log:
             self.decoder = await asyncio.create_subprocess_exec(
-                ffmpeg, *common, *DECODER_INPUT, "-f", "sdp", "-i", str(self.sdp_path),
+                ffmpeg, *common, *decoder_input(self.network), "-f", "sdp", "-i", str(self.sdp_path),
                 *decoder_outputs(self.geometry, shown_by_decoder),
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
                 env=None if shown_by_decoder is None else child_env(shown_by_decoder.display, **VIEWER_ENV),
@@ -328,7 +344,7 @@ class BaselineStream:
         sdp_path.write_text(sdp(self.codec, port))
         with (self.log_dir / f"baseline-{self.index}-player.log").open("wb") as log:
             self.player = await asyncio.create_subprocess_exec(
-                ffplay_path(), *player_args(sdp_path, viewer),
+                ffplay_path(), *player_args(sdp_path, viewer, self.network),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
                 env=child_env(viewer.display, **VIEWER_ENV),
             )  # fmt: skip

@@ -110,7 +110,10 @@ async def _measure(
             result = failed(str(exc))
         if result.get("ok"):
             problems = validity.result_problems(
-                result, streams=case.senders, pattern_exit=pattern.process.returncode
+                result,
+                streams=case.senders,
+                pattern_exit=pattern.process.returncode,
+                lossy=stage.network.name != "loopback",
             )
             if problems:
                 result = {**result, "ok": False, "error": "; ".join(problems)}
