@@ -308,10 +308,15 @@ def _span(summary: Summary | None, figure: str, digits: int, *, spread: bool) ->
     return text
 
 
-def _cell(case: CaseReport, figure: str, digits: int, *, spread: bool = False) -> str:
-    """``Coalesce / rival (ratio) / ...``: each side's median, each rival's with Coalesce's ratio to it."""
+def _cell(case: CaseReport, rivals: Iterable[str], figure: str, digits: int, *, spread: bool = False) -> str:
+    """``Coalesce / rival (ratio) / ...``: each side's median, each rival's with Coalesce's ratio to it, in
+    the report's order of ``rivals``; ``n/a`` for a rival this case did not run (Chromium shares one
+    screen to one receiver, so it has no multi-share case)."""
     parts = [_span(case.sides[OURS], figure, digits, spread=spread)]
-    for rival in case.rivals:
+    for rival in rivals:
+        if rival not in case.sides:
+            parts.append("n/a")
+            continue
         text = _span(case.sides[rival], figure, digits, spread=spread)
         ratio = case.ratios.get(rival, {}).get(figure)
         parts.append(f"{text} ({ratio:.2f}x)" if ratio is not None else text)
@@ -369,7 +374,7 @@ def format_tables(report: Report) -> str:
     """
     rows_a, rows_b, rows_c = [], [], []
     for case in report.cases:
-        cell = functools.partial(_cell, case)
+        cell = functools.partial(_cell, case, report.settings.sides[1:])
         name = case.name + _status(case)
         rows_a.append(
             [

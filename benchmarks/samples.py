@@ -71,8 +71,8 @@ class StripSamples:
             "frames": self.frames,
             "unreadable": self.unreadable,
             "latencies_ms": [round(x, 2) for x in self.latencies_ms],
-            "counters": self.counters,
-            "stamps": self.stamps,
+            "counters": list(self.counters),  # copies: the reader goes on appending after the window
+            "stamps": list(self.stamps),
             "width": self._size[0],
             "height": self._size[1],
         }

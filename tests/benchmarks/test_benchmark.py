@@ -118,6 +118,19 @@ def test_samples_count_drops_from_counter_gaps_across_the_wrap() -> None:
     assert len(figures["latencies_ms"]) == 5
 
 
+def test_a_report_is_not_changed_by_frames_after_the_window() -> None:
+    # The baseline's reader keeps observing after the window ends, while the run takes its snapshots.
+    samples = StripSamples()
+    image = _screen(320, 240, 1)
+    timecode.render_strip(image, 1_000_000, 1)
+    samples.observe(image)
+    window = samples.report()
+    timecode.render_strip(image, 1_000_017, 2)
+    samples.observe(image)
+    assert (window["counters"], window["stamps"], window["frames"]) == ([1], [1_000_000], 1)
+    assert len(window["latencies_ms"]) == 1
+
+
 def test_a_stream_that_stops_early_drops_the_frames_painted_after_its_last_one() -> None:
     # 60 frames painted at 60 Hz and shown 20 ms later each; then nothing for the window's last second.
     window = {

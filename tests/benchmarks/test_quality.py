@@ -48,7 +48,9 @@ def _grab_distinct_frames(display: str, count: int) -> list[Capture]:
         assert time.monotonic() < deadline, f"only {len(captures)} distinct frames in {CAPTURE_TIMEOUT} s"
         rgb, code = sampler.snapshot(placement)
         assert code is not None, "the pattern's own screen shows an illegible strip"
-        captures.setdefault(code, Capture(rgb, code))
+        again, _ = sampler.snapshot(placement)
+        if np.array_equal(rgb, again):  # else the grab may have caught the pattern half-way through a paint
+            captures.setdefault(code, Capture(rgb, code))
     return list(captures.values())
 
 
