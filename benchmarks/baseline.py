@@ -72,6 +72,7 @@ from benchmarks.procs import (
     child_env,
     cpu_seconds,
     memory_mib,
+    pin_sides,
     stop_process,
 )
 from benchmarks.samples import StripSamples
@@ -453,6 +454,15 @@ async def run_ffmpeg(
         first_frame = [s.samples.first_frame_at - s.started_at for s in streams if s.samples.first_frame_at]
         if viewer is not None:
             glass = await start_glass("glass-ffmpeg", viewer.display, settings.log_dir)
+        if settings.pin:
+            pin_sides(
+                [*(s.encoder.pid for s in streams if s.encoder), xserver.pid, pattern.pid],
+                [
+                    *(p.pid for s in streams for p in (s.decoder, s.player) if p is not None),
+                    *([] if viewer is None else [viewer.pid]),
+                    *([] if glass is None else [glass.pid]),
+                ],
+            )
         await asyncio.sleep(settings.warmup)
 
         def snapshot() -> tuple[float, float, int, tuple[float, float, float], float, float]:

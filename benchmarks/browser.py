@@ -75,6 +75,7 @@ from benchmarks.procs import (
     cpu_seconds,
     descendants,
     memory_mib,
+    pin_sides,
     start_pattern,
     start_xvfb,
 )
@@ -399,6 +400,8 @@ async def _measure(
     if (shown["width"], shown["height"]) != (case.width, case.height):
         print(f"#   chromium sends {shown['width']}x{shown['height']}", file=sys.stderr, flush=True)
     ramp_s = await _ramped(sender, bitrate)
+    if settings.pin:
+        pin_sides([sender.pid, xserver.pid, pattern.pid], [receiver.pid, stage.room.pid, glass.pid])
     await asyncio.sleep(settings.warmup)
 
     def cpu() -> tuple[float, float, tuple[float, float, float], float, float]:

@@ -17,6 +17,8 @@ from benchmarks.procs import (
 )
 
 PIN = "4821"
+ROOM_NAME = "Benchmark room"
+"""The room the senders find over mDNS (announced only on the receivers' address)."""
 
 
 START_TIMEOUT = 30.0
@@ -67,6 +69,8 @@ class Settings:
     runs: int = 5
     max_load: float = validity.MAX_BUSY_FRACTION
     max_steal: float = validity.MAX_STEAL_FRACTION
+    pin: bool = False
+    """Receiving side on CPU 0, sending side on the others (``--pin``; :func:`benchmarks.procs.pin`)."""
 
     def recorded(self) -> report_module.Settings:
         """What a report keeps of these settings (not where this machine put its logs)."""
@@ -79,6 +83,7 @@ class Settings:
             runs=self.runs,
             max_load=self.max_load,
             max_steal=self.max_steal,
+            pin=self.pin,
         )
 
 

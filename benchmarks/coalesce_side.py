@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.cases import PIN, START_TIMEOUT, Case, Settings, Stage
+from benchmarks.cases import PIN, ROOM_NAME, START_TIMEOUT, Case, Settings, Stage
 from benchmarks.glass import start_glass, take_snapshots
 from benchmarks.outcome import combine, cpu_delta, screen_cpu
 from benchmarks.procs import (
@@ -22,6 +22,7 @@ from benchmarks.procs import (
     child_env,
     cpu_seconds,
     memory_mib,
+    pin_sides,
 )
 
 
@@ -41,6 +42,7 @@ async def run_coalesce(
         source,
         "--host",
         network.receiver_ip,
+        "--mdns",
     ]
     env = child_env(stage.room.display, address=network.receiver_ip)
     receiver = await Child.spawn("receiver", "benchmarks.receiver_proc", args, env, settings.log_dir)
@@ -48,10 +50,11 @@ async def run_coalesce(
     glasses: list[Child] = []
     profilers: list[asyncio.subprocess.Process] = []
     try:
-        port = (await receiver.read(START_TIMEOUT))["port"]
+        await receiver.read(START_TIMEOUT)  # it listens, and announces itself over mDNS
         for index in range(case.senders):
+            # Each sender finds the room by name over mDNS, as the app's room list does, then pairs.
             args = [
-                "--host", network.receiver_ip, "--port", str(port), "--pin", PIN,
+                "--discover", ROOM_NAME, "--mdns-interface", network.sender_ip, "--pin", PIN,
                 "--display", xserver.display, "--codec", case.codec, "--fps", f"{settings.fps:g}",
                 "--name", f"bench-{index}",
             ]  # fmt: skip
@@ -84,6 +87,11 @@ async def run_coalesce(
             )
         )
 
+        if settings.pin:
+            pin_sides(
+                [*(s.pid for s in senders), xserver.pid, pattern.pid],
+                [receiver.pid, stage.room.pid, *(g.pid for g in glasses)],
+            )
         await asyncio.sleep(settings.warmup)
         placements = (await receiver.request("placements"))["placements"]
         placed = {p["sender"]: p["rect"] for p in placements}

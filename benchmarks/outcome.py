@@ -128,6 +128,14 @@ def combine(
         "latencies_ms": headline,
         "decoder_latencies_ms": decoder,
         "snapshots": snapshots or [],
+        "per_share": [
+            {
+                "glass_latency_ms": latency_summary(share["latencies_ms"]),
+                "displayed_fps": share["unique_fps"],
+            }
+            for share in seen
+        ],
+        "receiver_cpu_per_share": receiver_cpu / elapsed / max(1, len(streams) or len(seen)),
         "sender_memory_mib": None if memory is None else memory[0],
         "receiver_memory_mib": None if memory is None else memory[1],
     }
@@ -164,6 +172,7 @@ def run_figures(result: dict[str, Any] | None) -> dict[str, float]:
         "other_cpu": result["other_cpu"],
         "psnr_db": _or_nan(result.get("psnr_db")),
         "ssim": _or_nan(result.get("ssim")),
+        "receiver_cpu_per_share": _or_nan(result.get("receiver_cpu_per_share")),
         "sender_memory_mib": _or_nan(result.get("sender_memory_mib")),
         "receiver_memory_mib": _or_nan(result.get("receiver_memory_mib")),
     }
@@ -177,6 +186,7 @@ SUMMARY_FIGURES = (
     *RATIO_FIGURES,
     "psnr_db",
     "ssim",
+    "receiver_cpu_per_share",
     "sender_memory_mib",
     "receiver_memory_mib",
     "decoder_latency_p99_ms",

@@ -64,6 +64,38 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+RECEIVING_CPUS = frozenset({0})
+
+
+def sending_cpus() -> frozenset[int]:
+    """The CPUs ``--pin`` gives the sending side: all but CPU 0 (all of them on a one-CPU machine)."""
+    others = frozenset(os.sched_getaffinity(0)) - RECEIVING_CPUS
+    return others or RECEIVING_CPUS
+
+
+def pin(pids: Sequence[int], cpus: frozenset[int]) -> None:
+    """Keep every thread of these processes (and of their children) on ``cpus`` from now on.
+
+    Threads are pinned one by one (``/proc/<pid>/task``): the affinity of a process is its threads', and
+    threads started later inherit it from the thread that starts them."""
+    for root in pids:
+        for pid in descendants(root):
+            try:
+                tasks = [int(task.name) for task in Path(f"/proc/{pid}/task").iterdir()]
+            except OSError:
+                continue
+            for task in tasks:
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(task, cpus)
+
+
+def pin_sides(sending: Sequence[int], receiving: Sequence[int]) -> None:
+    """``--pin``: the sending processes (with the senders' X server and pattern) on :func:`sending_cpus`,
+    the receiving ones (with the room's X server and the glass samplers) on CPU 0."""
+    pin(sending, sending_cpus())
+    pin(receiving, RECEIVING_CPUS)
+
+
 def memory_mib(pids: Sequence[int]) -> float:
     """Proportional set size (PSS) of these processes together, in MiB; 0 for those that have exited.
 

@@ -42,6 +42,7 @@ import cv2
 import numpy as np
 from aiortc.mediastreams import MediaStreamTrack
 
+from benchmarks.cases import ROOM_NAME
 from benchmarks.glass import Placement
 from benchmarks.procs import commands, emit
 from benchmarks.samples import StripSamples
@@ -110,16 +111,17 @@ Placements = Callable[[], list[dict[str, Any]]]
 
 
 def probed_receiver(args: argparse.Namespace) -> tuple[Receiver, ProbedSinks]:
-    """The receiver on ``--host`` (any port, no mDNS) with its sinks probed."""
+    """The receiver on ``--host`` (any port; announced over mDNS there with ``--mdns``), sinks probed."""
     sinks = ProbedSinks(args.source)
     config = ReceiverConfig(
-        name="Benchmark room",
+        name=ROOM_NAME,
         pin=args.pin,
         host=args.host,
         port=0,
         fallback_port=None,
         data_dir=Path(args.data_dir),
-        mdns=False,
+        mdns=args.mdns,
+        mdns_interfaces=[args.host] if args.mdns else None,
     )
     return Receiver(config, sink_factory=sinks), sinks
 
@@ -233,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pin", default=None)
     parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
     parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--mdns", action="store_true", help="announce the room over mDNS on --host only")
     parser.add_argument("--window", action="store_true", help="show the room window on DISPLAY, full screen")
     parser.add_argument("--source", type=_size, help="WxH of the shared screen (to read scaled frames)")
     args = parser.parse_args(argv)

@@ -236,6 +236,7 @@ class Settings:
     runs: int
     max_load: float
     max_steal: float
+    pin: bool
 
     @classmethod
     def parse(cls, data: Any, where: str = "settings") -> Settings:
@@ -247,7 +248,12 @@ class Settings:
         sides = _get(obj, "sides", list, where)
         if not sides or sides[0] != OURS or not all(isinstance(x, str) for x in sides):
             raise ReportError(f"{where}.sides: expected side names with {OURS!r} first, got {sides!r}")
-        return cls(sides=tuple(sides), runs=_get(obj, "runs", int, where), **numbers)
+        return cls(
+            sides=tuple(sides),
+            runs=_get(obj, "runs", int, where),
+            pin=_get(obj, "pin", bool, where),
+            **numbers,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -360,7 +366,9 @@ def machine_line(report: Report) -> str:
         f"aiortc {m.aiortc}, PyAV {m.av} (FFmpeg {m.av_ffmpeg or '?'}), Qt {m.qt or '?'}; "
         f"rivals ffmpeg {m.ffmpeg or 'absent'} ({m.x264 or 'libx264 ?'}), Chromium {m.chromium or 'absent'}; "
         f"{settings.runs} runs per case, {settings.seconds:g} s windows, runs refused above "
-        f"{settings.max_load:.0%} other load or {settings.max_steal:.0%} steal; {report.started}"
+        f"{settings.max_load:.0%} other load or {settings.max_steal:.0%} steal"
+        + ("; receiving side pinned to CPU 0, sending side to the others" if settings.pin else "")
+        + f"; {report.started}"
     )
 
 
@@ -397,6 +405,7 @@ def format_tables(report: Report) -> str:
                 cell("bitrate_mbps", 1),
                 cell("sender_memory_mib", 0),
                 cell("receiver_memory_mib", 0),
+                cell("receiver_cpu_per_share", 2),
             ]
         )
         rows_b.append(
@@ -440,7 +449,15 @@ def format_tables(report: Report) -> str:
         "Mbps",
         "other CPU s/s",
     ]
-    head_c = ["case", "PSNR dB", "SSIM", "Mbps", "sender memory MiB", "receiver memory MiB"]
+    head_c = [
+        "case",
+        "PSNR dB",
+        "SSIM",
+        "Mbps",
+        "sender memory MiB",
+        "receiver memory MiB",
+        "receiver CPU s/s per share",
+    ]
     machine = f"Machine: {machine_line(report)}"
     return (
         f"Glass to glass at the room's screen: latency, displayed fps, first frame{versus}\n\n"

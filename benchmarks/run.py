@@ -278,6 +278,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="frame rate of the screen content (default 0.95 x --fps, see README)",
     )
     parser.add_argument("--json", type=Path, help="write the report there")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="receiving side on CPU 0, sending side on the other CPUs (for multi-share sweeps)",
+    )
     parser.add_argument("--quick", action="store_true", help="one tiny, short case (for the test suite)")
     parser.add_argument(
         "--sides",
@@ -344,6 +349,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         runs=runs,
         max_load=args.max_load,
         max_steal=args.max_steal,
+        pin=args.pin,
     )
     load = await validity.sample_load()
     started = datetime.datetime.now(datetime.UTC)

@@ -1,7 +1,8 @@
 """The benchmark's sender: Coalesce's :class:`Share` of an X display, with its RTP and capture counters.
 
-Run by the orchestrator as ``python -m benchmarks.sender_proc --port N --pin PIN --display :N --codec
-h264|vp8 --fps F --name NAME``. It starts sharing at once and prints ``{"share_started_at": t,
+Run by the orchestrator as ``python -m benchmarks.sender_proc (--discover ROOM | --host H --port N) --pin
+PIN --display :N --codec h264|vp8 --fps F --name NAME``. It starts sharing at once (with ``--discover``,
+after finding the room over mDNS, as the app's room list does) and prints ``{"share_started_at": t,
 "connected_at": t, "codec": "H264"}`` (monotonic seconds) when media is connected. Then it answers
 ``{"cmd": "stats"}`` with its counters (:func:`_stats`) and exits when stdin closes.
 """
@@ -18,8 +19,11 @@ from typing import Any
 
 from benchmarks.procs import commands, emit
 from coalesce_client.services.share import Share, ShareOptions, ShareTarget
+from coalesce_common.discovery import find
+from coalesce_common.errors import DiscoveryError
 
 CODECS = {"h264": "video/H264", "vp8": "video/VP8"}
+DISCOVERY_TIMEOUT = 10.0
 
 
 async def _stats(share: Share) -> dict[str, Any]:
@@ -33,13 +37,25 @@ async def _stats(share: Share) -> dict[str, Any]:
     }
 
 
+async def _target(args: argparse.Namespace) -> ShareTarget:
+    """Where to share: the room found by name over mDNS (``--discover``), as the app's room list finds
+    it, or the address given."""
+    if args.discover is None:
+        return ShareTarget(host=args.host, port=args.port)
+    found = await find(args.discover, DISCOVERY_TIMEOUT, interfaces=[args.mdns_interface])
+    return ShareTarget(found.addresses[0], found.port, fingerprint=found.fingerprint, name=found.name)
+
+
 async def run(args: argparse.Namespace) -> None:
-    target = ShareTarget(host=args.host, port=args.port)
     options = ShareOptions(
         sender_name=args.name, pin=args.pin, fps=args.fps, display=args.display, codec=CODECS[args.codec]
     )
-    share = Share(target, options)
-    share_started_at = time.monotonic()
+    share_started_at = time.monotonic()  # the user's Share press: discovery, pairing and media from here
+    try:
+        share = Share(await _target(args), options)
+    except DiscoveryError as exc:
+        emit({"error": f"the room was not found: {exc}"})
+        return
     try:
         await share.start()
     except Exception as exc:
@@ -67,7 +83,11 @@ async def run(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark sender (started by benchmarks.run)")
     parser.add_argument("--host", default="127.0.0.1", help="the receiver's address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=int, default=0, help="the receiver's port (without --discover)")
+    parser.add_argument("--discover", metavar="ROOM", help="find the room by this name over mDNS instead")
+    parser.add_argument(
+        "--mdns-interface", default="127.0.0.1", help="the address to browse from (default 127.0.0.1)"
+    )
     parser.add_argument("--pin", default=None)
     parser.add_argument("--display", required=True)
     parser.add_argument("--codec", choices=sorted(CODECS), default="h264")
