@@ -83,5 +83,7 @@ async def test_a_camera_reaches_the_receiver_over_h264_on_loopback(
         await receiver.close()
         if sink_task is not None:
             await asyncio.wait_for(sink_task, WAIT)
+        # track.stop() only asks the thread to stop (it runs on the loop); the source's owner joins it.
+        await track.source.aclose()
     assert track.source.error is None
     assert not track.source.running
