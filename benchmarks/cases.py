@@ -50,11 +50,16 @@ class Case:
     senders: int
     link: str = "loopback"
     """A key of :data:`benchmarks.links.LINKS`: the network between the senders and the receivers."""
+    bitrate: int | None = None
+    """Bits per second each sender's encoder is held at (``--bitrates``), for quality per bitrate; None
+    lets Coalesce's congestion control choose, and the rivals are matched to what it reached."""
 
     @property
     def name(self) -> str:
         base = f"{self.width}x{self.height} {self.content} {self.codec} x{self.senders}"
-        return base if self.link == "loopback" else f"{base} {self.link}"
+        if self.link != "loopback":
+            base = f"{base} {self.link}"
+        return base if self.bitrate is None else f"{base} {self.bitrate / 1e6:g}Mbps"
 
 
 @dataclasses.dataclass(frozen=True)

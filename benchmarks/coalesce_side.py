@@ -58,6 +58,8 @@ async def run_coalesce(
                 "--display", xserver.display, "--codec", case.codec, "--fps", f"{settings.fps:g}",
                 "--name", f"bench-{index}",
             ]  # fmt: skip
+            if case.bitrate is not None:
+                args += ["--bitrate", str(case.bitrate)]
             env = child_env(xserver.display, address=network.sender_ip)
             senders.append(
                 await Child.spawn(

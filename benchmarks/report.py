@@ -2,9 +2,10 @@
 
 ``benchmarks/results/*.json`` are reports in this schema (``coalesce-benchmark/3``, described in
 benchmarks/README.md); :mod:`benchmarks.run` writes them and parses what it wrote before printing, so a
-report that prints is one that parses. ``python -m benchmarks report FILE [--readme README.md]`` renders
-the tables from a file, and with ``--readme`` puts them between the README's result markers, so the
-published tables are always regenerated from a kept report, never edited by hand.
+report that prints is one that parses. ``python -m benchmarks report FILE [FILE ...] [--readme README.md]``
+renders the tables from files (one set each, under its file name), and with ``--readme`` puts them
+between the README's result markers, so the published tables are always regenerated from kept reports,
+never edited by hand.
 
 Each run's full result (``runs``) stays a JSON object: the tables read only the per-case summaries,
 which this module types; a run's fields are described in the README for plots and audits.
@@ -142,6 +143,8 @@ class CaseReport:
     senders: int
     link: str
     """The network between senders and receivers (``loopback``, or a key of ``benchmarks.links.LINKS``)."""
+    bitrate: int | None
+    """Bit/s each sender was held at (``--bitrates``); None (or absent) when Coalesce chose its own."""
     sides: Mapping[str, Summary]
     """Per side by name, Coalesce first."""
     ratios: Mapping[str, Mapping[str, float | None]]
@@ -168,6 +171,7 @@ class CaseReport:
             codec=_get(obj, "codec", str, where),
             senders=_get(obj, "senders", int, where),
             link=_get(obj, "link", str, where),
+            bitrate=None if obj.get("bitrate") is None else _get(obj, "bitrate", int, where),
             sides={k: Summary.parse(v, f"{where}.sides.{k}") for k, v in sides.items()},
             ratios={
                 rival: {
@@ -480,16 +484,25 @@ def replace_in_readme(readme: str, tables: str) -> str:
     return readme[: begin + len(README_BEGIN)] + "\n\n" + tables + "\n" + readme[end:]
 
 
+def _titled(path: Path, title: bool) -> str:
+    """The tables of the report at ``path``, under its file name when several reports are rendered."""
+    tables = format_tables(Report.load(path))
+    return f"#### From `results/{path.name}`\n\n{tables}" if title else tables
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m benchmarks report FILE [--readme PATH]``: print the tables, or write them into a README."""
+    """``python -m benchmarks report FILE [FILE ...] [--readme PATH]``: print the tables, or write them
+    into a README."""
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks report", description="Render a benchmark report's tables."
     )
-    parser.add_argument("file", type=Path, help="a report, e.g. benchmarks/results/2026-12-01.json")
+    parser.add_argument(
+        "files", nargs="+", type=Path, help="reports, e.g. benchmarks/results/2026-12-01-glass.json"
+    )
     parser.add_argument("--readme", type=Path, help="replace the tables between the README's result markers")
     args = parser.parse_args(argv)
     try:
-        tables = format_tables(Report.load(args.file))
+        tables = "\n".join(_titled(path, len(args.files) > 1) for path in args.files)
         if args.readme is not None:
             args.readme.write_text(replace_in_readme(args.readme.read_text(), tables))
         else:

@@ -150,7 +150,7 @@ async def run_case(
     with links.network(case.link) as network:
         if network.name != "loopback":
             print(f"# {case.name}: senders behind {network.description}", file=sys.stderr, flush=True)
-        stage = Stage(room=room, bitrate=DEFAULT_BITRATE * case.senders, network=network)
+        stage = Stage(room=room, bitrate=(case.bitrate or DEFAULT_BITRATE) * case.senders, network=network)
         return await _run_case(case, xserver, pattern, settings, stage)
 
 
@@ -243,6 +243,16 @@ def _size(text: str) -> tuple[int, int]:
     return int(width), int(height)
 
 
+def _mbps(text: str) -> float:
+    try:
+        mbps = float(text)
+    except ValueError:
+        mbps = 0.0
+    if not 0.1 <= mbps <= 50:
+        raise argparse.ArgumentTypeError(f"a bitrate is Mbit/s between 0.1 and 50, got {text!r}")
+    return mbps
+
+
 def _list(kind: Callable[[str], Any], choices: Sequence[str] | None = None) -> Any:
     def parse(text: str) -> list[Any]:
         items = [item.strip() for item in text.split(",") if item.strip()]
@@ -266,6 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--links",
         type=_list(str, tuple(links.LINKS)),
         help=f"the network between senders and receivers: {','.join(links.LINKS)} (default loopback)",
+    )
+    parser.add_argument(
+        "--bitrates",
+        type=_list(_mbps),
+        help="Mbit/s each sender is held at, e.g. 2,4,8, for quality per bitrate (default: Coalesce adapts)",
     )
     parser.add_argument("--seconds", type=float, default=None, help="measurement window per run (default 30)")
     parser.add_argument(
@@ -311,18 +326,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cases_from(args: argparse.Namespace) -> list[Case]:
-    chosen = (args.sizes, args.content, args.codecs, args.senders, args.links)
+    chosen = (args.sizes, args.content, args.codecs, args.senders, args.links, args.bitrates)
     if args.quick and not any(chosen):
         return list(QUICK_CASES)
     if not any(chosen):
         return list(STANDARD_CASES)
     return [
-        Case(w, h, content, codec, senders, link)
+        Case(w, h, content, codec, senders, link, None if mbps is None else round(mbps * 1e6))
         for (w, h) in args.sizes or [(1920, 1080)]
         for content in args.content or ["motion"]
         for codec in args.codecs or ["h264"]
         for senders in args.senders or [1]
         for link in args.links or ["loopback"]
+        for mbps in args.bitrates or [None]
     ]
 
 

@@ -21,8 +21,21 @@ from benchmarks.procs import commands, emit
 from coalesce_client.services.share import Share, ShareOptions, ShareTarget
 from coalesce_common.discovery import find
 from coalesce_common.errors import DiscoveryError
+from coalesce_common.media.encoding import TunedH264Encoder, TunedVp8Encoder
 
 CODECS = {"h264": "video/H264", "vp8": "video/VP8"}
+
+
+def hold_bitrate(bitrate: int) -> None:
+    """Start every encoder of this process at ``bitrate`` and cap it there.
+
+    Congestion control may still lower it (on a lossy link), never raise it: on loopback the share then
+    runs at ``bitrate``, and the rivals are matched to the rate it reached, so the quality columns compare
+    pictures made from the same number of bits."""
+    for encoder in (TunedH264Encoder, TunedVp8Encoder):
+        encoder.default_bitrate = encoder.max_bitrate = max(encoder.min_bitrate, bitrate)
+
+
 DISCOVERY_TIMEOUT = 10.0
 
 
@@ -93,7 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--codec", choices=sorted(CODECS), default="h264")
     parser.add_argument("--fps", type=float, default=60.0)
     parser.add_argument("--name", default="bench")
+    parser.add_argument(
+        "--bitrate", type=int, help="hold the encoder at this many bit/s (quality per bitrate)"
+    )
     args = parser.parse_args(argv)
+    if args.bitrate is not None:
+        hold_bitrate(args.bitrate)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("coalesce_common.media.encoding").setLevel(
         logging.DEBUG

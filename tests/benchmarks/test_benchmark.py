@@ -28,6 +28,8 @@ from benchmarks.outcome import summarize_runs, summary_ratios
 from benchmarks.report import README_BEGIN, README_END, SCHEMA, Report, ReportError, format_tables
 from benchmarks.run import build_parser, cases_from, run_order
 from benchmarks.samples import StripSamples, summarize_stream
+from benchmarks.sender_proc import hold_bitrate
+from coalesce_common.media.encoding import TunedH264Encoder, TunedVp8Encoder
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZES = [(320, 240), (1280, 720), (1920, 1080), (3840, 2160)]
@@ -160,6 +162,33 @@ def test_matrix_options() -> None:
         parser.parse_args(["--sizes", "1280x721"])
     with pytest.raises(SystemExit):
         parser.parse_args(["--codecs", "h265"])
+
+
+def test_a_bitrate_sweep_is_a_case_per_bitrate() -> None:
+    parser = build_parser()
+    cases = cases_from(parser.parse_args(["--sizes", "1280x720", "--bitrates", "2,8"]))
+    assert [c.bitrate for c in cases] == [2_000_000, 8_000_000]
+    assert cases[0].name == "1280x720 motion h264 x1 2Mbps"
+    assert (
+        Case(1280, 720, "motion", "h264", 1, "loss2", 500_000).name == "1280x720 motion h264 x1 loss2 0.5Mbps"
+    )
+    for bad in ("0", "fast", "100"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--bitrates", bad])
+
+
+def test_a_held_bitrate_caps_and_starts_the_encoders(monkeypatch: pytest.MonkeyPatch) -> None:
+    for encoder in (TunedH264Encoder, TunedVp8Encoder):  # restored after the test
+        monkeypatch.setattr(encoder, "default_bitrate", encoder.default_bitrate)
+        monkeypatch.setattr(encoder, "max_bitrate", encoder.max_bitrate)
+    hold_bitrate(1_500_000)
+    h264 = TunedH264Encoder()
+    assert h264.target_bitrate == 1_500_000
+    h264.target_bitrate = 9_000_000  # a generous bandwidth estimate
+    assert h264.target_bitrate == 1_500_000
+    h264.target_bitrate = 600_000  # a congested link still lowers it
+    assert h264.target_bitrate == 600_000
+    assert TunedVp8Encoder().target_bitrate == 1_500_000
 
 
 def _latency(median: float) -> dict[str, Any]:
@@ -333,6 +362,21 @@ def test_readme_tables_are_regenerated_from_a_report_file(tmp_path: Path) -> Non
     assert "Machine: Test CPU" in text
 
 
+def test_several_report_files_render_one_after_another(tmp_path: Path) -> None:
+    first, second = tmp_path / "glass.json", tmp_path / "links.json"
+    first.write_text(json.dumps(_report([_motion_case()])))
+    held = {**_motion_case(), "bitrate": 2_000_000, "name": "1280x720 motion h264 x1 2Mbps"}
+    second.write_text(json.dumps(_report([held])))
+    command = [sys.executable, "-m", "benchmarks", "report", str(first), str(second)]
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    text = run.stdout
+    assert text.index("From `results/glass.json`") < text.index("From `results/links.json`")
+    assert "| 1280x720 motion h264 x1 2Mbps (ffmpeg 1/2 runs failed) |" in text
+    assert Report.load(second).cases[0].bitrate == 2_000_000
+    assert Report.load(first).cases[0].bitrate is None  # an adaptive case (and schema-3 files before it)
+
+
 def test_a_report_with_a_wrong_field_is_refused_by_name() -> None:
     broken = _report([_motion_case()])
     broken["cases"][0]["sides"]["coalesce"]["runs"] = "three"
@@ -501,6 +545,7 @@ def test_every_side_crosses_an_impaired_link(tmp_path: Path) -> None:
     command = [
         sys.executable, "-m", "benchmarks", "--sizes", "320x240", "--links", "delay50", "--runs", "1",
         "--seconds", "2", "--warmup", "1", "--max-load", "1", "--max-steal", "1", "--json", str(report_path),
+        "--bitrates", "0.8",
     ]  # fmt: skip
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=150, check=False)
     assert run.returncode in (0, 1), run.stderr[-3000:]  # 1: a run failed (ffmpeg's glass, see above)
@@ -540,6 +585,7 @@ def test_a_pinned_multi_share_run_reports_each_share_at_the_glass(tmp_path: Path
     command = [
         sys.executable, "-m", "benchmarks", "--sizes", "320x240", "--senders", "2", "--pin", "--runs", "1",
         "--seconds", "2", "--warmup", "1", "--max-load", "1", "--max-steal", "1", "--json", str(report_path),
+        "--bitrates", "0.8",
     ]  # fmt: skip
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=150, check=False)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -550,6 +596,9 @@ def test_a_pinned_multi_share_run_reports_each_share_at_the_glass(tmp_path: Path
     assert len(coalesce["per_share"]) == 2
     assert all(s["displayed_fps"] > 0 and s["glass_latency_ms"]["samples"] > 0 for s in coalesce["per_share"])
     assert coalesce["receiver_cpu_per_share"] == pytest.approx(coalesce["receiver_cpu"] / 2, abs=1e-3)
+    # Each sender held at 0.8 Mbit/s (left to adapt, two 320x240 shares send about 8 Mbit/s here).
+    assert case["bitrate"] == 800_000 and case["name"].endswith(" 0.8Mbps")
+    assert 0 < coalesce["bitrate_mbps"] < 2.0
     assert report["settings"]["pin"] is True
     assert "receiving side pinned to CPU 0" in format_tables(Report.parse(report))
     assert " / n/a " in format_tables(Report.parse(report))  # Chromium's column in a two-share case
