@@ -155,6 +155,11 @@ async def start_xvfb(width: int, height: int, log_path: Path) -> XServer:
         raise BenchmarkError(str(exc)) from exc
 
 
+ANSWER_LIMIT = 64 * 1024 * 1024
+"""Longest line a child may answer with: a receiver's "end" carries every glass sample of every stream
+(four 30 s streams at 60 Hz are a few MB), far past asyncio's default 64 KiB line limit."""
+
+
 class Child:
     """A Python child speaking JSON lines: :meth:`request` sends a command and returns its answer."""
 
@@ -190,6 +195,7 @@ class Child:
                 stdout=subprocess.PIPE,
                 stderr=log,
                 cwd=str(ROOT),
+                limit=ANSWER_LIMIT,
             )
         child = cls(name, process, log_path)
         child.spawned_at = spawned_at

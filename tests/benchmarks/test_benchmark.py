@@ -602,3 +602,13 @@ def test_a_pinned_multi_share_run_reports_each_share_at_the_glass(tmp_path: Path
     assert report["settings"]["pin"] is True
     assert "receiving side pinned to CPU 0" in format_tables(Report.parse(report))
     assert " / n/a " in format_tables(Report.parse(report))  # Chromium's column in a two-share case
+
+
+async def test_a_child_may_answer_with_a_line_of_megabytes(tmp_path: Path) -> None:
+    # A receiver's "end" answer holds every glass sample of every stream: 4 shares x 30 s is megabytes.
+    child = await procs.Child.spawn("long", "tests.benchmarks.long_answer", [], dict(os.environ), tmp_path)
+    try:
+        answer = await child.read(30)
+    finally:
+        await child.aclose()
+    assert len(answer["samples"]) == 4_000_000
