@@ -14,7 +14,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from aiortc import MediaStreamTrack, RTCIceServer, RTCSessionDescription
 
@@ -220,6 +220,7 @@ class IncomingShare:
         if self._model.locked and not self.is_moderator:
             await self._deny(DenyReason.LOCKED, f"{self._model.name} is locked")
         if len(self._model.shares) >= self._max_shares:
+            self._tell_room_full(None)  # before the PIN: no name a stranger could write on the screen
             await self._deny(
                 DenyReason.FULL, f"{self._model.name} is already showing {self._max_shares} shares"
             )
@@ -278,10 +279,11 @@ class IncomingShare:
         self._model.add_share(ShareView(self._share_id, name))
         self._shown = True
 
-    def _tell_room_full(self, sender_name: str) -> None:
-        """Say at the box, for a few seconds, that someone could not share because the room is full."""
+    def _tell_room_full(self, sender_name: str | None) -> None:
+        """Say at the box, for a few seconds, that someone (``sender_name`` once paired) could not share
+        because the room is full."""
         notice = (
-            f"{sender_name} wants to share, but the room already shows {self._max_shares} "
+            f"{sender_name or 'Someone'} wants to share, but the room already shows {self._max_shares} "
             f"share{'s' if self._max_shares != 1 else ''}: stop one (its ✕, or Ctrl+1…4) to make room."
         )
         self._model.set_notice(notice)
@@ -295,10 +297,11 @@ class IncomingShare:
     async def _await_decision(self, decision: asyncio.Future[bool]) -> bool:
         """The moderator's answer (no answer in time is a no), or :class:`ChannelClosed` as soon as the
         sender gives up (its Cancel), so the request leaves the moderator's queue at once."""
-        receive = asyncio.ensure_future(self._channel.recv())
+        receive: asyncio.Future[str | bytes] = asyncio.ensure_future(self._channel.recv())
         try:
+            waiting: set[asyncio.Future[Any]] = {decision, receive}
             done, _ = await asyncio.wait(
-                {decision, receive}, timeout=self._moderation_timeout, return_when=asyncio.FIRST_COMPLETED
+                waiting, timeout=self._moderation_timeout, return_when=asyncio.FIRST_COMPLETED
             )
             if decision in done:
                 return decision.result()

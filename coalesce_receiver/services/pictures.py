@@ -81,6 +81,7 @@ class PictureFeed(Generic[F]):
         self._pending: tuple[F, Size, int] | None = None
         self._latest: Picture | None = None
         self._thread: threading.Thread | None = None
+        self._stopped: threading.Thread | None = None  # the thread unwatch() last told to end
         self._generation = 0  # a thread runs while this is its own; unwatch() moves it on
         self._closed = False
         self._log = RateLimitedLog(logger, _LOG_INTERVAL_S)  # frames come from remote peers
@@ -115,20 +116,26 @@ class PictureFeed(Generic[F]):
             self._cond.notify()
 
     def unwatch(self) -> None:
+        """Stop converting; never waits (it is called on the GUI thread): the thread ends after the
+        conversion in progress, if any, and tells nobody of it."""
         with self._cond:
             self._box = self._on_picture = None
             self._pending = self._latest = None
-            thread, self._thread = self._thread, None
+            self._stopped, self._thread = self._thread, None
             self._generation += 1
             self._cond.notify_all()
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(1.0)  # at most one conversion in progress: milliseconds
 
     def close(self) -> None:
         """End the feed: no more pictures, and :meth:`watch` does nothing from now on."""
         with self._cond:
             self._closed = True
         self.unwatch()
+
+    def join(self, timeout: float) -> None:
+        """Wait (off the event loop) for the thread that :meth:`unwatch` or :meth:`close` stopped."""
+        thread = self._stopped
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
 
     def offer(self, frame: F, frame_size: Size, number: int) -> None:
         """The track's newest frame (its ``number``-th); converted if someone watches."""
@@ -176,7 +183,5 @@ class PictureFeed(Generic[F]):
             if on_picture is not None:
                 try:
                     on_picture()
-                except Exception as exc:  # the view went away meanwhile: the next watch() brings a new one
-                    self._log.warning(
-                        "notify", "Could not tell the screen about a %s picture: %s", self._name, exc
-                    )
+                except Exception:  # the view went away meanwhile (a deleted tile): nothing to tell
+                    logger.debug("the view of a %s picture is gone", self._name, exc_info=True)

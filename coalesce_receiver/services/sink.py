@@ -92,6 +92,7 @@ class TrackSink:
             self._pictures.close()
             self.ended.set()
             self._release_waiters(everyone=True)
+            await asyncio.to_thread(self._pictures.join, 1.0)  # its conversion thread ends with the track
 
     async def wait_for_frames(self, count: int) -> bool:
         """Wait until ``count`` frames have arrived (``True``) or the track ended first (``False``)."""

@@ -297,8 +297,7 @@ class _TileGrid(QWidget):
             # A share alone fills the screen to the pixel, as a room display should: its caption (the
             # name, the count) comes with a second share, or when it pauses (the badge must show).
             alone = len(tiles) == 1 and not tile.share.paused
-            tile.set_caption_height(0 if alone else caption)
-            tile.setGeometry(rect)
+            tile.place(rect, 0 if alone else caption)
 
 
 class RoomWindow(QWidget):

@@ -139,6 +139,7 @@ class ShareTile(QWidget):
         self._number = number
         self._caption_height = caption_height
         self._pip_corner = pip_corner
+        self._placed = False  # watching starts when the window gives the tile its place (place())
         self._slots: dict[str, _TrackSlot] = {}
         self._log = RateLimitedLog(logger, _LOG_INTERVAL_S)
         self.shown_frames = 0
@@ -203,11 +204,15 @@ class ShareTile(QWidget):
         self._show_caption()
         self._follow_tracks()
 
-    def set_caption_height(self, height: int) -> None:
-        if height != self._caption_height:
-            self._caption_height = height
+    def place(self, rect: QRect, caption_height: int) -> None:
+        """Where the window puts the tile, and its caption row's height (0: none); the tile's tracks are
+        watched from now on, at the size they are shown (never at a size the tile had before)."""
+        self._placed = True
+        if caption_height != self._caption_height:
+            self._caption_height = caption_height
             self._show_caption()
-            self._watch_all()
+        self.setGeometry(rect)
+        self._watch_all()  # at the new size (watching again at the same size changes nothing)
 
     def set_note(self, note: str) -> None:
         """Text at the caption's right end (the window puts the room's share count on one tile)."""
@@ -282,6 +287,8 @@ class ShareTile(QWidget):
         self.update()
 
     def _watch_all(self) -> None:
+        if not self._placed:
+            return
         for kind, slot in self._slots.items():
             self._watch(kind, slot)
 

@@ -323,12 +323,12 @@ def test_bad_frames_are_dropped_not_raised(
     model.add_share(share)
     qtbot.waitUntil(lambda: broken.feed.converted == 1 and failing.feed.converted == 1, timeout=2000)
     broken.show(np.zeros((10, 10), dtype=np.float32))  # not a picture the feed can convert
+    qtbot.waitUntil(lambda: any("Could not prepare a screen frame" in r.getMessage() for r in caplog.records))
     broken.show(np.zeros((10, 10, 3), dtype=np.uint8))  # ... and one it can, after it
     qtbot.waitUntil(lambda: broken.feed.converted == 2, timeout=2000)
 
     window.refresh_frames()
     assert window.tiles[0].has_image("screen") and not window.tiles[0].has_image("camera")
-    assert any("Could not prepare a screen frame" in r.getMessage() for r in caplog.records)
     assert any("Reading the camera of share a failed" in r.getMessage() for r in caplog.records)
 
 
