@@ -48,7 +48,9 @@ def convert_video_frame(frame: av.VideoFrame, size: Size) -> np.ndarray:
         interpolation="AREA" if shrinking else "BILINEAR",
         threads=1,  # one scaling thread per track: the box's other core decodes and paints
     )
-    pixels: np.ndarray = scaled.to_ndarray()
+    # FFmpeg pads rows (to 32 or 64 bytes), so most widths come as a strided view: one copy makes the rows
+    # contiguous for the QImage that shares them.
+    pixels: np.ndarray = np.ascontiguousarray(scaled.to_ndarray())
     return pixels
 
 
