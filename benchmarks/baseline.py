@@ -239,7 +239,9 @@ def rtp_output(
         return ["-f", "rtp", "-payload_type", str(RTP_PAYLOAD_TYPE), urls[0]]
     slaves = [f"[f=rtp:payload_type={RTP_PAYLOAD_TYPE}]{url}" for url in urls]
     if counted is not None:
-        slaves.append(f"[f={ELEMENTARY_FORMATS[codec]}]{counted}")
+        # Written as it goes: unflushed, the copy grows in 256 KiB steps, so a short window at a low rate
+        # saw no bytes at all (measured: 0 B after 4 s at 0.5 Mbit/s, then 256 KiB at once).
+        slaves.append(f"[f={ELEMENTARY_FORMATS[codec]}:flush_packets=1]{counted}")
     return ["-map", "0:v", "-f", "tee", "|".join(slaves)]
 
 

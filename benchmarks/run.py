@@ -89,9 +89,11 @@ from benchmarks.procs import (
 
 # -- the matrix ----------------------------------------------------------------------------------------
 
-LOAD_SAMPLES = 5
-"""Seconds of load sampled, one at a time, before a run is refused: a moment of steal or of someone else's
-work must not cost a run, a busy machine still does (a run that was let start is never retried)."""
+LOAD_SAMPLES = 60
+"""Seconds of load sampled, one at a time, before a run is refused: a minute of steal or of someone else's
+work must not cost a run (on 2026-12-01 the host's steal stayed above 5 % for half a minute at a time and
+5 s of patience refused 6 runs of a case), a busy machine still does (a run that was let start is never
+retried)."""
 
 SIDES: dict[str, SideRun] = {"coalesce": run_coalesce, "ffmpeg": run_ffmpeg, "chromium": run_chromium}
 """Every side by name; Coalesce is the one the others are compared with. The integrator adds

@@ -205,8 +205,7 @@ async def _discover(args: argparse.Namespace) -> int:
         )
         return 0
     for r in receivers:
-        pin = "PIN required" if r.pin_required else "open"
-        print(f"{r.name}\t{r.addresses[0]}:{r.port}\t{pin}\tsha-256 {r.fingerprint}")
+        print(f"{r.name}\t{r.addresses[0]}:{r.port}\t{r.access.describe()}\tsha-256 {r.fingerprint}")
     return 0
 
 
@@ -283,11 +282,17 @@ async def _share(args: argparse.Namespace) -> int:
     if args.meeting:
         return await _remote_share(args)
     target = await _target(args)
-    share = Share(target, _options(args), pin_provider=_ask_pin, on_join_request=_ask_moderator)
+    share = Share(
+        target, _options(args), pin_provider=_ask_pin, on_join_request=_ask_moderator, on_waiting=_say_waiting
+    )
     await share.start()
     return await _run_until_done(
         share, args.duration, f"Sharing to {share.receiver_name} ({target.host}:{target.port})."
     )
+
+
+def _say_waiting() -> None:
+    print("Waiting for the room to let you in… (Ctrl-C cancels)", flush=True)
 
 
 def _options(args: argparse.Namespace) -> ShareOptions:
@@ -304,7 +309,9 @@ def _options(args: argparse.Namespace) -> ShareOptions:
 
 async def _remote_share(args: argparse.Namespace) -> int:
     options = RemoteOptions(relay_only=args.relay_only, proxy=await asyncio.to_thread(proxy_config, args))
-    async with RemoteShare(args.meeting, _options(args), remote=options, pin_provider=_ask_pin) as remote:
+    async with RemoteShare(
+        args.meeting, _options(args), remote=options, pin_provider=_ask_pin, on_waiting=_say_waiting
+    ) as remote:
         share = remote.share
         assert share is not None  # started
         server = remote.turn_server

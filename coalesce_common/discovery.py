@@ -41,6 +41,7 @@ from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZerocon
 
 from coalesce_common import PROTOCOL_VERSION
 from coalesce_common.errors import DiscoveryError
+from coalesce_common.protocol.messages import AccessMode
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,14 @@ class ReceiverInfo:
     pin_required: bool
     fingerprint: str
     version: int = PROTOCOL_VERSION
+    mode: AccessMode | None = None
+    """Who may share (TXT ``mode``); ``None`` from a receiver too old to say, read from ``pin_required``."""
+
+    @property
+    def access(self) -> AccessMode:
+        if self.mode is not None:
+            return self.mode
+        return AccessMode.PIN if self.pin_required else AccessMode.OPEN
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -78,6 +87,7 @@ class ReceiverInfo:
             "addresses": list(self.addresses),
             "port": self.port,
             "pin_required": self.pin_required,
+            "mode": self.access.value,
             "fingerprint": self.fingerprint,
             "version": self.version,
         }
@@ -113,15 +123,15 @@ class ReceiverPublisher:
         self._aiozc: AsyncZeroconf | None = None
         self._service: AsyncServiceInfo | None = None
 
-    async def start(self) -> None:
-        info = self._info
-        self._aiozc = AsyncZeroconf(
-            interfaces=self._interfaces or InterfaceChoice.All, ip_version=IPVersion.V4Only
-        )
+    @property
+    def info(self) -> ReceiverInfo:
+        return self._info
+
+    def _service_info(self, info: ReceiverInfo, name: str | None = None) -> AsyncServiceInfo:
         host_label = re.sub(r"[^a-z0-9-]", "-", info.receiver_id.lower())[:40]
-        self._service = AsyncServiceInfo(
+        return AsyncServiceInfo(
             SERVICE_TYPE,
-            f"{_instance_label(info.name)}.{SERVICE_TYPE}",
+            name or f"{_instance_label(info.name)}.{SERVICE_TYPE}",
             addresses=[socket.inet_aton(a) for a in info.addresses],
             port=info.port,
             properties={
@@ -129,14 +139,32 @@ class ReceiverPublisher:
                 "id": info.receiver_id,
                 "name": info.name[:64],
                 "pin": "1" if info.pin_required else "0",
+                "mode": info.access.value,
                 "fp": info.fingerprint,
             },
             server=f"coalesce-{host_label}.local.",
             host_ttl=RECORD_TTL,
             other_ttl=RECORD_TTL,
         )
+
+    async def start(self) -> None:
+        info = self._info
+        self._aiozc = AsyncZeroconf(
+            interfaces=self._interfaces or InterfaceChoice.All, ip_version=IPVersion.V4Only
+        )
+        self._service = self._service_info(info)
         await (await self._aiozc.async_register_service(self._service, allow_name_change=True))
         logger.info("published %r on mDNS at %s:%d", info.name, ",".join(info.addresses), info.port)
+
+    async def update(self, info: ReceiverInfo) -> None:
+        """Announce changed TXT (a new PIN, rotation or access mode) under the same name; browsers hear it
+        at once (zeroconf multicasts the new records)."""
+        self._info = info
+        if self._aiozc is None or self._service is None:
+            return
+        self._service = self._service_info(info, self._service.name)  # the name zeroconf settled on
+        await (await self._aiozc.async_update_service(self._service))
+        logger.info("mDNS record of %r updated (%s)", info.name, info.access.value)
 
     async def aclose(self) -> None:
         aiozc, self._aiozc = self._aiozc, None
@@ -158,6 +186,10 @@ def _parse(info: AsyncServiceInfo) -> ReceiverInfo | None:
     if not fingerprint or info.port is None:
         return None
     name = props.get("name") or info.name.removesuffix("." + SERVICE_TYPE)
+    try:
+        mode: AccessMode | None = AccessMode(props.get("mode") or "")
+    except ValueError:
+        mode = None  # an older receiver, or a mode this sender does not know: read "pin" instead
     return ReceiverInfo(
         name=name,
         receiver_id=props.get("id") or "",
@@ -166,6 +198,7 @@ def _parse(info: AsyncServiceInfo) -> ReceiverInfo | None:
         pin_required=props.get("pin") == "1",
         fingerprint=fingerprint,
         version=version,
+        mode=mode,
     )
 
 

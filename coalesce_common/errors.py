@@ -8,6 +8,7 @@ code that raises them, and every one is listed below (``tests/test_error_tree.py
 
     CoalesceError
     ├── ProtocolError            a peer sent something we cannot accept (malformed, oversized, out of order)
+    │   ├── ControlRefused           a session-control message was refused; the share goes on
     │   └── MessageTooLarge
     ├── SignalingError           the signaling channel could not be opened or broke
     │   ├── ChannelClosed            (signaling.base) the peer closed the channel
@@ -18,6 +19,7 @@ code that raises them, and every one is listed below (``tests/test_error_tree.py
     │   ├── IdentityMismatch         a certificate or DTLS fingerprint differs: someone may be in between
     │   └── ShareRefused             the receiver refused for another reason
     │       ├── RoomFull                 it already shows as many shares as it can
+    │       ├── RoomLocked               it takes no new shares now
     │       ├── ModeratorDeclined        the room's moderator said no
     │       └── NoModerator              asked to moderate a room without a moderator PIN
     ├── MediaError               capture, encoding or the media connection failed
@@ -65,6 +67,13 @@ class ProtocolError(CoalesceError):
     def __init__(self, message: str, code: str = "bad-message") -> None:
         super().__init__(message)
         self.code = code
+        self.message_type: str | None = None
+        """The ``type`` the bad message named, when it named a known one."""
+
+
+class ControlRefused(ProtocolError):
+    """A session-control message (``constraints``) that cannot be accepted now: answered with ``refused``,
+    and the share goes on (``message_type`` says which)."""
 
 
 class MessageTooLarge(ProtocolError):
@@ -118,6 +127,15 @@ class ShareRefused(PairingError):
 class RoomFull(ShareRefused):
     def __init__(self, room: str) -> None:
         super().__init__(f"{room} is already showing the most shares it can; ask someone to stop first.")
+        self.room = room
+
+
+class RoomLocked(ShareRefused):
+    def __init__(self, room: str) -> None:
+        super().__init__(
+            f"{room} is locked: no new shares can start until someone unlocks it in the room display's "
+            "settings. The shares on its screen go on."
+        )
         self.room = room
 
 

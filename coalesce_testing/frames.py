@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+
+from coalesce_receiver.models.room import Picture, Size
+from coalesce_receiver.services.pictures import PictureFeed, convert_rgb_array
 
 Rgb = tuple[int, int, int]
 
@@ -11,8 +16,10 @@ class FakeSource:
     """A :class:`~coalesce_receiver.models.room.FrameSource` showing ``picture``: an RGB array, a solid
     colour of ``size`` (width, height), or nothing yet (None).
 
-    :meth:`paint` swaps in a new frame (a new array object, as a real sink does); ``reads`` counts
-    :meth:`latest_rgb` calls. ``stats()`` reports ``frames`` if given, else the reads so far.
+    :meth:`paint` (or :meth:`show`) swaps in a new frame (a new array object, as a real sink does), which a
+    watcher gets through the same :class:`~coalesce_receiver.services.pictures.PictureFeed` (a worker
+    thread) as from a real sink; ``reads`` counts :meth:`latest_rgb` calls, ``frames`` the frames shown.
+    ``stats()`` reports ``frames`` if given, else the frames so far.
     """
 
     def __init__(
@@ -30,8 +37,10 @@ class FakeSource:
         self._frames = frames
         self._fps = fps
         self._frame: np.ndarray | None = None
+        self.frames = 0
+        self.feed: PictureFeed[np.ndarray] = PictureFeed(convert_rgb_array, kind)
         if isinstance(picture, np.ndarray):
-            self._frame = picture
+            self.show(picture)
         elif picture is not None:
             self.paint(picture)
 
@@ -39,10 +48,27 @@ class FakeSource:
         width, height = self._size
         frame = np.empty((height, width, 3), dtype=np.uint8)
         frame[:, :] = colour
+        self.show(frame)
+
+    def show(self, frame: np.ndarray) -> None:
+        """Make ``frame`` (an RGB array; anything else is dropped by the feed) the newest frame."""
         self._frame = frame
+        self.frames += 1
+        height, width = frame.shape[:2] if frame.ndim >= 2 else (0, 0)
+        self.feed.offer(frame, (int(width), int(height)), self.frames)
 
     def clear(self) -> None:
         self._frame = None
+        self.feed.clear()
+
+    def watch(self, box: Size, on_picture: Callable[[], None]) -> None:
+        self.feed.watch(box, on_picture)
+
+    def unwatch(self) -> None:
+        self.feed.unwatch()
+
+    def latest_picture(self) -> Picture | None:
+        return self.feed.latest()
 
     def latest_rgb(self) -> np.ndarray | None:
         self.reads += 1
@@ -50,5 +76,5 @@ class FakeSource:
 
     def stats(self) -> dict[str, object]:
         height, width = (0, 0) if self._frame is None else self._frame.shape[:2]
-        frames = self.reads if self._frames is None else self._frames
+        frames = self.frames if self._frames is None else self._frames
         return {"kind": self.kind, "frames": frames, "width": width, "height": height, "fps": self._fps}

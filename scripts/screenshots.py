@@ -389,8 +389,23 @@ class _StillRoom:
     def drop_share(self, share_id: str) -> None:
         pass
 
+    def spotlight(self, share_id: str | None) -> None:
+        pass
+
+    def swap(self, first: str, second: str) -> None:
+        pass
+
+    def move_pip(self) -> None:
+        pass
+
     def change_settings(
-        self, password: str, *, pin: str | None, rotate: bool, done: Callable[[SettingsOutcome], None]
+        self,
+        password: str,
+        *,
+        pin: str | None,
+        rotate: bool,
+        done: Callable[[SettingsOutcome], None],
+        locked: bool = False,
     ) -> None:
         pass
 

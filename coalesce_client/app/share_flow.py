@@ -45,6 +45,7 @@ from coalesce_common.errors import (
     MediaError,
     NoModerator,
     PairingError,
+    ShareRefused,
     SignalingError,
     Throttled,
     WrongPin,
@@ -308,7 +309,7 @@ class ShareFlow:
             self._pin_cancelled = self._prompted = False
             try:
                 handle = self._services.open_share(
-                    destination, options, self._provide_pin, proxy, self._answer_join
+                    destination, options, self._provide_pin, proxy, self._answer_join, session.waiting_to_join
                 )
                 await handle.start()
             except WrongPin as exc:
@@ -316,6 +317,10 @@ class ShareFlow:
                 continue
             except NoModerator as exc:
                 raise _ShareFailed(f"{exc} Clear “Join as moderator” to share.") from exc
+            except ShareRefused as exc:
+                # The room said no (its moderator declined, it is full): final. Asking again would put the
+                # same request in front of the moderator a moment after they answered it.
+                raise _ShareFailed(str(exc)) from exc
             except (PairingError, SignalingError) as exc:
                 if self._pin_cancelled:
                     return None

@@ -28,7 +28,7 @@ class ShareHandle(Protocol):
 
 
 ShareFactory = Callable[
-    [Destination, ShareOptions, PinProvider, ProxyConfig, JoinRequestHandler], ShareHandle
+    [Destination, ShareOptions, PinProvider, ProxyConfig, JoinRequestHandler, Callable[[], None]], ShareHandle
 ]
 
 
@@ -45,17 +45,27 @@ def open_share(
     pin_provider: PinProvider,
     proxy: ProxyConfig,
     on_join_request: JoinRequestHandler,
+    on_waiting: Callable[[], None],
 ) -> ShareHandle:
     """The real share: to a meeting through the cloud (with the proxy settings), or straight on the LAN.
 
     Only a LAN share can moderate (``on_join_request``): the share flow refuses moderator meetings.
+    ``on_waiting`` is called when a moderated room puts the share in its queue.
     """
     if destination.is_meeting:
         return RemoteShare(
-            destination.meeting_id, options, remote=RemoteOptions(proxy=proxy), pin_provider=pin_provider
+            destination.meeting_id,
+            options,
+            remote=RemoteOptions(proxy=proxy),
+            pin_provider=pin_provider,
+            on_waiting=on_waiting,
         )
     return Share(
-        share_target(destination), options, pin_provider=pin_provider, on_join_request=on_join_request
+        share_target(destination),
+        options,
+        pin_provider=pin_provider,
+        on_join_request=on_join_request,
+        on_waiting=on_waiting,
     )
 
 

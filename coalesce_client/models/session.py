@@ -4,6 +4,7 @@ The controller drives :class:`ShareSession` through its phases; views read it, a
 user's own choices (:meth:`~ShareSession.set_moderator`, :meth:`~ShareSession.answer_join`). Phases::
 
     IDLE ──share──▶ CONNECTING ◀──▶ WAITING_FOR_PIN
+                        ├──▶ WAITING_TO_JOIN (a moderated room decides; Cancel goes back to IDLE)
                         │
                         ▼
                      SHARING (another screen, the camera on or off: still SHARING, same share)
@@ -34,6 +35,7 @@ class SharePhase(enum.Enum):
     IDLE = "idle"
     CONNECTING = "connecting"
     WAITING_FOR_PIN = "waiting-for-pin"
+    WAITING_TO_JOIN = "waiting-to-join"  # a moderated room decides whether to let the share in
     SHARING = "sharing"
     STOPPING = "stopping"
 
@@ -146,6 +148,11 @@ class ShareSession(Observable):
         if self.pin_request is not None:
             self.pin_request = None
             self._set_phase(SharePhase.CONNECTING, force_notify=True)
+
+    def waiting_to_join(self) -> None:
+        """The PIN was right and the room (a moderator) now decides: the views say so, with Cancel."""
+        if self.phase is SharePhase.CONNECTING:
+            self._set_phase(SharePhase.WAITING_TO_JOIN)
 
     def started(self, receiver_name: str) -> None:
         self.receiver_name = receiver_name

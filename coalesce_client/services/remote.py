@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from coalesce_client.services.share import PinProvider, Share, ShareOptions, ShareTarget
@@ -68,12 +69,14 @@ class RemoteShare:
         credentials: DeviceCredentials | None = None,
         remote: RemoteOptions = RemoteOptions(),
         pin_provider: PinProvider | None = None,
+        on_waiting: Callable[[], None] | None = None,
     ) -> None:
         self.meeting_id = meeting_id
         self.options = options
         self.remote = remote
         self._credentials = credentials
         self._pin_provider = pin_provider
+        self._on_waiting = on_waiting
         self._stream: XmppSignaling | None = None
         self._share: Share | None = None
         self._watch: asyncio.Task[None] | None = None
@@ -135,6 +138,7 @@ class RemoteShare:
             ShareTarget(host=str(box["jid"]), port=0, name=self.box_name),
             self.options,
             pin_provider=self._pin_provider,
+            on_waiting=self._on_waiting,
             channel_factory=channel,
             ice_servers=ice_servers,
             relay_only=relay_only,

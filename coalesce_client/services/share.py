@@ -25,6 +25,7 @@ from aiortc import RTCIceServer, RTCPeerConnection, RTCRtpSender, RTCSessionDesc
 from coalesce_client.services.link_stats import LinkSampler, ShareStats
 from coalesce_common import PROTOCOL_VERSION
 from coalesce_common.errors import (
+    ControlRefused,
     IdentityMismatch,
     MediaError,
     ModeratorDeclined,
@@ -32,18 +33,22 @@ from coalesce_common.errors import (
     PairingError,
     ProtocolError,
     RoomFull,
+    RoomLocked,
     ShareRefused,
     Throttled,
     WrongPin,
 )
+from coalesce_common.logutil import RateLimitedLog
 from coalesce_common.media.capture import CameraSource, CaptureSource, ScreenSource, list_monitors
 from coalesce_common.media.encoding import prefer_codec
+from coalesce_common.media.limits import StreamLimits
 from coalesce_common.media.peer import new_peer_connection
 from coalesce_common.media.tracks import CaptureTrack
 from coalesce_common.protocol import (
     Answer,
     Bye,
     Challenge,
+    Constraints,
     Denied,
     DenyReason,
     EndReason,
@@ -55,9 +60,11 @@ from coalesce_common.protocol import (
     Message,
     Offer,
     Pair,
+    Refused,
     Role,
     SenderRole,
     SignalingSession,
+    Waiting,
     Welcome,
 )
 from coalesce_common.protocol.pairing import PairingKey, SenderPairing
@@ -67,6 +74,7 @@ from coalesce_common.tls import normalise_fingerprint
 
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=Message)
+N = TypeVar("N", bound=Message)
 
 PinProvider = Callable[[str], Awaitable[str | None]]
 """Asked for the PIN with the receiver's name when the receiver needs one; ``None`` cancels."""
@@ -118,6 +126,7 @@ class ShareOptions:
 class ShareState(enum.Enum):
     CONNECTING = "connecting"
     PAIRING = "pairing"
+    WAITING_FOR_APPROVAL = "waiting-for-approval"  # a moderated room decides
     NEGOTIATING = "negotiating"
     SHARING = "sharing"
     ENDED = "ended"
@@ -150,10 +159,12 @@ class Share:
         ice_servers: list[RTCIceServer] | None = None,
         relay_only: bool = False,
         on_join_request: JoinRequestHandler | None = None,
+        on_waiting: Callable[[], None] | None = None,
     ) -> None:
         self.target = target
         self.options = options
         self._pin_provider = pin_provider
+        self._on_waiting = on_waiting
         self._channel_factory = channel_factory
         self._ice_servers = ice_servers
         self._relay_only = relay_only
@@ -162,6 +173,8 @@ class Share:
         self._channel: SignalingChannel | None = None
         self._pc: RTCPeerConnection | None = None
         self._tracks: dict[str, CaptureTrack] = {}  # section -> its track (parked when the section is off)
+        self._limits: dict[str, StreamLimits] = {}  # section -> what the room's tile for it needs
+        self._peer_log = RateLimitedLog(logger)  # the room decides how often these would come
         self._senders: dict[str, RTCRtpSender] = {}  # section -> its RTP sender
         self._paused = False
         self._media_lock = asyncio.Lock()
@@ -295,7 +308,7 @@ class Share:
         opts = self.options
         # a missing screen or camera is said before any PIN attempt is spent
         for section, source in (await _open_sources(opts)).items():
-            self._tracks[section] = CaptureTrack(source)
+            self._tracks[section] = CaptureTrack(source)  # limits come later, from the room
         self._channel = await self._channel_factory(self.target, opts.connect_timeout)
         if self.target.fingerprint and normalise_fingerprint(
             self.target.fingerprint
@@ -305,7 +318,7 @@ class Share:
                 "network: someone may be impersonating the room display. The share was not started."
             )
         self._set_state(ShareState.PAIRING)
-        key = await asyncio.wait_for(self._pair(), opts.connect_timeout + 60)
+        key = await self._pair()
         self._set_state(ShareState.NEGOTIATING)
         await asyncio.wait_for(self._negotiate(key), opts.media_timeout)
         self._set_state(ShareState.SHARING)
@@ -313,6 +326,14 @@ class Share:
         logger.info("sharing to %s", self.receiver_name)
 
     async def _pair(self) -> PairingKey | None:
+        """Hello to welcome, within the connect timeout plus a minute for typing the PIN, and, in a
+        moderated room, as long as the room says it will take to decide (``waiting``)."""
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(self.options.connect_timeout + 60) as deadline:
+            key = await self._pair_steps(lambda seconds: deadline.reschedule(loop.time() + seconds + 10))
+        return key
+
+    async def _pair_steps(self, extend: Callable[[float], None]) -> PairingKey | None:
         assert self._channel is not None
         await self._send(
             Hello(
@@ -337,7 +358,14 @@ class Share:
         else:
             pair = Pair()
         await self._send(pair)
-        welcome = await self._expect(Welcome)
+        welcome = await self._expect_either(Welcome, Waiting)
+        if isinstance(welcome, Waiting):
+            self._set_state(ShareState.WAITING_FOR_APPROVAL)
+            extend(welcome.seconds)
+            logger.info("waiting up to %g s for %s to let us in", welcome.seconds, self.receiver_name)
+            if self._on_waiting is not None:
+                self._on_waiting()
+            welcome = await self._expect(Welcome)
         if key is not None:
             key.verify_receiver_confirm(welcome.confirm, self._channel.tls_fingerprint)
         self.share_id = welcome.share_id
@@ -388,9 +416,28 @@ class Share:
         assert self._channel is not None
         try:
             while True:
-                message = self._session.receive(await self._channel.recv())
+                try:
+                    message = self._session.receive(await self._channel.recv())
+                except ControlRefused as exc:
+                    self._peer_log.warning(
+                        "refused", "%s sent a request this app refused: %s", self.receiver_name, exc
+                    )
+                    await self._send(self._session.refusal(exc))
+                    continue
                 if isinstance(message, JoinRequest):
                     self._spawn(self._answer(message))
+                    continue
+                if isinstance(message, Constraints):
+                    self._follow(message)
+                    continue
+                if isinstance(message, Refused):
+                    self._peer_log.warning(
+                        "refused-us",
+                        "%s refused our %s: %s",
+                        self.receiver_name,
+                        message.refused,
+                        message.code,
+                    )
                     continue
                 if isinstance(message, Bye):
                     reason = message.reason
@@ -405,6 +452,29 @@ class Share:
             logger.warning("%s sent something unexpected: %s", self.receiver_name, exc)
         logger.info("the receiver ended the share (%s)", reason)
         await self._teardown(reason)
+
+    def _follow(self, constraints: Constraints) -> None:
+        """Scale, pace and cap a section as the room's tile for it needs (see :mod:`~.media.limits`)."""
+        limits = StreamLimits(
+            max_width=constraints.max_width,
+            max_height=constraints.max_height,
+            max_fps=constraints.max_fps,
+            max_bitrate=constraints.max_bitrate,
+        )
+        self._limits[constraints.track] = limits
+        track = self._tracks.get(constraints.track)
+        if track is not None:
+            track.set_limits(limits)
+            if constraints.keyframe:
+                track.request_keyframe()
+        logger.debug(
+            "the room asks for %s at most %dx%d, %g fps, %d bit/s",
+            constraints.track,
+            limits.max_width,
+            limits.max_height,
+            limits.max_fps,
+            limits.max_bitrate,
+        )
 
     async def _answer(self, request: JoinRequest) -> None:
         """Ask the moderator (``on_join_request``) about a waiting sender and send the decision."""
@@ -432,6 +502,7 @@ class Share:
         track = self._tracks.get(section)
         if track is None:
             track = self._tracks[section] = CaptureTrack(source)
+            track.set_limits(self._limits.get(section))
             if not self._paused:
                 self._senders[section].replaceTrack(track)
             return
@@ -463,6 +534,9 @@ class Share:
         task.add_done_callback(self._background.discard)
 
     async def _expect(self, kind: type[M]) -> M:
+        return await self._expect_either(kind, kind)
+
+    async def _expect_either(self, kind: type[M], other: type[N]) -> M | N:
         assert self._channel is not None
         message = self._session.receive(await self._channel.recv())
         if isinstance(message, Denied):
@@ -474,7 +548,7 @@ class Share:
         if isinstance(message, Bye):
             said = message.reason.describe(self.receiver_name)
             raise ShareRefused(said or f"{self.receiver_name} ended the session.")
-        if not isinstance(message, kind):
+        if not isinstance(message, (kind, other)):
             raise ProtocolError(f"expected {kind.TYPE!r}, got {message.TYPE!r}", code="out-of-order")
         return message
 
@@ -558,6 +632,8 @@ def _denied_error(denied: Denied, receiver: str, *, moderator: bool) -> PairingE
         return ModeratorDeclined(receiver)
     if denied.reason is DenyReason.FULL:
         return RoomFull(receiver)
+    if denied.reason is DenyReason.LOCKED:
+        return RoomLocked(receiver)
     if denied.reason is DenyReason.VERSION:
         return ShareRefused(
             f"{receiver} runs another version of Coalesce: update this app or the room display, then retry."

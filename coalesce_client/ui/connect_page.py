@@ -34,8 +34,7 @@ _RECEIVER_ROLE = Qt.ItemDataRole.UserRole
 
 
 def receiver_text(info: ReceiverInfo) -> str:
-    pin = "PIN needed" if info.pin_required else "No PIN"
-    return f"{info.name}\n{pin} · {info.addresses[0]}:{info.port}"
+    return f"{info.name}\n{info.access.describe()} · {info.addresses[0]}:{info.port}"
 
 
 class ConnectPage(QWidget):
@@ -186,7 +185,12 @@ class ConnectPage(QWidget):
 
     def _sync_session(self) -> None:
         session = self._session
-        connecting = session.phase in (SharePhase.CONNECTING, SharePhase.WAITING_FOR_PIN, SharePhase.STOPPING)
+        connecting = session.phase in (
+            SharePhase.CONNECTING,
+            SharePhase.WAITING_FOR_PIN,
+            SharePhase.WAITING_TO_JOIN,
+            SharePhase.STOPPING,
+        )
         self.share_button.setEnabled(not session.active)
         self.cancel_button.setVisible(connecting)
         self.destination_edit.setReadOnly(session.active)
@@ -197,6 +201,12 @@ class ConnectPage(QWidget):
         if session.phase is SharePhase.WAITING_FOR_PIN:
             pin = "its moderator PIN" if session.moderator else "its PIN"
             show_message(self.message, f"{session.receiver_name} needs {pin}.", error=False)
+        elif session.phase is SharePhase.WAITING_TO_JOIN:
+            show_message(
+                self.message,
+                f"Waiting for {session.receiver_name} to let you in… (Cancel to give up)",
+                error=False,
+            )
         elif connecting:
             show_message(self.message, f"Connecting to {session.receiver_name}…", error=False)
         elif session.error:

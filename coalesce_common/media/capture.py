@@ -25,6 +25,7 @@ import mss
 import numpy as np
 
 from coalesce_common.errors import MediaError
+from coalesce_common.media.limits import StreamLimits
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +136,9 @@ class CaptureSource(abc.ABC):
         """Why the thread ended, if it failed; also raised by :meth:`FrameSlot.get`."""
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self.limits: StreamLimits | None = None
+        """What the room asked for (:mod:`coalesce_common.media.limits`): frames larger than its size are
+        scaled down in the thread, and it grabs no faster than its rate. Set it from any thread."""
 
     @property
     def started(self) -> bool:
@@ -200,11 +204,13 @@ class CaptureSource(abc.ABC):
             self._fail(error)
 
     def _capture_loop(self) -> None:
-        period = 1.0 / self.fps  # read after _open(), which may learn the device's own rate
         next_due = time.monotonic()
         while not self._stopping.is_set():
             self.slot.put(self._grab())
-            next_due += period
+            limits = self.limits
+            # self.fps is read after _open(), which may learn the device's own rate.
+            fps = self.fps if limits is None else min(self.fps, limits.max_fps)
+            next_due += 1.0 / fps
             delay = next_due - time.monotonic()
             if delay <= 0:
                 # Behind schedule: carry on from now rather than grabbing a burst to catch up.
@@ -216,6 +222,12 @@ class CaptureSource(abc.ABC):
         self.error = error
         logger.error("%s capture stopped: %s", self.kind, error, exc_info=error.__cause__ is not None)
         self.slot.close(error)
+
+    def _shrink(self, image: np.ndarray) -> np.ndarray:
+        """``image`` scaled down to the room's limits (area averaging keeps text legible), if it is larger."""
+        limits = self.limits
+        size = None if limits is None else limits.fit(image.shape[1], image.shape[0])
+        return image if size is None else cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
     @abc.abstractmethod
     def _open(self) -> None: ...
@@ -300,7 +312,7 @@ class ScreenSource(CaptureSource):
     def _grab(self) -> av.VideoFrame:
         shot = self._grabber.grab(self._region)
         bgra = np.frombuffer(shot.raw, dtype=np.uint8).reshape(shot.height, shot.width, 4)
-        return _wrap_i420(cv2.cvtColor(_even(bgra), cv2.COLOR_BGRA2YUV_I420))
+        return _wrap_i420(cv2.cvtColor(_even(self._shrink(bgra)), cv2.COLOR_BGRA2YUV_I420))
 
     def _close(self) -> None:
         if self._grabber is not None:
@@ -344,7 +356,7 @@ class CameraSource(CaptureSource):
             ok, bgr = self._capture.read()
             if not ok:
                 raise MediaError(f"Camera {self.spec!r} stopped delivering frames: was it unplugged?")
-        return _wrap_i420(cv2.cvtColor(_even(bgr), cv2.COLOR_BGR2YUV_I420))
+        return _wrap_i420(cv2.cvtColor(_even(self._shrink(bgr)), cv2.COLOR_BGR2YUV_I420))
 
     def _close(self) -> None:
         if self._capture is not None:

@@ -64,6 +64,8 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from av.frame import Frame
 from av.video.codeccontext import VideoCodecContext
 
+from coalesce_common.media.limits import hints_of
+
 logger = logging.getLogger(__name__)
 
 H264_MIN_BITRATE = 500_000
@@ -252,10 +254,14 @@ class _BitrateHysteresis:
 
     def _init_bitrate(self) -> None:
         self._bitrate = self.default_bitrate
+        self._room_cap: int | None = None
 
     @property
     def target_bitrate(self) -> int:
-        return self._bitrate
+        """The bandwidth estimate's rate (with hysteresis), at most what the room asked for."""
+        if self._room_cap is None:
+            return self._bitrate
+        return max(self.min_bitrate, min(self._bitrate, self._room_cap))
 
     @target_bitrate.setter
     def target_bitrate(self, bitrate: int) -> None:
@@ -263,10 +269,23 @@ class _BitrateHysteresis:
         if abs(bitrate - self._bitrate) > REBUILD_THRESHOLD * self._bitrate:
             logger.debug("encoder target bitrate %d -> %d bps", self._bitrate, bitrate)
             self._bitrate = bitrate
-            self._bitrate_changed(bitrate)
+            self._bitrate_changed(self.target_bitrate)
 
     def _bitrate_changed(self, bitrate: int) -> None:
         """Hook for state a base class keeps beside ``target_bitrate``."""
+
+    def _take_hints(self, frame: Frame) -> bool:
+        """Follow what the room asked of this stream (:class:`FrameHints` on the frame): its bitrate cap
+        from now on; returns whether it wants this frame to be a key frame."""
+        hints = hints_of(frame)
+        cap = None if hints is None else hints.max_bitrate
+        if cap != self._room_cap:
+            before = self.target_bitrate
+            self._room_cap = cap
+            if self.target_bitrate != before:
+                logger.debug("encoder bitrate cap from the room: %s bps", cap)
+                self._bitrate_changed(self.target_bitrate)
+        return hints is not None and hints.keyframe
 
 
 class TunedH264Encoder(_BitrateHysteresis, H264Encoder):
@@ -292,7 +311,7 @@ class TunedH264Encoder(_BitrateHysteresis, H264Encoder):
     def _encode_frame(self, frame: av.VideoFrame, force_keyframe: bool) -> Iterator[bytes]:
         seconds = frame_seconds(frame)
         self._frame_rate.observe(seconds)
-        keyframe = force_keyframe or self._keyframes.due(seconds)
+        keyframe = self._take_hints(frame) or force_keyframe or self._keyframes.due(seconds)
         codec = self.codec
         if codec is not None and (
             frame.width != codec.width
@@ -418,7 +437,7 @@ class TunedVp8Encoder(_BitrateHysteresis, Vp8Encoder):
         # already honest at any rate (libvpx measures the rate itself) with libwebrtc's 1 s CBR buffer.
         assert isinstance(frame, av.VideoFrame)
         seconds = frame_seconds(frame)
-        keyframe = force_keyframe or self._keyframes.due(seconds)
+        keyframe = self._take_hints(frame) or force_keyframe or self._keyframes.due(seconds)
         if keyframe:
             self._keyframes.sent(seconds)
         return super().encode(frame, keyframe)

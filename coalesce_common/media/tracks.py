@@ -19,6 +19,7 @@ from aiortc.mediastreams import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE, MediaStreamEr
 
 from coalesce_common.errors import MediaError
 from coalesce_common.media.capture import CaptureSource
+from coalesce_common.media.limits import FrameHints, StreamLimits
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ class CaptureTrack(MediaStreamTrack):
         self._start_time: float | None = None
         self._last_pts = -1
         self._last_frame: av.VideoFrame | None = None
+        self._limits: StreamLimits | None = None
+        self._keyframe_wanted = False
 
     @property
     def source(self) -> CaptureSource | None:
@@ -71,8 +74,25 @@ class CaptureTrack(MediaStreamTrack):
         one (after the stall delay), so the picture never goes blank. Timestamps go on where they were.
         """
         previous, self._source = self._source, source
+        if source is not None:
+            source.limits = self._limits
         self._source_changed.set()
         return previous
+
+    @property
+    def limits(self) -> StreamLimits | None:
+        return self._limits
+
+    def set_limits(self, limits: StreamLimits | None) -> None:
+        """What the room asks of this stream (``None``: nothing): the capture scales and paces to it from
+        its next frame on, whichever source feeds the track, and the encoder caps its bitrate."""
+        self._limits = limits
+        if self._source is not None:
+            self._source.limits = limits
+
+    def request_keyframe(self) -> None:
+        """Have the encoder make the next frame a key frame (the room asks after a layout change)."""
+        self._keyframe_wanted = True
 
     async def recv(self) -> av.VideoFrame:
         """The newest captured frame, stamped with the time since the first one (90 kHz clock)."""
@@ -90,6 +110,14 @@ class CaptureTrack(MediaStreamTrack):
         pts = max(int((now - self._start_time) * VIDEO_CLOCK_RATE), self._last_pts + 1)
         frame.pts = pts
         frame.time_base = VIDEO_TIME_BASE
+        if self._limits is not None or self._keyframe_wanted:
+            frame.opaque = FrameHints(
+                max_bitrate=None if self._limits is None else self._limits.max_bitrate,
+                keyframe=self._keyframe_wanted,
+            )
+            self._keyframe_wanted = False
+        else:
+            frame.opaque = None  # a re-sent copy, or a frame from before the limits went away
         self._last_pts = pts
         self._last_frame = frame
         return frame

@@ -12,20 +12,26 @@ The conversation, over any transport::
     hello(v, name, id)            ──▶
                                   ◀──    challenge(v, name, id, pin_required, spake)
     pair(spake, confirm, binding) ──▶
+                                  ◀──    waiting(seconds): a moderated room decides first (optional)
                                   ◀──    welcome(share_id, confirm) | denied(reason, retry_after)
     offer(sdp, tracks, mac)       ──▶
                                   ◀──    answer(sdp, mac)
     ... media flows over DTLS-SRTP ...
     media(screen, camera, paused) ──▶            which sources are live now (any number of times)
+                                  ◀──    constraints(track, max_width, max_height, max_fps,
+                                                     max_bitrate, keyframe): what its tile needs
+    refused(refused, code, message) ◀─▶  a session-control message was not accepted; the share goes on
     bye(reason)                   ◀─▶
     error(code, message)          ◀─▶    then the session closes
 """
 
 from coalesce_common.protocol.codec import MAX_MESSAGE_SIZE, encode, parse
 from coalesce_common.protocol.messages import (
+    AccessMode,
     Answer,
     Bye,
     Challenge,
+    Constraints,
     Denied,
     DenyReason,
     EndReason,
@@ -37,6 +43,8 @@ from coalesce_common.protocol.messages import (
     Message,
     Offer,
     Pair,
+    Refused,
+    Waiting,
     Welcome,
 )
 from coalesce_common.protocol.messages import Role as SenderRole
@@ -44,9 +52,11 @@ from coalesce_common.protocol.session import Role, SessionState, SignalingSessio
 
 __all__ = [
     "MAX_MESSAGE_SIZE",
+    "AccessMode",
     "Answer",
     "Bye",
     "Challenge",
+    "Constraints",
     "Denied",
     "DenyReason",
     "EndReason",
@@ -58,10 +68,12 @@ __all__ = [
     "Message",
     "Offer",
     "Pair",
+    "Refused",
     "Role",
     "SenderRole",
     "SessionState",
     "SignalingSession",
+    "Waiting",
     "Welcome",
     "encode",
     "parse",

@@ -19,6 +19,7 @@ from coalesce_common.protocol.messages import (
     DEFAULT_STRING_LIMIT,
     MESSAGE_TYPES,
     TRACK_KINDS,
+    Constraints,
     Message,
     Offer,
 )
@@ -64,6 +65,14 @@ def parse(data: str | bytes, max_size: int = MAX_MESSAGE_SIZE) -> Message:
     cls = MESSAGE_TYPES.get(kind)
     if cls is None:
         raise ProtocolError(f"unknown message type {kind[:32]!r}", code="unknown-type")
+    try:
+        return _build(cls, kind, body)
+    except ProtocolError as exc:
+        exc.message_type = kind  # the session refuses a bad session-control message without ending
+        raise
+
+
+def _build(cls: type[Message], kind: str, body: dict[str, Any]) -> Message:
     hints = _hints(cls)
     unknown = set(body) - set(hints)
     if unknown:
@@ -76,11 +85,17 @@ def parse(data: str | bytes, max_size: int = MAX_MESSAGE_SIZE) -> Message:
             continue
         limit = cls.LIMITS.get(f.name, DEFAULT_STRING_LIMIT)
         values[f.name] = _check(kind, f.name, hints[f.name], body[f.name], limit)
+        if f.name in cls.RANGES:
+            low, high = cls.RANGES[f.name]
+            if not low <= values[f.name] <= high:
+                raise ProtocolError(f"{kind}.{f.name} must be between {low:g} and {high:g}", code="malformed")
     message = cls(**values)
     if isinstance(message, Offer):
         bad = set(message.tracks.values()) - TRACK_KINDS
         if bad:
             raise ProtocolError(f"offer: unknown track kind(s) {sorted(bad)[:4]}", code="malformed")
+    if isinstance(message, Constraints) and message.track not in TRACK_KINDS:
+        raise ProtocolError(f"constraints: unknown track {message.track[:16]!r}", code="malformed")
     return message
 
 

@@ -2,7 +2,12 @@
 
 A message's wire form is a JSON object whose ``type`` is the class's ``TYPE`` and whose other members
 are exactly the dataclass fields. ``LIMITS`` gives the maximum length of string fields (characters)
-and of mappings (entries); a field not listed there gets ``DEFAULT_STRING_LIMIT``.
+and of mappings (entries); a field not listed there gets ``DEFAULT_STRING_LIMIT``. ``RANGES`` gives the
+smallest and largest value a number field may have.
+
+*Session-control* messages (:data:`CONTROL_TYPES`) steer a share that is running; one that cannot be
+accepted (malformed, out of place, from the wrong side) is answered with ``refused`` and the share goes
+on, where any other bad message ends the session with ``error``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,24 @@ class Role(enum.StrEnum):
     MODERATOR = "moderator"
 
 
+class AccessMode(enum.StrEnum):
+    """Who may start a share, as the room announces it (mDNS TXT ``mode``) and senders list it."""
+
+    OPEN = "open"  # anyone on the network, no PIN
+    PIN = "pin"  # the PIN on the room's screen
+    MODERATED = "moderated"  # the PIN, then the room (or its moderator) lets each share in
+    LOCKED = "locked"  # no new shares; those on screen go on
+
+    def describe(self) -> str:
+        """A few words for a room list."""
+        return {
+            AccessMode.OPEN: "No PIN",
+            AccessMode.PIN: "PIN needed",
+            AccessMode.MODERATED: "PIN, then the room lets you in",
+            AccessMode.LOCKED: "Locked",
+        }[self]
+
+
 class DenyReason(enum.StrEnum):
     """Why a receiver refused a pairing; stable codes the sender turns into user-facing words."""
 
@@ -33,6 +56,7 @@ class DenyReason(enum.StrEnum):
     VERSION = "version"
     DECLINED = "declined"  # a moderated room's moderator said no
     NO_MODERATOR = "no-moderator"  # asked to moderate a room that has no moderator PIN
+    LOCKED = "locked"  # the room takes no new shares now
 
 
 class EndReason(enum.StrEnum):
@@ -85,6 +109,7 @@ class Message:
 
     TYPE: ClassVar[str] = ""
     LIMITS: ClassVar[dict[str, int]] = {}
+    RANGES: ClassVar[dict[str, tuple[float, float]]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +159,16 @@ class Welcome(Message):
     LIMITS: ClassVar[dict[str, int]] = {"share_id": NAME_LIMIT}
     share_id: str
     confirm: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting(Message):
+    """Receiver → sender, after ``pair`` in a moderated room: the PIN was right, and the room (or its
+    moderator) now decides; ``welcome`` or ``denied`` follows within ``seconds``."""
+
+    TYPE: ClassVar[str] = "waiting"
+    RANGES: ClassVar[dict[str, tuple[float, float]]] = {"seconds": (0, 3600)}
+    seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +238,43 @@ class MediaState(Message):
 
 
 @dataclass(frozen=True, slots=True)
+class Constraints(Message):
+    """Receiver → sender, while sharing: what the room's tile for one of the share's sources needs.
+
+    The sender scales that source to at most ``max_width`` x ``max_height`` (keeping its aspect), sends
+    at most ``max_fps`` frames a second and at most ``max_bitrate`` bit/s; ``keyframe`` asks for a key
+    frame now (after a layout change). Sent when the layout changes, at most every ~100 ms.
+    """
+
+    TYPE: ClassVar[str] = "constraints"
+    LIMITS: ClassVar[dict[str, int]] = {"track": 16}
+    RANGES: ClassVar[dict[str, tuple[float, float]]] = {
+        "max_width": (16, 7680),
+        "max_height": (16, 4320),
+        "max_fps": (1, 120),
+        "max_bitrate": (50_000, 50_000_000),
+    }
+    track: str
+    max_width: int
+    max_height: int
+    max_fps: float
+    max_bitrate: int
+    keyframe: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Refused(Message):
+    """Either side: a session-control message was not accepted (``code`` says why); the share goes on."""
+
+    TYPE: ClassVar[str] = "refused"
+    LIMITS: ClassVar[dict[str, int]] = {"code": 32, "message": 512, "refused": 32}
+    refused: str
+    """The ``type`` of the message refused."""
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class Bye(Message):
     """Either side: the share ends cleanly."""
 
@@ -227,16 +299,22 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         Challenge,
         Pair,
         Welcome,
+        Waiting,
         Denied,
         Offer,
         Answer,
         JoinRequest,
         JoinDecision,
         MediaState,
+        Constraints,
+        Refused,
         Bye,
         Error,
     )
 }
+
+CONTROL_TYPES = frozenset({Constraints.TYPE})
+"""Session-control messages: refused (``refused``) rather than fatal when they cannot be accepted."""
 
 TRACK_KINDS = frozenset({"screen", "camera"})
 """The sources a media section can carry (values of ``Offer.tracks``)."""

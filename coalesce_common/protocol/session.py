@@ -1,9 +1,11 @@
 """The signaling session state machine, shared by sender and receiver.
 
 One table says which message moves the session from which state to which; it is the same for both
-roles because every message has one direction (``bye`` and ``error`` go both ways). ``receive`` parses
-and checks an incoming message, ``send`` checks and encodes an outgoing one; both raise
-:class:`ProtocolError` for a message that is not legal now and leave the state untouched.
+roles because every message has one direction (``bye``, ``error`` and ``refused`` go both ways).
+``receive`` parses and checks an incoming message, ``send`` checks and encodes an outgoing one; both raise
+:class:`ProtocolError` for a message that is not legal now and leave the state untouched. For a
+session-control message (``constraints``) that :meth:`SignalingSession.receive` cannot accept it raises
+:class:`ControlRefused` instead: the caller answers with :meth:`SignalingSession.refusal` and goes on.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ from __future__ import annotations
 import enum
 import logging
 
-from coalesce_common.errors import ProtocolError
+from coalesce_common.errors import ControlRefused, ProtocolError
 from coalesce_common.protocol.codec import MAX_MESSAGE_SIZE, encode, parse
 from coalesce_common.protocol.messages import (
+    CONTROL_TYPES,
     Answer,
     Bye,
     Challenge,
+    Constraints,
     Denied,
     Error,
     Hello,
@@ -26,6 +30,8 @@ from coalesce_common.protocol.messages import (
     Message,
     Offer,
     Pair,
+    Refused,
+    Waiting,
     Welcome,
 )
 
@@ -49,13 +55,16 @@ class SessionState(enum.Enum):
 
 
 _FROM_SENDER: frozenset[type[Message]] = frozenset({Hello, Pair, Offer, JoinDecision, MediaState})
-_FROM_RECEIVER: frozenset[type[Message]] = frozenset({Challenge, Welcome, Denied, Answer, JoinRequest})
+_FROM_RECEIVER: frozenset[type[Message]] = frozenset(
+    {Challenge, Waiting, Welcome, Denied, Answer, JoinRequest, Constraints}
+)
 
 _TRANSITIONS: dict[tuple[SessionState, type[Message]], SessionState] = {
     (SessionState.IDLE, Hello): SessionState.HELLO,
     (SessionState.HELLO, Challenge): SessionState.PAIRING,
     (SessionState.HELLO, Denied): SessionState.CLOSED,  # full, throttled or wrong version: no challenge
     (SessionState.PAIRING, Pair): SessionState.CONFIRMING,
+    (SessionState.CONFIRMING, Waiting): SessionState.CONFIRMING,  # a moderated room decides first
     (SessionState.CONFIRMING, Welcome): SessionState.PAIRED,
     (SessionState.CONFIRMING, Denied): SessionState.CLOSED,
     (SessionState.PAIRED, Offer): SessionState.OFFERED,
@@ -65,6 +74,9 @@ _TRANSITIONS: dict[tuple[SessionState, type[Message]], SessionState] = {
     (SessionState.ACTIVE, JoinDecision): SessionState.ACTIVE,
     # the sender says which sources are live (camera on/off, pause) while sharing
     (SessionState.ACTIVE, MediaState): SessionState.ACTIVE,
+    # the room tells the sender what each source's tile needs; a refusal of either keeps the share
+    (SessionState.ACTIVE, Constraints): SessionState.ACTIVE,
+    (SessionState.ACTIVE, Refused): SessionState.ACTIVE,
 }
 
 
@@ -81,17 +93,31 @@ class SignalingSession:
         return self._state
 
     def receive(self, data: str | bytes) -> Message:
-        """Parse ``data`` from the peer and advance; raise :class:`ProtocolError` if it is not legal now."""
+        """Parse ``data`` from the peer and advance; raise :class:`ProtocolError` if it is not legal now
+        (:class:`ControlRefused` for a session-control message: the session stays as it was)."""
         if self._state is SessionState.CLOSED:
             raise ProtocolError("the session is closed", code="closed")
-        message = parse(data, self.max_size)
-        outgoing = _FROM_SENDER if self.role is Role.SENDER else _FROM_RECEIVER
-        if type(message) in outgoing:
-            raise ProtocolError(
-                f"a {self.role.value} does not accept {message.TYPE!r}", code="wrong-direction"
-            )
-        self._advance(message)
+        try:
+            message = parse(data, self.max_size)
+            outgoing = _FROM_SENDER if self.role is Role.SENDER else _FROM_RECEIVER
+            if type(message) in outgoing:
+                error = ProtocolError(
+                    f"a {self.role.value} does not accept {message.TYPE!r}", code="wrong-direction"
+                )
+                error.message_type = message.TYPE
+                raise error
+            self._advance(message)
+        except ProtocolError as exc:
+            if exc.message_type in CONTROL_TYPES and self._state is SessionState.ACTIVE:
+                refused = ControlRefused(str(exc), code=exc.code)
+                refused.message_type = exc.message_type
+                raise refused from exc
+            raise
         return message
+
+    def refusal(self, exc: ControlRefused) -> Refused:
+        """The ``refused`` answer to a session-control message :meth:`receive` could not accept."""
+        return Refused(refused=exc.message_type or "", code=exc.code, message=str(exc)[:512])
 
     def send(self, message: Message) -> str:
         """Advance for ``message`` going to the peer and return its wire form."""
@@ -112,9 +138,11 @@ class SignalingSession:
             return
         new = _TRANSITIONS.get((self._state, type(message)))
         if new is None:
-            raise ProtocolError(
+            error = ProtocolError(
                 f"{message.TYPE!r} is not expected in state {self._state.value!r}", code="out-of-order"
             )
+            error.message_type = message.TYPE
+            raise error
         self._set_state(new)
 
     def _set_state(self, state: SessionState) -> None:

@@ -18,13 +18,62 @@ MAX_SHOWN_SHARES = 4
 """How many shares the room shows at once (one full screen, two to four tiled)."""
 
 
+Size = tuple[int, int]
+"""(width, height) in pixels."""
+
+
+def fit_size(frame: Size, box: Size) -> Size:
+    """The largest size of ``frame``'s aspect ratio that fits in ``box`` (at least 1 x 1): the size a
+    picture is made at, and the size a view draws it at, so drawing it is a copy, not a scaling."""
+    frame_w, frame_h = frame
+    box_w, box_h = max(1, box[0]), max(1, box[1])
+    if frame_w <= 0 or frame_h <= 0:
+        return box_w, box_h
+    scale = min(box_w / frame_w, box_h / frame_h)
+    return max(1, min(box_w, round(frame_w * scale))), max(1, min(box_h, round(frame_h * scale)))
+
+
+@dataclass(frozen=True, eq=False)
+class Picture:
+    """A decoded frame made ready for the glass: scaled to the size it is shown at, in the display's layout.
+
+    ``pixels`` is ``uint8`` of shape (h, w, 4), bytes B, G, R, X: what Qt calls ``Format_RGB32`` on a
+    little-endian machine, so a view draws it without a per-pixel conversion. ``frame_size`` is the
+    decoded frame's own size (its aspect ratio, whatever it was scaled to); ``number`` counts the track's
+    frames (the first is 1), so a view can tell a new picture from one it has shown.
+    """
+
+    pixels: np.ndarray
+    frame_size: Size
+    number: int
+
+
 class FrameSource(Protocol):
-    """A decoded track as views see it (implemented by ``coalesce_receiver.services.sink.TrackSink``)."""
+    """A decoded track as views see it (implemented by ``coalesce_receiver.services.sink.TrackSink``).
+
+    The room window *watches* a source: every new frame is scaled to fit the box the window shows it
+    in and converted, off the event loop, and ``on_picture`` is called (from whichever thread did the
+    work) when :meth:`latest_picture` has a new one. One watcher at a time: the room has one screen.
+    """
 
     kind: str
 
     def latest_rgb(self) -> np.ndarray | None:
-        """The newest decoded frame as RGB ``uint8`` of shape (h, w, 3); ``None`` before the first."""
+        """The newest decoded frame as RGB ``uint8`` of shape (h, w, 3), full size; ``None`` before the
+        first. For snapshots and tests; the window uses :meth:`watch`."""
+        ...
+
+    def watch(self, box: Size, on_picture: Callable[[], None]) -> None:
+        """Deliver each new frame as a :class:`Picture` fitted into ``box``; calling it again changes the
+        box (the newest frame is scaled again at once) or the callback."""
+        ...
+
+    def unwatch(self) -> None:
+        """Stop delivering pictures (the view is gone); safe to call more than once."""
+        ...
+
+    def latest_picture(self) -> Picture | None:
+        """The newest delivered picture; ``None`` before the first or after the source was cleared."""
         ...
 
     def stats(self) -> dict[str, object]:
@@ -78,10 +127,29 @@ class RoomActions(Protocol):
         """End a share from the box."""
         ...
 
+    def spotlight(self, share_id: str | None) -> None:
+        """Show one share large and the others in a strip (``None``: back to the grid)."""
+        ...
+
+    def swap(self, first: str, second: str) -> None:
+        """Swap where two shown shares sit on the screen (their numbers stay theirs)."""
+        ...
+
+    def move_pip(self) -> None:
+        """Move the camera insets to the next corner of their pictures."""
+        ...
+
     def change_settings(
-        self, password: str, *, pin: str | None, rotate: bool, done: Callable[[SettingsOutcome], None]
+        self,
+        password: str,
+        *,
+        pin: str | None,
+        rotate: bool,
+        done: Callable[[SettingsOutcome], None],
+        locked: bool = False,
     ) -> None:
-        """Set the PIN (``None``: an open room) and its rotation if ``password`` is the admin password.
+        """Set the PIN (``None``: an open room), its rotation and whether the room is locked (no new
+        shares) if ``password`` is the admin password.
 
         Returns at once; ``done`` is called on the event loop with the outcome (checking the password is
         a deliberately slow hash, so it runs off the loop). The password is never logged.
@@ -90,6 +158,19 @@ class RoomActions(Protocol):
 
 
 Listener = Callable[[], None]
+
+
+class PipCorner(enum.Enum):
+    """Where a share's camera inset sits on its screen picture; the room moves it (key ``C``)."""
+
+    BOTTOM_RIGHT = "bottom-right"
+    BOTTOM_LEFT = "bottom-left"
+    TOP_LEFT = "top-left"
+    TOP_RIGHT = "top-right"
+
+    def next(self) -> PipCorner:
+        corners = list(PipCorner)
+        return corners[(corners.index(self) + 1) % len(corners)]
 
 
 class RoomModel:
@@ -113,9 +194,17 @@ class RoomModel:
         self.pin: str | None = None  # shown on the idle screen; the model is the box's own display state
         self.pin_rotation = False
         self.moderated = False
+        self.locked = False
+        """No new shares (those on screen go on): set at the box's settings."""
         self.update_notice: str | None = None  # "Coalesce 1.2 is available" from the cloud
+        self.notice: str | None = None
+        """A brief notice over the shares ("Ada wants to share, but the room is full"), or ``None``."""
         self._join_requests: list[JoinRequest] = []
         self._shares: list[ShareView] = []
+        self._places: list[str] = []  # the shown shares' ids in screen order (swaps change it)
+        self.spotlit: str | None = None
+        """The share shown large (the others in a strip), or ``None`` for the grid."""
+        self.pip_corner = PipCorner.BOTTOM_RIGHT
         self._listeners: list[Listener] = []
 
     @property
@@ -125,8 +214,53 @@ class RoomModel:
 
     @property
     def shown_shares(self) -> list[ShareView]:
-        """The shares on screen: the first ``MAX_SHOWN_SHARES``."""
+        """The shares on screen, by number: the first ``MAX_SHOWN_SHARES`` to arrive (share 1 first)."""
         return self._shares[:MAX_SHOWN_SHARES]
+
+    @property
+    def placed_shares(self) -> list[ShareView]:
+        """The shares on screen in the order of their places (grid: left to right, top to bottom;
+        spotlight: the spotlit one first, then the strip)."""
+        by_id = {share.share_id: share for share in self.shown_shares}
+        placed = [by_id[share_id] for share_id in self._places]
+        if self.spotlit in by_id:
+            placed.sort(key=lambda share: share.share_id != self.spotlit)
+        return placed
+
+    def number_of(self, share_id: str) -> int | None:
+        """The number the room shows on a share's tile (1-4 by arrival), ``None`` if it is not shown."""
+        for index, share in enumerate(self.shown_shares):
+            if share.share_id == share_id:
+                return index + 1
+        return None
+
+    def share_numbered(self, number: int) -> ShareView | None:
+        shown = self.shown_shares
+        return shown[number - 1] if 1 <= number <= len(shown) else None
+
+    def set_spotlight(self, share_id: str | None) -> bool:
+        """Spotlight a shown share (``None``: back to the grid); False, and no change, for one not shown."""
+        if share_id is not None and self.number_of(share_id) is None:
+            return False
+        if share_id != self.spotlit:
+            self.spotlit = share_id
+            self._changed()
+        return True
+
+    def swap(self, first: str, second: str) -> bool:
+        """Swap the places of two shown shares; False, and no change, unless both are shown."""
+        if first not in self._places or second not in self._places:
+            return False
+        if first != second:
+            i, j = self._places.index(first), self._places.index(second)
+            self._places[i], self._places[j] = second, first
+            self._changed()
+        return True
+
+    def move_pip(self) -> None:
+        """Move the camera insets to the next corner, clockwise from the bottom right."""
+        self.pip_corner = self.pip_corner.next()
+        self._changed()
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener`` after every change; returns a function that unsubscribes."""
@@ -147,6 +281,16 @@ class RoomModel:
         self.pin = pin
         self.pin_required = pin is not None
         self._changed()
+
+    def set_locked(self, locked: bool) -> None:
+        if locked != self.locked:
+            self.locked = locked
+            self._changed()
+
+    def set_notice(self, notice: str | None) -> None:
+        if notice != self.notice:
+            self.notice = notice
+            self._changed()
 
     def set_update_notice(self, notice: str | None) -> None:
         self.update_notice = notice
@@ -169,6 +313,7 @@ class RoomModel:
 
     def add_share(self, share: ShareView) -> None:
         self._shares.append(share)
+        self._update_places()
         self._changed()
 
     def add_track(self, share_id: str, source: FrameSource) -> None:
@@ -196,7 +341,16 @@ class RoomModel:
         before = len(self._shares)
         self._shares = [s for s in self._shares if s.share_id != share_id]
         if len(self._shares) != before:
+            self._update_places()
             self._changed()
+
+    def _update_places(self) -> None:
+        """Keep the places of shares still shown; a newly shown share takes the next place."""
+        shown = [share.share_id for share in self.shown_shares]
+        self._places = [share_id for share_id in self._places if share_id in shown]
+        self._places += [share_id for share_id in shown if share_id not in self._places]
+        if self.spotlit not in shown:
+            self.spotlit = None
 
     def _changed(self) -> None:
         for listener in list(self._listeners):

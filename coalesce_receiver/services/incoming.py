@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from aiortc import MediaStreamTrack, RTCIceServer, RTCSessionDescription
 
 from coalesce_common import PROTOCOL_VERSION
-from coalesce_common.errors import IdentityMismatch, ProtocolError, WrongPin
+from coalesce_common.errors import ControlRefused, IdentityMismatch, ProtocolError, WrongPin
 from coalesce_common.logutil import RateLimitedLog
 from coalesce_common.media.peer import new_peer_connection
 from coalesce_common.protocol import (
@@ -35,10 +36,12 @@ from coalesce_common.protocol import (
     Message,
     Offer,
     Pair,
+    Refused,
     Role,
     SenderRole,
     SessionState,
     SignalingSession,
+    Waiting,
     Welcome,
 )
 from coalesce_common.protocol import JoinRequest as JoinRequestMessage
@@ -46,7 +49,8 @@ from coalesce_common.protocol.pairing import PairingKey, ReceiverPairing
 from coalesce_common.protocol.sdp import dtls_fingerprints
 from coalesce_common.signaling import ChannelClosed, SignalingChannel
 from coalesce_common.signaling.websocket import WebSocketChannel
-from coalesce_receiver.models.room import JoinRequest, RoomModel, ShareView
+from coalesce_receiver.models.room import JoinRequest, RoomModel, ShareView, Size
+from coalesce_receiver.services import tile_needs
 from coalesce_receiver.services.sink import TrackSink
 from coalesce_receiver.services.throttle import HelloThrottle, PinThrottle
 
@@ -65,6 +69,10 @@ def peer_log() -> RateLimitedLog:
 SinkFactory = Callable[[MediaStreamTrack, str], TrackSink]
 """Makes the sink for a remote track of a kind (``TrackSink`` by default; tests and benchmarks pass their
 own to observe frames through :meth:`TrackSink.on_frame` or a subclass)."""
+
+
+ROOM_FULL_NOTICE_S = 8.0
+"""How long the box says that a share was turned away because the room was full."""
 
 
 class _Refused(Exception):
@@ -124,6 +132,11 @@ class IncomingShare:
         self._media_failed = asyncio.Event()
         self._shown = False
         self.end: EndReason | None = None
+        self._boxes: dict[str, Size | None] = {}  # tiles that changed, not yet told to the sender
+        self._told: dict[str, Size | None] = {}  # what the sender was last told, per track
+        self._tell_timer: asyncio.TimerHandle | None = None
+        self._loop = asyncio.get_running_loop()  # tiles change on the GUI thread, which runs this loop
+        self._background: set[asyncio.Task[None]] = set()
 
     @property
     def share_id(self) -> str:
@@ -204,7 +217,10 @@ class IncomingShare:
             self.is_moderator = True
         if hello.v != PROTOCOL_VERSION:
             await self._deny(DenyReason.VERSION, f"this receiver speaks protocol v{PROTOCOL_VERSION}")
+        if self._model.locked and not self.is_moderator:
+            await self._deny(DenyReason.LOCKED, f"{self._model.name} is locked")
         if len(self._model.shares) >= self._max_shares:
+            self._tell_room_full(None)  # before the PIN: no name a stranger could write on the screen
             await self._deny(
                 DenyReason.FULL, f"{self._model.name} is already showing {self._max_shares} shares"
             )
@@ -244,17 +260,17 @@ class IncomingShare:
         if self._moderated and not self.is_moderator:
             self._decision = asyncio.get_running_loop().create_future()
             request = JoinRequest(self._share_id, name, self._source)
+            await self._send(Waiting(seconds=self._moderation_timeout))  # the sender says so to its user
             self._model.add_join_request(request)
             self._on_join_request(request)
             try:
-                approved = await asyncio.wait_for(self._decision, self._moderation_timeout)
-            except TimeoutError:
-                approved = False
+                approved = await self._await_decision(self._decision)
             finally:
                 self._model.remove_join_request(self._share_id)
             if not approved:
                 await self._deny(DenyReason.DECLINED, "the moderator declined the share")
         if len(self._model.shares) >= self._max_shares:
+            self._tell_room_full(name)  # paired (the PIN was right): a name the room may show
             await self._deny(
                 DenyReason.FULL, f"{self._model.name} is already showing {self._max_shares} shares"
             )
@@ -262,6 +278,40 @@ class IncomingShare:
         await self._send(Welcome(share_id=self._share_id, confirm=confirm))
         self._model.add_share(ShareView(self._share_id, name))
         self._shown = True
+
+    def _tell_room_full(self, sender_name: str | None) -> None:
+        """Say at the box, for a few seconds, that someone (``sender_name`` once paired) could not share
+        because the room is full."""
+        notice = (
+            f"{sender_name or 'Someone'} wants to share, but the room already shows {self._max_shares} "
+            f"share{'s' if self._max_shares != 1 else ''}: stop one (its ✕, or Ctrl+1…4) to make room."
+        )
+        self._model.set_notice(notice)
+
+        def clear() -> None:
+            if self._model.notice == notice:
+                self._model.set_notice(None)
+
+        self._loop.call_later(ROOM_FULL_NOTICE_S, clear)
+
+    async def _await_decision(self, decision: asyncio.Future[bool]) -> bool:
+        """The moderator's answer (no answer in time is a no), or :class:`ChannelClosed` as soon as the
+        sender gives up (its Cancel), so the request leaves the moderator's queue at once."""
+        receive: asyncio.Future[str | bytes] = asyncio.ensure_future(self._channel.recv())
+        try:
+            waiting: set[asyncio.Future[Any]] = {decision, receive}
+            done, _ = await asyncio.wait(
+                waiting, timeout=self._moderation_timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            if decision in done:
+                return decision.result()
+            if receive in done:
+                message = self._session.receive(receive.result())  # a bye closes the session: ...
+                raise ChannelClosed(f"the sender left while waiting ({message.TYPE})")  # ... or out-of-order
+            return False
+        finally:
+            receive.cancel()
+            await asyncio.gather(receive, return_exceptions=True)
 
     def decide(self, approve: bool) -> None:
         """The moderator's answer for this waiting sender."""
@@ -299,6 +349,7 @@ class IncomingShare:
             if kind in self._sinks:
                 return  # two sections claim one kind: the first wins, the other is never shown
             sink = self._sinks[kind] = self._sink_factory(track, kind)
+            sink.on_box = functools.partial(self._tile_changed, kind)
             self._sink_tasks.append(asyncio.ensure_future(sink.run()))  # shown once the sender says live
 
         @pc.on("connectionstatechange")
@@ -338,6 +389,13 @@ class IncomingShare:
                     message = self._session.receive(receive.result())
                 except ChannelClosed:
                     return EndReason.CONNECTION_LOST
+                except ControlRefused as exc:
+                    self._log.warning(
+                        f"{self._source}:refused", "share from %s: refused %s", self._source, exc
+                    )
+                    await self._send(self._session.refusal(exc))
+                    receive = asyncio.ensure_future(self._channel.recv())
+                    continue
                 if isinstance(message, Bye):
                     logger.info("share %s ended by the sender (%s)", self._share_id, message.reason)
                     return message.reason
@@ -352,11 +410,46 @@ class IncomingShare:
                     self._on_decision(message.request_id, message.approve)
                 elif isinstance(message, MediaState):
                     self._show_media(message)
+                elif isinstance(message, Refused):
+                    self._log.warning(
+                        f"{self._source}:refused-us",
+                        "share %s refused the room's %s (%s)",
+                        self._share_id,
+                        message.refused,
+                        message.code,
+                    )
                 receive = asyncio.ensure_future(self._channel.recv())
         finally:
             for task in (receive, failed, dropped):
                 task.cancel()
             await asyncio.gather(receive, failed, dropped, return_exceptions=True)
+
+    # -- receiver-driven quality ---------------------------------------------------------------------
+
+    def _tile_changed(self, kind: str, box: Size | None) -> None:
+        """A tile showing ``kind`` changed size (or went away): tell the sender once the layout settles."""
+        self._boxes[kind] = box
+        if self._tell_timer is not None:
+            self._tell_timer.cancel()
+        self._tell_timer = self._loop.call_later(tile_needs.DEBOUNCE_S, self._tell_sender)
+
+    def _tell_sender(self) -> None:
+        self._tell_timer = None
+        changed = [(kind, box) for kind, box in self._boxes.items() if self._told.get(kind, ...) != box]
+        self._boxes.clear()
+        if not changed or self._session.state is not SessionState.ACTIVE:
+            return
+        for kind, box in changed:
+            self._told[kind] = box
+        task = asyncio.ensure_future(self._send_needs(changed))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _send_needs(self, changed: list[tuple[str, Size | None]]) -> None:
+        for kind, box in changed:
+            constraints = tile_needs.constraints_for(kind, box)
+            logger.debug("share %s: asking for %s", self._share_id, constraints)
+            await self._send_quietly(constraints)
 
     def _show_media(self, state: MediaState) -> None:
         """Show the sections the sender says are live, hide the others, and mark the share paused or not."""
@@ -368,6 +461,11 @@ class IncomingShare:
                 self._model.remove_track(self._share_id, kind)
                 sink.clear()  # shown again later, it must not flash the picture from before
         self._model.set_paused(self._share_id, state.paused)
+        if self._model.number_of(self._share_id) is None:
+            # Waiting off screen (the room shows four): a thumbnail's worth until a tile shows it.
+            for kind in self._sinks:
+                if live.get(kind, False) and kind not in self._told:
+                    self._tile_changed(kind, None)
 
     # -- plumbing ----------------------------------------------------------------------------------
 
@@ -387,6 +485,11 @@ class IncomingShare:
             await self._send(message)
 
     async def _cleanup(self) -> None:
+        if self._tell_timer is not None:
+            self._tell_timer.cancel()
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         if self._shown:
             self._model.remove_share(self._share_id)
         if self._pc is not None:

@@ -24,6 +24,7 @@ from aiortc import RTCIceServer
 
 from coalesce_common.discovery import ReceiverInfo, ReceiverPublisher, local_ipv4_addresses
 from coalesce_common.errors import CoalesceError
+from coalesce_common.protocol import AccessMode
 from coalesce_common.protocol.pin import is_valid_pin, random_pin
 from coalesce_common.signaling import SignalingChannel
 from coalesce_common.signaling.admission import DEFAULT_PER_SOURCE
@@ -173,16 +174,42 @@ class Receiver:
                 ) from exc2
         return server.port
 
-    async def _publish(self) -> None:
+    def access_mode(self) -> AccessMode:
+        """Who may share now: what mDNS announces and the room list shows."""
+        if self.model.locked:
+            return AccessMode.LOCKED
+        if self._pin is None:
+            return AccessMode.OPEN
+        return AccessMode.MODERATED if self.config.moderated else AccessMode.PIN
+
+    def _announcement(self) -> ReceiverInfo:
         assert self.identity is not None
-        info = ReceiverInfo(
+        return ReceiverInfo(
             name=self.config.name,
             receiver_id=self.receiver_id,
             addresses=tuple(a for a in self.model.addresses if a.count(".") == 3),
             port=self.model.port,
-            pin_required=self.config.pin is not None,
+            pin_required=self._pin is not None,
             fingerprint=self.identity.fingerprint,
+            mode=self.access_mode(),
         )
+
+    def _republish(self) -> None:
+        """Announce the room's new PIN state or access mode over mDNS (in the background)."""
+        publisher = self._publisher
+        if publisher is None or self.identity is None or publisher.info == self._announcement():
+            return
+
+        async def update() -> None:
+            try:
+                await publisher.update(self._announcement())
+            except Exception as exc:  # mDNS is a convenience: the room still works by address
+                logger.warning("updating the mDNS announcement failed (%s)", exc)
+
+        self._spawn(update())
+
+    async def _publish(self) -> None:
+        info = self._announcement()
         publisher = self._publisher = ReceiverPublisher(info, interfaces=self.config.mdns_interfaces)
         try:
             await publisher.start()
@@ -254,18 +281,38 @@ class Receiver:
             logger.info("share %s dropped at the box", share_id)
             share.drop()
 
+    def spotlight(self, share_id: str | None) -> None:
+        if self.model.set_spotlight(share_id):
+            logger.info("layout: %s", "grid" if share_id is None else f"share {share_id} in the spotlight")
+
+    def swap(self, first: str, second: str) -> None:
+        if self.model.swap(first, second):
+            logger.info("layout: shares %s and %s swapped places", first, second)
+
+    def move_pip(self) -> None:
+        self.model.move_pip()
+
     def change_settings(
-        self, password: str, *, pin: str | None, rotate: bool, done: Callable[[SettingsOutcome], None]
+        self,
+        password: str,
+        *,
+        pin: str | None,
+        rotate: bool,
+        done: Callable[[SettingsOutcome], None],
+        locked: bool = False,
     ) -> None:
         """:meth:`apply_settings` for the room's controls: runs in the background, then ``done(outcome)``."""
 
         async def apply() -> None:
-            done(await self.apply_settings(password, pin=pin, rotate=rotate))
+            done(await self.apply_settings(password, pin=pin, rotate=rotate, locked=locked))
 
         self._spawn(apply())
 
-    async def apply_settings(self, password: str, *, pin: str | None, rotate: bool) -> SettingsOutcome:
-        """Set the PIN (``None``: an open room) and its per-meeting rotation, if ``password`` unlocks them.
+    async def apply_settings(
+        self, password: str, *, pin: str | None, rotate: bool, locked: bool = False
+    ) -> SettingsOutcome:
+        """Set the PIN (``None``: an open room), its per-meeting rotation and whether the room is locked
+        (no new shares; those on screen go on), if ``password`` unlocks them.
 
         The password is checked once, against a salted scrypt hash, in a worker thread.
         """
@@ -276,11 +323,13 @@ class Receiver:
             return SettingsOutcome.WRONG_PASSWORD
         self._rotate = rotate
         self.model.pin_rotation = rotate
+        self.model.set_locked(locked)
         self._set_pin(pin)
         logger.info(
-            "settings changed at the box (%s, PIN rotation %s)",
+            "settings changed at the box (%s, PIN rotation %s%s)",
             "PIN required" if pin else "open room",
             "on" if rotate else "off",
+            ", locked" if locked else "",
         )
         return SettingsOutcome.APPLIED
 
@@ -293,6 +342,7 @@ class Receiver:
     def _set_pin(self, pin: str | None) -> None:
         self._pin = pin
         self.model.set_pin(pin)
+        self._republish()
 
     def _on_model_change(self) -> None:
         busy = bool(self.model.shares)

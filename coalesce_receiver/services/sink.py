@@ -30,7 +30,8 @@ import cv2
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from coalesce_receiver.models.room import FrameSource, RoomModel
+from coalesce_receiver.models.room import FrameSource, Picture, RoomModel, Size
+from coalesce_receiver.services.pictures import PictureFeed, convert_video_frame
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,11 @@ class TrackSink:
         self._started_at: float | None = None
         self._arrivals: collections.deque[float] = collections.deque()
         self._frame_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._pictures: PictureFeed[av.VideoFrame] = PictureFeed(convert_video_frame, kind)
+        self._box: Size | None = None
+        self.on_box: Callable[[Size | None], None] | None = None
+        """Called (on the thread that watches: the event loop's) when the box the track is shown in
+        changes, ``None`` when no view shows it any more: the share tells its sender what the tile needs."""
 
     @property
     def latest_frame(self) -> av.VideoFrame | None:
@@ -83,8 +89,10 @@ class TrackSink:
                     self._accept(frame)
         finally:
             logger.debug("%s track %s ended after %d frames", self.kind, self.track.id, self.frames)
+            self._pictures.close()
             self.ended.set()
             self._release_waiters(everyone=True)
+            await asyncio.to_thread(self._pictures.join, 1.0)  # its conversion thread ends with the track
 
     async def wait_for_frames(self, count: int) -> bool:
         """Wait until ``count`` frames have arrived (``True``) or the track ended first (``False``)."""
@@ -107,6 +115,24 @@ class TrackSink:
         self._frame = None
         with self._rgb_lock:
             self._rgb_frame = self._rgb = None
+        self._pictures.clear()
+
+    def watch(self, box: Size, on_picture: Callable[[], None]) -> None:
+        self._pictures.watch(box, on_picture)
+        self._set_box(box)
+
+    def unwatch(self) -> None:
+        self._pictures.unwatch()
+        self._set_box(None)
+
+    def _set_box(self, box: Size | None) -> None:
+        if box != self._box:
+            self._box = box
+            if self.on_box is not None:
+                self.on_box(box)
+
+    def latest_picture(self) -> Picture | None:
+        return self._pictures.latest()
 
     def _accept(self, frame: av.VideoFrame) -> None:
         if self.on_frame is not None:
@@ -120,6 +146,7 @@ class TrackSink:
         self.height = frame.height
         self._arrivals.append(now)
         self._forget_arrivals_before(now - FPS_WINDOW)
+        self._pictures.offer(frame, (frame.width, frame.height), self.frames)
         if self._frame_waiters:
             self._release_waiters()
 

@@ -69,7 +69,7 @@ class JoinRequestBar(QWidget):
 
 
 class SettingsDialog(QDialog):
-    """Change the PIN or its rotation at the box; every change needs the admin password."""
+    """Change the PIN, its rotation or the lock at the box; every change needs the admin password."""
 
     def __init__(self, model: RoomModel, actions: RoomActions, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -85,6 +85,9 @@ class SettingsDialog(QDialog):
         self.open_room.setChecked(model.pin is None)
         self.rotate = QCheckBox("New random PIN for every meeting", self)
         self.rotate.setChecked(model.pin_rotation)
+        self.locked = QCheckBox("Locked: no new shares (those on screen go on)", self)
+        self.locked.setObjectName("lockedRoom")
+        self.locked.setChecked(model.locked)
         self.error = QLabel(self)
         self.error.setObjectName("settingsError")
         self.error.setStyleSheet("color: #d1242f")
@@ -93,6 +96,7 @@ class SettingsDialog(QDialog):
         form.addRow(f"PIN ({PIN_RULE})", self.new_pin)
         form.addRow("", self.open_room)
         form.addRow("", self.rotate)
+        form.addRow("", self.locked)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
         )
@@ -115,7 +119,11 @@ class SettingsDialog(QDialog):
         self.error.setText("Checking the admin password…")
         self._save.setEnabled(False)
         self._actions.change_settings(
-            self.password.text(), pin=pin, rotate=self.rotate.isChecked(), done=self._applied
+            self.password.text(),
+            pin=pin,
+            rotate=self.rotate.isChecked(),
+            done=self._applied,
+            locked=self.locked.isChecked(),
         )
 
     def _applied(self, outcome: SettingsOutcome) -> None:

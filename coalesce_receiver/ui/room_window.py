@@ -1,16 +1,19 @@
 """The meeting-room display: how to join while nobody shares, the shares tiled full screen while they do.
 
 :class:`RoomWindow` is handed a :class:`~coalesce_receiver.models.room.RoomModel`, subscribes to it and
-re-lays itself out on every change; it holds no network or media logic. A ``QTimer`` pulls the newest frame
-of every shown track (~30 Hz by default) and only tiles whose frames changed repaint. The window is meant to
-run unattended: Escape does nothing, Ctrl+Q closes, F11 leaves or re-enters full screen.
+re-lays itself out on every change; it holds no network or media logic. Tiles paint as their tracks'
+pictures arrive (:mod:`coalesce_receiver.ui.share_tile`): nothing polls. The window is meant to
+run unattended: Escape does nothing, Ctrl+Q closes, F11 leaves or re-enters full screen. The room's keys
+act on the numbered tiles: 1-4 spotlight that share (again, or 0 or G: back to the grid), Ctrl+1-4 end
+it, Alt+1-4 swap it into the first place; C moves the camera insets to the next corner. A double click
+or double tap on a tile spotlights it, and back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import QRect, Qt, QTimer, Signal
+from PySide6.QtCore import QRect, Qt, Signal
 from PySide6.QtGui import (
     QCloseEvent,
     QColor,
@@ -18,18 +21,16 @@ from PySide6.QtGui import (
     QGuiApplication,
     QKeyEvent,
     QKeySequence,
+    QMouseEvent,
     QPalette,
     QResizeEvent,
     QShowEvent,
 )
 from PySide6.QtWidgets import QLabel, QStackedLayout, QVBoxLayout, QWidget
 
-from coalesce_receiver.models.room import RoomActions, RoomModel, ShareView
+from coalesce_receiver.models.room import RoomActions, RoomModel
 from coalesce_receiver.ui.room_controls import JoinRequestBar, SettingsDialog
 from coalesce_receiver.ui.share_tile import ShareTile
-
-DEFAULT_REFRESH_HZ = 30.0
-"""How often the window asks the shown tracks for a new frame."""
 
 _BACKGROUND = QColor(16, 20, 24)
 _TEXT = QColor(245, 247, 250)
@@ -44,15 +45,59 @@ def format_endpoint(address: str, port: int) -> str:
     return f"{host}:{port}"
 
 
-def tile_geometry(count: int, area: QRect, gap: int) -> list[QRect]:
-    """Where ``count`` tiles go in ``area``: one fills it, two sit side by side, three or four share a 2x2
-    grid (a third tile is centred in the bottom row)."""
+SPOTLIGHT_STRIP_FRACTION = 0.22
+"""The width of the strip beside a spotlit share, as a fraction of the screen's."""
+DEFAULT_ASPECT = 16 / 9
+"""The aspect ratio a share is laid out for until its first frame says otherwise."""
+
+
+def _shown_area(aspects: Sequence[float], box: QRect) -> float:
+    """The screen area shares of these aspect ratios get when each is fitted into ``box``."""
+    total = 0.0
+    for aspect in aspects:
+        width = min(box.width(), box.height() * aspect)
+        total += width * (width / aspect)
+    return total
+
+
+def tile_geometry(
+    count: int,
+    area: QRect,
+    gap: int,
+    *,
+    spotlight: bool = False,
+    aspects: Sequence[float] = (),
+    caption: int = 0,
+) -> list[QRect]:
+    """Where ``count`` tiles go in ``area``, in place order.
+
+    One fills it. Two sit side by side, or one above the other when that shows more of them (pictures of
+    ``aspects``, default 16:9, fitted into the tiles less their ``caption`` rows). Three or four share a
+    2x2 grid (a third tile centred in the bottom row). In the spotlight, the first tile takes all but a
+    strip on the right, where the others stand one above another.
+    """
     if count <= 0:
         return []
     if count == 1:
         return [QRect(area)]
-    columns = 2
-    rows = 1 if count == 2 else 2
+    if spotlight:
+        strip = round(area.width() * SPOTLIGHT_STRIP_FRACTION)
+        main = QRect(area.x(), area.y(), area.width() - strip - gap, area.height())
+        others = count - 1
+        height = (area.height() - gap * 2) // 3  # three places in the strip, whatever the count
+        top = area.y() + (area.height() - others * height - (others - 1) * gap) // 2
+        left = main.right() + 1 + gap
+        return [main] + [QRect(left, top + i * (height + gap), strip, height) for i in range(others)]
+    if count == 2:
+        shapes = (list(aspects) + [DEFAULT_ASPECT] * 2)[:2]
+        half_w = (area.width() - gap) // 2
+        half_h = (area.height() - gap) // 2
+        beside = QRect(0, 0, half_w, area.height() - caption)
+        stacked = QRect(0, 0, area.width(), half_h - caption)
+        if _shown_area(shapes, stacked) > _shown_area(shapes, beside) * 1.05:
+            return [QRect(area.x(), area.y() + i * (half_h + gap), area.width(), half_h) for i in range(2)]
+        return [QRect(area.x() + i * (half_w + gap), area.y(), half_w, area.height()) for i in range(2)]
+    columns, rows = 2, 2
     width = (area.width() - gap * (columns - 1)) // columns
     height = (area.height() - gap * (rows - 1)) // rows
     rects = []
@@ -63,6 +108,18 @@ def tile_geometry(count: int, area: QRect, gap: int) -> list[QRect]:
             left = area.x() + (area.width() - width) // 2
         rects.append(QRect(left, area.y() + row * (height + gap), width, height))
     return rects
+
+
+def share_count(shown: int, total: int) -> str:
+    """What the room says of its shares: ``2 shares``, ``4 shares · 1 waiting``."""
+    text = f"{shown} share" if shown == 1 else f"{shown} shares"
+    return text + (f" · {total - shown} waiting" if total > shown else "")
+
+
+def caption_height(area: QRect) -> int:
+    """The height of a tile's caption row: readable across a room, the same on every tile."""
+    unit = min(area.height(), area.width() * 9 / 16)
+    return max(18, round(unit * 0.035))
 
 
 def _scaled_font(base: QFont, pixel_size: float, *, bold: bool = False) -> QFont:
@@ -128,11 +185,13 @@ class _IdleView(QWidget):
         self.pin.setText(f"PIN  {pin}" if pin is not None else "")
         self.meeting.setVisible(model.meeting_id is not None)
         self.meeting.setText(f"Meeting ID  {format_meeting_id(model.meeting_id)}" if model.meeting_id else "")
-        self.pin_status.setText(
-            "PIN required — enter the PIN shown on this screen"
-            if model.pin_required
-            else "Open room — no PIN needed"
-        )
+        if model.locked:
+            status = "Locked — no new shares until it is unlocked in this display's settings (Ctrl+S)"
+        elif model.pin_required:
+            status = "PIN required — enter the PIN shown on this screen"
+        else:
+            status = "Open room — no PIN needed"
+        self.pin_status.setText(status)
         endpoints = [format_endpoint(address, model.port) for address in model.addresses if model.port]
         if endpoints:
             self.address.setText("Join at  " + "   ·   ".join(endpoints[:_MAX_ADDRESSES_SHOWN]))
@@ -165,13 +224,14 @@ class _IdleView(QWidget):
 
 
 class _TileGrid(QWidget):
-    """The shown shares' tiles, kept across model changes by share id so a tile keeps its last frame."""
+    """The shown shares' tiles, kept across model changes by share id so a tile keeps its last picture."""
 
     def __init__(self, on_drop: Callable[[str], None], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._on_drop = on_drop
         self._tiles: dict[str, ShareTile] = {}
-        self._order: list[str] = []
+        self._placed: list[str] = []
+        self._spotlight = False
         self.setAutoFillBackground(True)
         palette = self.palette()
         palette.setColor(QPalette.ColorRole.Window, QColor(0, 0, 0))
@@ -179,23 +239,44 @@ class _TileGrid(QWidget):
 
     @property
     def tiles(self) -> list[ShareTile]:
-        return [self._tiles[share_id] for share_id in self._order]
+        """The tiles in place order (grid: left to right, top to bottom; spotlight: the spotlit first)."""
+        return [self._tiles[share_id] for share_id in self._placed]
 
-    def show_shares(self, shares: Sequence[ShareView]) -> None:
-        wanted = {share.share_id for share in shares}
+    def show_shares(self, model: RoomModel, note: str) -> None:
+        placed = model.placed_shares
+        wanted = {share.share_id for share in placed}
         for share_id in [share_id for share_id in self._tiles if share_id not in wanted]:
             tile = self._tiles.pop(share_id)
+            tile.release()
             tile.hide()
             tile.deleteLater()
-        for share in shares:
+        caption = caption_height(self.rect())
+        for share in placed:
+            number = model.number_of(share.share_id) or 0
             existing = self._tiles.get(share.share_id)
             if existing is None:
-                tile = self._tiles[share.share_id] = ShareTile(share, self._on_drop, self)
+                tile = self._tiles[share.share_id] = ShareTile(
+                    share,
+                    self._on_drop,
+                    self,
+                    number=number,
+                    caption_height=caption,
+                    pip_corner=model.pip_corner,
+                )
+                tile.frame_size_changed.connect(self._lay_out)
                 tile.show()
             else:
-                existing.set_share(share)
-        self._order = [share.share_id for share in shares]
+                existing.set_share(share, number=number, pip_corner=model.pip_corner)
+        self._placed = [share.share_id for share in placed]
+        self._spotlight = model.spotlit is not None
+        for index, tile in enumerate(self.tiles):
+            tile.set_note(note if index == 0 else "")
         self._lay_out()
+
+    def release(self) -> None:
+        """Stop every tile watching its tracks (the window closed); :meth:`show_shares` watches again."""
+        for tile in self._tiles.values():
+            tile.release()
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
@@ -203,16 +284,28 @@ class _TileGrid(QWidget):
 
     def _lay_out(self) -> None:
         gap = max(2, round(min(self.width(), self.height()) * 0.008))
-        for tile, rect in zip(self.tiles, tile_geometry(len(self._order), self.rect(), gap), strict=True):
-            tile.setGeometry(rect)
+        caption = caption_height(self.rect())
+        tiles = self.tiles
+        aspects = [
+            size[0] / size[1] if (size := tile.frame_size()) is not None and size[1] else DEFAULT_ASPECT
+            for tile in tiles
+        ]
+        rects = tile_geometry(
+            len(tiles), self.rect(), gap, spotlight=self._spotlight, aspects=aspects, caption=caption
+        )
+        for tile, rect in zip(tiles, rects, strict=True):
+            # A share alone fills the screen to the pixel, as a room display should: its caption (the
+            # name, the count) comes with a second share, or when it pauses (the badge must show).
+            alone = len(tiles) == 1 and not tile.share.paused
+            tile.place(rect, 0 if alone else caption)
 
 
 class RoomWindow(QWidget):
     """The room display for one :class:`RoomModel`; its controls act through ``actions`` (the receiver).
 
-    ``pin`` is shown big on the idle screen when the room requires one (the model never holds it).
-    ``refresh_hz`` is how often the shown tracks are polled for new frames. Close the window (or press
-    Ctrl+Q) to unsubscribe from the model; :attr:`closed` is emitted once per close.
+    ``pin`` is shown big on the idle screen when the room requires one (the model never holds it). Close
+    the window (or press Ctrl+Q) to unsubscribe from the model and stop watching its tracks;
+    :attr:`closed` is emitted once per close.
     """
 
     closed = Signal()
@@ -223,12 +316,9 @@ class RoomWindow(QWidget):
         actions: RoomActions,
         *,
         pin: str | None = None,
-        refresh_hz: float = DEFAULT_REFRESH_HZ,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        if refresh_hz <= 0:
-            raise ValueError(f"refresh_hz must be positive, got {refresh_hz}")
         self._model = model
         self._actions = actions
         self._pin = pin
@@ -249,18 +339,13 @@ class RoomWindow(QWidget):
         self._stack.addWidget(self._idle)
         self._stack.addWidget(self._grid)
 
-        self._status = _label(self, "status", _SECONDARY_TEXT)
-        self._status.setWordWrap(False)
-        self._status.setAutoFillBackground(True)
-        status_palette = self._status.palette()
-        status_palette.setColor(QPalette.ColorRole.Window, QColor(0, 0, 0, 150))
-        self._status.setPalette(status_palette)
-
         self._join_bar = JoinRequestBar(actions, self)
-
-        self._frame_timer = QTimer(self)
-        self._frame_timer.setInterval(max(1, round(1000 / refresh_hz)))
-        self._frame_timer.timeout.connect(self.refresh_frames)
+        self._notice = _label(self, "roomNotice", _PIN_TEXT)
+        self._notice.setAutoFillBackground(True)
+        notice_palette = self._notice.palette()
+        notice_palette.setColor(QPalette.ColorRole.Window, QColor(0, 0, 0, 200))
+        self._notice.setPalette(notice_palette)
+        self._notice.hide()
 
         self._subscribe()
 
@@ -289,9 +374,9 @@ class RoomWindow(QWidget):
         self.showFullScreen()
 
     def refresh_frames(self) -> None:
-        """Pull the newest frame of every shown track now (the timer does this on its own)."""
+        """Show the newest picture of every shown track now, without waiting for the tracks' signals."""
         for tile in self._grid.tiles:
-            tile.pull_frames()
+            tile.take_pictures()
 
     def _subscribe(self) -> None:
         if self._unsubscribe is None:
@@ -299,7 +384,7 @@ class RoomWindow(QWidget):
         self._on_model_changed()
 
     def _detach(self) -> None:
-        self._frame_timer.stop()
+        self._grid.release()
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -307,38 +392,24 @@ class RoomWindow(QWidget):
     def _on_model_changed(self) -> None:
         shown = self._model.shown_shares
         self._idle.show_room(self._model, self._pin)
-        self._grid.show_shares(shown)
+        self._grid.show_shares(self._model, share_count(len(shown), len(self._model.shares)))
         self._stack.setCurrentWidget(self._grid if shown else self._idle)
-        self._show_status(len(shown), len(self._model.shares))
         self._join_bar.show_requests(self._model.join_requests)
         self._place_join_bar()
-        if shown:
-            self.refresh_frames()
-            if not self._frame_timer.isActive():
-                self._frame_timer.start()
-        else:
-            self._frame_timer.stop()
+        self._notice.setText(self._model.notice or "")
+        self._notice.setVisible(self._model.notice is not None)
+        self._place_notice()
 
-    def _show_status(self, shown: int, total: int) -> None:
-        if shown == 0:
-            self._status.hide()
-            return
-        text = f"{shown} share" if shown == 1 else f"{shown} shares"
-        if total > shown:
-            text += f" · {total - shown} waiting"
-        self._status.setText(text)
-        self._status.show()
-        self._place_status()
-
-    def _place_status(self) -> None:
-        font = _scaled_font(self.font(), min(self.height(), self.width() * 9 / 16) * 0.025)
-        self._status.setFont(font)
-        pad = max(2, font.pixelSize() // 2)
-        self._status.setContentsMargins(pad, pad // 2, pad, pad // 2)
-        self._status.adjustSize()
-        margin = max(4, round(min(self.width(), self.height()) * 0.015))
-        self._status.move(self.width() - margin - self._status.width(), margin)
-        self._status.raise_()
+    def _place_notice(self) -> None:
+        """A brief notice (the room is full) across the top, over the shares for the seconds it lasts."""
+        unit = min(self.height(), self.width() * 9 / 16)
+        self._notice.setFont(_scaled_font(self.font(), unit * 0.03, bold=True))
+        pad = round(unit * 0.015)
+        self._notice.setContentsMargins(pad, pad, pad, pad)
+        width = round(self.width() * 0.8)
+        height = self._notice.heightForWidth(width) if self._notice.text() else 0
+        self._notice.setGeometry((self.width() - width) // 2, pad, width, max(height, 1))
+        self._notice.raise_()
 
     def _place_join_bar(self) -> None:
         unit = min(self.height(), self.width() * 9 / 16)
@@ -360,8 +431,8 @@ class RoomWindow(QWidget):
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
-        self._place_status()
         self._place_join_bar()
+        self._place_notice()
 
     def showEvent(self, event: QShowEvent) -> None:
         # A window shown again after a close follows its model again.
@@ -376,6 +447,34 @@ class RoomWindow(QWidget):
         if was_attached:
             self.closed.emit()
 
+    def _on_number(self, number: int, modifiers: Qt.KeyboardModifier) -> bool:
+        """The number keys act on the tile showing that number: N spotlights it (again: back to the grid),
+        Ctrl+N ends it, Alt+N swaps it into the first place (Shift+N is a symbol on most keyboards). False
+        when no tile has that number."""
+        share = self._model.share_numbered(number)
+        if share is None:
+            return False
+        if modifiers & Qt.KeyboardModifier.ControlModifier:
+            self._actions.drop_share(share.share_id)
+        elif modifiers & Qt.KeyboardModifier.AltModifier:
+            placed = self._model.placed_shares
+            if placed:
+                self._actions.swap(share.share_id, placed[0].share_id)
+        else:
+            self._toggle_spotlight(share.share_id)
+        return True
+
+    def _toggle_spotlight(self, share_id: str) -> None:
+        self._actions.spotlight(None if self._model.spotlit == share_id else share_id)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        # A double click (or a double tap on a touch screen) on a tile spotlights it, and back.
+        for tile in self._grid.tiles:
+            if tile.geometry().contains(self._grid.mapFrom(self, event.position().toPoint())):
+                self._toggle_spotlight(tile.share.share_id)
+                return
+        super().mouseDoubleClickEvent(event)
+
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.matches(QKeySequence.StandardKey.Quit) or (
             event.key() == Qt.Key.Key_Q and event.modifiers() & Qt.KeyboardModifier.ControlModifier
@@ -385,15 +484,14 @@ class RoomWindow(QWidget):
             self.open_settings()
         elif event.key() in (Qt.Key.Key_A, Qt.Key.Key_D) and self._join_bar.isVisible():
             self._join_bar.answer(event.key() == Qt.Key.Key_A)
-        elif (
-            Qt.Key.Key_1 <= event.key() <= Qt.Key.Key_4
-            and event.modifiers() & Qt.KeyboardModifier.ControlModifier
+        elif Qt.Key.Key_1 <= event.key() <= Qt.Key.Key_4 and self._on_number(
+            int(event.key()) - int(Qt.Key.Key_0), event.modifiers()
         ):
-            # Ctrl+1..4 drops that tile's share (a room box is driven from a keyboard or a remote).
-            shown = self._model.shown_shares
-            index = int(event.key()) - int(Qt.Key.Key_1)
-            if index < len(shown):
-                self._actions.drop_share(shown[index].share_id)
+            pass
+        elif event.key() in (Qt.Key.Key_0, Qt.Key.Key_G):
+            self._actions.spotlight(None)  # back to the grid
+        elif event.key() == Qt.Key.Key_C:
+            self._actions.move_pip()
         elif event.key() == Qt.Key.Key_Escape:
             # Someone leaning on a keyboard must not take the room display down or out of full screen.
             event.accept()

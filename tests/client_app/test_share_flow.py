@@ -286,6 +286,56 @@ async def test_the_moderator_queue_is_answered_in_order_and_an_unanswered_one_de
             await guest.stop()
 
 
+async def test_one_deny_ends_the_attempt_for_good(
+    make_receiver: ReceiverFactory, make_sharing: SharingFactory, video_file: Callable[..., Path]
+) -> None:
+    receiver = await make_receiver(pin=PIN, moderated=True, moderator_pin=MODERATOR_PIN)
+    asked: list[str] = []
+
+    async def deny(sender_name: str) -> bool:
+        asked.append(sender_name)
+        return False
+
+    moderator = Share(
+        ShareTarget("127.0.0.1", receiver.port),
+        ShareOptions(
+            sender_name="Chair", pin=MODERATOR_PIN, moderator=True, screen=None, camera=str(video_file())
+        ),
+        on_join_request=deny,
+    )
+    await moderator.start()
+    try:
+        sharing = await make_sharing()
+        sharing.flow.share_typed(f"127.0.0.1:{receiver.port}")
+        await sharing.asked_for_pin()  # prompted: the case where the app used to connect once more
+        sharing.flow.submit_pin(PIN)
+        await sharing.idle()
+        assert sharing.session.error is not None and "declined" in sharing.session.error
+        assert asked == [SENDER_NAME], "the moderator was asked once"
+        assert receiver.model.join_requests == [] and shown_senders(receiver) == ["Chair"]
+    finally:
+        await moderator.stop()
+
+
+async def test_waiting_to_be_let_in_is_said_and_cancel_withdraws_the_request(
+    make_receiver: ReceiverFactory, make_sharing: SharingFactory
+) -> None:
+    receiver = await make_receiver(pin=PIN, moderated=True)
+    sharing = await make_sharing()
+    sharing.flow.share_typed(f"127.0.0.1:{receiver.port}")
+    await sharing.asked_for_pin()
+    sharing.flow.submit_pin(PIN)
+    await sharing.until(lambda: sharing.session.phase is SharePhase.WAITING_TO_JOIN, "waiting to be let in")
+    await until(receiver.model, lambda: len(receiver.model.join_requests) == 1, "the box asks")
+    assert sharing.session.active
+
+    sharing.flow.stop()  # Cancel
+    await sharing.idle()
+    assert sharing.session.error is None, "the user's own cancel is no error"
+    await until(receiver.model, lambda: receiver.model.join_requests == [], "the request withdrawn at once")
+    assert receiver.model.shares == []
+
+
 def test_a_cloud_share_has_no_lan_share_before_it_starts() -> None:
     remote = RemoteShare("1234567890", ShareOptions(screen=None))
     assert lan_share_of(remote) is None

@@ -247,3 +247,21 @@ def test_the_moderator_choice_has_a_mnemonic(make_sender: SenderFactory, qtbot: 
     qtbot.keyClick(app.window, Qt.Key.Key_M, Qt.KeyboardModifier.AltModifier)
     qtbot.waitUntil(check.isChecked)  # a mnemonic "animates" the click: it lands a moment later
     assert app.models.session.moderator
+
+
+def test_the_app_says_it_waits_to_be_let_in_and_cancel_gives_up(
+    make_receiver: ReceiverFactory, make_sender: SenderFactory, qtbot: QtBot
+) -> None:
+    receiver = make_receiver(pin=PIN, moderated=True)
+    app = make_sender()
+    page = app.window.connect_page
+    type_address(qtbot, app, f"127.0.0.1:{receiver.port}")
+    qtbot.waitUntil(lambda: app.window.pin_dialog is not None and app.window.pin_dialog.isVisible())
+    enter_pin(qtbot, app, PIN)
+    qtbot.waitUntil(lambda: page.message.text() == "Waiting for Room 1 to let you in… (Cancel to give up)")
+    assert page.cancel_button.isVisible() and len(receiver.model.join_requests) == 1
+
+    qtbot.mouseClick(page.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: receiver.model.join_requests == [], timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not app.models.session.active, timeout=WAIT_MS)
+    assert receiver.model.shares == [] and app.models.session.error is None

@@ -12,6 +12,7 @@ import pytest
 
 from coalesce_client.services.share import Share, ShareOptions, ShareTarget
 from coalesce_common.discovery import ReceiverBrowser, ReceiverInfo, browse, find
+from coalesce_common.protocol import AccessMode
 from tests.e2e.conftest import ReceiverFactory
 from tests.e2e.vanishing import CONFIRM_INTERVAL, CONFIRM_TIMEOUT, SILENT_FOR_AT_MOST, publish_in_child
 
@@ -178,3 +179,26 @@ async def test_discover_cli_prints_json(make_receiver: ReceiverFactory) -> None:
     assert listed["CLI Room"]["port"] == receiver.port
     assert listed["CLI Room"]["fingerprint"] == receiver.identity.fingerprint
     assert listed["CLI Room"]["pin_required"] is False
+
+
+async def test_the_txt_record_follows_pin_changes_and_the_lock(make_receiver: ReceiverFactory) -> None:
+    listing = Listing()
+    async with ReceiverBrowser(listing, interfaces=LOOPBACK):
+        receiver = await make_receiver(
+            name="Changing Room", pin="4821", admin_password="admin-pw", mdns=True, mdns_interfaces=LOOPBACK
+        )
+
+        def mode() -> AccessMode | None:
+            infos = [info for info in listing.listed.values() if info.name == "Changing Room"]
+            return infos[0].mode if infos else None
+
+        await listing.until(lambda: mode() is AccessMode.PIN, "the room listed with a PIN")
+        await receiver.apply_settings("admin-pw", pin=None, rotate=False)
+        await listing.until(lambda: mode() is AccessMode.OPEN, "the open room announced")
+        [info] = [i for i in listing.listed.values() if i.name == "Changing Room"]
+        assert not info.pin_required and info.access.describe() == "No PIN"
+        await receiver.apply_settings("admin-pw", pin="2468", rotate=False, locked=True)
+        await listing.until(lambda: mode() is AccessMode.LOCKED, "the locked room announced")
+        # (Not back to a TXT seen within the last second: a browser's cache keeps a flushed record for a
+        # second, RFC 6762 10.2, and takes its return for a refresh, not a change.)
+    assert [kind for kind, _ in listing.told].count("lost") == 0, "updated in place, never lost"

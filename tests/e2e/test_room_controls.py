@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from coalesce_client.services.share import Share, ShareOptions, ShareTarget
-from coalesce_common.errors import ShareRefused, WrongPin
+from coalesce_common.errors import RoomFull, RoomLocked, ShareRefused, WrongPin
 from coalesce_common.protocol import EndReason
 from coalesce_receiver.models.room import SettingsOutcome
 from coalesce_receiver.services.receiver import Receiver
@@ -155,3 +155,38 @@ async def test_a_moderator_who_arrives_later_is_told_who_is_waiting(
         assert asked == ["Early guest"]
         assert sorted(s.sender_name for s in receiver.model.shares) == ["Chair", "Early guest"]
     await guest.stop()
+
+
+async def test_a_locked_room_refuses_new_shares_and_keeps_those_on_screen(
+    make_receiver: ReceiverFactory, video_file: Callable[..., Path]
+) -> None:
+    receiver = await make_receiver(admin_password="room-admin-pw")
+    target, video = ShareTarget("127.0.0.1", receiver.port, name="Room 1"), video_file()  # as mDNS names it
+    async with Share(target, camera(video, name="Ada")) as ada:
+        locked = await receiver.apply_settings("room-admin-pw", pin=None, rotate=False, locked=True)
+        assert locked is SettingsOutcome.APPLIED and receiver.model.locked
+        with pytest.raises(RoomLocked) as refused:
+            await Share(target, camera(video, name="Brian")).start()
+        assert "Room 1 is locked" in str(refused.value) and "settings" in str(refused.value)
+        assert [s.sender_name for s in receiver.model.shares] == ["Ada"]
+        sink = receiver.model.shares[0].tracks["camera"]
+        before = int(sink.stats()["frames"])  # type: ignore[call-overload]
+        await eventually(lambda: int(sink.stats()["frames"]) > before + 3, 10, "Ada's share goes on")  # type: ignore[call-overload]
+        assert ada.state.value == "sharing"
+        await receiver.apply_settings("room-admin-pw", pin=None, rotate=False, locked=False)
+        async with Share(target, camera(video, name="Brian")):
+            assert sorted(s.sender_name for s in receiver.model.shares) == ["Ada", "Brian"]
+
+
+async def test_a_full_room_says_at_the_box_who_could_not_share(
+    make_receiver: ReceiverFactory, video_file: Callable[..., Path]
+) -> None:
+    receiver = await make_receiver(max_shares=1)
+    target, video = ShareTarget("127.0.0.1", receiver.port), video_file()
+    async with Share(target, camera(video, name="Ada")):
+        with pytest.raises(RoomFull):
+            await Share(target, camera(video, name="Eve")).start()
+        notice = receiver.model.notice  # turned away before the PIN step: no name a stranger could choose
+        assert notice is not None
+        assert notice.startswith("Someone wants to share, but the room already shows 1 share:")
+        await changed(receiver, lambda: receiver.model.notice is None)  # it goes after a few seconds

@@ -13,6 +13,8 @@ import pytest
 
 from coalesce_common.errors import MediaError
 from coalesce_common.media.capture import CameraSource, CaptureSource, ScreenSource, list_monitors
+from coalesce_common.media.limits import FrameHints, StreamLimits
+from coalesce_common.media.tracks import CaptureTrack
 
 from .conftest import ROOT_COLOUR, ROOT_SIZE, VideoFile, write_video
 
@@ -180,3 +182,44 @@ async def test_a_source_is_an_async_context_manager(video_file: VideoFile) -> No
         assert await source.slot.get(timeout=FRAME_TIMEOUT)
     assert not source.running
     assert source.error is None
+
+
+async def test_the_room_limits_shrink_and_slow_the_capture_from_the_next_frame(red_root_display: str) -> None:
+    source = await started(ScreenSource(monitor=1, fps=60, display=red_root_display))
+    track = CaptureTrack(source)
+    try:
+        full = await track.recv()
+        assert (full.width, full.height) == ROOT_SIZE and full.opaque is None
+        limits = StreamLimits(max_width=ROOT_SIZE[0] // 4, max_height=1000, max_fps=10, max_bitrate=400_000)
+        track.set_limits(limits)
+        track.request_keyframe()
+        shrunk = await track.recv()
+        while (shrunk.width, shrunk.height) == ROOT_SIZE:  # one frame may have been grabbed before
+            shrunk = await track.recv()
+        expected = limits.fit(*ROOT_SIZE)
+        assert expected is not None and (shrunk.width, shrunk.height) == expected
+        assert shrunk.width % 2 == 0 and shrunk.height % 2 == 0
+        rgb = shrunk.to_ndarray(format="rgb24")
+        assert np.abs(rgb.astype(int) - ROOT_COLOUR).max() <= 4, "the colours survive the scaling"
+        hints = shrunk.opaque
+        assert isinstance(hints, FrameHints) and hints.max_bitrate == 400_000
+        paced = [await track.recv() for _ in range(4)]
+        assert all(isinstance(f.opaque, FrameHints) and not f.opaque.keyframe for f in paced), "asked once"
+        # Four frames at 10 fps take at least 0.3 s of frame time (at 60 fps they would take 0.05 s).
+        assert float((paced[-1].pts - shrunk.pts) * paced[-1].time_base) >= 0.3
+        track.set_limits(None)
+        while (frame := await track.recv()).width != ROOT_SIZE[0]:
+            pass
+        assert frame.opaque is None
+    finally:
+        track.stop()
+        await source.aclose()
+    assert source.error is None
+
+
+def test_stream_limits_fit_keeps_the_aspect_and_even_sizes() -> None:
+    limits = StreamLimits(max_width=960, max_height=540, max_fps=30, max_bitrate=1_000_000)
+    assert limits.fit(1920, 1080) == (960, 540)
+    assert limits.fit(1280, 1024) == (674, 540)
+    assert limits.fit(960, 540) is None and limits.fit(640, 480) is None
+    assert StreamLimits(16, 16, 1, 50_000).fit(7680, 10) == (16, 2)

@@ -24,6 +24,7 @@ from coalesce_common.media.encoding import (
     h264_level,
     prefer_codec,
 )
+from coalesce_common.media.limits import FrameHints
 
 H264 = RTCRtpCodecParameters(mimeType="video/H264", clockRate=90000, payloadType=102)
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
@@ -257,3 +258,32 @@ async def test_prefer_codec_puts_h264_first_in_the_offer() -> None:
         assert first_video_codec("m=video" + sections[2]) == "H264"
     finally:
         await pc.close()
+
+
+def test_the_room_caps_the_bitrate_and_asks_for_key_frames_through_the_frames() -> None:
+    encoder = TunedH264Encoder()
+    clip = moving_frames(0.5, 30)
+    first = encode_h264(encoder, clip[:3])
+    assert first[0][2] and not first[2][2]
+    capped = clip[3]
+    capped.opaque = FrameHints(max_bitrate=800_000)
+    encode_h264(encoder, [capped])
+    assert encoder.target_bitrate == 800_000
+    assert encoder.codec is not None and encoder.codec.bit_rate == 800_000, "rebuilt at the room's cap"
+    encoder.target_bitrate = 8_000_000  # a generous bandwidth estimate stays under the room's cap
+    assert encoder.target_bitrate == 800_000
+    for frame in clip[4:8]:
+        frame.opaque = FrameHints(max_bitrate=800_000)
+    later = encode_h264(encoder, clip[4:8])
+    assert not any(idr for _, _, idr in later)
+    asked = clip[8]
+    asked.opaque = FrameHints(max_bitrate=800_000, keyframe=True)
+    assert encode_h264(encoder, [asked])[0][2], "the room's key frame request is honoured"
+    encode_h264(encoder, [clip[9]])  # no hints: the cap is lifted
+    assert encoder.target_bitrate == 8_000_000
+
+    vp8 = TunedVp8Encoder()
+    frame = clip[10]
+    frame.opaque = FrameHints(max_bitrate=300_000)
+    encode_vp8(vp8, [frame])
+    assert vp8.target_bitrate == 300_000

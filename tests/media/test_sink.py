@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 from pathlib import Path
 
 import av
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from coalesce_receiver.models.room import RoomModel, ShareView
+from coalesce_receiver.models.room import RoomModel, ShareView, fit_size
 from coalesce_receiver.services.sink import SnapshotWriter, StatsWriter, TrackSink, snapshot_filename
 from coalesce_testing.frames import FakeSource
 
@@ -70,6 +71,50 @@ async def test_track_sink_counts_frames_and_keeps_the_newest() -> None:
     await asyncio.wait_for(running, WAIT)
     assert sink.ended.is_set()
     assert not await sink.wait_for_frames(3), "an ended track never reaches more frames"
+
+
+async def test_a_watched_sink_delivers_each_frame_scaled_to_the_box_from_another_thread() -> None:
+    track = QueueTrack()
+    sink = TrackSink(track, "screen")
+    running = asyncio.create_task(sink.run())
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Queue[bool] = asyncio.Queue()
+    threads: set[int] = set()
+
+    def on_picture() -> None:
+        threads.add(threading.get_ident())
+        loop.call_soon_threadsafe(ready.put_nowait, True)
+
+    sink.watch((30, 30), on_picture)  # a 64x48 frame fits at 30x22 (FFmpeg pads such rows)
+    track.queue.put_nowait(rgb_frame((200, 30, 30)))
+    await asyncio.wait_for(ready.get(), WAIT)
+    picture = sink.latest_picture()
+    assert picture is not None and picture.number == 1 and picture.frame_size == (64, 48)
+    assert picture.pixels.shape == (22, 30, 4) and picture.pixels.flags.c_contiguous
+    assert np.abs(picture.pixels[11, 15, :3].astype(int) - (30, 30, 200)).max() <= 4  # B, G, R
+    assert threads and threading.get_ident() not in threads, "converted off the event loop"
+
+    sink.watch((128, 128), on_picture)  # a bigger box: the newest frame again, at once
+    await asyncio.wait_for(ready.get(), WAIT)
+    bigger = sink.latest_picture()
+    assert bigger is not None and bigger.number == 1 and bigger.pixels.shape == (96, 128, 4)
+
+    sink.clear()  # the sender stopped this source: the watcher hears of it, and sees nothing
+    await asyncio.wait_for(ready.get(), WAIT)
+    assert sink.latest_picture() is None
+    track.queue.put_nowait(None)
+    await asyncio.wait_for(running, WAIT)
+    assert not any(t.name == "coalesce-screen-pictures" for t in threading.enumerate()), (
+        "ended with the track"
+    )
+
+
+def test_fit_size_keeps_the_aspect_inside_the_box() -> None:
+    assert fit_size((1920, 1080), (960, 540)) == (960, 540)
+    assert fit_size((1920, 1080), (800, 800)) == (800, 450)
+    assert fit_size((640, 480), (800, 450)) == (600, 450)
+    assert fit_size((1, 10_000), (100, 100)) == (1, 100)
+    assert fit_size((0, 0), (100, 50)) == (100, 50)
 
 
 def test_snapshot_names_are_safe_file_names() -> None:

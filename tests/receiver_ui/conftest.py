@@ -16,7 +16,7 @@ from PySide6.QtGui import QColor
 from pytestqt.qtbot import QtBot
 
 from coalesce_receiver.models.room import RoomModel, SettingsOutcome, ShareView
-from coalesce_receiver.ui.room_window import DEFAULT_REFRESH_HZ, RoomWindow
+from coalesce_receiver.ui.room_window import RoomWindow
 from coalesce_testing.frames import FakeSource as FakeSource  # the tests import it from here
 
 WINDOW_WIDTH = 800
@@ -60,13 +60,18 @@ ADMIN_PASSWORD = "admin-pw"
 
 
 class RecordingActions:
-    """The room's actions as a list of what the window asked for; the admin password is ``admin-pw``."""
+    """The room's actions as a list of what the window asked for; the admin password is ``admin-pw``.
 
-    def __init__(self) -> None:
+    Given the model, layout actions are also applied to it, as the receiver does."""
+
+    def __init__(self, model: RoomModel | None = None) -> None:
+        self.model = model
+        self.layout: list[tuple[str, ...]] = []
         self.decisions: list[tuple[str, bool]] = []
         self.dropped: list[str] = []
         self.pins: list[str | None] = []
         self.rotation: list[bool] = []
+        self.locks: list[bool] = []
 
     def decide(self, share_id: str, approve: bool) -> None:
         self.decisions.append((share_id, approve))
@@ -74,14 +79,36 @@ class RecordingActions:
     def drop_share(self, share_id: str) -> None:
         self.dropped.append(share_id)
 
+    def spotlight(self, share_id: str | None) -> None:
+        self.layout.append(("spotlight", share_id or ""))
+        if self.model is not None:
+            self.model.set_spotlight(share_id)
+
+    def swap(self, first: str, second: str) -> None:
+        self.layout.append(("swap", first, second))
+        if self.model is not None:
+            self.model.swap(first, second)
+
+    def move_pip(self) -> None:
+        self.layout.append(("pip",))
+        if self.model is not None:
+            self.model.move_pip()
+
     def change_settings(
-        self, password: str, *, pin: str | None, rotate: bool, done: Callable[[SettingsOutcome], None]
+        self,
+        password: str,
+        *,
+        pin: str | None,
+        rotate: bool,
+        done: Callable[[SettingsOutcome], None],
+        locked: bool = False,
     ) -> None:
         if password != ADMIN_PASSWORD:
             done(SettingsOutcome.WRONG_PASSWORD)
             return
         self.pins.append(pin)
         self.rotation.append(rotate)
+        self.locks.append(locked)
         done(SettingsOutcome.APPLIED)
 
 
@@ -94,9 +121,8 @@ def make_window(qtbot: QtBot) -> Iterator[Callable[..., RoomWindow]]:
         *,
         actions: RecordingActions | None = None,
         pin: str | None = None,
-        refresh_hz: float = DEFAULT_REFRESH_HZ,
     ) -> RoomWindow:
-        window = RoomWindow(model, actions or RecordingActions(), pin=pin, refresh_hz=refresh_hz)
+        window = RoomWindow(model, actions or RecordingActions(model), pin=pin)
         qtbot.addWidget(window)
         window.resize(WINDOW_WIDTH, WINDOW_HEIGHT)
         window.show()

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QRect, Qt
+from PySide6.QtCore import QRect, Qt, QTimer
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QLabel, QToolButton, QWidget
 from pytestqt.qtbot import QtBot
 
 from coalesce_receiver.models.room import RoomModel
 from coalesce_receiver.ui.room_window import RoomWindow, format_endpoint, tile_geometry
-from coalesce_receiver.ui.share_tile import rgb_to_qimage
+from coalesce_receiver.ui.share_tile import ShareTile, picture_to_qimage
 from tests.receiver_ui.conftest import (
     BLUE,
     GREEN,
@@ -201,7 +202,8 @@ def test_a_leaving_share_reflows_the_rest(make_window: MakeWindow, model: RoomMo
     model.remove_share("b")
 
     qtbot.waitUntil(lambda: shows(window, W // 4, H // 2, BLUE), timeout=2000)
-    assert visible_texts(window).count("Chloe") == 1
+    assert [tile.sender_name for tile in window.tiles] == ["Chloe"]
+    assert "Brian" not in visible_texts(window)
 
 
 def test_the_last_share_leaving_brings_back_the_idle_screen(
@@ -236,21 +238,45 @@ def test_sender_names_are_visible_labels(make_window: MakeWindow, model: RoomMod
 # --- frames ------------------------------------------------------------------------------------------------
 
 
-def test_new_frames_repaint_and_the_same_frame_does_not(
+def test_a_new_frame_is_painted_as_it_arrives_and_nothing_polls(
     make_window: MakeWindow, model: RoomModel, qtbot: QtBot
 ) -> None:
-    window = make_window(model, refresh_hz=100)
+    window = make_window(model)
     share = make_share("a", "Ada", screen=RED)
     model.add_share(share)
     source = share.tracks["screen"]
     assert isinstance(source, FakeSource)
     tile = window.tiles[0]
-    qtbot.waitUntil(lambda: source.reads >= 3, timeout=2000)  # the timer keeps polling
+    qtbot.waitUntil(lambda: shows(window, W // 2, H // 2, RED), timeout=2000)
+    shown, converted = tile.shown_frames, source.feed.converted
 
-    assert not tile.pull_frames()  # same array object: nothing to do
+    window.grab()  # two repaints of the same picture
+    window.grab()
+    assert (tile.shown_frames, source.feed.converted) == (shown, converted)
+    assert source.reads == 0, "the window never reads full-size frames"
 
     source.paint(WHITE)
     qtbot.waitUntil(lambda: shows(window, W // 2, H // 2, WHITE), timeout=2000)
+    assert tile.shown_frames == shown + 1
+
+
+def test_pictures_come_at_the_size_of_the_tile(
+    make_window: MakeWindow, model: RoomModel, qtbot: QtBot
+) -> None:
+    window = make_window(model)
+    share = make_share("a", "Ada", screen=RED, camera=GREEN)
+    model.add_share(share)
+    screen, camera = share.tracks["screen"], share.tracks["camera"]
+    assert isinstance(screen, FakeSource) and isinstance(camera, FakeSource)
+    qtbot.waitUntil(lambda: screen.latest_picture() is not None and camera.latest_picture() is not None)
+    picture = screen.latest_picture()
+    assert picture is not None and picture.pixels.shape == (450, 800, 4)  # 1280x720 fitted into 800x450
+    inset = camera.latest_picture()
+    assert inset is not None and inset.pixels.shape[1] <= W // 4  # the camera at its inset's size
+
+    model.add_share(make_share("b", "Brian", screen=GREEN))  # half the width now: scaled again at once
+    qtbot.waitUntil(lambda: (p := screen.latest_picture()) is not None and p.pixels.shape[1] < W // 2 + 1)
+    qtbot.waitUntil(lambda: shows(window, W // 4, H // 2, RED), timeout=2000)
 
 
 def test_a_source_without_a_frame_yet_keeps_the_tile_black(make_window: MakeWindow, model: RoomModel) -> None:
@@ -261,79 +287,120 @@ def test_a_source_without_a_frame_yet_keeps_the_tile_black(make_window: MakeWind
     source.clear()
 
     model.add_share(share)
+    window.refresh_frames()
 
     assert not window.tiles[0].has_image("screen")
+    assert window.tiles[0].picture_rect() is None
     assert not shows(window, W // 2, H // 2, RED)
 
 
-def test_bad_frames_are_dropped_not_raised(make_window: MakeWindow, model: RoomModel) -> None:
-    class Broken:
-        kind = "screen"
-
-        def latest_rgb(self) -> np.ndarray:
-            return np.zeros((10, 10), dtype=np.float32)
-
-        def stats(self) -> dict[str, object]:
-            return {}
-
-    class Failing(Broken):
-        def latest_rgb(self) -> np.ndarray:
-            raise RuntimeError("decoder gone")
-
-    window = make_window(model)
-    share = make_share("a", "Ada")
-    share.tracks["screen"] = Broken()
-    share.tracks["camera"] = Failing()
-    model.add_share(share)
-
-    window.refresh_frames()
-    assert not window.tiles[0].has_image("screen")
-
-
-def test_the_timer_stops_when_the_room_is_idle(make_window: MakeWindow, model: RoomModel) -> None:
+def test_a_cleared_source_blanks_its_tile(make_window: MakeWindow, model: RoomModel, qtbot: QtBot) -> None:
     window = make_window(model)
     share = make_share("a", "Ada", screen=RED)
     model.add_share(share)
-    model.remove_share("a")
     source = share.tracks["screen"]
     assert isinstance(source, FakeSource)
-    reads = source.reads
+    qtbot.waitUntil(lambda: window.tiles[0].has_image("screen"), timeout=2000)
+
+    source.clear()
+
+    qtbot.waitUntil(lambda: not window.tiles[0].has_image("screen"), timeout=2000)
+    assert not shows(window, W // 2, H // 2, RED)
+
+
+def test_bad_frames_are_dropped_not_raised(
+    make_window: MakeWindow, model: RoomModel, qtbot: QtBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Failing(FakeSource):
+        def latest_picture(self) -> None:
+            raise RuntimeError("decoder gone")
+
+    window = make_window(model)
+    share = make_share("a", "Ada", screen=RED)
+    broken = share.tracks["screen"]
+    assert isinstance(broken, FakeSource)
+    share.tracks["camera"] = failing = Failing("camera", GREEN)
+    model.add_share(share)
+    qtbot.waitUntil(lambda: broken.feed.converted == 1 and failing.feed.converted == 1, timeout=2000)
+    broken.show(np.zeros((10, 10), dtype=np.float32))  # not a picture the feed can convert
+    qtbot.waitUntil(lambda: any("Could not prepare a screen frame" in r.getMessage() for r in caplog.records))
+    broken.show(np.zeros((10, 10, 3), dtype=np.uint8))  # ... and one it can, after it
+    qtbot.waitUntil(lambda: broken.feed.converted == 2, timeout=2000)
 
     window.refresh_frames()
+    assert window.tiles[0].has_image("screen") and not window.tiles[0].has_image("camera")
+    assert any("Reading the camera of share a failed" in r.getMessage() for r in caplog.records)
 
-    assert source.reads == reads
+
+def test_a_leaving_share_and_a_closed_window_stop_watching(
+    make_window: MakeWindow, model: RoomModel, qtbot: QtBot
+) -> None:
+    window = make_window(model)
+    first, second = make_share("a", "Ada", screen=RED), make_share("b", "Brian", screen=GREEN)
+    model.add_share(first)
+    model.add_share(second)
+    a, b = first.tracks["screen"], second.tracks["screen"]
+    assert isinstance(a, FakeSource) and isinstance(b, FakeSource)
+    assert a.feed.watched and b.feed.watched
+
+    model.remove_share("a")
+    assert not a.feed.watched and b.feed.watched
+    window.close()
+    assert not b.feed.watched
+    window.show()  # a reopened window shows the share again
+    assert b.feed.watched
+
+
+def test_a_60_fps_source_is_painted_at_the_rate_it_arrives(
+    make_window: MakeWindow, model: RoomModel, qtbot: QtBot
+) -> None:
+    window = make_window(model)
+    share = make_share("a", "Ada", screen=RED)
+    model.add_share(share)
+    source = share.tracks["screen"]
+    assert isinstance(source, FakeSource)
+    tile = window.tiles[0]
+    qtbot.waitUntil(lambda: tile.shown_frames == 1, timeout=2000)
+    colours = [RED, GREEN, BLUE, YELLOW]
+    frames = 120
+
+    def next_frame() -> None:  # as a 60 fps track does: a new frame every 16.7 ms
+        source.paint(colours[source.frames % len(colours)])
+        if source.frames > frames:
+            timer.stop()
+
+    timer = QTimer(window)
+    timer.setTimerType(Qt.TimerType.PreciseTimer)
+    timer.timeout.connect(next_frame)
+    timer.start(round(1000 / 60))
+    qtbot.waitUntil(lambda: not timer.isActive(), timeout=10_000)
+    qtbot.waitUntil(lambda: tile.picture_number() == source.frames, timeout=2000)
+
+    # Counted over the frames the source delivered, not over time: at least 55 of every 60 are painted.
+    assert tile.shown_frames - 1 >= frames * 55 / 60
 
 
 @pytest.mark.parametrize("width", [1, 3, 5, 641])
-def test_rgb_to_qimage_shares_memory_and_respects_stride(width: int) -> None:
-    frame = np.zeros((7, width, 3), dtype=np.uint8)
-    frame[:, -1] = GREEN
-    pixels, image = rgb_to_qimage(frame)
+def test_picture_to_qimage_shares_memory_and_respects_stride(width: int) -> None:
+    pixels = np.zeros((7, width, 4), dtype=np.uint8)
+    pixels[:, -1] = (*GREEN[::-1], 255)  # B, G, R, X
+    image = picture_to_qimage(pixels)
 
-    assert pixels is frame
     assert (image.width(), image.height()) == (width, 7)
-    assert image.format() == QImage.Format.Format_RGB888
+    assert image.format() == QImage.Format.Format_RGB32
+    assert image.bytesPerLine() == width * 4
     colour = image.pixelColor(width - 1, 6)
     assert (colour.red(), colour.green(), colour.blue()) == GREEN
+    pixels[6, width - 1] = (0, 0, 0, 255)  # the image reads the array itself
+    assert image.pixelColor(width - 1, 6).red() == 0
 
 
-def test_rgb_to_qimage_copies_strided_views_once() -> None:
-    padded = np.zeros((4, 8, 3), dtype=np.uint8)
-    padded[:, :5] = BLUE
-    view = padded[:, :5]
-
-    pixels, image = rgb_to_qimage(view)
-
-    assert pixels is not view and pixels.flags.c_contiguous
-    assert (image.width(), image.height()) == (5, 4)
-    colour = image.pixelColor(4, 3)
-    assert (colour.red(), colour.green(), colour.blue()) == BLUE
-
-
-@pytest.mark.parametrize("shape", [(4, 4), (4, 4, 4), (0, 4, 3)])
-def test_rgb_to_qimage_refuses_other_shapes(shape: tuple[int, ...]) -> None:
+@pytest.mark.parametrize("shape", [(4, 4), (4, 4, 3), (0, 4, 4)])
+def test_picture_to_qimage_refuses_other_shapes(shape: tuple[int, ...]) -> None:
     with pytest.raises(ValueError):
-        rgb_to_qimage(np.zeros(shape, dtype=np.uint8))
+        picture_to_qimage(np.zeros(shape, dtype=np.uint8))
+    with pytest.raises(ValueError):
+        picture_to_qimage(np.zeros((4, 8, 4), dtype=np.uint8)[:, :5])
 
 
 def test_tile_geometry() -> None:
@@ -344,6 +411,162 @@ def test_tile_geometry() -> None:
     three = tile_geometry(3, area, 4)
     assert three[2] == QRect(201, 227, 398, 223)
     assert tile_geometry(4, area, 4)[3] == QRect(402, 227, 398, 223)
+
+
+def test_two_wide_shares_are_stacked_and_two_tall_ones_stand_side_by_side() -> None:
+    area = QRect(0, 0, 1920, 1080)
+    wide = tile_geometry(2, area, 8, aspects=[32 / 9, 21 / 9], caption=38)
+    assert [r.width() for r in wide] == [1920, 1920] and wide[1].top() > wide[0].bottom()
+    tall = tile_geometry(2, area, 8, aspects=[9 / 16, 3 / 4], caption=38)
+    assert [r.height() for r in tall] == [1080, 1080] and tall[1].left() > tall[0].right()
+
+
+def test_spotlight_geometry_puts_the_others_in_a_strip() -> None:
+    area = QRect(0, 0, 1920, 1080)
+    main, *strip = tile_geometry(4, area, 8, spotlight=True)
+    assert main.height() == 1080 and main.width() > 0.75 * 1920
+    assert len(strip) == 3 and all(r.left() > main.right() and r.width() < 0.25 * 1920 for r in strip)
+    assert all(b.top() > a.bottom() for a, b in itertools.pairwise(strip))
+    assert tile_geometry(1, area, 8, spotlight=True) == [area]
+
+
+# --- layouts, numbers and captions -----------------------------------------------------------------------
+
+
+def window_rect(window: RoomWindow, tile: ShareTile, rect: QRect) -> QRect:
+    return QRect(tile.mapTo(window, rect.topLeft()), rect.size())
+
+
+def test_tiles_are_numbered_by_arrival_and_keys_act_on_the_number(
+    make_window: MakeWindow, model: RoomModel, qtbot: QtBot
+) -> None:
+    actions = RecordingActions(model)
+    window = make_window(model, actions=actions)
+    for share_id, colour in {"a": RED, "b": GREEN, "c": BLUE}.items():
+        model.add_share(make_share(share_id, share_id.upper(), screen=colour))
+    assert [(t.share.share_id, t.number) for t in window.tiles] == [("a", 1), ("b", 2), ("c", 3)]
+
+    qtbot.keyClick(window, Qt.Key.Key_3, Qt.KeyboardModifier.AltModifier)  # share 3 into the first place
+    assert [(t.share.share_id, t.number) for t in window.tiles] == [("c", 3), ("b", 2), ("a", 1)]
+    qtbot.waitUntil(lambda: shows(window, W // 4, H // 4, BLUE), timeout=2000)  # top left is share 3 now
+    texts = visible_texts(window)
+    assert all(str(n) in texts for n in (1, 2, 3))
+
+    qtbot.keyClick(window, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)  # ends share 1, not top left
+    assert actions.dropped == ["a"]
+    qtbot.keyClick(window, Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)  # no tile 4: nothing
+    assert actions.dropped == ["a"]
+
+
+def test_spotlight_and_back_from_the_keys_and_a_double_click(
+    make_window: MakeWindow, model: RoomModel, qtbot: QtBot
+) -> None:
+    window = make_window(model)
+    for share_id, colour in {"a": RED, "b": GREEN, "c": BLUE}.items():
+        model.add_share(make_share(share_id, share_id.upper(), screen=colour))
+
+    qtbot.keyClick(window, Qt.Key.Key_2)
+    assert model.spotlit == "b"
+    main, *strip = window.tiles
+    assert main.share.share_id == "b" and main.width() > 0.75 * W and main.height() == H
+    assert all(tile.width() < 0.25 * W for tile in strip)
+    qtbot.waitUntil(lambda: shows(window, W // 3, H // 2, GREEN), timeout=2000)
+
+    qtbot.keyClick(window, Qt.Key.Key_2)  # again: back to the grid
+    assert model.spotlit is None and window.tiles[0].share.share_id == "a"
+    qtbot.keyClick(window, Qt.Key.Key_3)
+    qtbot.keyClick(window, Qt.Key.Key_0)
+    assert model.spotlit is None
+
+    third = next(tile for tile in window.tiles if tile.share.share_id == "c")
+    qtbot.mouseDClick(window, Qt.MouseButton.LeftButton, pos=third.geometry().center())
+    assert model.spotlit == "c"
+    model.remove_share("c")  # the spotlit share leaving brings back the grid
+    assert model.spotlit is None and all(tile.width() < W // 2 + 1 for tile in window.tiles)
+
+
+def test_captions_sit_below_the_pictures_never_on_them(
+    make_window: MakeWindow, model: RoomModel, qtbot: QtBot
+) -> None:
+    window = make_window(model)
+    for count, (share_id, colour) in enumerate({"a": RED, "b": GREEN, "c": BLUE, "d": YELLOW}.items(), 1):
+        model.add_share(make_share(share_id, f"Sender {share_id.upper()} with a long name", screen=colour))
+        qtbot.waitUntil(lambda n=count: sum(t.picture_rect() is not None for t in window.tiles) == n)
+        for tile in window.tiles:
+            picture = window_rect(window, tile, tile.picture_rect())
+            captions = [
+                w for w in tile.findChildren(QWidget) if w.isVisible() and isinstance(w, QLabel | QToolButton)
+            ]
+            assert bool(captions) == (count > 1), (
+                "a share alone fills the screen, captions come with a second"
+            )
+            for widget in captions:
+                box = QRect(widget.mapTo(window, widget.rect().topLeft()), widget.size())
+                assert not box.intersects(picture), (count, widget.objectName())
+    assert "4 shares" in visible_texts(window)
+
+
+def test_a_paused_share_shows_a_badge(make_window: MakeWindow, model: RoomModel, qtbot: QtBot) -> None:
+    window = make_window(model)
+    model.add_share(make_share("a", "Ada", screen=RED))
+    qtbot.waitUntil(lambda: shows(window, W // 2, H // 2, RED), timeout=2000)
+    assert "Paused" not in visible_texts(window) and "Ada" not in visible_texts(window)  # alone: no caption
+
+    model.set_paused("a", True)
+    assert "Paused" in visible_texts(window)
+    assert shows(window, W // 2, H // 2, RED), "the last picture stays, under its badge"
+    model.set_paused("a", False)
+    assert "Paused" not in visible_texts(window)
+
+
+def test_the_room_moves_the_camera_inset_round_the_corners(
+    make_window: MakeWindow, model: RoomModel, qtbot: QtBot
+) -> None:
+    window = make_window(model)
+    model.add_share(make_share("a", "Ada", screen=RED, camera=GREEN))
+    qtbot.waitUntil(lambda: shows(window, W - 100, H - 70, GREEN), timeout=2000)
+
+    qtbot.keyClick(window, Qt.Key.Key_C)
+    qtbot.waitUntil(lambda: shows(window, 100, H - 70, GREEN), timeout=2000)  # bottom left
+    assert shows(window, W - 100, H - 70, RED)
+    qtbot.keyClick(window, Qt.Key.Key_C)
+    qtbot.waitUntil(lambda: shows(window, 100, 70, GREEN), timeout=2000)  # top left
+
+
+def test_each_tile_asks_its_tracks_for_what_it_shows(
+    make_window: MakeWindow, model: RoomModel, qtbot: QtBot
+) -> None:
+    window = make_window(model)
+    window.resize(1920, 1080)
+    shares = [make_share(share_id, share_id.upper(), screen=RED) for share_id in "abcd"]
+    model.add_share(shares[0])
+    screen = shares[0].tracks["screen"]
+    assert isinstance(screen, FakeSource)
+    qtbot.waitUntil(lambda: screen.feed.box is not None and screen.feed.box[0] == 1920, timeout=2000)
+    for share in shares[1:]:
+        model.add_share(share)
+    for share in shares:
+        source = share.tracks["screen"]
+        assert isinstance(source, FakeSource) and source.feed.box is not None
+        width, height = source.feed.box
+        assert width <= 960 and height <= 540, source.feed.box  # a quarter of the room's screen
+    model.set_spotlight("c")
+    spotlit = shares[2].tracks["screen"]
+    assert isinstance(spotlit, FakeSource) and spotlit.feed.box is not None and spotlit.feed.box[0] > 1400
+
+
+def test_two_portrait_shares_use_the_full_height(
+    make_window: MakeWindow, model: RoomModel, qtbot: QtBot
+) -> None:
+    window = make_window(model)
+    for share_id, colour in {"a": RED, "b": GREEN}.items():
+        share = make_share(share_id, share_id.upper())
+        share.tracks["screen"] = FakeSource("screen", colour, size=(720, 1280))
+        model.add_share(share)
+    qtbot.waitUntil(lambda: all(t.picture_rect() is not None for t in window.tiles), timeout=2000)
+    for tile in window.tiles:
+        rect = tile.picture_rect()
+        assert rect is not None and rect.height() > 0.8 * H
 
 
 def test_format_endpoint() -> None:
@@ -490,3 +713,17 @@ def test_a_share_is_dropped_from_its_tile_or_with_ctrl_number(
     assert actions.dropped == ["b"]
     qtbot.keyClick(window, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
     assert actions.dropped == ["b", "a"]
+
+
+def test_a_notice_shows_over_the_shares_while_the_model_has_one(
+    make_window: MakeWindow, model: RoomModel
+) -> None:
+    window = make_window(model)
+    model.add_share(make_share("a", "Ada", screen=RED))
+    text = (
+        "Eve wants to share, but the room already shows 4 shares: stop one (its ✕, or Ctrl+1…4) to make room."
+    )
+    model.set_notice(text)
+    assert text in visible_texts(window)
+    model.set_notice(None)
+    assert text not in visible_texts(window)
