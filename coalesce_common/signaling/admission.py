@@ -117,6 +117,17 @@ class Admission:
         self._per_source[source] += 1
         return Admitted(ticket, shed)
 
+    def making_room(self) -> bool:
+        """A newcomer would be refused now only because shed connections are still closing.
+
+        Each closes within a turn or two of the event loop, so the server can leave newcomers waiting in
+        its listen backlog meanwhile instead of resetting them: in a flood, the sender queued behind it
+        is then admitted a moment later rather than refused.
+        """
+        if not self._closing or len(self._open) - self._closing < self._ceiling:
+            return False
+        return self._closing >= MAX_CLOSING or self._oldest_unpaired() is None
+
     def mark_paired(self, ticket: Ticket) -> None:
         """The peer proved it may share: never shed this connection to admit another."""
         ticket.paired = True

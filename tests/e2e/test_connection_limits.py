@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import itertools
 import json
 import logging
 import os
 import resource
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +26,7 @@ from websockets.exceptions import InvalidHandshake
 from websockets.protocol import State
 
 from coalesce_client.services.share import Share, ShareOptions, ShareTarget
-from coalesce_common.signaling.admission import DEFAULT_PER_SOURCE
+from coalesce_common.signaling.admission import DEFAULT_PER_SOURCE, MAX_CLOSING
 from coalesce_common.signaling.websocket import SIGNALING_PATH
 from coalesce_receiver.services.receiver import Receiver
 from tests.e2e.conftest import ReceiverFactory, eventually, tls_client_context
@@ -93,6 +95,34 @@ async def test_at_the_limit_the_oldest_stranger_makes_room_and_the_share_stays(
     finally:
         await share.stop()
         await asyncio.gather(*(ws.close() for ws in strangers))
+
+
+def queued(port: int, source: str) -> socket.socket:
+    """A connection from ``source`` that the kernel queues for the receiver without its loop running."""
+    sock = socket.socket()
+    sock.setblocking(False)
+    sock.bind((source, 0))
+    assert sock.connect_ex(("127.0.0.1", port)) in (0, errno.EINPROGRESS)
+    return sock
+
+
+async def test_newcomers_behind_a_burst_at_the_limit_wait_for_the_shed_ones_and_get_in(
+    make_receiver: ReceiverFactory,
+) -> None:
+    receiver = await make_receiver(pin=PIN, max_connections=4)
+    # One accept call meets them all: 4 fill the limit, the next MAX_CLOSING each shed one, and the last
+    # 3 find the limit full of connections still closing. They wait in the backlog, and get in.
+    socks = [queued(receiver.port, f"127.0.0.{10 + n}") for n in range(4 + MAX_CLOSING + 3)]
+    try:
+        for sock in socks[-3:]:
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(sock=sock, ssl=tls_client_context(), server_hostname="127.0.0.1"),
+                10,
+            )  # raises ConnectionResetError if it was refused
+            assert writer.get_extra_info("cipher") is not None  # the TLS handshake completed
+    finally:
+        for sock in socks:
+            sock.close()
 
 
 async def test_when_every_connection_is_a_share_a_stranger_is_refused(

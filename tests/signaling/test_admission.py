@@ -65,6 +65,27 @@ def test_a_burst_at_the_limit_is_refused_while_the_shed_ones_close() -> None:
     admitted(admission.admit("10.0.3.1"))
 
 
+def test_while_the_shed_ones_close_it_is_making_room() -> None:
+    admission = Admission(ConnectionLimits(per_source=100, total=20))
+    for n in range(20):
+        admitted(admission.admit(f"10.0.1.{n}"))
+    assert not admission.making_room()  # full, but a newcomer would shed an idle one at once
+    shed = [admitted(admission.admit(f"10.0.2.{n}")).shed for n in range(MAX_CLOSING)]
+    assert admission.making_room()  # a newcomer now would be refused only until those have closed
+    for ticket in shed:
+        assert isinstance(ticket, Ticket)
+        admission.release(ticket)
+    assert not admission.making_room()
+
+
+def test_when_every_connection_is_paired_nothing_is_making_room() -> None:
+    admission = Admission(ConnectionLimits(per_source=8, total=2))
+    for ticket in (admitted(admission.admit(f"10.0.4.{n}")).ticket for n in range(2)):
+        admission.mark_paired(ticket)
+    assert admission.admit("10.0.4.9") is Refusal.FULL
+    assert not admission.making_room()  # nobody is closing: waiting would not help
+
+
 def test_out_of_descriptors_lowers_the_limit_once_per_shortage() -> None:
     admission = Admission(ConnectionLimits(per_source=100, total=64))
     tickets = [admitted(admission.admit(f"10.0.0.{n}")).ticket for n in range(40)]
