@@ -62,7 +62,11 @@ from coalesce_common.protocol import (
     Pair,
     Refused,
     Role,
+    RoomCommand,
+    RoomControl,
+    RoomState,
     SenderRole,
+    SessionState,
     SignalingSession,
     Waiting,
     Welcome,
@@ -169,6 +173,10 @@ class Share:
         self._ice_servers = ice_servers
         self._relay_only = relay_only
         self._on_join_request = on_join_request
+        self._on_room: Callable[[RoomState], None] | None = None
+        self._on_refused: Callable[[str], None] | None = None
+        self.room: RoomState | None = None
+        """How the room looks, for a moderator (``room`` messages); ``None`` until the room says."""
         self._session = SignalingSession(Role.SENDER)
         self._channel: SignalingChannel | None = None
         self._pc: RTCPeerConnection | None = None
@@ -281,6 +289,25 @@ class Share:
                 elif _wanted_none(wanted, section):
                     await self._detach(section)
             await self._announce_media()
+
+    def watch_room(
+        self, on_room: Callable[[RoomState], None] | None, on_refused: Callable[[str], None] | None = None
+    ) -> None:
+        """As the room's moderator: call ``on_room`` with each new :attr:`room` (at once with the one
+        known), and ``on_refused`` with the room's reason when it did not carry out a command."""
+        self._on_room, self._on_refused = on_room, on_refused
+        if on_room is not None and self.room is not None:
+            on_room(self.room)
+
+    async def control_room(self, command: RoomCommand, tile: int = 0, other: int = 0) -> None:
+        """As the room's moderator: spotlight, swap or stop numbered tiles, or go back to the grid.
+
+        What the room did shows in the next :attr:`room`; a refusal reaches ``on_refused``. Raises
+        :class:`ProtocolError` if the share is not running.
+        """
+        if self._channel is None or self._session.state is not SessionState.ACTIVE:
+            raise ProtocolError("the share is not running: nothing to steer yet", code="not-running")
+        await self._send(RoomControl(command=command, tile=tile, other=other))
 
     async def stats(self) -> ShareStats:
         """The link as it is now; see :class:`~coalesce_client.services.link_stats.ShareStats`."""
@@ -430,6 +457,11 @@ class Share:
                 if isinstance(message, Constraints):
                     self._follow(message)
                     continue
+                if isinstance(message, RoomState):
+                    self.room = message
+                    if self._on_room is not None:
+                        self._on_room(message)
+                    continue
                 if isinstance(message, Refused):
                     self._peer_log.warning(
                         "refused-us",
@@ -438,6 +470,8 @@ class Share:
                         message.refused,
                         message.code,
                     )
+                    if message.refused == RoomControl.TYPE and self._on_refused is not None:
+                        self._on_refused(f"{self.receiver_name} did not do that: {message.message}.")
                     continue
                 if isinstance(message, Bye):
                     reason = message.reason

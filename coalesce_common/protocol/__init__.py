@@ -20,6 +20,9 @@ The conversation, over any transport::
     media(screen, camera, paused) ──▶            which sources are live now (any number of times)
                                   ◀──    constraints(track, max_width, max_height, max_fps,
                                                      max_bitrate, keyframe): what its tile needs
+    room-control(command, tile, other) ──▶  a moderator: spotlight, grid, swap or stop numbered tiles
+                                  ◀──    room(names, paused, spotlight, locked, waiting, ...): to a
+                                         moderator, whenever the room changes
     refused(refused, code, message) ◀─▶  a session-control message was not accepted; the share goes on
     bye(reason)                   ◀─▶
     error(code, message)          ◀─▶    then the session closes
@@ -44,6 +47,9 @@ from coalesce_common.protocol.messages import (
     Offer,
     Pair,
     Refused,
+    RoomCommand,
+    RoomControl,
+    RoomState,
     Waiting,
     Welcome,
 )
@@ -70,6 +76,9 @@ __all__ = [
     "Pair",
     "Refused",
     "Role",
+    "RoomCommand",
+    "RoomControl",
+    "RoomState",
     "SenderRole",
     "SessionState",
     "SignalingSession",

@@ -18,10 +18,14 @@ from coalesce_common.errors import MessageTooLarge, ProtocolError
 from coalesce_common.protocol.messages import (
     DEFAULT_STRING_LIMIT,
     MESSAGE_TYPES,
+    NAME_LIMIT,
     TRACK_KINDS,
     Constraints,
     Message,
     Offer,
+    RoomCommand,
+    RoomControl,
+    RoomState,
 )
 
 MAX_MESSAGE_SIZE = 64 * 1024
@@ -96,7 +100,25 @@ def _build(cls: type[Message], kind: str, body: dict[str, Any]) -> Message:
             raise ProtocolError(f"offer: unknown track kind(s) {sorted(bad)[:4]}", code="malformed")
     if isinstance(message, Constraints) and message.track not in TRACK_KINDS:
         raise ProtocolError(f"constraints: unknown track {message.track[:16]!r}", code="malformed")
+    if isinstance(message, RoomState) and (
+        len(message.paused) != len(message.names) or len(message.waiting_ids) != len(message.waiting)
+    ):
+        why = "each name needs its paused flag, each waiting sender its id"
+        raise ProtocolError(f"room: {why}", code="malformed")
+    if isinstance(message, RoomControl) and (lacking := _needs_tiles(message)):
+        raise ProtocolError(f"room-control: {message.command} needs {lacking}", code="malformed")
     return message
+
+
+def _needs_tiles(message: RoomControl) -> str:
+    """What a ``room-control`` lacks ("" when it has what its command needs)."""
+    if message.command is RoomCommand.GRID:
+        return ""
+    if not message.tile:
+        return "a tile"
+    if message.command is RoomCommand.SWAP and not message.other:
+        return "another tile to swap with"
+    return ""
 
 
 def _nesting(text: str) -> int:
@@ -162,6 +184,11 @@ def _check(kind: str, name: str, hint: Any, value: Any, limit: int) -> Any:
             return hint(value)
         except ValueError as exc:
             raise ProtocolError(f"{where}: unknown value {str(value)[:32]!r}", code="malformed") from exc
+    if origin is tuple:  # tuple[X, ...]: an array of at most ``limit`` items, strings as short as names
+        if not isinstance(value, list) or len(value) > limit:
+            raise ProtocolError(f"{where} must be an array of at most {limit} items", code="malformed")
+        (item, _) = typing.get_args(hint)
+        return tuple(_check(kind, name, item, v, NAME_LIMIT) for v in value)
     if origin is dict:
         if not isinstance(value, dict) or len(value) > limit:
             raise ProtocolError(f"{where} must be an object of at most {limit} entries", code="malformed")

@@ -262,6 +262,52 @@ class Constraints(Message):
     keyframe: bool = False
 
 
+class RoomCommand(enum.StrEnum):
+    """What a moderator may do to the room's layout, as the room's own keys do."""
+
+    SPOTLIGHT = "spotlight"  # show ``tile`` large, the others in a strip
+    GRID = "grid"  # back to the grid
+    SWAP = "swap"  # swap the places of ``tile`` and ``other``
+    STOP = "stop"  # end the share on ``tile``
+
+
+@dataclass(frozen=True, slots=True)
+class RoomControl(Message):
+    """Moderator → receiver, while sharing: act on the room's numbered tiles (1-4, as the room shows them).
+
+    ``grid`` needs no tile; ``swap`` needs ``other``. The room answers one it cannot carry out (not a
+    moderator, no such tile) with ``refused``; what it did shows in the next ``room``.
+    """
+
+    TYPE: ClassVar[str] = "room-control"
+    RANGES: ClassVar[dict[str, tuple[float, float]]] = {"tile": (0, 4), "other": (0, 4)}
+    command: RoomCommand
+    tile: int = 0
+    other: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RoomState(Message):
+    """Receiver → moderator, while sharing: the room as its moderator steers it, sent when it changes.
+
+    ``names`` and ``paused`` are the shares on screen by tile number (``names[0]`` is tile 1);
+    ``spotlight`` is the spotlit tile's number (0: the grid); ``waiting`` and ``waiting_ids`` are the
+    senders waiting to be let in, oldest first, with the ``request_id`` a ``join-decision`` names;
+    ``queued`` counts shares connected but not on screen (the room shows four).
+    """
+
+    TYPE: ClassVar[str] = "room"
+    LIMITS: ClassVar[dict[str, int]] = {"names": 4, "paused": 4, "waiting": 16, "waiting_ids": 16}
+    RANGES: ClassVar[dict[str, tuple[float, float]]] = {"spotlight": (0, 4), "queued": (0, 1024)}
+    names: tuple[str, ...] = ()
+    paused: tuple[bool, ...] = ()
+    spotlight: int = 0
+    locked: bool = False
+    waiting: tuple[str, ...] = ()
+    waiting_ids: tuple[str, ...] = ()
+    queued: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class Refused(Message):
     """Either side: a session-control message was not accepted (``code`` says why); the share goes on."""
@@ -307,13 +353,15 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         JoinDecision,
         MediaState,
         Constraints,
+        RoomControl,
+        RoomState,
         Refused,
         Bye,
         Error,
     )
 }
 
-CONTROL_TYPES = frozenset({Constraints.TYPE})
+CONTROL_TYPES = frozenset({Constraints.TYPE, RoomControl.TYPE, RoomState.TYPE})
 """Session-control messages: refused (``refused``) rather than fatal when they cannot be accepted."""
 
 TRACK_KINDS = frozenset({"screen", "camera"})

@@ -4,8 +4,9 @@ One table says which message moves the session from which state to which; it is 
 roles because every message has one direction (``bye``, ``error`` and ``refused`` go both ways).
 ``receive`` parses and checks an incoming message, ``send`` checks and encodes an outgoing one; both raise
 :class:`ProtocolError` for a message that is not legal now and leave the state untouched. For a
-session-control message (``constraints``) that :meth:`SignalingSession.receive` cannot accept it raises
-:class:`ControlRefused` instead: the caller answers with :meth:`SignalingSession.refusal` and goes on.
+session-control message (``constraints``, ``room-control``, ``room``) that
+:meth:`SignalingSession.receive` cannot accept it raises :class:`ControlRefused` instead: the caller
+answers with :meth:`SignalingSession.refusal` and goes on.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from coalesce_common.protocol.messages import (
     Offer,
     Pair,
     Refused,
+    RoomControl,
+    RoomState,
     Waiting,
     Welcome,
 )
@@ -54,9 +57,11 @@ class SessionState(enum.Enum):
     CLOSED = "closed"
 
 
-_FROM_SENDER: frozenset[type[Message]] = frozenset({Hello, Pair, Offer, JoinDecision, MediaState})
+_FROM_SENDER: frozenset[type[Message]] = frozenset(
+    {Hello, Pair, Offer, JoinDecision, MediaState, RoomControl}
+)
 _FROM_RECEIVER: frozenset[type[Message]] = frozenset(
-    {Challenge, Waiting, Welcome, Denied, Answer, JoinRequest, Constraints}
+    {Challenge, Waiting, Welcome, Denied, Answer, JoinRequest, Constraints, RoomState}
 )
 
 _TRANSITIONS: dict[tuple[SessionState, type[Message]], SessionState] = {
@@ -77,6 +82,9 @@ _TRANSITIONS: dict[tuple[SessionState, type[Message]], SessionState] = {
     # the room tells the sender what each source's tile needs; a refusal of either keeps the share
     (SessionState.ACTIVE, Constraints): SessionState.ACTIVE,
     (SessionState.ACTIVE, Refused): SessionState.ACTIVE,
+    # a moderator steers the room's layout, and is told how it looks (the receiver checks who may)
+    (SessionState.ACTIVE, RoomControl): SessionState.ACTIVE,
+    (SessionState.ACTIVE, RoomState): SessionState.ACTIVE,
 }
 
 

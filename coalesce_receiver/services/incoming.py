@@ -38,6 +38,8 @@ from coalesce_common.protocol import (
     Pair,
     Refused,
     Role,
+    RoomControl,
+    RoomState,
     SenderRole,
     SessionState,
     SignalingSession,
@@ -101,6 +103,8 @@ class IncomingShare:
         moderator_pin: Callable[[], str | None] = lambda: None,
         on_join_request: Callable[[JoinRequest], None] = lambda request: None,
         on_decision: Callable[[str, bool], None] = lambda share_id, approve: None,
+        on_room_control: Callable[[RoomControl], None] = lambda control: None,
+        room_state: Callable[[], RoomState] = RoomState,
         sink_factory: SinkFactory = TrackSink,
     ) -> None:
         self._channel = channel
@@ -120,6 +124,9 @@ class IncomingShare:
         self._moderator_pin = moderator_pin
         self._on_join_request = on_join_request
         self._on_decision = on_decision
+        self._on_room_control = on_room_control
+        self._room_state = room_state
+        self._told_room: RoomState | None = None
         self.is_moderator = False
         self._dropped = asyncio.Event()
         self._session = SignalingSession(Role.RECEIVER)
@@ -157,6 +164,7 @@ class IncomingShare:
             await asyncio.wait_for(self._negotiate(key), self._handshake_timeout)
             for request in self._model.join_requests:  # a moderator arriving late sees who is waiting
                 await self.tell_moderator(request)
+            await self.tell_room(self._room_state())
             self.end = await self._serve()
         except _Refused:
             self.end = EndReason.REFUSED
@@ -325,6 +333,12 @@ class IncomingShare:
                 JoinRequestMessage(request_id=request.share_id, sender_name=request.sender_name)
             )
 
+    async def tell_room(self, state: RoomState) -> None:
+        """Tell this moderator's sender how the room looks now, if that changed since it was last told."""
+        if self.is_moderator and self._session.state is SessionState.ACTIVE and state != self._told_room:
+            self._told_room = state
+            await self._send_quietly(state)
+
     def drop(self) -> None:
         """End this share from the box (the room's controls)."""
         self._dropped.set()
@@ -410,6 +424,8 @@ class IncomingShare:
                     self._on_decision(message.request_id, message.approve)
                 elif isinstance(message, MediaState):
                     self._show_media(message)
+                elif isinstance(message, RoomControl):
+                    await self._room_control(message)
                 elif isinstance(message, Refused):
                     self._log.warning(
                         f"{self._source}:refused-us",
@@ -423,6 +439,21 @@ class IncomingShare:
             for task in (receive, failed, dropped):
                 task.cancel()
             await asyncio.gather(receive, failed, dropped, return_exceptions=True)
+
+    async def _room_control(self, control: RoomControl) -> None:
+        """A moderator's command, carried out; anyone else's, or one naming no tile, refused."""
+        try:
+            if not self.is_moderator:
+                why = "only the room's moderator may change its layout"
+                forbidden = ControlRefused(why, code="forbidden")
+                forbidden.message_type = control.TYPE
+                raise forbidden
+            self._on_room_control(control)
+        except ControlRefused as exc:
+            self._log.warning(f"{self._source}:refused", "share from %s: refused %s", self._source, exc)
+            await self._send(self._session.refusal(exc))
+        else:
+            logger.info("moderator %s: %s %s", self._share_id, control.command, control.tile or "")
 
     # -- receiver-driven quality ---------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import hashlib
 import hmac
 import logging
@@ -36,6 +37,7 @@ from coalesce_common.signaling.websocket import (
 )
 from coalesce_common.tls import TlsIdentity, load_or_create_identity
 from coalesce_receiver.models.room import MAX_SHOWN_SHARES, JoinRequest, RoomModel, SettingsOutcome
+from coalesce_receiver.services import room_control
 from coalesce_receiver.services.incoming import IncomingShare, SinkFactory, peer_log, safe_name
 from coalesce_receiver.services.sink import SnapshotWriter, StatsWriter, TrackSink
 from coalesce_receiver.services.throttle import HelloThrottle, PinThrottle
@@ -245,6 +247,8 @@ class Receiver:
             moderator_pin=lambda: self.config.moderator_pin,
             on_join_request=self._tell_moderators,
             on_decision=self.decide,
+            on_room_control=functools.partial(room_control.carry_out, self.model, self),
+            room_state=functools.partial(room_control.room_state, self.model),
             sink_factory=self._sink_factory,
         )
         task: asyncio.Task[object] = asyncio.ensure_future(share.run())
@@ -349,6 +353,11 @@ class Receiver:
         if self._was_busy and not busy:
             self.rotate_pin()  # the meeting is over: the next one gets a new PIN
         self._was_busy = busy
+        moderators = [share for share in self._shares.values() if share.is_moderator]
+        if moderators:
+            state = room_control.room_state(self.model)
+            for share in moderators:
+                self._spawn(share.tell_room(state))
 
     def end_shares_from(self, peer_address: str) -> int:
         """End every share from ``peer_address`` (the cloud suspended or revoked that device)."""
