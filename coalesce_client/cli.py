@@ -13,6 +13,7 @@ import socket
 import sys
 from collections.abc import Sequence
 
+from coalesce_client.cli_moderator import TerminalModerator
 from coalesce_client.services import updater
 from coalesce_client.services.doctor import diagnose
 from coalesce_client.services.remote import KEYRING_SERVICE, NotEnrolled, RemoteOptions, RemoteShare
@@ -115,7 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--moderator",
         action="store_true",
-        help="join as the room's moderator (--pin is then the moderator PIN) and answer join requests",
+        help=(
+            "join as the room's moderator (--pin is then the moderator PIN): answer join requests and "
+            "steer the room with typed commands (spotlight N, grid, swap N M, stop N)"
+        ),
     )
 
     e = sub.add_parser("enroll", help="enroll this computer with a Coalesce cloud (once)", parents=[proxy])
@@ -217,14 +221,6 @@ async def _target(args: argparse.Namespace) -> ShareTarget:
     return ShareTarget(host, port, fingerprint=args.fingerprint)
 
 
-async def _ask_moderator(sender_name: str) -> bool:
-    if not sys.stdin.isatty():
-        print(f"{sender_name} wants to share: declined (no terminal to ask in).", flush=True)
-        return False
-    answer = await asyncio.to_thread(input, f"{sender_name} wants to share. Allow? [y/N] ")
-    return answer.strip().lower() in ("y", "yes")
-
-
 async def _ask_pin(receiver_name: str) -> str | None:
     if not sys.stdin.isatty():
         return None
@@ -282,13 +278,19 @@ async def _share(args: argparse.Namespace) -> int:
     if args.meeting:
         return await _remote_share(args)
     target = await _target(args)
+    moderator = TerminalModerator()
     share = Share(
-        target, _options(args), pin_provider=_ask_pin, on_join_request=_ask_moderator, on_waiting=_say_waiting
+        target, _options(args), pin_provider=_ask_pin, on_join_request=moderator.ask, on_waiting=_say_waiting
     )
     await share.start()
-    return await _run_until_done(
-        share, args.duration, f"Sharing to {share.receiver_name} ({target.host}:{target.port})."
-    )
+    if args.moderator:
+        moderator.start(share)
+    try:
+        return await _run_until_done(
+            share, args.duration, f"Sharing to {share.receiver_name} ({target.host}:{target.port})."
+        )
+    finally:
+        await moderator.aclose()
 
 
 def _say_waiting() -> None:

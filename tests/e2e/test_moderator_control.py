@@ -4,6 +4,9 @@ swaps, stops and goes back to the grid by tile number, over real TLS signaling t
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -118,3 +121,71 @@ async def test_a_command_before_the_share_runs_is_an_error_at_the_sender(
     with pytest.raises(ProtocolError) as caught:
         await share.control_room(RoomCommand.GRID)
     assert caught.value.code == "not-running"
+
+
+async def said(proc: asyncio.subprocess.Process, words: str) -> str:
+    """Read the CLI's output until a line with ``words``; return that line."""
+    assert proc.stdout is not None
+    while True:
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        assert line, f"the CLI ended before it said {words!r}"
+        if words in line:
+            return line.strip()
+
+
+async def test_coalesce_share_moderator_lets_in_and_steers_the_room_from_typed_commands(
+    make_receiver: ReceiverFactory, video_file: Callable[..., Path]
+) -> None:
+    receiver = await make_receiver(pin=PIN, moderated=True, moderator_pin=MODERATOR_PIN)
+    video = video_file()
+    proc = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "coalesce_client", "share", "--moderator", "--name", "Chair"),
+        *(
+            "--to",
+            f"127.0.0.1:{receiver.port}",
+            "--pin",
+            MODERATOR_PIN,
+            "--no-screen",
+            "--camera",
+            str(video),
+        ),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "COALESCE_ICE_HOST_ADDRESSES": "127.0.0.1"},
+    )
+    assert proc.stdin is not None
+
+    async def type_(line: str) -> None:
+        assert proc.stdin is not None
+        proc.stdin.write(f"{line}\n".encode())
+        await proc.stdin.drain()
+
+    ada = Share(ShareTarget("127.0.0.1", receiver.port), options(video, "Ada"))
+    try:
+        await said(proc, "You are the moderator of Room 1.")
+        assert await said(proc, "Room 1: ") == "Room 1: 1 Chair"
+        joining = asyncio.ensure_future(ada.start())
+        await said(proc, "Ada wants to share. Type yes")
+        await type_("yes")
+        await asyncio.wait_for(joining, 20)
+        assert await said(proc, "Room 1: 1 Chair · 2 Ada") == "Room 1: 1 Chair · 2 Ada"
+        await type_("spotlight 2")
+        assert await said(proc, "spotlight") == "Room 1: 1 Chair · 2 Ada, 2 in the spotlight"
+        assert receiver.model.spotlit == receiver.model.shown_shares[1].share_id
+        await type_("spotlight 3")
+        assert await said(proc, "did not do that") == "Room 1 did not do that: the room shows no share 3."
+        await type_("dance")
+        await said(proc, "Not a command: 'dance'.")
+        await type_("stop 2")
+        assert await asyncio.wait_for(ada.wait_ended(), 20) is EndReason.DROPPED_BY_ROOM
+        assert await said(proc, "Room 1: ") == "Room 1: 1 Chair"
+        proc.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(proc.communicate(), 20)
+        assert proc.returncode == 0, err.decode()
+        assert b"Share stopped." in out
+    finally:
+        await ada.stop()
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
