@@ -45,13 +45,14 @@ from coalesce_common.errors import (
     MediaError,
     NoModerator,
     PairingError,
+    ProtocolError,
     ShareRefused,
     SignalingError,
     Throttled,
     WrongPin,
 )
 from coalesce_common.net.proxy import ProxyConfig
-from coalesce_common.protocol import EndReason
+from coalesce_common.protocol import EndReason, RoomCommand
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +146,19 @@ class ShareFlow:
             return
         session.set_paused(paused)
         self._scheduler.spawn(share.pause() if paused else share.resume(), "pause")
+
+    def control_room(self, command: RoomCommand, tile: int = 0, other: int = 0) -> None:
+        """As the room's moderator: spotlight, swap or stop a numbered tile, or go back to the grid."""
+        session, share = self._session, self._share
+        if share is None or session.phase is not SharePhase.SHARING or not session.moderator:
+            return
+        self._scheduler.spawn(self._control_room(share, command, tile, other), "room-control")
+
+    async def _control_room(self, share: Share, command: RoomCommand, tile: int, other: int) -> None:
+        try:
+            await share.control_room(command, tile, other)
+        except ProtocolError:
+            self._session.set_room_problem("The share has ended, so the room cannot be changed from here.")
 
     def choose_screen(self, screen: int | None) -> None:
         self._choose_media(MediaChoice(screen, self._session.media.camera))
@@ -269,6 +283,8 @@ class ShareFlow:
         try:
             if share is not None:
                 await self._send_media(share)  # a change made while connecting
+                if session.moderator:
+                    share.watch_room(session.set_room, session.set_room_problem)
             while True:
                 done, _ = await asyncio.wait({ended}, timeout=config.preview_interval)
                 if done:

@@ -15,7 +15,8 @@ user's own choices (:meth:`~ShareSession.set_moderator`, :meth:`~ShareSession.an
 
 Joining as the room's moderator (``moderator``, the connect page's choice) pairs with the moderator PIN;
 while such a share runs, senders waiting to share queue up in ``join_requests`` until the user answers
-each with :meth:`ShareSession.answer_join` (the controller answers Deny when nobody does in time).
+each with :meth:`ShareSession.answer_join` (the controller answers Deny when nobody does in time), and
+``room`` says what the room display shows, which the moderator steers through the controller.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field, replace
 
 from coalesce_client.models.destination import Destination
 from coalesce_client.models.observable import Observable
+from coalesce_common.protocol import RoomState
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +122,10 @@ class ShareSession(Observable):
         self.media_problem: str | None = None  # a screen or camera change that could not be made
         self.moderator = False
         self.join_requests: list[JoinRequest] = []
+        self.room: RoomState | None = None
+        """As the room's moderator: what is on its screen and who waits (``None`` until it says)."""
+        self.room_problem: str | None = None
+        """Why the room did not carry out the moderator's last command (``None``: it did)."""
 
     @property
     def active(self) -> bool:
@@ -177,6 +183,7 @@ class ShareSession(Observable):
         self.status = LinkStatus()
         self.media_problem = None
         self.join_requests = self._withdrawn_joins()
+        self.room = self.room_problem = None
         self._set_phase(SharePhase.IDLE, force_notify=True)
 
     def fail_before_start(self, error: str) -> None:
@@ -244,6 +251,16 @@ class ShareSession(Observable):
         for request in self.join_requests:
             request.answer.cancel()
         return []
+
+    def set_room(self, room: RoomState) -> None:
+        """The room changed (a moderator is told); a command the room then carried out clears the problem."""
+        if room != self.room or self.room_problem is not None:
+            self.room, self.room_problem = room, None
+            self._changed()
+
+    def set_room_problem(self, problem: str) -> None:
+        self.room_problem = problem
+        self._changed()
 
     def set_status(self, status: LinkStatus) -> None:
         if status != self.status:

@@ -12,6 +12,7 @@ import asyncio
 from coalesce_client.app import SenderConfig, SenderCore, SenderModels, SenderServices
 from coalesce_common.discovery import ReceiverInfo
 from coalesce_common.net.proxy import ProxyConfig
+from coalesce_common.protocol import RoomCommand
 
 
 class SenderController:
@@ -56,6 +57,9 @@ class SenderController:
 
     def set_paused(self, paused: bool) -> None:
         self.core.share.set_paused(paused)
+
+    def control_room(self, command: RoomCommand, tile: int = 0, other: int = 0) -> None:
+        self.core.share.control_room(command, tile, other)
 
     def choose_screen(self, screen: int | None) -> None:
         self.core.share.choose_screen(screen)

@@ -3,7 +3,8 @@
 Screens are offered as thumbnails (refreshed every few seconds by the controller); the camera as a switch,
 a choice of camera and a small preview of what the room display receives. Changing either changes the
 live share (same tile in the room, no new PIN); a change that cannot be made is said on the status line.
-Sharing as the room's moderator, the status line starts with "Moderator".
+Sharing as the room's moderator, the status line starts with "Moderator" and the room panel
+(:mod:`~coalesce_client.ui.room_panel`) steers the room display.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from coalesce_client.models.media import MediaSources, Monitor
 from coalesce_client.models.session import SharePhase, ShareSession
 from coalesce_client.ui.controller import SenderController
 from coalesce_client.ui.images import rgb_pixmap
+from coalesce_client.ui.room_panel import RoomPanel
 from coalesce_client.ui.widgets import heading, line_height, message_label, show_message
 
 _NO_SCREEN = 0
@@ -65,6 +67,9 @@ class SharingPage(QWidget):
         layout.addWidget(self.status)
         self.message = message_label(self, name="sharing-message")
         layout.addWidget(self.message)
+
+        self.room_panel = RoomPanel(session, controller, self)
+        layout.addWidget(self.room_panel)
 
         screens = QGroupBox("Screen", self)
         screens_layout = QVBoxLayout(screens)
@@ -203,6 +208,7 @@ class SharingPage(QWidget):
         self.camera_check.setEnabled(steady and self.camera_check.isEnabled())
         self.camera_combo.setEnabled(steady and self.camera_combo.count() > 0)
         self.preview.setVisible(media.camera is not None)
+        self.room_panel.sync()
 
     def _sync_media(self) -> None:
         media = self._media

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QPushButton, QToolButton
 from pytestqt.qtbot import QtBot
 
 from coalesce_client.services.share import Share, ShareOptions, ShareTarget
@@ -265,3 +266,68 @@ def test_the_app_says_it_waits_to_be_let_in_and_cancel_gives_up(
     qtbot.waitUntil(lambda: receiver.model.join_requests == [], timeout=WAIT_MS)
     qtbot.waitUntil(lambda: not app.models.session.active, timeout=WAIT_MS)
     assert receiver.model.shares == [] and app.models.session.error is None
+
+
+def test_the_moderator_steers_the_room_display_from_the_room_panel(
+    make_receiver: ReceiverFactory, make_sender: SenderFactory, qtbot: QtBot, start_guest: GuestStarter
+) -> None:
+    receiver = make_receiver(pin=PIN, moderated=True, moderator_pin=MODERATOR_PIN)
+    app = make_sender()
+    share_as_moderator(qtbot, app, receiver)
+    panel = app.window.sharing_page.room_panel
+    qtbot.waitUntil(panel.isVisible, timeout=WAIT_MS)
+
+    def tile(number: int) -> str:
+        label = panel.findChild(QLabel, f"room-tile-{number}")
+        return label.text() if label is not None else ""
+
+    def button(name: str) -> QPushButton:
+        found = panel.findChild(QPushButton, name)
+        assert found is not None, name
+        return found
+
+    assert tile(1) == f"1  {SENDER_NAME}" and tile(2) == ""
+    guest = start_guest(receiver, "Guest")
+    qtbot.waitUntil(lambda: panel.summary.text() == "Waiting to share: Guest", timeout=WAIT_MS)
+    qtbot.waitUntil(prompt_for(app, "Guest"), timeout=WAIT_MS)
+    qtbot.mouseClick(join_dialog(app).allow_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(guest.done, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: tile(2) == "2  Guest", timeout=WAIT_MS)
+    assert panel.summary.text() == "" and not panel.grid_button.isEnabled()
+    guest_id = receiver.model.shown_shares[1].share_id
+
+    qtbot.mouseClick(button("room-spotlight-2"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tile(2) == "2  Guest (in the spotlight)", timeout=WAIT_MS)
+    assert receiver.model.spotlit == guest_id
+    assert not button("room-spotlight-2").isEnabled() and panel.grid_button.isEnabled()
+    qtbot.mouseClick(panel.grid_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tile(2) == "2  Guest", timeout=WAIT_MS)
+    assert receiver.model.spotlit is None
+
+    swap = panel.findChild(QToolButton, "room-swap-1")
+    assert swap is not None and swap.menu() is not None
+    [with_guest] = swap.menu().actions()
+    assert with_guest.text() == "2 Guest"
+    with_guest.trigger()
+    qtbot.waitUntil(lambda: shown_in_places(receiver) == ["Guest", SENDER_NAME], timeout=WAIT_MS)
+
+    qtbot.mouseClick(button("room-stop-2"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: shown_senders(receiver) == [SENDER_NAME], timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: tile(2) == "", timeout=WAIT_MS)
+    assert app.models.session.phase.value == "sharing"  # the moderator's own share goes on
+
+
+def shown_in_places(receiver: Receiver) -> list[str]:
+    return [share.sender_name for share in receiver.model.placed_shares]
+
+
+def test_a_presenter_sees_no_room_panel(
+    make_receiver: ReceiverFactory, make_sender: SenderFactory, qtbot: QtBot
+) -> None:
+    receiver = make_receiver(pin=PIN)
+    app = make_sender()
+    type_address(qtbot, app, f"127.0.0.1:{receiver.port}")
+    enter_pin(qtbot, app, PIN)
+    wait_sharing(qtbot, app)
+    qtbot.waitUntil(lambda: shown_senders(receiver) == [SENDER_NAME], timeout=WAIT_MS)
+    assert not app.window.sharing_page.room_panel.isVisible() and app.models.session.room is None
