@@ -370,11 +370,14 @@ def test_a_60_fps_source_is_painted_at_the_rate_it_arrives(
     assert isinstance(source, FakeSource)
     tile = window.tiles[0]
     qtbot.waitUntil(lambda: tile.shown_frames == 1, timeout=2000)
-    colours = [RED, GREEN, BLUE, YELLOW]
+    # Frames made beforehand: a decoder hands over frames it has, and filling 2.7 MB on the GUI thread
+    # each time (as this test once did) cost the loop more than painting, so that two frames bunched
+    # into one pass and a fifth of them were never painted.
+    pictures = [np.full((720, 1280, 3), colour, dtype=np.uint8) for colour in (RED, GREEN, BLUE, YELLOW)]
     frames = 120
 
-    def next_frame() -> None:  # as a 60 fps track does: a new frame every 16.7 ms
-        source.paint(colours[source.frames % len(colours)])
+    def next_frame() -> None:  # as a 60 fps track does: a new frame every 16.7 ms, on the GUI thread
+        source.show(pictures[source.frames % len(pictures)])
         if source.frames > frames:
             timer.stop()
 
@@ -385,10 +388,9 @@ def test_a_60_fps_source_is_painted_at_the_rate_it_arrives(
     qtbot.waitUntil(lambda: not timer.isActive(), timeout=10_000)
     qtbot.waitUntil(lambda: tile.picture_number() == source.frames, timeout=2000)
 
-    # Counted over the frames the source delivered, not over time. Most runs paint 55 or more of every 60;
-    # when this test's own timer bunches two frames into one pass of the loop, Qt paints the newer only,
-    # so the bound is three in four (issue 13's 55 of 60 is not yet held on every run).
-    assert tile.shown_frames - 1 >= frames * 3 / 4
+    # Counted over the frames the source delivered, not over time: 55 of every 60 at least (issue 13).
+    # Measured: 119-120 of 120 on an idle machine, 115-120 with both cores busy elsewhere.
+    assert tile.shown_frames - 1 >= frames * 55 / 60
 
 
 @pytest.mark.parametrize("width", [1, 3, 5, 641])
