@@ -23,7 +23,7 @@ from coalesce_common.cloud import store
 from coalesce_common.cloud.device import enroll
 from coalesce_common.cloud.updates import current_platform, installed_version
 from coalesce_common.discovery import ReceiverInfo, browse, find
-from coalesce_common.errors import CoalesceError, NoModerator
+from coalesce_common.errors import CoalesceError, NoModerator, RoomFull
 from coalesce_common.media.capture import list_monitors
 from coalesce_common.net.proxy import ProxyConfig, ProxyResolver
 from coalesce_common.protocol import EndReason
@@ -114,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--relay-only", action="store_true", help="with --meeting: media only through TURN over TLS"
     )
     s.add_argument(
+        "--replace-oldest",
+        action="store_true",
+        help="if the room is full, take the place of its oldest share (when the room allows it)",
+    )
+    s.add_argument(
         "--moderator",
         action="store_true",
         help=(
@@ -182,6 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_share(args))
     except NoModerator as exc:
         print(f"coalesce: {exc} Share without --moderator.", file=sys.stderr)
+        return 2
+    except RoomFull as exc:
+        hint = " To replace it, share again with --replace-oldest." if exc.replaceable else ""
+        print(f"coalesce: {exc}{hint}", file=sys.stderr)
         return 2
     except CoalesceError as exc:
         print(f"coalesce: {exc}", file=sys.stderr)
@@ -306,6 +315,7 @@ def _options(args: argparse.Namespace) -> ShareOptions:
         fps=args.fps,
         connect_timeout=args.timeout,
         moderator=args.moderator,
+        replace_oldest=args.replace_oldest,
     )
 
 

@@ -125,9 +125,17 @@ class ShareRefused(PairingError):
 
 
 class RoomFull(ShareRefused):
-    def __init__(self, room: str) -> None:
-        super().__init__(f"{room} is already showing the most shares it can; ask someone to stop first.")
+    def __init__(self, room: str, *, replaceable: bool = False) -> None:
+        if replaceable:
+            super().__init__(
+                f"{room} is already showing the most shares it can. Replace the oldest share with yours, "
+                "or ask someone to stop first."
+            )
+        else:
+            super().__init__(f"{room} is already showing the most shares it can; ask someone to stop first.")
         self.room = room
+        self.replaceable = replaceable
+        """The room lets this share take the oldest share's place (share again with ``replace_oldest``)."""
 
 
 class RoomLocked(ShareRefused):

@@ -101,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"signaling connections one address may hold open (default {DEFAULT_PER_SOURCE})",
     )
     p.add_argument("--moderated", action="store_true", help="approve each share at the box before it shows")
+    p.add_argument(
+        "--no-replace",
+        action="store_true",
+        help="in a full room, turn newcomers away rather than let them take the oldest share's place",
+    )
     p.add_argument("--rotate-pin", action="store_true", help="a new random PIN for every meeting")
     p.add_argument(
         "--moderator-pin",
@@ -193,6 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_connections=args.max_connections,
         max_connections_per_source=args.max_connections_per_source,
         moderated=args.moderated,
+        replace_when_full=not args.no_replace,
         rotate_pin=args.rotate_pin,
         moderator_pin=args.moderator_pin,
         admin_password=os.environ.get(args.admin_password_env) or None,

@@ -46,6 +46,7 @@ from coalesce_common.errors import (
     NoModerator,
     PairingError,
     ProtocolError,
+    RoomFull,
     ShareRefused,
     SignalingError,
     Throttled,
@@ -80,6 +81,7 @@ class ShareFlow:
         self._config = config
         self._services = services
         self._share_task: asyncio.Task[None] | None = None
+        self._replace_oldest = False  # the next share may take a full room's oldest share's place
         self._share: Share | None = None  # the live share's media, while sharing
         self._handle: ShareHandle | None = None
         self._pin_future: asyncio.Future[str | None] | None = None
@@ -114,6 +116,13 @@ class ShareFlow:
         self._session.begin(destination)
         self._settings.update(last_destination=destination)
         self._share_task = self._scheduler.spawn(self._share_flow(destination), "share")
+
+    def share_replacing(self) -> None:
+        """Share again to the room that was full, taking the place of its oldest share."""
+        destination = self._session.destination
+        if destination is not None and self._session.can_replace and not self._session.active:
+            self._replace_oldest = True
+            self.share_to(destination)
 
     def share_last(self) -> None:
         """Share to the last receiver or meeting again (the tray's Share)."""
@@ -200,6 +209,7 @@ class ShareFlow:
         self._pin, self._pin_error = None, None
         error: str | None = None
         notice: str | None = None
+        can_replace = False
         try:
             handle = await self._connect(destination)
             if handle is None:
@@ -213,10 +223,11 @@ class ShareFlow:
                 session.withdraw_joins()  # asked through this share: it can no longer answer them
             notice = reason.describe(session.receiver_name)
         except _ShareFailed as exc:
-            error = str(exc)
+            error, can_replace = str(exc), exc.can_replace
         finally:
+            self._replace_oldest = False
             self._media.set_preview(None)
-            session.ended(error=error, notice=notice)
+            session.ended(error=error, notice=notice, can_replace=can_replace)
 
     async def _media_to_send(self) -> MediaChoice:
         """The chosen media, adjusted to what this computer has (no screen to grab: the camera)."""
@@ -318,6 +329,7 @@ class ShareFlow:
                 fps=self._config.fps,
                 display=self._config.display,
                 connect_timeout=self._config.connect_timeout,
+                replace_oldest=self._replace_oldest,
             )
             proxy = ProxyConfig(mode="none")
             if destination.is_meeting:
@@ -333,6 +345,8 @@ class ShareFlow:
                 continue
             except NoModerator as exc:
                 raise _ShareFailed(f"{exc} Clear “Join as moderator” to share.") from exc
+            except RoomFull as exc:
+                raise _ShareFailed(str(exc), can_replace=exc.replaceable) from exc
             except ShareRefused as exc:
                 # The room said no (its moderator declined, it is full): final. Asking again would put the
                 # same request in front of the moderator a moment after they answered it.
@@ -391,4 +405,9 @@ MODERATOR_MEETING = (
 
 
 class _ShareFailed(Exception):
-    """Ends a share attempt with a message for the user."""
+    """Ends a share attempt with a message for the user (and whether it may take a full room's oldest
+    share's place)."""
+
+    def __init__(self, message: str, *, can_replace: bool = False) -> None:
+        super().__init__(message)
+        self.can_replace = can_replace

@@ -126,6 +126,8 @@ class ShareSession(Observable):
         """As the room's moderator: what is on its screen and who waits (``None`` until it says)."""
         self.room_problem: str | None = None
         """Why the room did not carry out the moderator's last command (``None``: it did)."""
+        self.can_replace = False
+        """The last share found the room full, and the room lets it take the oldest share's place."""
 
     @property
     def active(self) -> bool:
@@ -141,6 +143,7 @@ class ShareSession(Observable):
         self.receiver_name = destination.label
         self.error = None
         self.notice = None
+        self.can_replace = False
         self.paused = False
         self.status = LinkStatus()
         self._set_phase(SharePhase.CONNECTING)
@@ -174,9 +177,12 @@ class ShareSession(Observable):
     def stopping(self) -> None:
         self._set_phase(SharePhase.STOPPING)
 
-    def ended(self, *, error: str | None = None, notice: str | None = None) -> None:
+    def ended(
+        self, *, error: str | None = None, notice: str | None = None, can_replace: bool = False
+    ) -> None:
         """Back to the first screen; ``error`` or ``notice`` says why when it was not the user's doing."""
         self.pin_request = None
+        self.can_replace = can_replace
         self.error = error
         self.notice = notice
         self.paused = False

@@ -124,6 +124,7 @@ class ShareOptions:
     connect_timeout: float = 10.0
     media_timeout: float = 15.0
     moderator: bool = False  # pair with the room's moderator PIN and answer join requests
+    replace_oldest: bool = False  # in a full room that allows it, take the oldest share's place
     codec: str = "video/H264"  # offered first; the receiver may pick another it prefers
 
 
@@ -368,6 +369,7 @@ class Share:
                 sender_name=self.options.sender_name[:64],
                 sender_id=self.sender_id,
                 role=SenderRole.MODERATOR if self.options.moderator else SenderRole.PRESENTER,
+                replace_oldest=self.options.replace_oldest,
             )
         )
         challenge = await self._expect(Challenge)
@@ -665,7 +667,7 @@ def _denied_error(denied: Denied, receiver: str, *, moderator: bool) -> PairingE
     if denied.reason is DenyReason.DECLINED:
         return ModeratorDeclined(receiver)
     if denied.reason is DenyReason.FULL:
-        return RoomFull(receiver)
+        return RoomFull(receiver, replaceable=denied.replaceable)
     if denied.reason is DenyReason.LOCKED:
         return RoomLocked(receiver)
     if denied.reason is DenyReason.VERSION:

@@ -104,6 +104,13 @@ class ConnectPage(QWidget):
         layout.addLayout(buttons)
         self.message = message_label(self, name="connect-message")
         layout.addWidget(self.message)
+        self.replace_button = QPushButton("&Replace the oldest share", self)
+        self.replace_button.setObjectName("replace-button")
+        self.replace_button.setToolTip(
+            "End the share that has been on the room display longest, and show yours."
+        )
+        self.replace_button.hide()
+        layout.addWidget(self.replace_button, 0, Qt.AlignmentFlag.AlignLeft)
 
         self.setTabOrder(self.receiver_list, self.destination_edit)
         self.setTabOrder(self.destination_edit, self.moderator_check)
@@ -112,6 +119,7 @@ class ConnectPage(QWidget):
 
         self.share_button.clicked.connect(self._share)
         self.cancel_button.clicked.connect(controller.stop)
+        self.replace_button.clicked.connect(controller.share_replacing)
         self.moderator_check.toggled.connect(session.set_moderator)
         self.destination_edit.returnPressed.connect(self._share)
         self.destination_edit.textEdited.connect(self._typed)
@@ -198,6 +206,7 @@ class ConnectPage(QWidget):
         self.moderator_check.setChecked(session.moderator)
         self.moderator_check.blockSignals(False)
         self.moderator_check.setEnabled(not session.active)
+        self.replace_button.setVisible(session.can_replace and not session.active)
         if session.phase is SharePhase.WAITING_FOR_PIN:
             pin = "its moderator PIN" if session.moderator else "its PIN"
             show_message(self.message, f"{session.receiver_name} needs {pin}.", error=False)

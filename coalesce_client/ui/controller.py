@@ -46,6 +46,9 @@ class SenderController:
     def share_last(self) -> None:
         self.core.share.share_last()
 
+    def share_replacing(self) -> None:
+        self.core.share.share_replacing()
+
     def stop(self) -> None:
         self.core.share.stop()
 

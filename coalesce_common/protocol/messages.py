@@ -68,6 +68,7 @@ class EndReason(enum.StrEnum):
     STOPPED = "stopped"  # the sender stopped it (or its user quit)
     RECEIVER_SHUTDOWN = "receiver-shutdown"  # the room display is switching off or restarting
     DROPPED_BY_ROOM = "dropped-by-room"  # someone ended the share at the room display
+    REPLACED = "replaced"  # the room was full and a newcomer took this share's place
     MEDIA_FAILED = "media-failed"  # the media connection failed
     CONNECTION_LOST = "connection-lost"  # the signaling channel closed without a bye
     PROTOCOL_ERROR = "protocol-error"  # the peer sent something that could not be accepted
@@ -82,6 +83,10 @@ class EndReason(enum.StrEnum):
             EndReason.STOPPED: None,
             EndReason.RECEIVER_SHUTDOWN: f"{room} was switched off or restarted, so the share ended.",
             EndReason.DROPPED_BY_ROOM: f"{room} ended your share: someone stopped it at the room display.",
+            EndReason.REPLACED: (
+                f"{room} was full, and someone who joined took the place of your share, the oldest one. "
+                "Share again to take a place back."
+            ),
             EndReason.MEDIA_FAILED: (
                 f"The picture could not reach {room} any more: the media connection failed. "
                 "Share again; if it keeps failing, the network may block media between you."
@@ -122,6 +127,8 @@ class Hello(Message):
     sender_name: str
     sender_id: str
     role: Role = Role.PRESENTER  # MODERATOR: pairs with the moderator PIN and answers join requests
+    replace_oldest: bool = False
+    """In a full room that allows it, end the oldest presenter's share to make room (once paired)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +186,8 @@ class Denied(Message):
     reason: DenyReason
     message: str
     retry_after: float | None = None
+    replaceable: bool = False
+    """With ``full``: the room lets a newcomer take the oldest share's place (``hello.replace_oldest``)."""
 
 
 @dataclass(frozen=True, slots=True)

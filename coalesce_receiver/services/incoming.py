@@ -13,7 +13,7 @@ import functools
 import logging
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from aiortc import MediaStreamTrack, RTCIceServer, RTCSessionDescription
@@ -104,6 +104,7 @@ class IncomingShare:
         on_join_request: Callable[[JoinRequest], None] = lambda request: None,
         on_decision: Callable[[str, bool], None] = lambda share_id, approve: None,
         on_room_control: Callable[[RoomControl], None] = lambda control: None,
+        make_room: Callable[[str], Awaitable[bool]] | None = None,
         room_state: Callable[[], RoomState] = RoomState,
         sink_factory: SinkFactory = TrackSink,
     ) -> None:
@@ -125,10 +126,12 @@ class IncomingShare:
         self._on_join_request = on_join_request
         self._on_decision = on_decision
         self._on_room_control = on_room_control
+        self._make_room = make_room  # None: a full room turns newcomers away
         self._room_state = room_state
         self._told_room: RoomState | None = None
         self.is_moderator = False
         self._dropped = asyncio.Event()
+        self._drop_reason = EndReason.DROPPED_BY_ROOM
         self._session = SignalingSession(Role.RECEIVER)
         self._source = channel.peer_address
         self._share_id = uuid.uuid4().hex[:12]
@@ -227,11 +230,9 @@ class IncomingShare:
             await self._deny(DenyReason.VERSION, f"this receiver speaks protocol v{PROTOCOL_VERSION}")
         if self._model.locked and not self.is_moderator:
             await self._deny(DenyReason.LOCKED, f"{self._model.name} is locked")
-        if len(self._model.shares) >= self._max_shares:
+        if self._full() and not (hello.replace_oldest and self._make_room is not None):
             self._tell_room_full(None)  # before the PIN: no name a stranger could write on the screen
-            await self._deny(
-                DenyReason.FULL, f"{self._model.name} is already showing {self._max_shares} shares"
-            )
+            await self._deny_full()
         if pin is not None and (wait := self._throttle.retry_after(self._source)) > 0:
             await self._deny(DenyReason.THROTTLED, "too many wrong PINs", wait)
         pairing = ReceiverPairing(pin) if pin is not None else None
@@ -277,15 +278,25 @@ class IncomingShare:
                 self._model.remove_join_request(self._share_id)
             if not approved:
                 await self._deny(DenyReason.DECLINED, "the moderator declined the share")
-        if len(self._model.shares) >= self._max_shares:
-            self._tell_room_full(name)  # paired (the PIN was right): a name the room may show
-            await self._deny(
-                DenyReason.FULL, f"{self._model.name} is already showing {self._max_shares} shares"
-            )
+        if self._full() and hello.replace_oldest and self._make_room is not None:
+            await self._make_room(name)  # paired (the PIN was right): only now may it end another share
+        if self._full():
+            self._tell_room_full(name)  # paired: a name the room may show
+            await self._deny_full()
         confirm = key.receiver_confirm(self._channel.tls_fingerprint) if key else None
         await self._send(Welcome(share_id=self._share_id, confirm=confirm))
         self._model.add_share(ShareView(self._share_id, name))
         self._shown = True
+
+    def _full(self) -> bool:
+        return len(self._model.shares) >= self._max_shares
+
+    async def _deny_full(self) -> NoReturn:
+        message = f"{self._model.name} is already showing {self._max_shares} shares"
+        await self._send(
+            Denied(reason=DenyReason.FULL, message=message, replaceable=self._make_room is not None)
+        )
+        raise _Refused(DenyReason.FULL)
 
     def _tell_room_full(self, sender_name: str | None) -> None:
         """Say at the box, for a few seconds, that someone (``sender_name`` once paired) could not share
@@ -339,8 +350,14 @@ class IncomingShare:
             self._told_room = state
             await self._send_quietly(state)
 
-    def drop(self) -> None:
-        """End this share from the box (the room's controls)."""
+    @property
+    def leaving(self) -> bool:
+        """Dropped at the box (or replaced), and on its way out."""
+        return self._dropped.is_set()
+
+    def drop(self, reason: EndReason = EndReason.DROPPED_BY_ROOM) -> None:
+        """End this share from the box (the room's controls, or a newcomer taking its place)."""
+        self._drop_reason = reason
         self._dropped.set()
 
     async def _deny(self, reason: DenyReason, message: str, retry_after: float | None = None) -> NoReturn:
@@ -394,8 +411,8 @@ class IncomingShare:
             while True:
                 done, _ = await asyncio.wait({receive, failed, dropped}, return_when=asyncio.FIRST_COMPLETED)
                 if dropped in done:
-                    await self._send_quietly(Bye(reason=EndReason.DROPPED_BY_ROOM))
-                    return EndReason.DROPPED_BY_ROOM
+                    await self._send_quietly(Bye(reason=self._drop_reason))
+                    return self._drop_reason
                 if failed in done:
                     await self._send_quietly(Bye(reason=EndReason.MEDIA_FAILED))
                     return EndReason.MEDIA_FAILED

@@ -25,7 +25,7 @@ from aiortc import RTCIceServer
 
 from coalesce_common.discovery import ReceiverInfo, ReceiverPublisher, local_ipv4_addresses
 from coalesce_common.errors import CoalesceError
-from coalesce_common.protocol import AccessMode
+from coalesce_common.protocol import AccessMode, EndReason
 from coalesce_common.protocol.pin import is_valid_pin, random_pin
 from coalesce_common.signaling import SignalingChannel
 from coalesce_common.signaling.admission import DEFAULT_PER_SOURCE
@@ -38,7 +38,13 @@ from coalesce_common.signaling.websocket import (
 from coalesce_common.tls import TlsIdentity, load_or_create_identity
 from coalesce_receiver.models.room import MAX_SHOWN_SHARES, JoinRequest, RoomModel, SettingsOutcome
 from coalesce_receiver.services import room_control
-from coalesce_receiver.services.incoming import IncomingShare, SinkFactory, peer_log, safe_name
+from coalesce_receiver.services.incoming import (
+    ROOM_FULL_NOTICE_S,
+    IncomingShare,
+    SinkFactory,
+    peer_log,
+    safe_name,
+)
 from coalesce_receiver.services.sink import SnapshotWriter, StatsWriter, TrackSink
 from coalesce_receiver.services.throttle import HelloThrottle, PinThrottle
 
@@ -55,6 +61,10 @@ def default_data_dir() -> Path:
 
 class ReceiverStartError(CoalesceError):
     """The receiver could not start (no port to listen on, unusable data folder)."""
+
+
+REPLACE_WAIT_S = 5.0
+"""Seconds a newcomer waits for the share it replaces to leave the screen (its bye, its cleanup)."""
 
 
 @dataclass
@@ -78,6 +88,7 @@ class ReceiverConfig:
     rotate_pin: bool = False  # a new random PIN for every meeting (when the room falls idle, new meeting ID)
     admin_password: str | None = field(default=None, repr=False)  # unlocks PIN changes at the box
     moderator_pin: str | None = field(default=None, repr=False)  # senders pairing with it moderate the room
+    replace_when_full: bool = True  # a newcomer to a full room may take the oldest presenter's place
 
 
 class Receiver:
@@ -248,6 +259,7 @@ class Receiver:
             on_join_request=self._tell_moderators,
             on_decision=self.decide,
             on_room_control=functools.partial(room_control.carry_out, self.model, self),
+            make_room=self.make_room if self.config.replace_when_full else None,
             room_state=functools.partial(room_control.room_state, self.model),
             sink_factory=self._sink_factory,
         )
@@ -278,6 +290,32 @@ class Receiver:
         task = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def make_room(self, newcomer: str) -> bool:
+        """End the oldest presenter's share so that ``newcomer`` (paired, in a full room) can take its place;
+        False if every share is a moderator's. Returns once that share has left the screen."""
+        shares = [self._find(view.share_id) for view in self.model.shares]
+        oldest = next((s for s in shares if s is not None and not s.is_moderator and not s.leaving), None)
+        if oldest is None:
+            return False
+        view = next(v for v in self.model.shares if v.share_id == oldest.share_id)
+        logger.info("share %s replaced by a newcomer: the room was full", oldest.share_id)
+        gone = asyncio.Event()
+        unsubscribe = self.model.subscribe(lambda: gone.set() if view not in self.model.shares else None)
+        try:
+            oldest.drop(EndReason.REPLACED)
+            async with asyncio.timeout(REPLACE_WAIT_S):
+                await gone.wait()
+        except TimeoutError:
+            return False
+        finally:
+            unsubscribe()
+        notice = f"{newcomer} took the place of {view.sender_name}'s share: the room was full."
+        self.model.set_notice(notice)
+        asyncio.get_running_loop().call_later(
+            ROOM_FULL_NOTICE_S, lambda: self.model.set_notice(None) if self.model.notice == notice else None
+        )
+        return True
 
     def drop_share(self, share_id: str) -> None:
         share = self._find(share_id)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -190,3 +194,102 @@ async def test_a_full_room_says_at_the_box_who_could_not_share(
         assert notice is not None
         assert notice.startswith("Someone wants to share, but the room already shows 1 share:")
         await changed(receiver, lambda: receiver.model.notice is None)  # it goes after a few seconds
+
+
+async def test_a_newcomer_to_a_full_room_may_take_the_oldest_shares_place(
+    make_receiver: ReceiverFactory, video_file: Callable[..., Path]
+) -> None:
+    receiver = await make_receiver(pin="4821", max_shares=2)
+    target, video = ShareTarget("127.0.0.1", receiver.port), video_file()
+    async with Share(target, camera(video, "4821", "Ada")) as ada, Share(target, camera(video, "4821", "Bo")):
+        with pytest.raises(RoomFull) as caught:
+            await Share(target, camera(video, "4821", "Eve")).start()
+        assert caught.value.replaceable and "Replace the oldest share" in str(caught.value)
+        with pytest.raises(WrongPin):  # the PIN first: a stranger cannot end anyone's share
+            await Share(target, replace(camera(video, "0000", "Mallory"), replace_oldest=True)).start()
+        assert [s.sender_name for s in receiver.model.shares] == ["Ada", "Bo"]
+
+        async with Share(target, replace(camera(video, "4821", "Eve"), replace_oldest=True)):
+            assert await asyncio.wait_for(ada.wait_ended(), 20) is EndReason.REPLACED
+            assert [s.sender_name for s in receiver.model.shares] == ["Bo", "Eve"]
+            assert receiver.model.notice == "Eve took the place of Ada's share: the room was full."
+            said = EndReason.REPLACED.describe("Room 1")
+            assert said is not None and "took the place of your share" in said
+
+
+async def test_a_room_that_does_not_allow_it_turns_the_newcomer_away(
+    make_receiver: ReceiverFactory, video_file: Callable[..., Path]
+) -> None:
+    receiver = await make_receiver(max_shares=1, replace_when_full=False)
+    target, video = ShareTarget("127.0.0.1", receiver.port), video_file()
+    async with Share(target, camera(video, name="Ada")) as ada:
+        with pytest.raises(RoomFull) as caught:
+            await Share(target, replace(camera(video, name="Eve"), replace_oldest=True)).start()
+        assert not caught.value.replaceable and "Replace" not in str(caught.value)
+        assert ada.end_reason is None and [s.sender_name for s in receiver.model.shares] == ["Ada"]
+
+
+async def test_a_moderators_share_is_never_replaced(
+    make_receiver: ReceiverFactory, video_file: Callable[..., Path]
+) -> None:
+    receiver = await make_receiver(pin="4821", max_shares=1, moderator_pin="909090", moderated=True)
+    target, video = ShareTarget("127.0.0.1", receiver.port), video_file()
+    chair = ShareOptions(sender_name="Chair", pin="909090", screen=None, camera=str(video), moderator=True)
+
+    async def yes(sender_name: str) -> bool:
+        return True
+
+    async with Share(target, chair, on_join_request=yes) as moderator:
+        with pytest.raises(RoomFull):
+            await Share(target, replace(camera(video, "4821", "Eve"), replace_oldest=True)).start()
+        assert moderator.end_reason is None
+        assert [s.sender_name for s in receiver.model.shares] == ["Chair"]
+
+
+async def test_coalesce_share_says_how_to_replace_and_replace_oldest_does(
+    make_receiver: ReceiverFactory, video_file: Callable[..., Path]
+) -> None:
+    receiver = await make_receiver(max_shares=1)
+    video = video_file()
+    share_args = (
+        "--to",
+        f"127.0.0.1:{receiver.port}",
+        "--no-screen",
+        "--camera",
+        str(video),
+        "--name",
+        "Eve",
+    )
+    env = {**os.environ, "COALESCE_ICE_HOST_ADDRESSES": "127.0.0.1"}
+    async with Share(ShareTarget("127.0.0.1", receiver.port), camera(video, name="Ada")) as ada:
+        refused = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "coalesce_client", "share", *share_args),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        _, err = await asyncio.wait_for(refused.communicate(), 30)
+        assert refused.returncode == 2
+        assert (
+            err.decode()
+            .strip()
+            .endswith("or ask someone to stop first. To replace it, share again with --replace-oldest.")
+        )
+        replacing = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "coalesce_client", "share", *share_args, "--replace-oldest"),
+            *("--duration", "30"),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        assert replacing.stdout is not None
+        try:
+            assert await asyncio.wait_for(ada.wait_ended(), 30) is EndReason.REPLACED
+            await changed(receiver, lambda: [s.sender_name for s in receiver.model.shares] == ["Eve"])
+            sharing = await asyncio.wait_for(replacing.stdout.readline(), 30)
+            assert sharing.startswith(b"Sharing to Room 1") and b"Press Ctrl-C to stop." in sharing
+        finally:
+            replacing.send_signal(signal.SIGINT)
+            out, err = await asyncio.wait_for(replacing.communicate(), 20)
+        assert replacing.returncode == 0, err.decode()
+        assert b"Share stopped." in out
