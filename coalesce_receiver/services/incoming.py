@@ -495,7 +495,9 @@ class IncomingShare:
 
     async def _send_needs(self, changed: list[tuple[str, Size | None]]) -> None:
         for kind, box in changed:
-            constraints = tile_needs.constraints_for(kind, box)
+            sink = self._sinks.get(kind)
+            frame = (sink.width, sink.height) if sink is not None and sink.width and sink.height else None
+            constraints = tile_needs.constraints_for(kind, box, frame=frame)
             logger.debug("share %s: asking for %s", self._share_id, constraints)
             await self._send_quietly(constraints)
 

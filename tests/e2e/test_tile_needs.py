@@ -59,3 +59,14 @@ def test_what_a_tile_needs() -> None:
     assert constraints_for("camera", (4, 4)).max_width == 16  # within the message's ranges
     unshown = constraints_for("camera", None)
     assert unshown.track == "camera" and unshown.max_width == UNSHOWN.max_width and not unshown.keyframe
+
+
+def test_a_tile_is_rated_by_the_picture_it_shows_not_its_box() -> None:
+    # Two 16:9 shares side by side on a 1080p screen: 960x1080 boxes, 960x540 pictures.
+    side_by_side = constraints_for("screen", (960, 1080), frame=(1920, 1080))
+    assert (side_by_side.max_width, side_by_side.max_height) == (960, 1080)  # the sender fits into the box
+    assert (side_by_side.max_fps, side_by_side.max_bitrate) == (30, 1_555_200)
+    unknown = constraints_for("screen", (960, 1080))  # no frame yet: the box is all the room knows
+    assert unknown.max_fps == 60
+    scaled = constraints_for("screen", (960, 1080), frame=(960, 540))  # already scaled: same aspect
+    assert scaled == side_by_side
