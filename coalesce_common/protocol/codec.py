@@ -33,12 +33,27 @@ MAX_MESSAGE_SIZE = 64 * 1024
 
 
 def encode(message: Message) -> str:
-    """Return the JSON wire form of ``message``."""
+    """Return the JSON wire form of ``message``.
+
+    A field at its default is left out (the parser fills it in), so a field added later reaches only
+    peers that asked for what it does: a receiver that predates ``hello.replace_oldest`` still takes
+    the hello of a sender that does not use it, where strict parsing would refuse an unknown field.
+    """
     body: dict[str, Any] = {"type": message.TYPE}
     for f in dataclasses.fields(message):
         value = getattr(message, f.name)
+        if _is_default(f, value):
+            continue
         body[f.name] = value.value if isinstance(value, enum.Enum) else value
     return json.dumps(body, separators=(",", ":"))
+
+
+def _is_default(f: dataclasses.Field[Any], value: Any) -> bool:
+    if f.default is not dataclasses.MISSING:
+        return bool(value == f.default)
+    if f.default_factory is not dataclasses.MISSING:
+        return bool(value == f.default_factory())
+    return False
 
 
 MAX_NESTING = 4

@@ -92,3 +92,11 @@ def test_sdp_has_its_own_larger_limit_but_is_still_bounded() -> None:
     assert parse(encode(Offer(sdp="x" * 40_000))) == Offer(sdp="x" * 40_000)
     with pytest.raises(ProtocolError):
         parse(json.dumps({"type": "offer", "sdp": "x" * 50_000}))
+
+
+def test_fields_at_their_default_stay_off_the_wire_so_older_peers_understand() -> None:
+    hello = json.loads(encode(Hello(v=1, sender_name="Ada", sender_id="a")))
+    assert hello == {"type": "hello", "v": 1, "sender_name": "Ada", "sender_id": "a"}  # no new fields
+    full = json.loads(encode(Denied(reason=DenyReason.FULL, message="full", replaceable=True)))
+    assert full == {"type": "denied", "reason": "full", "message": "full", "replaceable": True}
+    assert parse(json.dumps(hello)) == Hello(v=1, sender_name="Ada", sender_id="a")  # defaults filled in
