@@ -114,6 +114,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--relay-only", action="store_true", help="with --meeting: media only through TURN over TLS"
     )
     s.add_argument(
+        "--audio",
+        action="store_true",
+        help="also share what this computer plays (its sound output, never the microphone)",
+    )
+    s.add_argument(
+        "--audio-device",
+        metavar="NAME",
+        help="with --audio: the output whose sound is shared (default: the default)",
+    )
+    s.add_argument(
         "--replace-oldest",
         action="store_true",
         help="if the room is full, take the place of its oldest share (when the room allows it)",
@@ -316,6 +326,8 @@ def _options(args: argparse.Namespace) -> ShareOptions:
         connect_timeout=args.timeout,
         moderator=args.moderator,
         replace_oldest=args.replace_oldest,
+        sound=args.audio,
+        sound_device=args.audio_device,
     )
 
 
@@ -345,6 +357,10 @@ async def _run_until_done(share: Share, duration: float | None, sharing: str) ->
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):  # Windows: Ctrl-C arrives as KeyboardInterrupt
             loop.add_signal_handler(sig, stop.set)
+    if share.sound_problem:
+        print(share.sound_problem, flush=True)
+    elif share.sound:
+        sharing = f"{sharing} Your computer's sound is shared too."
     print(f"{sharing} Press Ctrl-C to stop.", flush=True)
     ended = asyncio.ensure_future(share.wait_ended())
     stopped = asyncio.ensure_future(stop.wait())

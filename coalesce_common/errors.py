@@ -165,5 +165,10 @@ class MediaError(CoalesceError):
     """Capture, encoding or the media connection failed."""
 
 
+class SoundUnavailable(MediaError):
+    """This computer's sound cannot be captured (no sound server, no such output): the message says why;
+    a share goes on without sound."""
+
+
 class DiscoveryError(CoalesceError):
     """mDNS discovery could not find what was asked for."""

@@ -107,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="in a full room, turn newcomers away rather than let them take the oldest share's place",
     )
     p.add_argument("--rotate-pin", action="store_true", help="a new random PIN for every meeting")
+    p.add_argument("--no-sound", action="store_true", help="play no share's sound")
+    p.add_argument(
+        "--sound-output",
+        metavar="NAME",
+        help="the output device shared sound plays on (its name or part of it; default: the default output)",
+    )
     p.add_argument(
         "--moderator-pin",
         metavar="PIN",
@@ -199,6 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_connections_per_source=args.max_connections_per_source,
         moderated=args.moderated,
         replace_when_full=not args.no_replace,
+        sound=not args.no_sound,
+        sound_output=args.sound_output,
         rotate_pin=args.rotate_pin,
         moderator_pin=args.moderator_pin,
         admin_password=os.environ.get(args.admin_password_env) or None,

@@ -398,6 +398,9 @@ class _StillRoom:
     def move_pip(self) -> None:
         pass
 
+    def mute_sound(self, muted: bool) -> None:
+        pass
+
     def change_settings(
         self,
         password: str,

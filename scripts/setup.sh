@@ -21,6 +21,9 @@ APT_PACKAGES=(
     # (Playwright drives Debian's Chromium through executable_path, never its own download; xdotool moves
     # the sending Chromium's "sharing your screen" bar off the shared screen, as a user's "Hide" click would)
     ffmpeg chromium xdotool
+    # shared sound: a private PulseAudio server per test session with null sinks (never the system's), and
+    # the library the ``soundcard`` package talks to it with
+    pulseaudio pulseaudio-utils libpulse0
     # the checks of resources/ (desktop entries, AppStream metadata), as the desktops and lintian read them
     desktop-file-utils appstream
     # the installer tests (tests/installers): a real Secret Service on a private D-Bus for the installed

@@ -27,6 +27,7 @@ Policy:
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import subprocess
@@ -42,6 +43,7 @@ import blockbuster.blockbuster
 import pytest
 from blockbuster import BlockBuster, BlockingError, blockbuster_ctx
 
+from coalesce_testing.pulse import SINKS, PulseError, PulseMissing, PulseServer, start_pulse
 from coalesce_testing.xvfb import XServer as XServer  # tests import it from here
 from coalesce_testing.xvfb import XvfbError, XvfbMissing, read_line, start_xvfb, stop_process
 
@@ -116,6 +118,35 @@ def pytest_make_collect_report(
     if report.skipped and _ci_enabled():
         _fail_skip_in_ci(report, f"collection of {collector.nodeid or collector.name}")
     return report
+
+
+# ----------------------------------------------------------------------------------------- PulseAudio
+
+
+@pytest.fixture(scope="session")
+def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseServer]:
+    """A private PulseAudio (see :mod:`coalesce_testing.pulse`) for the session; its clients (the sound
+    library, in this process) find it through ``PULSE_SERVER``, set before the library is first imported.
+    """
+    try:
+        server = start_pulse(tmp_path_factory.mktemp("pulse"), SINKS)
+    except PulseMissing as exc:
+        pytest.skip(str(exc))
+    except PulseError as exc:
+        pytest.fail(str(exc))
+    # Stopped at exit, after the sound library has closed its connection (its own atexit hook, registered
+    # later, runs first): a server that goes away under libpulse's open context makes it abort the process.
+    atexit.register(server.stop)
+    saved = {key: os.environ.get(key) for key in server.client_env()}
+    os.environ.update(server.client_env())
+    try:
+        yield server
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 # ----------------------------------------------------------------------------------------------- Xvfb

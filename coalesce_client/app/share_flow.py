@@ -156,6 +156,21 @@ class ShareFlow:
         session.set_paused(paused)
         self._scheduler.spawn(share.pause() if paused else share.resume(), "pause")
 
+    def choose_sound(self, sound: bool) -> None:
+        """Share this computer's sound, or stop; during a share it changes the live share."""
+        session, share = self._session, self._share
+        if sound == session.sound:
+            return
+        session.set_sound(sound)
+        if session.phase is SharePhase.SHARING and share is not None:
+            self._scheduler.spawn(self._send_sound(share, sound), "sound")
+
+    async def _send_sound(self, share: Share, sound: bool) -> None:
+        try:
+            await share.set_sound(sound)
+        except MediaError as exc:  # SoundUnavailable says why; or the share ended meanwhile
+            self._session.set_sound(False, str(exc))
+
     def control_room(self, command: RoomCommand, tile: int = 0, other: int = 0) -> None:
         """As the room's moderator: spotlight, swap or stop a numbered tile, or go back to the grid."""
         session, share = self._session, self._share
@@ -330,6 +345,7 @@ class ShareFlow:
                 display=self._config.display,
                 connect_timeout=self._config.connect_timeout,
                 replace_oldest=self._replace_oldest,
+                sound=session.sound,
             )
             proxy = ProxyConfig(mode="none")
             if destination.is_meeting:
@@ -382,6 +398,8 @@ class ShareFlow:
                 ) from exc
             self._pin_error = None
             share = lan_share_of(handle)
+            if share is not None and session.sound:
+                session.set_sound(share.sound, share.sound_problem)
             session.started(share.receiver_name if share is not None else destination.label)
             return handle
 

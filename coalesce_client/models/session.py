@@ -128,6 +128,10 @@ class ShareSession(Observable):
         """Why the room did not carry out the moderator's last command (``None``: it did)."""
         self.can_replace = False
         """The last share found the room full, and the room lets it take the oldest share's place."""
+        self.sound = False
+        """Share this computer's sound: off until the user turns it on, and off again when a share ends."""
+        self.sound_problem: str | None = None
+        """Why the sound asked for is not shared (``None``: it is, or it was not asked for)."""
 
     @property
     def active(self) -> bool:
@@ -190,6 +194,7 @@ class ShareSession(Observable):
         self.media_problem = None
         self.join_requests = self._withdrawn_joins()
         self.room = self.room_problem = None
+        self.sound, self.sound_problem = False, None
         self._set_phase(SharePhase.IDLE, force_notify=True)
 
     def fail_before_start(self, error: str) -> None:
@@ -257,6 +262,12 @@ class ShareSession(Observable):
         for request in self.join_requests:
             request.answer.cancel()
         return []
+
+    def set_sound(self, sound: bool, problem: str | None = None) -> None:
+        """Whether the sound is (to be) shared, and why not when it was asked for but cannot be."""
+        if (sound, problem) != (self.sound, self.sound_problem):
+            self.sound, self.sound_problem = sound, problem
+            self._changed()
 
     def set_room(self, room: RoomState) -> None:
         """The room changed (a moderator is told); a command the room then carried out clears the problem."""

@@ -35,6 +35,7 @@ from coalesce_common.errors import (
     RoomFull,
     RoomLocked,
     ShareRefused,
+    SoundUnavailable,
     Throttled,
     WrongPin,
 )
@@ -43,6 +44,7 @@ from coalesce_common.media.capture import CameraSource, CaptureSource, ScreenSou
 from coalesce_common.media.encoding import prefer_codec
 from coalesce_common.media.limits import StreamLimits
 from coalesce_common.media.peer import new_peer_connection
+from coalesce_common.media.sound import SoundTrack, open_system_sound
 from coalesce_common.media.tracks import CaptureTrack
 from coalesce_common.protocol import (
     Answer,
@@ -88,7 +90,9 @@ JoinRequestHandler = Callable[[str], Awaitable[bool]]
 SCREEN: Final = "screen"
 CAMERA: Final = "camera"
 SECTIONS: Final = (SCREEN, CAMERA)
-"""The media sections every offer carries, in this order; a section without a source sends nothing."""
+"""The video sections every offer carries, in this order; a section without a source sends nothing."""
+SOUND: Final = "sound"
+"""The audio section every offer carries after them: what the computer plays, when the user shares it."""
 
 
 class _Unchanged(enum.Enum):
@@ -125,6 +129,8 @@ class ShareOptions:
     media_timeout: float = 15.0
     moderator: bool = False  # pair with the room's moderator PIN and answer join requests
     replace_oldest: bool = False  # in a full room that allows it, take the oldest share's place
+    sound: bool = False  # also share what this computer plays (never the microphone)
+    sound_device: str | None = None  # the output whose sound is shared; None: the default output
     codec: str = "video/H264"  # offered first; the receiver may pick another it prefers
 
 
@@ -185,6 +191,11 @@ class Share:
         self._limits: dict[str, StreamLimits] = {}  # section -> what the room's tile for it needs
         self._peer_log = RateLimitedLog(logger)  # the room decides how often these would come
         self._senders: dict[str, RTCRtpSender] = {}  # section -> its RTP sender
+        self._sound = SoundTrack(None)  # sends only while attached to the sound section
+        self._sound_sender: RTCRtpSender | None = None
+        self.sound_problem: str | None = None
+        """Why this computer's sound is not shared although it was asked for (``None``: it is, or was not
+        asked for); the screen is shared all the same."""
         self._paused = False
         self._media_lock = asyncio.Lock()
         self._sampler = LinkSampler()
@@ -248,6 +259,8 @@ class Share:
             self._paused = True
             for sender in self._senders.values():
                 sender.replaceTrack(None)
+            if self._sound_sender is not None:
+                self._sound_sender.replaceTrack(None)
             await self._announce_media()
 
     async def resume(self) -> None:
@@ -289,6 +302,26 @@ class Share:
                     await self._switch(section, opened[section])
                 elif _wanted_none(wanted, section):
                     await self._detach(section)
+            await self._announce_media()
+
+    async def set_sound(self, on: bool) -> None:
+        """Share this computer's sound, or stop sharing it, without ending the share.
+
+        Raises :class:`SoundUnavailable` (and shares none) when it cannot be captured here. Before
+        :meth:`start` it only changes what :meth:`start` will do.
+        """
+        async with self._media_lock:
+            self.options = dataclasses.replace(self.options, sound=on)
+            if self._pc is None:
+                return
+            if on and not self._sound_shared:
+                await self._open_sound()
+                if self.sound_problem is not None:
+                    raise SoundUnavailable(self.sound_problem)
+            elif not on and (previous := self._sound.switch_capture(None)) is not None:
+                previous.close()
+            if not self._paused and self._sound_sender is not None:
+                self._sound_sender.replaceTrack(self._sound if self._sound_shared else None)
             await self._announce_media()
 
     def watch_room(
@@ -337,6 +370,8 @@ class Share:
         # a missing screen or camera is said before any PIN attempt is spent
         for section, source in (await _open_sources(opts)).items():
             self._tracks[section] = CaptureTrack(source)  # limits come later, from the room
+        if opts.sound:
+            await self._open_sound()
         self._channel = await self._channel_factory(self.target, opts.connect_timeout)
         if self.target.fingerprint and normalise_fingerprint(
             self.target.fingerprint
@@ -409,6 +444,9 @@ class Share:
             prefer_codec(transceiver, mime=self.options.codec)
             self._senders[section] = transceiver.sender
             transceivers.append((section, transceiver))
+        sound = pc.addTransceiver(self._sound if self._sound_shared else "audio", direction="sendonly")
+        self._sound_sender = sound.sender
+        transceivers.append((SOUND, sound))
         connected = asyncio.Event()
 
         @pc.on("connectionstatechange")
@@ -528,6 +566,30 @@ class Share:
     def _attach_tracks(self) -> None:
         for section, sender in self._senders.items():
             sender.replaceTrack(self._tracks.get(section))
+        if self._sound_sender is not None:
+            self._sound_sender.replaceTrack(self._sound if self._sound_shared else None)
+
+    @property
+    def _sound_shared(self) -> bool:
+        return self._sound.capture is not None
+
+    @property
+    def sound(self) -> bool:
+        """Whether this computer's sound is being shared."""
+        return self._sound_shared
+
+    async def _open_sound(self) -> None:
+        """Start capturing the sound; when that cannot be done, say why in :attr:`sound_problem`."""
+        try:
+            capture = await asyncio.to_thread(open_system_sound, self.options.sound_device)
+        except SoundUnavailable as exc:
+            self.sound_problem = str(exc)
+            logger.info("sharing without sound: %s", exc)
+            return
+        self.sound_problem = None
+        previous = self._sound.switch_capture(capture)
+        if previous is not None:
+            previous.close()
 
     def _source(self, section: str) -> CaptureSource | None:
         track = self._tracks.get(section)
@@ -559,6 +621,7 @@ class Share:
                     screen=self._source(SCREEN) is not None,
                     camera=self._source(CAMERA) is not None,
                     paused=self._paused,
+                    sound=self._sound_shared,
                 )
             )
 
@@ -615,6 +678,7 @@ class Share:
         await asyncio.gather(*(source.aclose() for source in self.sources.values()))
         for track in tracks:
             track.stop()
+        self._sound.stop()  # its capture thread ends after its current 20 ms read
         if self._pc is not None:
             await self._pc.close()
         if self._channel is not None:

@@ -61,6 +61,9 @@ class SenderController:
     def set_paused(self, paused: bool) -> None:
         self.core.share.set_paused(paused)
 
+    def choose_sound(self, sound: bool) -> None:
+        self.core.share.choose_sound(sound)
+
     def control_room(self, command: RoomCommand, tile: int = 0, other: int = 0) -> None:
         self.core.share.control_room(command, tile, other)
 

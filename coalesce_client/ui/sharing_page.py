@@ -86,6 +86,15 @@ class SharingPage(QWidget):
         self.screen_problem.setWordWrap(True)
         screens_layout.addWidget(self.screen_problem)
         screens_layout.addWidget(self.no_screen_button, 0, Qt.AlignmentFlag.AlignLeft)
+        self.sound_check = QCheckBox(
+            "Share my computer's &sound (what it plays, not the microphone)", screens
+        )
+        self.sound_check.setObjectName("sound-check")
+        screens_layout.addWidget(self.sound_check)
+        self.sound_status = QLabel(screens)
+        self.sound_status.setObjectName("sound-status")
+        self.sound_status.setWordWrap(True)
+        screens_layout.addWidget(self.sound_status)
         layout.addWidget(screens)
 
         camera = QGroupBox("Camera", self)
@@ -124,6 +133,7 @@ class SharingPage(QWidget):
 
         self.screen_group.idClicked.connect(self._screen_clicked)
         self.camera_check.toggled.connect(self._camera_changed)
+        self.sound_check.toggled.connect(controller.choose_sound)
         self.camera_combo.activated.connect(self._camera_changed)
         self.pause_button.toggled.connect(controller.set_paused)
         self.stop_button.clicked.connect(controller.stop)
@@ -193,6 +203,17 @@ class SharingPage(QWidget):
         if chosen is not None:
             chosen.setChecked(True)
         self.no_screen_button.setEnabled(media.camera is not None or media.screen is None)
+        with _blocked(self.sound_check):
+            self.sound_check.setChecked(session.sound)
+        if session.sound_problem:
+            self.sound_status.setText(session.sound_problem)
+        elif session.sound and session.phase is SharePhase.SHARING:
+            self.sound_status.setText(
+                "\N{SPEAKER WITH THREE SOUND WAVES} Your computer's sound is shared with the room."
+            )
+        else:
+            self.sound_status.setText("")
+        self.sound_status.setVisible(bool(self.sound_status.text()))
         with _blocked(self.camera_check, self.camera_combo, self.pause_button):
             self.camera_check.setChecked(media.camera is not None)
             self.camera_check.setEnabled(media.screen is not None or media.camera is None)
@@ -203,6 +224,7 @@ class SharingPage(QWidget):
             self.pause_button.setText("&Resume" if session.paused else "&Pause")
         steady = session.phase is SharePhase.SHARING
         self.pause_button.setEnabled(steady)
+        self.sound_check.setEnabled(steady)
         for button in self.screen_group.buttons():
             button.setEnabled(steady and (button is not self.no_screen_button or media.camera is not None))
         self.camera_check.setEnabled(steady and self.camera_check.isEnabled())

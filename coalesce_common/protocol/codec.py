@@ -20,6 +20,7 @@ from coalesce_common.protocol.messages import (
     MESSAGE_TYPES,
     NAME_LIMIT,
     TRACK_KINDS,
+    VIDEO_KINDS,
     Constraints,
     Message,
     Offer,
@@ -113,7 +114,7 @@ def _build(cls: type[Message], kind: str, body: dict[str, Any]) -> Message:
         bad = set(message.tracks.values()) - TRACK_KINDS
         if bad:
             raise ProtocolError(f"offer: unknown track kind(s) {sorted(bad)[:4]}", code="malformed")
-    if isinstance(message, Constraints) and message.track not in TRACK_KINDS:
+    if isinstance(message, Constraints) and message.track not in VIDEO_KINDS:
         raise ProtocolError(f"constraints: unknown track {message.track[:16]!r}", code="malformed")
     if isinstance(message, RoomState) and (
         len(message.paused) != len(message.names) or len(message.waiting_ids) != len(message.waiting)

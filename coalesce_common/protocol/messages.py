@@ -235,8 +235,9 @@ class JoinDecision(Message):
 class MediaState(Message):
     """Sender → receiver, while sharing: which offered sources carry a picture now, and whether it is paused.
 
-    Every offer carries a screen and a camera section, so turning the camera on or off, or pausing,
-    changes only which sections send frames; this message tells the room which to show. Before the
+    Every offer carries a screen, a camera and a sound section, so turning the camera or the sound on
+    or off, or pausing, changes only which sections send; this message tells the room which to show
+    (and play). Before the
     first one the receiver shows every section that delivers frames.
     """
 
@@ -244,6 +245,8 @@ class MediaState(Message):
     screen: bool = True
     camera: bool = False
     paused: bool = False
+    sound: bool = False
+    """The ``sound`` section carries what the sender's computer plays."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,5 +376,6 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
 CONTROL_TYPES = frozenset({Constraints.TYPE, RoomControl.TYPE, RoomState.TYPE})
 """Session-control messages: refused (``refused``) rather than fatal when they cannot be accepted."""
 
-TRACK_KINDS = frozenset({"screen", "camera"})
-"""The sources a media section can carry (values of ``Offer.tracks``)."""
+VIDEO_KINDS = frozenset({"screen", "camera"})
+TRACK_KINDS = VIDEO_KINDS | {"sound"}
+"""The sources a media section can carry (values of ``Offer.tracks``): two video, one audio."""

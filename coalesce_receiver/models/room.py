@@ -93,6 +93,8 @@ class ShareView:
     sender_name: str
     tracks: dict[str, FrameSource] = field(default_factory=dict)
     paused: bool = False
+    sound: bool = False
+    """The sender shares its computer's sound (its ``media`` message says so)."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,10 @@ class RoomActions(Protocol):
 
     def move_pip(self) -> None:
         """Move the camera insets to the next corner of their pictures."""
+        ...
+
+    def mute_sound(self, muted: bool) -> None:
+        """Play no share's sound (``True``), or the audible share's again."""
         ...
 
     def change_settings(
@@ -205,6 +211,8 @@ class RoomModel:
         self.spotlit: str | None = None
         """The share shown large (the others in a strip), or ``None`` for the grid."""
         self.pip_corner = PipCorner.BOTTOM_RIGHT
+        self.sound_muted = False
+        """The room plays no share's sound (its controls' mute)."""
         self._listeners: list[Listener] = []
 
     @property
@@ -226,6 +234,29 @@ class RoomModel:
         if self.spotlit in by_id:
             placed.sort(key=lambda share: share.share_id != self.spotlit)
         return placed
+
+    @property
+    def audible(self) -> str | None:
+        """The share whose sound the room plays, one at a time: the spotlit share if it shares sound, else
+        the first share on screen that does; ``None`` when none does or the room is muted."""
+        if self.sound_muted:
+            return None
+        sounding = [share.share_id for share in self.shown_shares if share.sound and not share.paused]
+        if self.spotlit in sounding:
+            return self.spotlit
+        return sounding[0] if sounding else None
+
+    def set_sound(self, share_id: str, sound: bool) -> None:
+        for share in self._shares:
+            if share.share_id == share_id and share.sound != sound:
+                share.sound = sound
+                self._changed()
+                return
+
+    def set_sound_muted(self, muted: bool) -> None:
+        if muted != self.sound_muted:
+            self.sound_muted = muted
+            self._changed()
 
     def number_of(self, share_id: str) -> int | None:
         """The number the room shows on a share's tile (1-4 by arrival), ``None`` if it is not shown."""

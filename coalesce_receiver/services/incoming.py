@@ -54,6 +54,8 @@ from coalesce_common.signaling.websocket import WebSocketChannel
 from coalesce_receiver.models.room import JoinRequest, RoomModel, ShareView, Size
 from coalesce_receiver.services import tile_needs
 from coalesce_receiver.services.sink import TrackSink
+from coalesce_receiver.services.sound_sink import SoundSink
+from coalesce_receiver.services.speaker import RoomSpeaker
 from coalesce_receiver.services.throttle import HelloThrottle, PinThrottle
 
 if TYPE_CHECKING:
@@ -105,6 +107,7 @@ class IncomingShare:
         on_decision: Callable[[str, bool], None] = lambda share_id, approve: None,
         on_room_control: Callable[[RoomControl], None] = lambda control: None,
         make_room: Callable[[str], Awaitable[bool]] | None = None,
+        speaker: RoomSpeaker | None = None,
         room_state: Callable[[], RoomState] = RoomState,
         sink_factory: SinkFactory = TrackSink,
     ) -> None:
@@ -127,6 +130,7 @@ class IncomingShare:
         self._on_decision = on_decision
         self._on_room_control = on_room_control
         self._make_room = make_room  # None: a full room turns newcomers away
+        self._speaker = speaker  # None: this room plays no sound
         self._room_state = room_state
         self._told_room: RoomState | None = None
         self.is_moderator = False
@@ -139,6 +143,7 @@ class IncomingShare:
         self._sink_factory = sink_factory
         self._sinks: dict[str, TrackSink] = {}  # every offered section's sink, live or not
         self._sink_tasks: list[asyncio.Task[None]] = []
+        self._has_sound = False  # the offer's sound section arrived (at most one is heard)
         self._media_failed = asyncio.Event()
         self._shown = False
         self.end: EndReason | None = None
@@ -377,6 +382,9 @@ class IncomingShare:
         def on_track(track: MediaStreamTrack) -> None:
             mid = next((t.mid for t in pc.getTransceivers() if t.receiver.track is track), None)
             kind = offer.tracks.get(str(mid), "screen")
+            if track.kind == "audio" or kind == "sound":
+                self._hear(track, kind)
+                return
             if kind in self._sinks:
                 return  # two sections claim one kind: the first wins, the other is never shown
             sink = self._sinks[kind] = self._sink_factory(track, kind)
@@ -401,6 +409,24 @@ class IncomingShare:
         logger.info(
             "share %s from %s (%s) negotiated", self._share_id, self._source, sorted(offer.tracks.values())
         )
+
+    def _hear(self, track: MediaStreamTrack, kind: str) -> None:
+        """A share's sound: played while the room says this share is audible. Any other audio section (or
+        a video one claiming to be the sound) is drained unheard: an unread remote track would queue its
+        frames without end."""
+        wanted = track.kind == "audio" and kind == "sound" and not self._has_sound
+        if not wanted:
+            self._log.warning(
+                f"{self._source}:stray-audio",
+                "share from %s: ignoring a %s section offered as %r",
+                self._source,
+                track.kind,
+                kind,
+            )
+        self._has_sound = self._has_sound or wanted
+        speaker = self._speaker if wanted else None
+        sink = SoundSink(track, speaker, lambda: self._model.audible == self._share_id)
+        self._sink_tasks.append(asyncio.ensure_future(sink.run()))
 
     async def _serve(self) -> EndReason:
         """After the answer only ``bye`` and ``error`` are legal; wait for them or for media failure."""
@@ -511,6 +537,7 @@ class IncomingShare:
                 self._model.remove_track(self._share_id, kind)
                 sink.clear()  # shown again later, it must not flash the picture from before
         self._model.set_paused(self._share_id, state.paused)
+        self._model.set_sound(self._share_id, state.sound and self._has_sound)
         if self._model.number_of(self._share_id) is None:
             # Waiting off screen (the room shows four): a thumbnail's worth until a tile shows it.
             for kind in self._sinks:

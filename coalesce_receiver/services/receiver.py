@@ -46,6 +46,7 @@ from coalesce_receiver.services.incoming import (
     safe_name,
 )
 from coalesce_receiver.services.sink import SnapshotWriter, StatsWriter, TrackSink
+from coalesce_receiver.services.speaker import RoomSpeaker
 from coalesce_receiver.services.throttle import HelloThrottle, PinThrottle
 
 logger = logging.getLogger(__name__)
@@ -89,6 +90,8 @@ class ReceiverConfig:
     admin_password: str | None = field(default=None, repr=False)  # unlocks PIN changes at the box
     moderator_pin: str | None = field(default=None, repr=False)  # senders pairing with it moderate the room
     replace_when_full: bool = True  # a newcomer to a full room may take the oldest presenter's place
+    sound: bool = True  # play the audible share's sound
+    sound_output: str | None = None  # the output device it plays on (its name or part of it); None: default
 
 
 class Receiver:
@@ -129,6 +132,8 @@ class Receiver:
         self._shares: dict[asyncio.Task[object], IncomingShare] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._closed = False
+        self.speaker = RoomSpeaker(config.sound_output) if config.sound else None
+        """The room's sound output (opened when a share's sound first plays)."""
 
     @property
     def port(self) -> int:
@@ -260,6 +265,7 @@ class Receiver:
             on_decision=self.decide,
             on_room_control=functools.partial(room_control.carry_out, self.model, self),
             make_room=self.make_room if self.config.replace_when_full else None,
+            speaker=self.speaker,
             room_state=functools.partial(room_control.room_state, self.model),
             sink_factory=self._sink_factory,
         )
@@ -333,6 +339,10 @@ class Receiver:
 
     def move_pip(self) -> None:
         self.model.move_pip()
+
+    def mute_sound(self, muted: bool) -> None:
+        self.model.set_sound_muted(muted)
+        logger.info("room sound %s", "muted" if muted else "on")
 
     def change_settings(
         self,
@@ -441,6 +451,8 @@ class Receiver:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.speaker is not None:
+            self.speaker.close()
         if self._server is not None:
             await self._server.aclose()
         for writer in self._writers:

@@ -271,6 +271,7 @@ class _TileGrid(QWidget):
         self._spotlight = model.spotlit is not None
         for index, tile in enumerate(self.tiles):
             tile.set_note(note if index == 0 else "")
+            tile.set_audible(tile.share.share_id == model.audible)
         self._lay_out()
 
     def release(self) -> None:
@@ -492,6 +493,8 @@ class RoomWindow(QWidget):
             self._actions.spotlight(None)  # back to the grid
         elif event.key() == Qt.Key.Key_C:
             self._actions.move_pip()
+        elif event.key() == Qt.Key.Key_M:
+            self._actions.mute_sound(not self._model.sound_muted)
         elif event.key() == Qt.Key.Key_Escape:
             # Someone leaning on a keyboard must not take the room display down or out of full screen.
             event.accept()

@@ -53,6 +53,7 @@ _CAPTION_BACKGROUND = QColor(28, 32, 38)
 _CAPTION_TEXT = QColor(245, 247, 250)
 _NUMBER_BACKGROUND = QColor(255, 209, 102)
 _PAUSED_BACKGROUND = QColor(214, 69, 65)
+_SOUND_BACKGROUND = QColor(46, 125, 50)
 _PIP_BORDER = QColor(230, 230, 230)
 _WAITING_TEXT = QColor(150, 156, 165)
 
@@ -160,6 +161,10 @@ class ShareTile(QWidget):
         self._name_label.setObjectName("senderName")
         self._paused_label = _badge(self.caption, "pausedBadge", _PAUSED_BACKGROUND, _CAPTION_TEXT)
         self._paused_label.setText("Paused")
+        self._sound_label = _badge(self.caption, "soundBadge", _SOUND_BACKGROUND, _CAPTION_TEXT)
+        self._sound_label.setText("Sound")
+        self._sound_label.setToolTip("The room plays this share's sound (M mutes it)")
+        self._audible = False
         self._note_label = QLabel(self.caption)
         self._note_label.setObjectName("roomNote")
         self.drop_button = QToolButton(self.caption)
@@ -172,6 +177,7 @@ class ShareTile(QWidget):
         row.addWidget(self._number_label)
         row.addWidget(self._name_label)
         row.addWidget(self._paused_label)
+        row.addWidget(self._sound_label)
         row.addStretch(1)
         row.addWidget(self._note_label)
         row.addWidget(self.drop_button)
@@ -192,6 +198,16 @@ class ShareTile(QWidget):
     @property
     def number(self) -> int:
         return self._number
+
+    def set_audible(self, audible: bool) -> None:
+        """Whether the room plays this share's sound (a "Sound" badge in the caption)."""
+        if audible != self._audible:
+            self._audible = audible
+            self._show_caption()
+
+    @property
+    def audible(self) -> bool:
+        return self._audible
 
     def set_share(self, share: ShareView, *, number: int, pip_corner: PipCorner) -> None:
         """Follow a new ``ShareView`` object for the same share (whichever tracks it has now), its number
@@ -419,7 +435,13 @@ class ShareTile(QWidget):
         if layout is not None:
             layout.setContentsMargins(pad, 0, pad, 0)
             layout.setSpacing(pad * 2)
-        for label in (self._number_label, self._name_label, self._paused_label, self._note_label):
+        for label in (
+            self._number_label,
+            self._name_label,
+            self._paused_label,
+            self._sound_label,
+            self._note_label,
+        ):
             label.setFont(font)
         self.drop_button.setFont(font)
         self._number_label.setText(str(self._number))
@@ -430,10 +452,15 @@ class ShareTile(QWidget):
         self._paused_label.setContentsMargins(pad, 0, pad, 0)
         self._paused_label.setFixedHeight(max(1, height - pad))
         self._paused_label.setVisible(self._share.paused)
+        self._sound_label.setContentsMargins(pad, 0, pad, 0)
+        self._sound_label.setFixedHeight(max(1, height - pad))
+        self._sound_label.setVisible(self._audible)
         name = self._share.sender_name
         taken = self._number_label.width() + self.drop_button.sizeHint().width() + 8 * pad
         if self._share.paused:
             taken += self._paused_label.sizeHint().width()
+        if self._audible:
+            taken += self._sound_label.sizeHint().width()
         if self._note_label.text():
             taken += QFontMetrics(font).horizontalAdvance(self._note_label.text())
         room = max(1, self.width() - taken)

@@ -94,6 +94,11 @@ class RecordingActions:
         if self.model is not None:
             self.model.move_pip()
 
+    def mute_sound(self, muted: bool) -> None:
+        self.layout.append(("mute", muted))
+        if self.model is not None:
+            self.model.set_sound_muted(muted)
+
     def change_settings(
         self,
         password: str,

@@ -740,3 +740,23 @@ def test_a_notice_shows_over_the_shares_while_the_model_has_one(
     assert text in visible_texts(window)
     model.set_notice(None)
     assert text not in visible_texts(window)
+
+
+def test_the_audible_share_wears_a_sound_badge_and_m_mutes_the_room(
+    make_window: MakeWindow, model: RoomModel, qtbot: QtBot
+) -> None:
+    window = make_window(model, actions=RecordingActions(model))
+    model.add_share(make_share("a", "Ada", screen=RED))
+    model.add_share(make_share("b", "Brian", screen=GREEN))
+    model.set_sound("b", True)  # only Brian shares sound: Brian is heard
+    assert [t.audible for t in window.tiles] == [False, True]
+    assert "Sound" in visible_texts(window)
+    model.set_sound("a", True)
+    model.set_spotlight("a")  # the spotlit share is the one heard
+    assert {t.share.share_id: t.audible for t in window.tiles} == {"a": True, "b": False}
+
+    qtbot.keyClick(window, Qt.Key.Key_M)
+    assert model.sound_muted and model.audible is None
+    assert not any(t.audible for t in window.tiles) and "Sound" not in visible_texts(window)
+    qtbot.keyClick(window, Qt.Key.Key_M)
+    assert not model.sound_muted and model.audible == "a"

@@ -1,0 +1,77 @@
+"""The receiving end of a share's sound: drains its remote audio track, plays it while the share is audible.
+
+Every share's sound is decoded (aiortc's receiver keeps going only while its track is read), but only the
+audible share's reaches the room's :class:`~coalesce_receiver.services.speaker.RoomSpeaker`: the room
+plays one share's sound at a time. Frames that are not 48 kHz stereo ``s16`` (another peer's Opus
+decoder settings) are resampled; anything else a peer could send in an audio section is dropped with one
+rate-limited line, and the share's picture goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import av
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from coalesce_common.logutil import RateLimitedLog
+from coalesce_receiver.services.speaker import CHANNELS, SAMPLE_RATE, RoomSpeaker
+
+logger = logging.getLogger(__name__)
+
+
+class SoundSink:
+    """Consumes a remote audio track; feeds ``speaker`` while ``audible()`` says this share is heard
+    (``None``: drains it unheard)."""
+
+    def __init__(
+        self, track: MediaStreamTrack, speaker: RoomSpeaker | None, audible: Callable[[], bool]
+    ) -> None:
+        self.track = track
+        self.frames = 0
+        """Audio frames decoded so far."""
+        self.ended = asyncio.Event()
+        self._speaker = speaker
+        self._audible = audible
+        self._was_audible = False
+        self._resampler = av.AudioResampler(format="s16", layout="stereo", rate=SAMPLE_RATE)
+        self._log = RateLimitedLog(logger)
+
+    async def run(self) -> None:
+        """Receive frames until the track ends; never raises for what the peer sends."""
+        try:
+            while True:
+                try:
+                    frame = await self.track.recv()
+                except MediaStreamError:
+                    break
+                if not isinstance(frame, av.AudioFrame):
+                    self._log.warning("not-audio", "dropping a non-audio frame on a share's sound")
+                    continue
+                self.frames += 1
+                self._play(frame)
+        finally:
+            if self._was_audible and self._speaker is not None:
+                self._speaker.flush()
+            self.ended.set()
+
+    def _play(self, frame: av.AudioFrame) -> None:
+        if self._speaker is None:
+            return
+        audible = self._audible()
+        if audible != self._was_audible:
+            self._speaker.flush()  # the room switched to (or away from) this share: no stale sound
+            self._was_audible = audible
+        if not audible:
+            return
+        try:
+            layout_ok = len(frame.layout.channels) == CHANNELS
+            if frame.format.name == "s16" and frame.sample_rate == SAMPLE_RATE and layout_ok:
+                self._speaker.feed(frame.to_ndarray())
+                return
+            for resampled in self._resampler.resample(frame):
+                self._speaker.feed(resampled.to_ndarray())
+        except (ValueError, av.FFmpegError) as exc:
+            self._log.warning("bad-sound", "dropping a share's sound frame that cannot be played: %s", exc)

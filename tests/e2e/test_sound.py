@@ -1,0 +1,147 @@
+"""Shared sound end to end: what the sender's computer plays reaches the room's output, on loopback.
+
+A private PulseAudio server (``coalesce_testing.pulse``) has a null sink per sender and one for the room.
+A tone played into a sender's sink is what that sender's computer "plays"; the room plays to its own
+sink, whose monitor the test records with ``parec`` and looks at through an FFT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from coalesce_client.services.share import Share, ShareOptions, ShareTarget
+from coalesce_common.errors import SoundUnavailable
+from coalesce_receiver.services.receiver import Receiver
+from coalesce_testing.pulse import SINKS, PulseServer, tone_strength, write_tone
+from coalesce_testing.waiting import until
+from tests.e2e.conftest import ReceiverFactory, eventually
+
+TONE_A, TONE_B = 997.0, 1499.0
+
+
+@pytest.fixture
+async def tones(pulse: PulseServer, tmp_path: Path) -> AsyncIterator[None]:
+    """A 997 Hz tone playing into sink ``alpha`` and a 1499 Hz one into ``beta``, for the whole test."""
+    players = []
+    for sink, hertz in (("alpha", TONE_A), ("beta", TONE_B)):
+        wav = await asyncio.to_thread(write_tone, tmp_path / f"{sink}.wav", hertz, 60.0)
+        players.append(
+            await asyncio.create_subprocess_exec(
+                "paplay", f"--device={sink}", str(wav), env=pulse.env(), stderr=asyncio.subprocess.DEVNULL
+            )
+        )
+    try:
+        yield
+    finally:
+        for player in players:
+            if player.returncode is None:
+                player.send_signal(signal.SIGTERM)
+            await player.wait()
+
+
+async def record_room(pulse: PulseServer, seconds: float) -> np.ndarray:
+    """``seconds`` of what the room's output plays (mono, 48 kHz), from its sink's monitor."""
+    recorder = await asyncio.create_subprocess_exec(
+        *("parec", "--device=room.monitor", "--raw", "--format=s16le", "--rate=48000", "--channels=1"),
+        "--latency-msec=20",
+        stdout=asyncio.subprocess.PIPE,
+        env=pulse.env(),
+    )
+    assert recorder.stdout is not None
+    try:
+        data = await asyncio.wait_for(recorder.stdout.readexactly(int(48_000 * seconds) * 2), seconds + 10)
+    finally:
+        recorder.kill()
+        await recorder.wait()
+    return np.frombuffer(data, dtype=np.int16)
+
+
+def sound_share(receiver: Receiver, video: Path, name: str, sink: str) -> Share:
+    options = ShareOptions(
+        sender_name=name, screen=None, camera=str(video), sound=True, sound_device=SINKS[sink]
+    )
+    return Share(ShareTarget("127.0.0.1", receiver.port), options)
+
+
+async def heard(pulse: PulseServer, hertz: float) -> float:
+    """How far (dB) ``hertz`` stands above the rest of what the room plays, over half a second; negative
+    when another frequency is the loudest."""
+    peak, snr = tone_strength(await record_room(pulse, 0.5), hertz)
+    return snr if abs(peak - hertz) <= 10 else -abs(snr)
+
+
+async def steadily_heard(pulse: PulseServer, hertz: float, timeout: float = 20.0) -> None:
+    """Wait until the room plays ``hertz`` (peak within 10 Hz, 20 dB above the rest) in two half-second
+    recordings in a row: the first second or two after a share starts or the room switches may hold a gap
+    (measured: up to 60 ms, while a second share's video starts in this same process) or the sound from
+    before."""
+    strengths: list[float] = []
+    async with asyncio.timeout(timeout):
+        while len(strengths) < 2 or min(strengths[-2:]) <= 20:
+            strengths.append(await heard(pulse, hertz))
+    assert min(strengths[-2:]) > 20, strengths
+
+
+async def test_the_senders_sound_is_played_at_the_room_and_stops_when_turned_off(
+    pulse: PulseServer, tones: None, make_receiver: ReceiverFactory, video_file: Callable[..., Path]
+) -> None:
+    receiver = await make_receiver(sound_output=SINKS["room"])
+    async with sound_share(receiver, video_file(), "Ada", "alpha") as ada:
+        assert ada.sound and ada.sound_problem is None
+        await until(receiver.model, lambda: receiver.model.audible is not None, "Ada's sound is heard")
+        speaker = receiver.speaker
+        assert speaker is not None
+        await eventually(lambda: speaker.played >= 25, 20, "half a second of Ada's sound played")
+        await steadily_heard(pulse, TONE_A)  # Ada's 997 Hz tone at the room's output
+
+        await ada.set_sound(False)  # mid-share: silence at the room, the picture goes on
+        await until(receiver.model, lambda: receiver.model.audible is None, "the room hears nothing")
+        played = speaker.played
+        after = await record_room(pulse, 1.0)  # what was buffered plays out (160 ms at most), then silence
+        quiet = after[len(after) // 2 :]
+        assert np.sqrt(np.mean(quiet.astype(np.float64) ** 2)) < 30  # against ~11,000 for the tone
+        assert speaker.played - played <= 10  # a buffer's worth at most, then nothing
+        assert ada.state.value == "sharing" and [s.sender_name for s in receiver.model.shares] == ["Ada"]
+
+        await ada.set_sound(True)  # and back, without a new share
+        await until(receiver.model, lambda: receiver.model.audible is not None, "heard again")
+        await eventually(lambda: speaker.played >= played + 25, 20, "the sound plays again")
+
+
+async def test_with_two_shares_only_the_spotlit_one_is_heard(
+    pulse: PulseServer, tones: None, make_receiver: ReceiverFactory, video_file: Callable[..., Path]
+) -> None:
+    receiver = await make_receiver(sound_output=SINKS["room"])
+    video = video_file()
+    async with sound_share(receiver, video, "Ada", "alpha"), sound_share(receiver, video, "Bo", "beta"):
+        ada_id, bo_id = (share.share_id for share in receiver.model.shares)
+        await until(receiver.model, lambda: receiver.model.audible == ada_id, "the first share is heard")
+        await steadily_heard(pulse, TONE_A)  # Ada's share came first
+        assert await heard(pulse, TONE_B) < 0  # and not Bo's
+
+        receiver.spotlight(bo_id)
+        assert receiver.model.audible == bo_id
+        await steadily_heard(pulse, TONE_B)  # Bo's, once Bo is spotlit
+        assert await heard(pulse, TONE_A) < 0
+
+
+async def test_a_sound_output_that_does_not_exist_is_said_and_the_share_goes_on(
+    pulse: PulseServer, make_receiver: ReceiverFactory, video_file: Callable[..., Path]
+) -> None:
+    receiver = await make_receiver()
+    options = ShareOptions(
+        sender_name="Ada", screen=None, camera=str(video_file()), sound=True, sound_device="Nowhere"
+    )
+    async with Share(ShareTarget("127.0.0.1", receiver.port), options) as ada:
+        assert not ada.sound
+        assert ada.sound_problem is not None and "'Nowhere'" in ada.sound_problem
+        assert "check that it exists" in ada.sound_problem and "without it" in ada.sound_problem
+        with pytest.raises(SoundUnavailable):
+            await ada.set_sound(True)
+        assert ada.state.value == "sharing" and receiver.model.audible is None
