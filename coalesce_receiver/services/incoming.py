@@ -418,7 +418,7 @@ class IncomingShare:
         if not wanted:
             self._log.warning(
                 f"{self._source}:stray-audio",
-                "share from %s: ignoring a %s section offered as %r",
+                "share from %s: ignoring an unexpected %s section offered as %r",
                 self._source,
                 track.kind,
                 kind,

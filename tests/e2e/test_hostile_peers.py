@@ -14,12 +14,17 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from aiortc import RTCSessionDescription
+from aiortc.mediastreams import AudioStreamTrack
 
 from coalesce_client.services.share import Share, ShareOptions, ShareTarget
 from coalesce_common import PROTOCOL_VERSION
+from coalesce_common.media.peer import new_peer_connection
 from coalesce_common.protocol import (
+    Answer,
     Challenge,
     Hello,
+    MediaState,
     Offer,
     Pair,
     Role,
@@ -29,9 +34,11 @@ from coalesce_common.protocol import (
 )
 from coalesce_common.protocol.pairing import SenderPairing
 from coalesce_common.signaling.memory import channel_pair
+from coalesce_receiver.models.room import ShareView
 from coalesce_receiver.services.receiver import Receiver
 from coalesce_receiver.services.sink import TrackSink
-from tests.e2e.conftest import ReceiverFactory
+from coalesce_testing.waiting import until
+from tests.e2e.conftest import ReceiverFactory, eventually
 from tests.e2e.test_security import raw_exchange
 from tests.protocol.test_hostile_input import bad_elements
 
@@ -118,3 +125,49 @@ async def test_a_garbage_media_line_from_a_paired_sender_is_bad_sdp(
     no_tracebacks(caplog)
     assert [s.sender_name for s in receiver.model.shares] == ["Good"]
     await good_share_streams(receiver)
+
+
+async def test_audio_sections_not_asked_for_are_drained_unheard_and_the_video_goes_on(
+    room_with_a_good_share: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="coalesce_receiver")
+    receiver = room_with_a_good_share
+    sender_end, receiver_end = channel_pair(tls_fingerprint="AA:BB")
+    serving = asyncio.ensure_future(receiver.serve(receiver_end))
+    session = SignalingSession(Role.SENDER)
+    await sender_end.send(session.send(Hello(v=PROTOCOL_VERSION, sender_name="Odd", sender_id="o")))
+    challenge = session.receive(await sender_end.recv())
+    assert isinstance(challenge, Challenge)
+    pair, key = SenderPairing(PIN).finish(challenge.spake, sender_end.tls_fingerprint)
+    await sender_end.send(session.send(pair))
+    assert isinstance(session.receive(await sender_end.recv()), Welcome)
+    pc = new_peer_connection(None)
+    try:
+        for _ in range(2):  # two audio sections: one claims to be the camera, one the sound
+            pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        sdp = pc.localDescription.sdp
+        tracks = {"0": "camera", "1": "sound"}
+        await sender_end.send(session.send(Offer(sdp=sdp, tracks=tracks, mac=key.offer_mac(sdp))))
+        answer = session.receive(await sender_end.recv())
+        assert isinstance(answer, Answer)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer.sdp, type="answer"))
+        await sender_end.send(session.send(MediaState(screen=False, camera=True, sound=True)))
+        odd = await until_share(receiver, "Odd")
+        await eventually(lambda: odd.sound, 10, "the real sound section is taken as sound")
+        assert "camera" not in odd.tracks  # an audio section is never shown as a picture
+        ignored = [r.getMessage() for r in caplog.records if "unexpected audio section" in r.getMessage()]
+        assert ignored == [
+            "share from memory-sender: ignoring an unexpected audio section offered as 'camera'"
+        ]
+        await good_share_streams(receiver)
+    finally:
+        await pc.close()
+        await sender_end.aclose()
+        await asyncio.wait_for(serving, 10)
+    no_tracebacks(caplog)
+
+
+async def until_share(receiver: Receiver, name: str) -> ShareView:
+    await until(receiver.model, lambda: any(s.sender_name == name for s in receiver.model.shares), name)
+    return next(s for s in receiver.model.shares if s.sender_name == name)
