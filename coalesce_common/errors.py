@@ -23,6 +23,7 @@ code that raises them, and every one is listed below (``tests/test_error_tree.py
     │       ├── ModeratorDeclined        the room's moderator said no
     │       └── NoModerator              asked to moderate a room without a moderator PIN
     ├── MediaError               capture, encoding or the media connection failed
+    │   ├── SoundUnavailable         this computer's sound cannot be captured; shares go on without it
     │   └── UnsupportedLibraryVersion  (media.aiortc_patches) an aiortc/aioice our patches do not know
     ├── DiscoveryError           mDNS could not find what was asked for
     ├── ProxySettingsError       (net.proxy) the proxy settings or PAC file cannot be used

@@ -401,6 +401,9 @@ class _StillRoom:
     def mute_sound(self, muted: bool) -> None:
         pass
 
+    def set_sound_volume(self, volume: float) -> None:
+        pass
+
     def change_settings(
         self,
         password: str,

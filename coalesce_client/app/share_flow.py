@@ -165,6 +165,12 @@ class ShareFlow:
         if session.phase is SharePhase.SHARING and share is not None:
             self._scheduler.spawn(self._send_sound(share, sound), "sound")
 
+    def set_sound_volume(self, volume: float) -> None:
+        """How loud the shared sound goes to the room (the room has its own volume too)."""
+        self._session.set_sound_volume(volume)
+        if self._share is not None:
+            self._share.set_sound_volume(self._session.sound_volume)
+
     async def _send_sound(self, share: Share, sound: bool) -> None:
         try:
             await share.set_sound(sound)
@@ -400,6 +406,8 @@ class ShareFlow:
             share = lan_share_of(handle)
             if share is not None and session.sound:
                 session.set_sound(share.sound, share.sound_problem)
+            if share is not None:
+                share.set_sound_volume(session.sound_volume)
             session.started(share.receiver_name if share is not None else destination.label)
             return handle
 

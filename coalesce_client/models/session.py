@@ -132,6 +132,8 @@ class ShareSession(Observable):
         """Share this computer's sound: off until the user turns it on, and off again when a share ends."""
         self.sound_problem: str | None = None
         """Why the sound asked for is not shared (``None``: it is, or it was not asked for)."""
+        self.sound_volume = 1.0
+        """How loud the shared sound is sent, 0 to 1."""
 
     @property
     def active(self) -> bool:
@@ -267,6 +269,12 @@ class ShareSession(Observable):
         """Whether the sound is (to be) shared, and why not when it was asked for but cannot be."""
         if (sound, problem) != (self.sound, self.sound_problem):
             self.sound, self.sound_problem = sound, problem
+            self._changed()
+
+    def set_sound_volume(self, volume: float) -> None:
+        volume = min(1.0, max(0.0, volume))
+        if volume != self.sound_volume:
+            self.sound_volume = volume
             self._changed()
 
     def set_room(self, room: RoomState) -> None:

@@ -324,6 +324,10 @@ class Share:
                 self._sound_sender.replaceTrack(self._sound if self._sound_shared else None)
             await self._announce_media()
 
+    def set_sound_volume(self, volume: float) -> None:
+        """How loud this share's sound is, 0 to 1, before it is sent (the room's own volume comes after)."""
+        self._sound.volume = min(1.0, max(0.0, volume))
+
     def watch_room(
         self, on_room: Callable[[RoomState], None] | None, on_refused: Callable[[str], None] | None = None
     ) -> None:

@@ -64,6 +64,9 @@ class SenderController:
     def choose_sound(self, sound: bool) -> None:
         self.core.share.choose_sound(sound)
 
+    def set_sound_volume(self, volume: float) -> None:
+        self.core.share.set_sound_volume(volume)
+
     def control_room(self, command: RoomCommand, tile: int = 0, other: int = 0) -> None:
         self.core.share.control_room(command, tile, other)
 

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSizePolicy,
+    QSlider,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -90,7 +91,16 @@ class SharingPage(QWidget):
             "Share my computer's &sound (what it plays, not the microphone)", screens
         )
         self.sound_check.setObjectName("sound-check")
-        screens_layout.addWidget(self.sound_check)
+        sound_row = QHBoxLayout()
+        sound_row.addWidget(self.sound_check, 1)
+        self.sound_volume = QSlider(Qt.Orientation.Horizontal, screens)
+        self.sound_volume.setObjectName("sound-volume")
+        self.sound_volume.setAccessibleName("Volume of the shared sound")
+        self.sound_volume.setToolTip("How loud your computer's sound is sent to the room")
+        self.sound_volume.setRange(0, 100)
+        self.sound_volume.setMaximumWidth(line_height(self, 8))
+        sound_row.addWidget(self.sound_volume)
+        screens_layout.addLayout(sound_row)
         self.sound_status = QLabel(screens)
         self.sound_status.setObjectName("sound-status")
         self.sound_status.setWordWrap(True)
@@ -134,6 +144,7 @@ class SharingPage(QWidget):
         self.screen_group.idClicked.connect(self._screen_clicked)
         self.camera_check.toggled.connect(self._camera_changed)
         self.sound_check.toggled.connect(controller.choose_sound)
+        self.sound_volume.valueChanged.connect(lambda value: controller.set_sound_volume(value / 100))
         self.camera_combo.activated.connect(self._camera_changed)
         self.pause_button.toggled.connect(controller.set_paused)
         self.stop_button.clicked.connect(controller.stop)
@@ -203,8 +214,10 @@ class SharingPage(QWidget):
         if chosen is not None:
             chosen.setChecked(True)
         self.no_screen_button.setEnabled(media.camera is not None or media.screen is None)
-        with _blocked(self.sound_check):
+        with _blocked(self.sound_check, self.sound_volume):
             self.sound_check.setChecked(session.sound)
+            self.sound_volume.setValue(round(session.sound_volume * 100))
+            self.sound_volume.setEnabled(session.sound and session.phase is SharePhase.SHARING)
         if session.sound_problem:
             self.sound_status.setText(session.sound_problem)
         elif session.sound and session.phase is SharePhase.SHARING:

@@ -147,6 +147,8 @@ class SoundTrack(MediaStreamTrack):
         self._silence = np.zeros((1, BLOCK * CHANNELS), dtype=np.int16)
         self.silent = 0
         """Frames sent as silence because the capture had nothing yet (or none is attached)."""
+        self.volume = 1.0
+        """The gain put on the captured sound before it is encoded, 0 to 1 (the sender's volume)."""
 
     @property
     def capture(self) -> SystemSound | None:
@@ -169,6 +171,8 @@ class SoundTrack(MediaStreamTrack):
         if (wait := self._start + number * BLOCK_S - now) > 0:
             await asyncio.sleep(wait)  # pacing: one frame per 20 ms of wall clock
         block = self._capture.take() if self._capture is not None else None
+        if block is not None and self.volume < 1.0:
+            block = (block.astype(np.float32) * max(0.0, self.volume)).astype(np.int16)
         samples = block.reshape(1, -1) if block is not None else self._silence
         if block is None:
             self.silent += 1

@@ -145,6 +145,10 @@ class RoomActions(Protocol):
         """Play no share's sound (``True``), or the audible share's again."""
         ...
 
+    def set_sound_volume(self, volume: float) -> None:
+        """The shared sound's volume at the room, 0 to 1."""
+        ...
+
     def change_settings(
         self,
         password: str,
@@ -213,6 +217,8 @@ class RoomModel:
         self.pip_corner = PipCorner.BOTTOM_RIGHT
         self.sound_muted = False
         """The room plays no share's sound (its controls' mute)."""
+        self.sound_volume = 1.0
+        """The shared sound's volume at the room, 0 to 1 (its controls' + and -)."""
         self._listeners: list[Listener] = []
 
     @property
@@ -256,6 +262,12 @@ class RoomModel:
     def set_sound_muted(self, muted: bool) -> None:
         if muted != self.sound_muted:
             self.sound_muted = muted
+            self._changed()
+
+    def set_sound_volume(self, volume: float) -> None:
+        volume = round(min(1.0, max(0.0, volume)), 2)
+        if volume != self.sound_volume:
+            self.sound_volume = volume
             self._changed()
 
     def number_of(self, share_id: str) -> int | None:

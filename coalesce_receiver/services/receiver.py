@@ -344,6 +344,11 @@ class Receiver:
         self.model.set_sound_muted(muted)
         logger.info("room sound %s", "muted" if muted else "on")
 
+    def set_sound_volume(self, volume: float) -> None:
+        self.model.set_sound_volume(volume)
+        if self.speaker is not None:
+            self.speaker.volume = self.model.sound_volume
+
     def change_settings(
         self,
         password: str,

@@ -37,6 +37,8 @@ _TEXT = QColor(245, 247, 250)
 _SECONDARY_TEXT = QColor(201, 209, 217)
 _PIN_TEXT = QColor(255, 209, 102)
 _MAX_ADDRESSES_SHOWN = 3
+VOLUME_STEP = 0.1
+"""How much the room's + and - keys change the shared sound's volume."""
 
 
 def format_endpoint(address: str, port: int) -> str:
@@ -271,7 +273,7 @@ class _TileGrid(QWidget):
         self._spotlight = model.spotlit is not None
         for index, tile in enumerate(self.tiles):
             tile.set_note(note if index == 0 else "")
-            tile.set_audible(tile.share.share_id == model.audible)
+            tile.set_audible(tile.share.share_id == model.audible, model.sound_volume)
         self._lay_out()
 
     def release(self) -> None:
@@ -495,6 +497,9 @@ class RoomWindow(QWidget):
             self._actions.move_pip()
         elif event.key() == Qt.Key.Key_M:
             self._actions.mute_sound(not self._model.sound_muted)
+        elif event.key() in (Qt.Key.Key_Plus, Qt.Key.Key_Equal, Qt.Key.Key_Minus):
+            step = -VOLUME_STEP if event.key() == Qt.Key.Key_Minus else VOLUME_STEP
+            self._actions.set_sound_volume(self._model.sound_volume + step)
         elif event.key() == Qt.Key.Key_Escape:
             # Someone leaning on a keyboard must not take the room display down or out of full screen.
             event.accept()

@@ -199,10 +199,13 @@ class ShareTile(QWidget):
     def number(self) -> int:
         return self._number
 
-    def set_audible(self, audible: bool) -> None:
-        """Whether the room plays this share's sound (a "Sound" badge in the caption)."""
-        if audible != self._audible:
+    def set_audible(self, audible: bool, volume: float = 1.0) -> None:
+        """Whether the room plays this share's sound, and how loud: a "Sound" badge in the caption, with
+        the volume when it is not full ("Sound 60 %")."""
+        text = "Sound" if volume >= 1.0 else f"Sound {round(volume * 100)} %"
+        if audible != self._audible or text != self._sound_label.text():
             self._audible = audible
+            self._sound_label.setText(text)
             self._show_caption()
 
     @property

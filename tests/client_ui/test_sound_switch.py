@@ -27,7 +27,11 @@ def test_sound_is_off_until_switched_on_and_can_be_switched_during_the_share(
     qtbot.waitUntil(lambda: receiver.model.audible is not None, timeout=WAIT_MS)
     assert page.sound_status.isVisible()
     assert page.sound_status.text().endswith("Your computer's sound is shared with the room.")
+    assert page.sound_volume.isEnabled() and page.sound_volume.value() == 100
+    page.sound_volume.setValue(40)
+    assert app.models.session.sound_volume == 0.4
 
     qtbot.mouseClick(page.sound_check, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: receiver.model.audible is None, timeout=WAIT_MS)
     assert not page.sound_status.isVisible() and app.models.session.phase.value == "sharing"
+    assert not page.sound_volume.isEnabled()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +69,17 @@ def sound_share(receiver: Receiver, video: Path, name: str, sink: str) -> Share:
     return Share(ShareTarget("127.0.0.1", receiver.port), options)
 
 
+def rms(samples: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(samples.astype(np.float64) ** 2)))
+
+
+def volume_near(pulse: PulseServer, level: float) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return abs(rms(await record_room(pulse, 0.5)) - level) < 0.1 * level
+
+    return check
+
+
 async def heard(pulse: PulseServer, hertz: float) -> float:
     """How far (dB) ``hertz`` stands above the rest of what the room plays, over half a second; negative
     when another frequency is the loudest."""
@@ -99,13 +110,20 @@ async def test_the_senders_sound_is_played_at_the_room_and_stops_when_turned_off
         assert speaker is not None
         await eventually(lambda: speaker.played >= 25, 20, "half a second of Ada's sound played")
         await steadily_heard(pulse, TONE_A)  # Ada's 997 Hz tone at the room's output
+        full = rms(await record_room(pulse, 0.5))
+        receiver.set_sound_volume(0.5)  # the room's - key, five times
+        await eventually(volume_near(pulse, full / 2), 10, "half the level at half the volume")
+        receiver.set_sound_volume(1.0)
+        ada.set_sound_volume(0.5)  # the sender's own volume: the room plays it at half the level too
+        await eventually(volume_near(pulse, full / 2), 10, "half the level at the sender's half volume")
+        ada.set_sound_volume(1.0)
 
         await ada.set_sound(False)  # mid-share: silence at the room, the picture goes on
         await until(receiver.model, lambda: receiver.model.audible is None, "the room hears nothing")
         played = speaker.played
         after = await record_room(pulse, 1.0)  # what was buffered plays out (160 ms at most), then silence
         quiet = after[len(after) // 2 :]
-        assert np.sqrt(np.mean(quiet.astype(np.float64) ** 2)) < 30  # against ~11,000 for the tone
+        assert rms(quiet) < 30  # against ~11,000 for the tone
         assert speaker.played - played <= 10  # a buffer's worth at most, then nothing
         assert ada.state.value == "sharing" and [s.sender_name for s in receiver.model.shares] == ["Ada"]
 

@@ -99,6 +99,11 @@ class RecordingActions:
         if self.model is not None:
             self.model.set_sound_muted(muted)
 
+    def set_sound_volume(self, volume: float) -> None:
+        self.layout.append(("volume", volume))
+        if self.model is not None:
+            self.model.set_sound_volume(volume)
+
     def change_settings(
         self,
         password: str,

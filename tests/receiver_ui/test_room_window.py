@@ -760,3 +760,9 @@ def test_the_audible_share_wears_a_sound_badge_and_m_mutes_the_room(
     assert not any(t.audible for t in window.tiles) and "Sound" not in visible_texts(window)
     qtbot.keyClick(window, Qt.Key.Key_M)
     assert not model.sound_muted and model.audible == "a"
+    for _ in range(3):
+        qtbot.keyClick(window, Qt.Key.Key_Minus)
+    assert model.sound_volume == 0.7 and "Sound 70 %" in visible_texts(window)
+    for _ in range(5):
+        qtbot.keyClick(window, Qt.Key.Key_Plus)
+    assert model.sound_volume == 1.0 and "Sound" in visible_texts(window)  # never above full
