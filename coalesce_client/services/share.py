@@ -320,6 +320,7 @@ class Share:
                     raise SoundUnavailable(self.sound_problem)
             elif not on and (previous := self._sound.switch_capture(None)) is not None:
                 previous.close()
+                await asyncio.to_thread(previous.join, 2.0)
             if not self._paused and self._sound_sender is not None:
                 self._sound_sender.replaceTrack(self._sound if self._sound_shared else None)
             await self._announce_media()
@@ -594,6 +595,7 @@ class Share:
         previous = self._sound.switch_capture(capture)
         if previous is not None:
             previous.close()
+            await asyncio.to_thread(previous.join, 2.0)
 
     def _source(self, section: str) -> CaptureSource | None:
         track = self._tracks.get(section)
@@ -682,7 +684,10 @@ class Share:
         await asyncio.gather(*(source.aclose() for source in self.sources.values()))
         for track in tracks:
             track.stop()
+        capture = self._sound.capture
         self._sound.stop()  # its capture thread ends after its current 20 ms read
+        if capture is not None:
+            await asyncio.to_thread(capture.join, 2.0)
         if self._pc is not None:
             await self._pc.close()
         if self._channel is not None:

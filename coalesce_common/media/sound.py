@@ -111,6 +111,12 @@ class SystemSound:
     def close(self) -> None:
         self._stop.set()
 
+    def join(self, timeout: float) -> None:
+        """Wait for the capture thread to have closed its stream (blocking: call it off the event loop).
+        The sound library aborts the process if a stream is still open when the interpreter exits."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()

@@ -458,6 +458,7 @@ class Receiver:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self.speaker is not None:
             self.speaker.close()
+            await asyncio.to_thread(self.speaker.join, 2.0)
         if self._server is not None:
             await self._server.aclose()
         for writer in self._writers:

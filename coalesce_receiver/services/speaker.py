@@ -79,6 +79,12 @@ class RoomSpeaker:
         self._stop.set()
         self._wake.set()
 
+    def join(self, timeout: float) -> None:
+        """Wait for the thread to have closed its output (blocking: call it off the event loop). The sound
+        library aborts the process if it is still playing when the interpreter exits."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
     def _run(self) -> None:
         try:
             soundcard: Any = importlib.import_module("soundcard")
