@@ -32,8 +32,8 @@ from coalesce_common.protocol import (
     Welcome,
     encode,
 )
-from coalesce_common.protocol.pairing import SenderPairing
-from coalesce_common.signaling.memory import channel_pair
+from coalesce_common.protocol.pairing import PairingKey, SenderPairing
+from coalesce_common.signaling.memory import MemoryChannel, channel_pair
 from coalesce_receiver.models.room import ShareView
 from coalesce_receiver.services.receiver import Receiver
 from coalesce_receiver.services.sink import TrackSink
@@ -100,6 +100,22 @@ async def test_a_bad_spake2_element_is_a_bad_pairing(
     await good_share_streams(room_with_a_good_share)
 
 
+async def paired(
+    receiver: Receiver, name: str
+) -> tuple[MemoryChannel, SignalingSession, PairingKey, asyncio.Future[object]]:
+    """A hand-driven sender, paired with the right PIN over an in-memory channel the receiver serves."""
+    sender_end, receiver_end = channel_pair(tls_fingerprint="AA:BB")
+    serving = asyncio.ensure_future(receiver.serve(receiver_end))
+    session = SignalingSession(Role.SENDER)
+    await sender_end.send(session.send(Hello(v=PROTOCOL_VERSION, sender_name=name, sender_id=name.lower())))
+    challenge = session.receive(await sender_end.recv())
+    assert isinstance(challenge, Challenge)
+    pair, key = SenderPairing(PIN).finish(challenge.spake, sender_end.tls_fingerprint)
+    await sender_end.send(session.send(pair))
+    assert isinstance(session.receive(await sender_end.recv()), Welcome)  # paired with the right PIN
+    return sender_end, session, key, serving
+
+
 @pytest.mark.parametrize(
     "media", ["m=garbage", "m=video x UDP/TLS/RTP/SAVPF 96", "m=video 9 UDP/TLS/RTP/SAVPF\r\na=mid:0"]
 )
@@ -108,15 +124,7 @@ async def test_a_garbage_media_line_from_a_paired_sender_is_bad_sdp(
 ) -> None:
     caplog.set_level(logging.INFO, logger="coalesce_receiver")
     receiver = room_with_a_good_share
-    sender_end, receiver_end = channel_pair(tls_fingerprint="AA:BB")
-    serving = asyncio.ensure_future(receiver.serve(receiver_end))
-    session = SignalingSession(Role.SENDER)
-    await sender_end.send(session.send(Hello(v=PROTOCOL_VERSION, sender_name="Paired", sender_id="p")))
-    challenge = session.receive(await sender_end.recv())
-    assert isinstance(challenge, Challenge)
-    pair, key = SenderPairing(PIN).finish(challenge.spake, sender_end.tls_fingerprint)
-    await sender_end.send(session.send(pair))
-    assert isinstance(session.receive(await sender_end.recv()), Welcome)  # paired with the right PIN
+    sender_end, session, key, serving = await paired(receiver, "Paired")
     sdp = f"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n{DTLS}\r\n{media}\r\n"
     await sender_end.send(session.send(Offer(sdp=sdp, tracks={"0": "screen"}, mac=key.offer_mac(sdp))))
     reply = json.loads(await sender_end.recv())
@@ -132,15 +140,7 @@ async def test_audio_sections_not_asked_for_are_drained_unheard_and_the_video_go
 ) -> None:
     caplog.set_level(logging.INFO, logger="coalesce_receiver")
     receiver = room_with_a_good_share
-    sender_end, receiver_end = channel_pair(tls_fingerprint="AA:BB")
-    serving = asyncio.ensure_future(receiver.serve(receiver_end))
-    session = SignalingSession(Role.SENDER)
-    await sender_end.send(session.send(Hello(v=PROTOCOL_VERSION, sender_name="Odd", sender_id="o")))
-    challenge = session.receive(await sender_end.recv())
-    assert isinstance(challenge, Challenge)
-    pair, key = SenderPairing(PIN).finish(challenge.spake, sender_end.tls_fingerprint)
-    await sender_end.send(session.send(pair))
-    assert isinstance(session.receive(await sender_end.recv()), Welcome)
+    sender_end, session, key, serving = await paired(receiver, "Odd")
     pc = new_peer_connection(None)
     try:
         for _ in range(2):  # two audio sections: one claims to be the camera, one the sound
