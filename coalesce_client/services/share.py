@@ -314,7 +314,7 @@ class Share:
             self.options = dataclasses.replace(self.options, sound=on)
             if self._pc is None:
                 return
-            if on and not self._sound_shared:
+            if on and not self.sound:
                 await self._open_sound()
                 if self.sound_problem is not None:
                     raise SoundUnavailable(self.sound_problem)
@@ -322,7 +322,7 @@ class Share:
                 previous.close()
                 await asyncio.to_thread(previous.join, 2.0)
             if not self._paused and self._sound_sender is not None:
-                self._sound_sender.replaceTrack(self._sound if self._sound_shared else None)
+                self._sound_sender.replaceTrack(self._sound if self.sound else None)
             await self._announce_media()
 
     def set_sound_volume(self, volume: float) -> None:
@@ -449,7 +449,7 @@ class Share:
             prefer_codec(transceiver, mime=self.options.codec)
             self._senders[section] = transceiver.sender
             transceivers.append((section, transceiver))
-        sound = pc.addTransceiver(self._sound if self._sound_shared else "audio", direction="sendonly")
+        sound = pc.addTransceiver(self._sound if self.sound else "audio", direction="sendonly")
         self._sound_sender = sound.sender
         transceivers.append((SOUND, sound))
         connected = asyncio.Event()
@@ -572,16 +572,12 @@ class Share:
         for section, sender in self._senders.items():
             sender.replaceTrack(self._tracks.get(section))
         if self._sound_sender is not None:
-            self._sound_sender.replaceTrack(self._sound if self._sound_shared else None)
-
-    @property
-    def _sound_shared(self) -> bool:
-        return self._sound.capture is not None
+            self._sound_sender.replaceTrack(self._sound if self.sound else None)
 
     @property
     def sound(self) -> bool:
         """Whether this computer's sound is being shared."""
-        return self._sound_shared
+        return self._sound.capture is not None
 
     async def _open_sound(self) -> None:
         """Start capturing the sound; when that cannot be done, say why in :attr:`sound_problem`."""
@@ -627,7 +623,7 @@ class Share:
                     screen=self._source(SCREEN) is not None,
                     camera=self._source(CAMERA) is not None,
                     paused=self._paused,
-                    sound=self._sound_shared,
+                    sound=self.sound,
                 )
             )
 

@@ -83,6 +83,17 @@ class _Refused(Exception):
     """Pairing was answered with ``denied``; the session ends without an error message."""
 
 
+def show_briefly(model: RoomModel, notice: str) -> None:
+    """Put ``notice`` over the shares for :data:`ROOM_FULL_NOTICE_S` (unless another replaces it)."""
+    model.set_notice(notice)
+
+    def clear() -> None:
+        if model.notice == notice:
+            model.set_notice(None)
+
+    asyncio.get_running_loop().call_later(ROOM_FULL_NOTICE_S, clear)
+
+
 class IncomingShare:
     """Serves one sender's signaling channel from hello to bye."""
 
@@ -310,13 +321,7 @@ class IncomingShare:
             f"{sender_name or 'Someone'} wants to share, but the room already shows {self._max_shares} "
             f"share{'s' if self._max_shares != 1 else ''}: stop one (its ✕, or Ctrl+1…4) to make room."
         )
-        self._model.set_notice(notice)
-
-        def clear() -> None:
-            if self._model.notice == notice:
-                self._model.set_notice(None)
-
-        self._loop.call_later(ROOM_FULL_NOTICE_S, clear)
+        show_briefly(self._model, notice)
 
     async def _await_decision(self, decision: asyncio.Future[bool]) -> bool:
         """The moderator's answer (no answer in time is a no), or :class:`ChannelClosed` as soon as the

@@ -38,13 +38,7 @@ from coalesce_common.signaling.websocket import (
 from coalesce_common.tls import TlsIdentity, load_or_create_identity
 from coalesce_receiver.models.room import MAX_SHOWN_SHARES, JoinRequest, RoomModel, SettingsOutcome
 from coalesce_receiver.services import room_control
-from coalesce_receiver.services.incoming import (
-    ROOM_FULL_NOTICE_S,
-    IncomingShare,
-    SinkFactory,
-    peer_log,
-    safe_name,
-)
+from coalesce_receiver.services.incoming import IncomingShare, SinkFactory, peer_log, safe_name, show_briefly
 from coalesce_receiver.services.sink import SnapshotWriter, StatsWriter, TrackSink
 from coalesce_receiver.services.speaker import RoomSpeaker
 from coalesce_receiver.services.throttle import HelloThrottle, PinThrottle
@@ -316,10 +310,8 @@ class Receiver:
             return False
         finally:
             unsubscribe()
-        notice = f"{newcomer} took the place of {view.sender_name}'s share: the room was full."
-        self.model.set_notice(notice)
-        asyncio.get_running_loop().call_later(
-            ROOM_FULL_NOTICE_S, lambda: self.model.set_notice(None) if self.model.notice == notice else None
+        show_briefly(
+            self.model, f"{newcomer} took the place of {view.sender_name}'s share: the room was full."
         )
         return True
 
