@@ -404,6 +404,9 @@ class _StillRoom:
     def set_sound_volume(self, volume: float) -> None:
         pass
 
+    def listen_to(self, share_id: str | None) -> None:
+        pass
+
     def change_settings(
         self,
         password: str,

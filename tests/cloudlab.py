@@ -10,6 +10,7 @@ its own loop (pytest-asyncio) and talks to the cloud over real TLS sockets, as a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -143,18 +144,24 @@ class Box:
 @pytest.fixture
 async def box(admin: Admin, tmp_path: Path) -> AsyncIterator[Box]:
     """A headless box, enrolled and linked to the local cloud, with PIN 4821 and a meeting ID."""
+    async with linked_box(admin, tmp_path) as started:
+        yield started
+
+
+@contextlib.asynccontextmanager
+async def linked_box(admin: Admin, tmp_path: Path, **config: Any) -> AsyncIterator[Box]:
+    """:func:`box` with other :class:`ReceiverConfig` fields (``sound_output=...``)."""
     credentials = await admin.enroll("Cloud Room", "box")
-    receiver = Receiver(
-        ReceiverConfig(
-            name="Cloud Room",
-            pin="4821",
-            host="127.0.0.1",
-            port=0,
-            fallback_port=None,
-            data_dir=tmp_path / "box",
-            mdns=False,
-        )
-    )
+    fields: dict[str, Any] = {
+        "name": "Cloud Room",
+        "pin": "4821",
+        "host": "127.0.0.1",
+        "port": 0,
+        "fallback_port": None,
+        "data_dir": tmp_path / "box",
+        "mdns": False,
+    }
+    receiver = Receiver(ReceiverConfig(**(fields | config)))
     await receiver.start()
     link = CloudLink(receiver, credentials)
     try:

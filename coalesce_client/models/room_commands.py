@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from coalesce_common.protocol import RoomCommand, RoomState
 
 HELP = (
-    "Type: spotlight N, grid, swap N M, stop N (N: the number on a tile); yes or no for the oldest "
-    "sender waiting to share; room to see the room again."
+    "Type: spotlight N, grid, swap N M, stop N (N: the number on a tile); listen N to hear that share's "
+    "sound, mute, unmute; yes or no for the oldest sender waiting to share; room to see the room again."
 )
 
 
@@ -39,7 +39,12 @@ class ShowRoom:
 
 Command = Steer | Answer | ShowRoom
 
-_TILE_COMMANDS = {"spotlight": RoomCommand.SPOTLIGHT, "stop": RoomCommand.STOP}
+_TILE_COMMANDS = {
+    "spotlight": RoomCommand.SPOTLIGHT,
+    "stop": RoomCommand.STOP,
+    "listen": RoomCommand.LISTEN,
+}
+_PLAIN_COMMANDS = {"grid": RoomCommand.GRID, "mute": RoomCommand.MUTE, "unmute": RoomCommand.UNMUTE}
 _ANSWERS = {"yes": True, "y": True, "no": False, "n": False}
 
 
@@ -53,8 +58,8 @@ def parse_command(line: str) -> Command | str:
         return Answer(_ANSWERS[verb])
     if verb == "room" and not numbers:
         return ShowRoom()
-    if verb == "grid" and not numbers:
-        return Steer(RoomCommand.GRID)
+    if verb in _PLAIN_COMMANDS and not numbers:
+        return Steer(_PLAIN_COMMANDS[verb])
     tiles = [int(n) for n in numbers if n.isdigit() and 1 <= int(n) <= 4]
     if len(tiles) != len(numbers):
         return f"Tiles are numbered 1 to 4, as the room display shows them. {HELP}"
@@ -74,6 +79,10 @@ def describe_room(room_name: str, room: RoomState) -> str:
     line = f"{room_name}: {' · '.join(tiles) if tiles else 'no shares on screen'}"
     if room.spotlight:
         line += f", {room.spotlight} in the spotlight"
+    if room.muted:
+        line += ", sound muted"
+    elif room.audible:
+        line += f", the sound of {room.audible}"
     if room.queued:
         line += f", {room.queued} more connected (the room shows four)"
     if room.locked:

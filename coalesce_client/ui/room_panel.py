@@ -1,4 +1,5 @@
-"""The moderator's view of the room display: its tiles by number, each with Spotlight, Swap and Stop.
+"""The moderator's view of the room display: its tiles by number, each with Spotlight, Swap, Stop and Listen
+(hear that share's sound), and the room's mute.
 
 Shown on the sharing page only while sharing as the room's moderator, once the room has said what it
 shows (``ShareSession.room``). The numbers are those on the room display's tiles, so "Spotlight" on
@@ -52,6 +53,10 @@ class RoomPanel(QGroupBox):
         self.grid_button.setToolTip("Show every share the same size again.")
         self.grid_button.clicked.connect(lambda: controller.control_room(RoomCommand.GRID))
         bottom.addWidget(self.grid_button)
+        self.mute_button = QPushButton(self)
+        self.mute_button.setObjectName("room-mute-button")
+        self.mute_button.clicked.connect(self._toggle_mute)
+        bottom.addWidget(self.mute_button)
         layout.addLayout(bottom)
         self.problem = message_label(self, name="room-problem")
         layout.addWidget(self.problem)
@@ -67,6 +72,11 @@ class RoomPanel(QGroupBox):
         self._shown = room
         self._rebuild(room)
         self.grid_button.setEnabled(room.spotlight != 0)
+        self.mute_button.setText("Unmute the &room" if room.muted else "&Mute the room")
+        self.mute_button.setToolTip(
+            "Play the shared sound at the room again." if room.muted else "Play no share's sound at the room."
+        )
+        self.mute_button.setVisible(any(room.sound))
         parts = []
         if room.queued:
             parts.append(f"{room.queued} more connected (the room shows four)")
@@ -76,15 +86,22 @@ class RoomPanel(QGroupBox):
             parts.append(f"Waiting to share: {', '.join(room.waiting)}")
         self.summary.setText(" · ".join(parts))
 
+    def _toggle_mute(self) -> None:
+        if self._shown is not None:
+            self._controller.control_room(RoomCommand.UNMUTE if self._shown.muted else RoomCommand.MUTE)
+
     def _rebuild(self, room: RoomState) -> None:
         for widget in self._row_widgets:
             self.rows.removeWidget(widget)
             widget.deleteLater()
         self._row_widgets = []
         self.empty.setVisible(not room.names)
-        for row, (name, paused) in enumerate(zip(room.names, room.paused, strict=True)):
+        sounds = room.sound if len(room.sound) == len(room.names) else (False,) * len(room.names)
+        for row, (name, paused, sound) in enumerate(zip(room.names, room.paused, sounds, strict=True)):
             number = row + 1
-            label = QLabel(_tile_text(number, name, paused=paused, spotlit=room.spotlight == number), self)
+            heard = room.audible == number and not room.muted
+            text = _tile_text(number, name, paused=paused, spotlit=room.spotlight == number, heard=heard)
+            label = QLabel(text, self)
             label.setObjectName(f"room-tile-{number}")
             spotlight = QPushButton("Spotlight", self)
             spotlight.setObjectName(f"room-spotlight-{number}")
@@ -111,12 +128,18 @@ class RoomPanel(QGroupBox):
             stop.setAccessibleName(f"Stop {name}'s share")
             stop.setToolTip(f"End {name}'s share on the room display.")
             stop.clicked.connect(partial(self._controller.control_room, RoomCommand.STOP, number))
-            for column, widget in enumerate((label, spotlight, swap, stop)):
+            listen = QPushButton("Listen", self)
+            listen.setObjectName(f"room-listen-{number}")
+            listen.setAccessibleName(f"Hear {name}'s sound")
+            listen.setToolTip(f"Play {name}'s sound at the room instead.")
+            listen.setEnabled(sound and room.audible != number)
+            listen.clicked.connect(partial(self._controller.control_room, RoomCommand.LISTEN, number))
+            for column, widget in enumerate((label, spotlight, swap, stop, listen)):
                 self.rows.addWidget(widget, row, column)
                 self._row_widgets.append(widget)
         self.rows.setColumnStretch(0, 1)
 
 
-def _tile_text(number: int, name: str, *, paused: bool, spotlit: bool) -> str:
-    notes = [note for note, on in (("paused", paused), ("in the spotlight", spotlit)) if on]
+def _tile_text(number: int, name: str, *, paused: bool, spotlit: bool, heard: bool) -> str:
+    notes = [note for note, on in (("paused", paused), ("in the spotlight", spotlit), ("heard", heard)) if on]
     return f"{number}  {name}" + (f" ({', '.join(notes)})" if notes else "")

@@ -117,18 +117,24 @@ def _build(cls: type[Message], kind: str, body: dict[str, Any]) -> Message:
     if isinstance(message, Constraints) and message.track not in VIDEO_KINDS:
         raise ProtocolError(f"constraints: unknown track {message.track[:16]!r}", code="malformed")
     if isinstance(message, RoomState) and (
-        len(message.paused) != len(message.names) or len(message.waiting_ids) != len(message.waiting)
+        len(message.paused) != len(message.names)
+        or len(message.waiting_ids) != len(message.waiting)
+        or (message.sound and len(message.sound) != len(message.names))
     ):
-        why = "each name needs its paused flag, each waiting sender its id"
+        why = "each name needs its paused flag (and sound flag, if any), each waiting sender its id"
         raise ProtocolError(f"room: {why}", code="malformed")
     if isinstance(message, RoomControl) and (lacking := _needs_tiles(message)):
         raise ProtocolError(f"room-control: {message.command} needs {lacking}", code="malformed")
     return message
 
 
+_NO_TILE_NEEDED = {RoomCommand.GRID, RoomCommand.MUTE, RoomCommand.UNMUTE, RoomCommand.LISTEN}
+"""Commands about the whole room (``listen`` without a tile: back to the spotlit share's sound)."""
+
+
 def _needs_tiles(message: RoomControl) -> str:
     """What a ``room-control`` lacks ("" when it has what its command needs)."""
-    if message.command is RoomCommand.GRID:
+    if message.command in _NO_TILE_NEEDED:
         return ""
     if not message.tile:
         return "a tile"

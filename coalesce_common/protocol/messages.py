@@ -281,13 +281,17 @@ class RoomCommand(enum.StrEnum):
     GRID = "grid"  # back to the grid
     SWAP = "swap"  # swap the places of ``tile`` and ``other``
     STOP = "stop"  # end the share on ``tile``
+    LISTEN = "listen"  # hear ``tile``'s sound (0: the spotlit share's, the room's default)
+    MUTE = "mute"  # the room plays no share's sound
+    UNMUTE = "unmute"  # the room plays the audible share's sound again
 
 
 @dataclass(frozen=True, slots=True)
 class RoomControl(Message):
     """Moderator → receiver, while sharing: act on the room's numbered tiles (1-4, as the room shows them).
 
-    ``grid`` needs no tile; ``swap`` needs ``other``. The room answers one it cannot carry out (not a
+    ``grid``, ``mute`` and ``unmute`` need no tile; ``swap`` needs ``other``; ``listen`` with no tile goes
+    back to hearing the spotlit share. The room answers one it cannot carry out (not a
     moderator, no such tile) with ``refused``; what it did shows in the next ``room``.
     """
 
@@ -305,12 +309,24 @@ class RoomState(Message):
     ``names`` and ``paused`` are the shares on screen by tile number (``names[0]`` is tile 1);
     ``spotlight`` is the spotlit tile's number (0: the grid); ``waiting`` and ``waiting_ids`` are the
     senders waiting to be let in, oldest first, with the ``request_id`` a ``join-decision`` names;
-    ``queued`` counts shares connected but not on screen (the room shows four).
+    ``queued`` counts shares connected but not on screen (the room shows four); ``sound`` says by tile
+    which shares share their sound, ``audible`` is the number of the tile whose sound the room plays (0:
+    none), ``muted`` whether the room muted it all.
     """
 
     TYPE: ClassVar[str] = "room"
-    LIMITS: ClassVar[dict[str, int]] = {"names": 4, "paused": 4, "waiting": 16, "waiting_ids": 16}
-    RANGES: ClassVar[dict[str, tuple[float, float]]] = {"spotlight": (0, 4), "queued": (0, 1024)}
+    LIMITS: ClassVar[dict[str, int]] = {
+        "names": 4,
+        "paused": 4,
+        "sound": 4,
+        "waiting": 16,
+        "waiting_ids": 16,
+    }
+    RANGES: ClassVar[dict[str, tuple[float, float]]] = {
+        "spotlight": (0, 4),
+        "queued": (0, 1024),
+        "audible": (0, 4),
+    }
     names: tuple[str, ...] = ()
     paused: tuple[bool, ...] = ()
     spotlight: int = 0
@@ -318,6 +334,9 @@ class RoomState(Message):
     waiting: tuple[str, ...] = ()
     waiting_ids: tuple[str, ...] = ()
     queued: int = 0
+    sound: tuple[bool, ...] = ()
+    audible: int = 0
+    muted: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -149,6 +149,10 @@ class RoomActions(Protocol):
         """The shared sound's volume at the room, 0 to 1."""
         ...
 
+    def listen_to(self, share_id: str | None) -> None:
+        """Play this share's sound rather than the spotlit one's (``None``: the spotlit share's again)."""
+        ...
+
     def change_settings(
         self,
         password: str,
@@ -219,6 +223,8 @@ class RoomModel:
         """The room plays no share's sound (its controls' mute)."""
         self.sound_volume = 1.0
         """The shared sound's volume at the room, 0 to 1 (its controls' + and -)."""
+        self.chosen_sound: str | None = None
+        """The share the room chose to hear (key ``H``, a moderator), or ``None``: the spotlit one."""
         self._listeners: list[Listener] = []
 
     @property
@@ -243,14 +249,42 @@ class RoomModel:
 
     @property
     def audible(self) -> str | None:
-        """The share whose sound the room plays, one at a time: the spotlit share if it shares sound, else
-        the first share on screen that does; ``None`` when none does or the room is muted."""
+        """The share whose sound the room plays, one at a time: the one the room chose to hear if it shares
+        sound, else the spotlit share if it does, else the first share on screen that does; ``None`` when
+        none does or the room is muted."""
         if self.sound_muted:
             return None
-        sounding = [share.share_id for share in self.shown_shares if share.sound and not share.paused]
+        sounding = self.sounding
+        if self.chosen_sound in sounding:
+            return self.chosen_sound
         if self.spotlit in sounding:
             return self.spotlit
         return sounding[0] if sounding else None
+
+    @property
+    def sounding(self) -> list[str]:
+        """The shares on screen whose sound the room could play, by number."""
+        return [share.share_id for share in self.shown_shares if share.sound and not share.paused]
+
+    def listen_to(self, share_id: str | None) -> bool:
+        """Hear this shown share's sound (``None``: the spotlit share's again); False, and no change, for a
+        share not on screen. A chosen share that stops sharing sound is heard again when it resumes."""
+        if share_id is not None and self.number_of(share_id) is None:
+            return False
+        if share_id != self.chosen_sound:
+            self.chosen_sound = share_id
+            self._changed()
+        return True
+
+    def next_sounding(self) -> str | None:
+        """The share after the audible one among those sharing sound (round the tiles), for key ``H``."""
+        sounding = self.sounding
+        if not sounding:
+            return None
+        audible = self.audible
+        if audible not in sounding:
+            return sounding[0]
+        return sounding[(sounding.index(audible) + 1) % len(sounding)]
 
     def set_sound(self, share_id: str, sound: bool) -> None:
         for share in self._shares:
@@ -394,6 +428,8 @@ class RoomModel:
         self._places += [share_id for share_id in shown if share_id not in self._places]
         if self.spotlit not in shown:
             self.spotlit = None
+        if self.chosen_sound not in shown:
+            self.chosen_sound = None
 
     def _changed(self) -> None:
         for listener in list(self._listeners):

@@ -341,6 +341,11 @@ class Receiver:
         if self.speaker is not None:
             self.speaker.volume = self.model.sound_volume
 
+    def listen_to(self, share_id: str | None) -> None:
+        if self.model.listen_to(share_id):
+            heard = "the spotlit share's" if share_id is None else f"share {share_id}'s"
+            logger.info("room sound: %s", heard)
+
     def change_settings(
         self,
         password: str,

@@ -21,14 +21,18 @@ def room_state(model: RoomModel) -> RoomState:
     shown = model.shown_shares
     waiting = model.join_requests[:MAX_WAITING_LISTED]
     spotlit = model.number_of(model.spotlit) if model.spotlit is not None else None
+    heard = model.number_of(audible) if (audible := model.audible) is not None else None
     return RoomState(
         names=tuple(share.sender_name[:NAME_LIMIT] for share in shown),
         paused=tuple(share.paused for share in shown),
+        sound=tuple(share.sound for share in shown),
         spotlight=spotlit or 0,
         locked=model.locked,
         waiting=tuple(request.sender_name[:NAME_LIMIT] for request in waiting),
         waiting_ids=tuple(request.share_id for request in waiting),
         queued=len(model.shares) - len(shown),
+        audible=heard or 0,
+        muted=model.sound_muted,
     )
 
 
@@ -38,11 +42,19 @@ def carry_out(model: RoomModel, actions: RoomActions, control: RoomControl) -> N
     if control.command is RoomCommand.GRID:
         actions.spotlight(None)
         return
+    if control.command in (RoomCommand.MUTE, RoomCommand.UNMUTE):
+        actions.mute_sound(control.command is RoomCommand.MUTE)
+        return
+    if control.command is RoomCommand.LISTEN and control.tile == 0:
+        actions.listen_to(None)
+        return
     share_id = _shown(model, control.tile)
     if control.command is RoomCommand.SPOTLIGHT:
         actions.spotlight(share_id)
     elif control.command is RoomCommand.SWAP:
         actions.swap(share_id, _shown(model, control.other))
+    elif control.command is RoomCommand.LISTEN:
+        actions.listen_to(share_id)
     else:
         actions.drop_share(share_id)
 

@@ -497,6 +497,10 @@ class RoomWindow(QWidget):
             self._actions.move_pip()
         elif event.key() == Qt.Key.Key_M:
             self._actions.mute_sound(not self._model.sound_muted)
+        elif event.key() == Qt.Key.Key_H:
+            # Hear the next share that shares its sound (the room plays one share's sound at a time).
+            if (next_share := self._model.next_sounding()) is not None:
+                self._actions.listen_to(next_share)
         elif event.key() in (Qt.Key.Key_Plus, Qt.Key.Key_Equal, Qt.Key.Key_Minus):
             step = -VOLUME_STEP if event.key() == Qt.Key.Key_Minus else VOLUME_STEP
             self._actions.set_sound_volume(self._model.sound_volume + step)

@@ -23,6 +23,9 @@ from coalesce_common.protocol import RoomCommand, RoomState
         ("grid", Steer(RoomCommand.GRID)),
         ("swap 1 3", Steer(RoomCommand.SWAP, 1, 3)),
         ("stop 1", Steer(RoomCommand.STOP, 1)),
+        ("listen 3", Steer(RoomCommand.LISTEN, 3)),
+        ("mute", Steer(RoomCommand.MUTE)),
+        ("Unmute", Steer(RoomCommand.UNMUTE)),
         ("yes", Answer(True)),
         ("n", Answer(False)),
         ("room", ShowRoom()),
@@ -41,6 +44,8 @@ def test_commands_are_understood(line: str, command: object) -> None:
         ("swap 2", "Not a command"),
         ("dance", "Not a command: 'dance'"),
         ("grid 2", "Not a command"),
+        ("mute 2", "Not a command"),
+        ("listen", "Not a command"),
     ],
 )
 def test_anything_else_gets_a_sentence_with_the_help(line: str, says: str) -> None:
@@ -54,6 +59,12 @@ def test_the_room_line_names_tiles_by_number() -> None:
     )
     assert describe_room("Room 1", room) == (
         "Room 1: 1 Chair · 2 Ada (paused), 2 in the spotlight; waiting to share: Cy"
+    )
+    assert describe_room("Room 1", RoomState(names=("Chair", "Ada"), paused=(False, False), audible=2)) == (
+        "Room 1: 1 Chair · 2 Ada, the sound of 2"
+    )
+    assert describe_room("Room 1", RoomState(names=("Ada",), paused=(False,), audible=1, muted=True)) == (
+        "Room 1: 1 Ada, sound muted"
     )
     assert describe_room("Room 1", RoomState(locked=True)) == (
         "Room 1: no shares on screen, locked (no new shares)"

@@ -304,6 +304,21 @@ def test_the_moderator_steers_the_room_display_from_the_room_panel(
     qtbot.waitUntil(lambda: tile(2) == "2  Guest", timeout=WAIT_MS)
     assert receiver.model.spotlit is None
 
+    assert not panel.mute_button.isVisible()  # no share shares its sound
+    receiver.model.set_sound(receiver.model.shown_shares[0].share_id, True)
+    receiver.model.set_sound(guest_id, True)  # as the senders' media messages would say
+    qtbot.waitUntil(lambda: tile(1) == f"1  {SENDER_NAME} (heard)", timeout=WAIT_MS)
+    assert button("room-listen-2").isEnabled() and not button("room-listen-1").isEnabled()
+    qtbot.mouseClick(button("room-listen-2"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tile(2) == "2  Guest (heard)", timeout=WAIT_MS)
+    assert receiver.model.audible == guest_id and tile(1) == f"1  {SENDER_NAME}"
+    assert panel.mute_button.isVisible() and panel.mute_button.text() == "&Mute the room"
+    qtbot.mouseClick(panel.mute_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tile(2) == "2  Guest", timeout=WAIT_MS)
+    assert receiver.model.sound_muted and panel.mute_button.text() == "Unmute the &room"
+    qtbot.mouseClick(panel.mute_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tile(2) == "2  Guest (heard)", timeout=WAIT_MS)
+
     swap = panel.findChild(QToolButton, "room-swap-1")
     assert swap is not None and swap.menu() is not None
     [with_guest] = swap.menu().actions()

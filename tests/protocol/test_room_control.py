@@ -32,11 +32,18 @@ ROOM = RoomState(
     waiting=("Dee",),
     waiting_ids=("r-7",),
     queued=1,
+    sound=(True, False, True),
+    audible=3,
 )
 
 
 def test_both_round_trip_while_sharing_and_keep_the_session_active() -> None:
     sender, receiver = active_pair()
+    for whole_room in (RoomCommand.MUTE, RoomCommand.UNMUTE, RoomCommand.LISTEN, RoomCommand.GRID):
+        command = RoomControl(command=whole_room)  # about the whole room: no tile
+        assert receiver.receive(sender.send(command)) == command
+    listen = RoomControl(command=RoomCommand.LISTEN, tile=2)
+    assert receiver.receive(sender.send(listen)) == listen
     assert receiver.receive(sender.send(SWAP)) == SWAP
     assert sender.receive(receiver.send(ROOM)) == ROOM
     assert parse(encode(ROOM)) == ROOM and parse(encode(SWAP)) == SWAP
@@ -72,6 +79,8 @@ def test_a_bad_room_control_is_refused_and_the_share_goes_on(wire: dict[str, obj
         ({"names": ["Ada"] * 5, "paused": [False] * 5}, "at most 4 items"),
         ({"names": ["A" * 65], "paused": [False]}, "longer than 64"),
         ({"names": ["Ada", "Bob"], "paused": [False]}, "each name needs its paused flag"),
+        ({"sound": [True]}, "and sound flag"),
+        ({"audible": 5}, "between 0 and 4"),
         ({"waiting_ids": []}, "each waiting sender its id"),
         ({"paused": [0, 1, 0]}, "must be a boolean"),
         ({"names": "Ada"}, "must be an array"),

@@ -104,6 +104,11 @@ class RecordingActions:
         if self.model is not None:
             self.model.set_sound_volume(volume)
 
+    def listen_to(self, share_id: str | None) -> None:
+        self.layout.append(("listen", share_id or ""))
+        if self.model is not None:
+            self.model.listen_to(share_id)
+
     def change_settings(
         self,
         password: str,

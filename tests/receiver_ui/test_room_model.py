@@ -1,8 +1,15 @@
-"""The room's layout state (no Qt): numbers by arrival, places, the spotlight, the camera corner."""
+"""The room's layout state (no Qt): numbers by arrival, places, the spotlight, the camera corner, whose
+sound is heard; and a moderator's commands on it."""
 
 from __future__ import annotations
 
+import pytest
+
+from coalesce_common.errors import ControlRefused
+from coalesce_common.protocol import RoomCommand, RoomControl
 from coalesce_receiver.models.room import PipCorner, RoomModel, ShareView
+from coalesce_receiver.services.room_control import carry_out, room_state
+from tests.receiver_ui.conftest import RecordingActions
 
 
 def room(*share_ids: str) -> tuple[RoomModel, list[int]]:
@@ -64,3 +71,24 @@ def test_the_camera_inset_goes_round_the_corners() -> None:
         corners.append(model.pip_corner)
     assert corners == [PipCorner.BOTTOM_LEFT, PipCorner.TOP_LEFT, PipCorner.TOP_RIGHT, PipCorner.BOTTOM_RIGHT]
     assert len(changes) == 4
+
+
+def test_a_moderator_chooses_whose_sound_is_heard_and_mutes_the_room() -> None:
+    model, _ = room("a", "b", "c")
+    actions = RecordingActions(model)
+    model.set_sound("b", True)
+    model.set_sound("c", True)
+    assert room_state(model).audible == 2  # the first tile that shares sound
+
+    carry_out(model, actions, RoomControl(RoomCommand.LISTEN, tile=3))
+    assert model.audible == "c" and room_state(model).audible == 3
+    carry_out(model, actions, RoomControl(RoomCommand.MUTE))
+    state = room_state(model)
+    assert model.audible is None and state.muted and state.audible == 0
+    carry_out(model, actions, RoomControl(RoomCommand.UNMUTE))
+    assert model.audible == "c"
+    carry_out(model, actions, RoomControl(RoomCommand.LISTEN))  # no tile: the spotlight decides again
+    assert model.chosen_sound is None and model.audible == "b"
+    with pytest.raises(ControlRefused, match="no share 4"):
+        carry_out(model, actions, RoomControl(RoomCommand.LISTEN, tile=4))
+    assert model.listen_to("zz") is False and model.chosen_sound is None  # a share not on screen

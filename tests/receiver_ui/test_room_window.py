@@ -766,3 +766,31 @@ def test_the_audible_share_wears_a_sound_badge_and_m_mutes_the_room(
     for _ in range(5):
         qtbot.keyClick(window, Qt.Key.Key_Plus)
     assert model.sound_volume == 1.0 and "Sound" in visible_texts(window)  # never above full
+
+
+def test_h_makes_the_room_hear_the_next_share_that_shares_sound(
+    make_window: MakeWindow, model: RoomModel, qtbot: QtBot
+) -> None:
+    window = make_window(model, actions=RecordingActions(model))
+    for share_id, name in (("a", "Ada"), ("b", "Brian"), ("c", "Cleo")):
+        model.add_share(make_share(share_id, name, screen=RED))
+    model.set_sound("a", True)
+    model.set_sound("c", True)  # Brian shares no sound: H passes him by
+    model.set_spotlight("a")
+
+    def heard() -> list[str]:
+        return [t.share.share_id for t in window.tiles if t.audible]
+
+    assert heard() == ["a"]
+    qtbot.keyClick(window, Qt.Key.Key_H)
+    assert model.audible == "c" and heard() == ["c"]
+    model.set_spotlight("b")  # the spotlight no longer decides once the room chose whom to hear
+    assert heard() == ["c"]
+    qtbot.keyClick(window, Qt.Key.Key_H)
+    assert heard() == ["a"]  # round the tiles
+    model.set_sound("a", False)  # the chosen share turned its sound off: the first that shares it plays
+    assert heard() == ["c"]
+    model.set_sound("a", True)  # ... and back when it turns it on again
+    assert heard() == ["a"]
+    model.remove_share("a")  # a chosen share that leaves is forgotten
+    assert model.chosen_sound is None and heard() == ["c"]

@@ -15,8 +15,11 @@ from coalesce_cloud.stack import LocalCloud
 from coalesce_common.cloud.rest import CloudClient, CloudError
 from coalesce_common.errors import WrongPin
 from coalesce_common.signaling.xmpp import XmppAuthError, XmppSignaling
+from coalesce_testing.pulse import SINKS, PulseServer
 from coalesce_testing.waiting import until
-from tests.cloudlab import Admin, Box
+from tests.cloudlab import Admin, Box, linked_box
+from tests.soundlab import TONE_A, heard, steadily_heard
+from tests.soundlab import tones as tones  # a fixture
 
 PIN = "4821"
 
@@ -56,6 +59,42 @@ async def test_relay_only_remote_share_reaches_the_box_through_turn_over_tls(
     finally:
         await remote.stop()
     await wait_for_model(box, lambda: not box.receiver.model.shares, 5)
+
+
+@pytest.mark.parametrize("route", [MediaRoute.PEER_TO_PEER, MediaRoute.RELAYED])
+async def test_a_remote_share_carries_the_senders_sound_to_the_box_p2p_and_through_turn(
+    admin: Admin,
+    pulse: PulseServer,
+    tones: None,
+    tmp_path: Path,
+    camera_file: Path,
+    route: MediaRoute,
+) -> None:
+    sender = await admin.enroll("Remote laptop", "sender")
+    options = ShareOptions(
+        sender_name="Remote laptop",
+        pin=PIN,
+        screen=None,
+        camera=str(camera_file),
+        sound=True,
+        sound_device=SINKS["alpha"],
+    )
+    async with linked_box(admin, tmp_path, sound_output=SINKS["room"]) as box:
+        remote = RemoteShare(
+            box.meeting_id,
+            options,
+            credentials=sender,
+            remote=RemoteOptions(relay_only=route is MediaRoute.RELAYED),
+        )
+        await remote.start()
+        try:
+            assert remote.share is not None and remote.share.sound
+            assert (await remote.share.stats()).route is route
+            await wait_for_model(box, lambda: box.receiver.model.audible is not None, 20)
+            await steadily_heard(pulse, TONE_A)  # the laptop's 997 Hz tone at the box's output
+            assert await heard(pulse, TONE_A) > 20
+        finally:
+            await remote.stop()
 
 
 async def test_wrong_pin_through_the_cloud_is_refused(admin: Admin, box: Box, camera_file: Path) -> None:
