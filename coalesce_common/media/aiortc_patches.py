@@ -1,7 +1,7 @@
 """Every process-wide change Coalesce makes to aiortc and aioice, put in place by :func:`install`.
 
-aiortc and aioice have no hooks for what we change, but each looks the names below up as a module
-attribute when it uses them, so replacing an attribute changes every connection made afterwards. The
+aiortc and aioice have no hooks for what we change, but each looks the names below up as a module (or
+class) attribute when it uses them, so replacing an attribute changes every connection made afterwards. The
 logic lives in its concept module; this module only puts it in place of upstream's, after checking that
 the installed aiortc and aioice are the series it was written for (:data:`WRITTEN_FOR`, as pyproject
 pins them), and takes it away again (:func:`uninstall`, for tests that compare with upstream).
@@ -23,6 +23,11 @@ pins them), and takes it away again (:func:`uninstall`, for tests that compare w
 6. ``aioice.turn.create_turn_endpoint`` (called by ``aioice.ice.relayed_candidate``) goes by the
    :class:`~coalesce_common.net.turn.TurnRoute` of the peer connection gathering, if it has one: TURN
    over TCP/TLS through the proxy and trusting the cloud's CA, which aioice cannot do.
+7. ``aiortc.rtcrtpreceiver.TimestampMapper`` becomes
+   :class:`~coalesce_common.media.receiving.UnwrappedTimestamps` (decoded frames keep the sender's RTP
+   timestamps), and ``RTCRtpReceiver._handle_rtcp_packet`` also hands each RTCP sender report to
+   :func:`~coalesce_common.media.receiving.note_sender_report`: aiortc keeps neither, and lip sync needs
+   both to place sound and picture on the sender's clock.
 
 ``tests/media/test_aiortc_patches.py`` fails when an upgrade breaks any of them.
 """
@@ -30,7 +35,7 @@ pins them), and takes it away again (:func:`uninstall`, for tests that compare w
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from ssl import SSLContext
 from types import ModuleType
@@ -45,6 +50,8 @@ import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
 from aiortc.codecs.base import Encoder
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtp import AnyRtcpPacket, RtcpSrPacket
 
 from coalesce_common.errors import MediaError
 from coalesce_common.media import encoding, ice, receiving
@@ -81,14 +88,18 @@ def check_versions() -> None:
 
 @dataclass(frozen=True)
 class Patch:
-    module: ModuleType
+    module: ModuleType | type
+    """The module, or the class, whose attribute is replaced."""
     name: str
     replacement: Callable[[Any], Any]
     """Given upstream's value, what goes in its place."""
 
     @property
     def target(self) -> str:
-        return f"{self.module.__name__}.{self.name}"
+        owner = self.module
+        if isinstance(owner, ModuleType):
+            return f"{owner.__name__}.{self.name}"
+        return f"{owner.__module__}.{owner.__qualname__}.{self.name}"
 
 
 def _tuned_encoder_first(upstream: Callable[[RTCRtpCodecParameters], Encoder]) -> Callable[..., Encoder]:
@@ -135,6 +146,18 @@ def _routed_turn_endpoints(upstream: turn.CreateTurnEndpoint) -> turn.CreateTurn
     return create_turn_endpoint
 
 
+RtcpHandler = Callable[[RTCRtpReceiver, AnyRtcpPacket], Awaitable[None]]
+
+
+def _noting_sender_reports(upstream: RtcpHandler) -> RtcpHandler:
+    async def _handle_rtcp_packet(self: RTCRtpReceiver, packet: AnyRtcpPacket) -> None:
+        if isinstance(packet, RtcpSrPacket):
+            receiving.note_sender_report(self, packet)
+        await upstream(self, packet)
+
+    return _handle_rtcp_packet
+
+
 PATCHES: tuple[Patch, ...] = (
     Patch(aiortc.rtcrtpsender, "get_encoder", _tuned_encoder_first),
     Patch(aiortc.codecs.vpx, "number_of_threads", lambda _: encoding.vp8_threads),
@@ -142,6 +165,8 @@ PATCHES: tuple[Patch, ...] = (
     Patch(aioice.turn, "UDP_SOCKET_BUFFER_SIZE", lambda size: max(receiving.UDP_RECEIVE_BUFFER, size)),
     Patch(aioice.ice, "get_host_addresses", _filtered_host_addresses),
     Patch(aioice.turn, "create_turn_endpoint", _routed_turn_endpoints),
+    Patch(aiortc.rtcrtpreceiver, "TimestampMapper", lambda _: receiving.UnwrappedTimestamps),
+    Patch(RTCRtpReceiver, "_handle_rtcp_packet", _noting_sender_reports),
 )
 
 _upstream: list[tuple[Patch, Any]] = []

@@ -1,8 +1,16 @@
-"""The receiving side's tuning: a jitter buffer that releases frames early, and bigger ICE socket buffers.
+"""The receiving side's tuning: a jitter buffer that releases frames early, bigger ICE socket buffers, and
+the sender's clock for lip sync.
 
 - :class:`FrameEndJitterBuffer` hands a video frame to the decoder as soon as its last packet (the RTP
   marker bit) is in. aiortc's buffer waits for the first packet of the *next* frame, which delays every
-  frame by a whole frame interval (17 ms at 60 fps, measured on loopback).
+  frame by a whole frame interval (17 ms at 60 fps, measured on loopback). Sound packets (each a whole
+  Opus frame) go on at once: aiortc held four of them back (80 ms), and a lost one stopped the sound until
+  16 more had come (320 ms). The room's speaker has a jitter buffer of its own, paced by the picture.
+- :class:`UnwrappedTimestamps` lets decoded frames keep their sender's RTP timestamp (aiortc counts from
+  the first frame it decoded) and :func:`sender_report` keeps each receiver's latest RTCP sender report:
+  together they say when, on the sender's clock, a frame of sound or picture was sent
+  (:meth:`SenderReport.sender_time`), which is how the room plays a share's sound in step with its
+  picture.
 - :data:`UDP_RECEIVE_BUFFER` for the ICE sockets: aiortc sends each frame's packets back to back with no
   pacer, so a key frame arrives as a burst of hundreds of packets; aioice's 256 KiB receive buffer
   overflowed on 1080p key frames, and every loss stalled the stream until a retransmission or a new key
@@ -11,17 +19,25 @@
   at ``net.core.rmem_max`` (4 MiB on the benchmark machine; Debian's default is 208 KiB, where this
   changes nothing and only pacing at the sender would help).
 
-:mod:`coalesce_common.media.aiortc_patches` puts both in place of aiortc's and aioice's own.
+:mod:`coalesce_common.media.aiortc_patches` puts them in place of aiortc's and aioice's own.
 """
 
 from __future__ import annotations
 
 import logging
+import weakref
+from dataclasses import dataclass
 
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
-from aiortc.rtp import RtpPacket
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtp import RtcpSrPacket, RtpPacket
 
 logger = logging.getLogger(__name__)
+
+SOUND_REORDER = 2
+"""Sound packets that may arrive behind a missing one before it is given up as lost (40 ms)."""
+RTP_CLOCK_RATES = {"audio": 48_000, "video": 90_000}
+"""RTP timestamp units per second: Opus always counts at 48 kHz, video codecs at 90 kHz."""
 
 UDP_RECEIVE_BUFFER = 1024 * 1024
 """Bytes of receive buffer asked for on each ICE host socket (aioice asks for 256 KiB): room for a 1080p or
@@ -38,8 +54,8 @@ class FrameEndJitterBuffer(JitterBuffer):
     """
 
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
-        if not self._is_video or self._prefetch:
-            return super()._remove_frame(sequence_number)  # type: ignore[no-any-return]
+        if not self._is_video:
+            return self._next_sound()
         origin = self._origin
         if origin is None:
             return None
@@ -61,3 +77,75 @@ class FrameEndJitterBuffer(JitterBuffer):
     def _release(self, packets: list[RtpPacket], timestamp: int, count: int) -> JitterFrame:
         self.remove(count)
         return JitterFrame(data=b"".join(p._data for p in packets), timestamp=timestamp)  # type: ignore[attr-defined]
+
+    def _next_sound(self) -> JitterFrame | None:
+        """The oldest sound packet held, as a frame of its own; a missing one is given up once
+        :data:`SOUND_REORDER` later ones wait behind it (the decoder then hears a gap, not a stall)."""
+        if self._origin is None:
+            return None
+        for _ in range(self._capacity):
+            packet = self._packets[self._origin % self._capacity]
+            if packet is not None:
+                self.remove(1)
+                return JitterFrame(data=packet._data, timestamp=packet.timestamp)  # type: ignore[attr-defined]
+            if sum(held is not None for held in self._packets) < SOUND_REORDER:
+                return None  # wait: it may only be late
+            self.remove(1)
+        return None
+
+
+class UnwrappedTimestamps:
+    """In place of aiortc's ``TimestampMapper``: a frame's timestamp is the sender's RTP timestamp, counted
+    on past 2**32 when it wraps, so an RTCP sender report can place it on the sender's clock. aiortc's
+    mapper counts from the first frame decoded, which no report can be matched with."""
+
+    def __init__(self) -> None:
+        self._last: int | None = None
+        self._extended = 0
+
+    def map(self, timestamp: int) -> int:
+        if self._last is None:
+            self._extended = timestamp
+        else:
+            self._extended += _signed_difference(timestamp, self._last)
+        self._last = timestamp
+        return self._extended
+
+
+def _signed_difference(timestamp: int, reference: int) -> int:
+    """``timestamp - reference`` for 32-bit RTP timestamps: the short way round, across a wrap."""
+    return (timestamp - reference + 2**31) % 2**32 - 2**31
+
+
+@dataclass(frozen=True)
+class SenderReport:
+    """An RTCP sender report: at ``sender_seconds`` on the sender's wall clock (NTP) it was sending the
+    RTP timestamp ``rtp_timestamp``; ``clock_rate`` is the stream's timestamp units per second."""
+
+    sender_seconds: float
+    rtp_timestamp: int
+    clock_rate: int
+
+    def sender_time(self, timestamp: int) -> float:
+        """When, on the sender's clock, the frame with RTP timestamp ``timestamp`` was sent."""
+        units = _signed_difference(timestamp % 2**32, self.rtp_timestamp)
+        return self.sender_seconds + units / self.clock_rate
+
+
+_reports: weakref.WeakKeyDictionary[RTCRtpReceiver, SenderReport] = weakref.WeakKeyDictionary()
+
+
+def note_sender_report(receiver: RTCRtpReceiver, packet: RtcpSrPacket) -> None:
+    """Keep ``packet`` as ``receiver``'s latest sender report (called for every RTCP SR it handles)."""
+    kind = receiver.track.kind if receiver.track is not None else None
+    rate = RTP_CLOCK_RATES.get(kind or "")
+    if rate is None:
+        return
+    ntp = packet.sender_info.ntp_timestamp
+    seconds = (ntp >> 32) + (ntp & 0xFFFFFFFF) / 2**32
+    _reports[receiver] = SenderReport(seconds, packet.sender_info.rtp_timestamp, rate)
+
+
+def sender_report(receiver: RTCRtpReceiver) -> SenderReport | None:
+    """``receiver``'s latest RTCP sender report, ``None`` before the first (a second or so into a share)."""
+    return _reports.get(receiver)

@@ -41,6 +41,10 @@ BLOCK = 960
 BLOCK_S = BLOCK / SAMPLE_RATE
 MAX_QUEUED = 5
 """Captured blocks kept for the track (100 ms); an older one is dropped when a new one comes."""
+LIVE_BLOCKS = 2
+"""Captured blocks the track may send behind the capture (40 ms): when more wait (the sound card's clock
+ran ahead of this computer's), the oldest go, so the sound leaves no later than the picture grabbed with
+it; the room times both by when they were sent."""
 TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
 RESYNC_S = 0.2
 """A track this far behind the clock was not being read (detached), rather than late: it jumps ahead."""
@@ -76,6 +80,8 @@ class SystemSound:
         self._thread: threading.Thread | None = None
         self.captured = 0
         """Blocks captured so far (tests and stats)."""
+        self.dropped = 0
+        """Blocks dropped because the track had fallen behind the capture."""
 
     def start(self) -> None:
         """Open the loopback and start capturing; blocking (call it in a thread)."""
@@ -102,8 +108,12 @@ class SystemSound:
         logger.info("sharing the sound of %s", self.name)
 
     def take(self) -> np.ndarray | None:
-        """The oldest captured block not yet taken: int16 of shape (BLOCK, CHANNELS); ``None`` if none."""
+        """The oldest captured block not yet taken, of the newest :data:`LIVE_BLOCKS`: int16 of shape
+        (BLOCK, CHANNELS); ``None`` if none."""
         try:
+            while len(self._blocks) > LIVE_BLOCKS:
+                self._blocks.popleft()
+                self.dropped += 1
             return self._blocks.popleft()
         except IndexError:
             return None

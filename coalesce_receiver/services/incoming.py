@@ -22,6 +22,7 @@ from coalesce_common import PROTOCOL_VERSION
 from coalesce_common.errors import ControlRefused, IdentityMismatch, ProtocolError, WrongPin
 from coalesce_common.logutil import RateLimitedLog
 from coalesce_common.media.peer import new_peer_connection
+from coalesce_common.media.receiving import SenderReport, sender_report
 from coalesce_common.protocol import (
     Answer,
     Bye,
@@ -53,6 +54,7 @@ from coalesce_common.signaling import ChannelClosed, SignalingChannel
 from coalesce_common.signaling.websocket import WebSocketChannel
 from coalesce_receiver.models.room import JoinRequest, RoomModel, ShareView, Size
 from coalesce_receiver.services import tile_needs
+from coalesce_receiver.services.lip_sync import PictureClock
 from coalesce_receiver.services.sink import TrackSink
 from coalesce_receiver.services.sound_sink import SoundSink
 from coalesce_receiver.services.speaker import RoomSpeaker
@@ -394,6 +396,7 @@ class IncomingShare:
                 return  # two sections claim one kind: the first wins, the other is never shown
             sink = self._sinks[kind] = self._sink_factory(track, kind)
             sink.on_box = functools.partial(self._tile_changed, kind)
+            sink.sender_report = self._report_of(track)
             self._sink_tasks.append(asyncio.ensure_future(sink.run()))  # shown once the sender says live
 
         @pc.on("connectionstatechange")
@@ -430,8 +433,29 @@ class IncomingShare:
             )
         self._has_sound = self._has_sound or wanted
         speaker = self._speaker if wanted else None
-        sink = SoundSink(track, speaker, lambda: self._model.audible == self._share_id)
+        sink = SoundSink(
+            track,
+            speaker,
+            lambda: self._model.audible == self._share_id,
+            report=self._report_of(track),
+            picture=self._picture,
+        )
         self._sink_tasks.append(asyncio.ensure_future(sink.run()))
+
+    def _report_of(self, track: MediaStreamTrack) -> Callable[[], SenderReport | None] | None:
+        """How to read the RTCP sender reports of the stream ``track`` comes in on (lip sync)."""
+        transceivers = self._pc.getTransceivers() if self._pc is not None else []
+        receiver = next((t.receiver for t in transceivers if t.receiver.track is track), None)
+        return functools.partial(sender_report, receiver) if receiver is not None else None
+
+    def _picture(self) -> PictureClock | None:
+        """The timing of the share's main picture (its screen, else its camera), which its sound follows;
+        ``None`` while neither has shown a timed frame (a section offered but not sent has none)."""
+        for kind in ("screen", "camera"):
+            sink = self._sinks.get(kind)
+            if sink is not None and sink.picture.offset is not None:
+                return sink.picture
+        return None
 
     async def _serve(self) -> EndReason:
         """After the answer only ``bye`` and ``error`` are legal; wait for them or for media failure."""

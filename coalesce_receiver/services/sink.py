@@ -30,7 +30,9 @@ import cv2
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from coalesce_common.media.receiving import SenderReport
 from coalesce_receiver.models.room import FrameSource, Picture, RoomModel, Size
+from coalesce_receiver.services.lip_sync import PictureClock
 from coalesce_receiver.services.pictures import PictureFeed, convert_video_frame
 
 logger = logging.getLogger(__name__)
@@ -72,6 +74,10 @@ class TrackSink:
         self.on_box: Callable[[Size | None], None] | None = None
         """Called (on the thread that watches: the event loop's) when the box the track is shown in
         changes, ``None`` when no view shows it any more: the share tells its sender what the tile needs."""
+        self.sender_report: Callable[[], SenderReport | None] | None = None
+        """The track's latest RTCP sender report, if the share gave a way to it: then :attr:`picture`
+        follows when its frames reach the glass, which the share's sound is played in step with."""
+        self.picture = PictureClock()
 
     @property
     def latest_frame(self) -> av.VideoFrame | None:
@@ -116,6 +122,7 @@ class TrackSink:
         with self._rgb_lock:
             self._rgb_frame = self._rgb = None
         self._pictures.clear()
+        self.picture = PictureClock()  # its timing was of frames no longer shown
 
     def watch(self, box: Size, on_picture: Callable[[], None]) -> None:
         self._pictures.watch(box, on_picture)
@@ -140,6 +147,9 @@ class TrackSink:
         now = time.monotonic()
         if self._started_at is None:
             self._started_at = now
+        report = self.sender_report() if self.sender_report is not None else None
+        if report is not None and frame.pts is not None:
+            self.picture.saw(report.sender_time(frame.pts), now)
         self._frame = frame
         self.frames += 1
         self.width = frame.width

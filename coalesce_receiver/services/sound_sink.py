@@ -5,6 +5,9 @@ audible share's reaches the room's :class:`~coalesce_receiver.services.speaker.R
 plays one share's sound at a time. Frames that are not 48 kHz stereo ``s16`` (another peer's Opus
 decoder settings) are resampled; anything else a peer could send in an audio section is dropped with one
 rate-limited line, and the share's picture goes on.
+
+Each frame goes to the speaker with the time it is due there (:mod:`~coalesce_receiver.services.lip_sync`),
+once the sound's sender reports and the picture's timing are known: the speaker plays it with the picture.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from coalesce_common.logutil import RateLimitedLog
+from coalesce_common.media.receiving import SenderReport
+from coalesce_receiver.services.lip_sync import PictureClock
 from coalesce_receiver.services.speaker import CHANNELS, SAMPLE_RATE, RoomSpeaker
 
 logger = logging.getLogger(__name__)
@@ -24,10 +29,17 @@ logger = logging.getLogger(__name__)
 
 class SoundSink:
     """Consumes a remote audio track; feeds ``speaker`` while ``audible()`` says this share is heard
-    (``None``: drains it unheard)."""
+    (``None``: drains it unheard). ``report`` gives the track's latest RTCP sender report and ``picture``
+    the share's picture timing, for lip sync (without them the sound plays as it comes)."""
 
     def __init__(
-        self, track: MediaStreamTrack, speaker: RoomSpeaker | None, audible: Callable[[], bool]
+        self,
+        track: MediaStreamTrack,
+        speaker: RoomSpeaker | None,
+        audible: Callable[[], bool],
+        *,
+        report: Callable[[], SenderReport | None] | None = None,
+        picture: Callable[[], PictureClock | None] | None = None,
     ) -> None:
         self.track = track
         self.frames = 0
@@ -35,6 +47,8 @@ class SoundSink:
         self.ended = asyncio.Event()
         self._speaker = speaker
         self._audible = audible
+        self._report = report
+        self._picture = picture
         self._was_audible = False
         self._resampler = av.AudioResampler(format="s16", layout="stereo", rate=SAMPLE_RATE)
         self._log = RateLimitedLog(logger)
@@ -66,12 +80,21 @@ class SoundSink:
             self._was_audible = audible
         if not audible:
             return
+        due = self._due(frame)
         try:
             layout_ok = len(frame.layout.channels) == CHANNELS
             if frame.format.name == "s16" and frame.sample_rate == SAMPLE_RATE and layout_ok:
-                self._speaker.feed(frame.to_ndarray())
+                self._speaker.feed(frame.to_ndarray(), due)
                 return
             for resampled in self._resampler.resample(frame):
-                self._speaker.feed(resampled.to_ndarray())
+                self._speaker.feed(resampled.to_ndarray(), due)
         except (ValueError, av.FFmpegError) as exc:
             self._log.warning("bad-sound", "dropping a share's sound frame that cannot be played: %s", exc)
+
+    def _due(self, frame: av.AudioFrame) -> float | None:
+        """When the frame should be heard (the room's monotonic clock), if sound and picture are timed."""
+        report = self._report() if self._report is not None else None
+        picture = self._picture() if self._picture is not None else None
+        if report is None or picture is None or frame.pts is None:
+            return None
+        return picture.due(report.sender_time(frame.pts))

@@ -7,6 +7,11 @@ delivers a burst, the oldest sound is dropped rather than the room falling behin
 delivers nothing, the output plays silence. Playback starts once :data:`START_BLOCKS` are buffered, which
 absorbs the usual jitter of a LAN or a relay without adding more delay than that.
 
+Blocks fed with the time they are due (lip sync, :mod:`~coalesce_receiver.services.lip_sync`) are played
+to be heard then: the speaker plays silence while the sound is ahead of its picture, and drops sound
+while it lags and more is queued. :attr:`RoomSpeaker.sync` says how far behind its picture the sound was
+heard lately.
+
 The device is opened on first use, not at start: a room box without sound hardware runs as before, and
 says once that it cannot play sound.
 """
@@ -16,12 +21,15 @@ from __future__ import annotations
 import collections
 import importlib
 import logging
+import statistics
 import threading
+import time
 from typing import Any
 
 import numpy as np
 
 from coalesce_common.logutil import RateLimitedLog
+from coalesce_receiver.services.lip_sync import Cue, cue
 
 logger = logging.getLogger(__name__)
 
@@ -29,12 +37,16 @@ SAMPLE_RATE = 48_000
 CHANNELS = 2
 BLOCK = 960  # 20 ms
 START_BLOCKS = 2
-"""Blocks buffered before playback starts (60 ms): the jitter an audio path needs, no more."""
-MAX_BUFFERED = 8
-"""Blocks kept at most (160 ms); more means the room fell behind, and the oldest go."""
-DEVICE_BUFFER = 4 * BLOCK
+"""Blocks buffered before playback starts (40 ms): the jitter an audio path needs, no more."""
+MAX_BUFFERED = 25
+"""Blocks kept at most (500 ms): as long as sound may wait for a slower picture; more means the room fell
+behind, and the oldest go."""
+DEVICE_BUFFER = 2 * BLOCK
 """Samples the sound server holds ahead of the speaker (40 ms): with one block only, any pause of this
-thread longer than 20 ms was heard as a gap."""
+thread longer than 20 ms was heard as a gap; with four (80 ms) the sound came 76 ms behind a small
+camera picture, which the speaker cannot make up (it can only hold sound back), and 29 ms with two."""
+SYNC_WINDOW = 50
+"""Blocks (a second) over which :attr:`RoomSpeaker.sync` is the median."""
 
 
 class RoomSpeaker:
@@ -48,7 +60,14 @@ class RoomSpeaker:
         """Blocks of sound (not silence) played so far."""
         self.underruns = 0
         """Times the sound ran out while playing (the network or the sender paused), for the stats."""
-        self._blocks: collections.deque[np.ndarray] = collections.deque(maxlen=MAX_BUFFERED)
+        self.waited = 0
+        """Blocks of silence played because the sound was ahead of its picture (lip sync)."""
+        self.skipped = 0
+        """Blocks of sound dropped because they lagged their picture (lip sync)."""
+        self._lags: collections.deque[float] = collections.deque(maxlen=SYNC_WINDOW)
+        self._blocks: collections.deque[tuple[np.ndarray, float | None]] = collections.deque(
+            maxlen=MAX_BUFFERED
+        )
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -56,8 +75,9 @@ class RoomSpeaker:
         self._failed = False
         self._log = RateLimitedLog(logger)
 
-    def feed(self, samples: np.ndarray) -> None:
-        """Queue decoded sound: int16 interleaved stereo at 48 kHz, any length (cut into 20 ms blocks)."""
+    def feed(self, samples: np.ndarray, due: float | None = None) -> None:
+        """Queue decoded sound: int16 interleaved stereo at 48 kHz, any length (cut into 20 ms blocks), to be
+        heard at ``due`` (``time.monotonic()``; ``None``: as soon as it can)."""
         if self._failed or self._stop.is_set():
             return
         if self._thread is None:
@@ -65,14 +85,23 @@ class RoomSpeaker:
             self._thread.start()
         flat = samples.reshape(-1)
         with self._lock:
-            for start in range(0, flat.size - BLOCK * CHANNELS + 1, BLOCK * CHANNELS):
-                self._blocks.append(flat[start : start + BLOCK * CHANNELS])
+            for number, start in enumerate(range(0, flat.size - BLOCK * CHANNELS + 1, BLOCK * CHANNELS)):
+                block_due = None if due is None else due + number * BLOCK / SAMPLE_RATE
+                self._blocks.append((flat[start : start + BLOCK * CHANNELS], block_due))
         self._wake.set()
+
+    @property
+    def sync(self) -> float | None:
+        """How far behind its picture the sound was heard over the last second, in seconds (negative:
+        ahead); ``None`` while the sound is not timed against a picture."""
+        lags = list(self._lags)
+        return statistics.median(lags) if lags else None
 
     def flush(self) -> None:
         """Forget what is buffered (the audible share changed, or went silent)."""
         with self._lock:
             self._blocks.clear()
+        self._lags.clear()
 
     def close(self) -> None:
         """Stop playing; returns at once (the thread ends after its current block)."""
@@ -103,8 +132,9 @@ class RoomSpeaker:
             while not self._stop.is_set():
                 with self._lock:
                     ready = len(self._blocks) >= (1 if started else START_BLOCKS)
-                    block = self._blocks.popleft() if ready else None
-                if block is None:
+                    head = self._blocks[0] if ready else None
+                    queued = len(self._blocks)
+                if head is None:
                     if started:
                         self.underruns += 1
                     started = False  # an underrun: buffer again before playing on
@@ -112,6 +142,22 @@ class RoomSpeaker:
                     player.play(silence)  # a block of silence keeps the output's clock (and buffer) going
                     continue
                 started = True
+                block, due = head
+                heard_at = time.monotonic() + _output_latency(player)
+                action = cue(due, heard_at, queued)
+                if action is Cue.WAIT:
+                    self.waited += 1
+                    player.play(silence)
+                    continue
+                with self._lock:
+                    if not self._blocks or self._blocks[0] is not head:
+                        continue  # flushed meanwhile
+                    self._blocks.popleft()
+                if action is Cue.SKIP:
+                    self.skipped += 1
+                    continue
+                if due is not None:
+                    self._lags.append(heard_at - due)
                 gain = 0.0 if self.muted else self.volume
                 player.play(block.reshape(BLOCK, CHANNELS).astype(np.float32) * (gain / 32768.0))
                 self.played += 1
@@ -122,3 +168,13 @@ class RoomSpeaker:
                 player.__exit__(None, None, None)
             except Exception as exc:
                 logger.debug("closing the sound output: %s", exc)
+
+
+def _output_latency(player: Any) -> float:
+    """Seconds until sound written now is heard: what the sound server reports (PulseAudio and PipeWire),
+    else the device buffer asked for (other systems, or before the server's first timing report)."""
+    try:
+        latency = float(player.latency)
+    except (AttributeError, RuntimeError, TypeError, ValueError):
+        latency = 0.0
+    return latency if latency > 0 else DEVICE_BUFFER / SAMPLE_RATE

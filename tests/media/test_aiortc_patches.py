@@ -17,6 +17,7 @@ TURN through a real proxy and TLS with the cloud's CA is ``tests/proxy/test_turn
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
 import inspect
 import os
@@ -27,8 +28,10 @@ import aioice
 import aioice.ice
 import aioice.turn
 import aiortc
+import aiortc.clock
 import aiortc.codecs
 import aiortc.codecs.vpx
+import aiortc.rtcdtlstransport
 import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
 import av
@@ -39,6 +42,7 @@ from aiortc.codecs.h264 import H264Encoder
 from aiortc.codecs.opus import OpusEncoder
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack, VideoStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
@@ -48,6 +52,7 @@ from coalesce_common.media.aiortc_patches import PATCHES, UnsupportedLibraryVers
 from coalesce_common.media.encoding import TunedH264Encoder, TunedVp8Encoder
 from coalesce_common.media.peer import new_peer_connection
 from coalesce_common.media.receiving import FrameEndJitterBuffer
+from coalesce_common.media.sound import SoundTrack
 from coalesce_common.net.turn import TurnEndpoint, TurnRoute
 
 H264 = RTCRtpCodecParameters(mimeType="video/H264", clockRate=90000, payloadType=102)
@@ -109,6 +114,15 @@ UPSTREAM_SHAPE: dict[str, Callable[[Any], bool]] = {
         value is JitterBuffer
         and parameters(value) == ["capacity", "prefetch", "is_video"]
         and looks_up(aiortc.rtcrtpreceiver.RTCRtpReceiver.__init__, "JitterBuffer")
+    ),
+    "aiortc.rtcrtpreceiver.TimestampMapper": lambda value: (
+        parameters(value.map) == ["self", "timestamp"]
+        and looks_up(aiortc.rtcrtpreceiver.RTCRtpReceiver.__init__, "TimestampMapper")
+    ),
+    "aiortc.rtcrtpreceiver.RTCRtpReceiver._handle_rtcp_packet": lambda value: (
+        parameters(value) == ["self", "packet"]
+        and inspect.iscoroutinefunction(value)
+        and looks_up(aiortc.rtcdtlstransport.RTCDtlsTransport._handle_rtcp_data, "_handle_rtcp_packet")
     ),
     "aioice.turn.UDP_SOCKET_BUFFER_SIZE": lambda value: (
         isinstance(value, int)
@@ -315,11 +329,87 @@ def test_a_frame_without_a_marker_is_released_by_the_next_frame_as_before() -> N
     assert frame is not None and frame.timestamp == 3000 and frame.data == bytes([30, 31])
 
 
-def test_audio_buffers_keep_aiortcs_prefetch() -> None:
-    ours = FrameEndJitterBuffer(capacity=16, prefetch=4)
-    theirs = JitterBuffer(capacity=16, prefetch=4)
-    packets = [_packet(40 + i, 960 * i, marker=True) for i in range(8)]
-    assert [f and f.data for f in _feed(ours, packets)] == [f and f.data for f in _feed(theirs, packets)]
+def test_sound_packets_go_on_at_once_where_aiortc_held_four_back() -> None:
+    packets = [_packet(40 + i, 960 * i, marker=True) for i in range(6)]
+    ours = [f and f.data for f in _feed(FrameEndJitterBuffer(capacity=16, prefetch=4), packets)]
+    assert ours == [bytes([40 + i]) for i in range(6)]
+    theirs = [f and f.data for f in _feed(JitterBuffer(capacity=16, prefetch=4), packets)]
+    assert theirs[:4] == [None] * 4, "if upstream stops holding sound back, this part of the patch can go"
+
+
+def test_a_lost_sound_packet_is_given_up_once_two_more_have_come() -> None:
+    buffer = FrameEndJitterBuffer(capacity=16, prefetch=4)
+    assert [f and f.data for f in _feed(buffer, [_packet(50, 0), _packet(52, 1920)])] == [bytes([50]), None]
+    (late,) = _feed(buffer, [_packet(51, 960)])  # only late: it still plays, in order
+    assert late is not None and late.data == bytes([51])
+    (next_one,) = _feed(buffer, [_packet(54, 3840)])  # 52 is next, and waiting
+    assert next_one is not None and next_one.data == bytes([52])
+    # 53 is lost: held up by one packet, then given up when a second one comes behind it
+    assert [f and f.data for f in _feed(buffer, [_packet(55, 4800)])] == [bytes([54])]
+    # aiortc's buffer stayed stuck until 16 packets were behind the gap (320 ms of silence)
+    stuck = JitterBuffer(capacity=16, prefetch=4)
+    released = [f for f in _feed(stuck, [_packet(60 + i, 960 * i) for i in range(6) if i != 1]) if f]
+    assert len(released) == 0
+
+
+def test_frames_keep_the_senders_rtp_timestamps_unwrapped() -> None:
+    mapper = receiving.UnwrappedTimestamps()
+    assert [mapper.map(t) for t in (2**32 - 960, 2**32 - 480, 480, 1440)] == [
+        2**32 - 960,
+        2**32 - 480,
+        2**32 + 480,
+        2**32 + 1440,
+    ]
+    report = receiving.SenderReport(sender_seconds=100.0, rtp_timestamp=2**32 - 48_000, clock_rate=48_000)
+    assert report.sender_time(2**32 + 48_000) == pytest.approx(102.0)  # after the wrap: 2 s later
+    assert report.sender_time(2**32 - 96_000) == pytest.approx(99.0)
+
+
+async def test_decoded_sound_and_picture_are_placed_on_the_senders_clock() -> None:
+    """Over a real loopback connection: once the sender's first RTCP reports are in, the time each report
+    puts on a decoded frame is when it was sent, give or take the loopback's delay (here both ends share a
+    clock). With aiortc's own timestamps the frames counted from zero, and this was hours off."""
+    sending, receiving_pc = new_peer_connection(), new_peer_connection()
+    sending.addTrack(SoundTrack(None))
+    sending.addTrack(VideoStreamTrack())
+    arrivals: dict[str, tuple[int, float]] = {}
+    arrived = asyncio.Event()
+
+    async def read(track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await track.recv()
+                arrivals[track.kind] = (frame.pts, ntp_seconds())
+                arrived.set()
+
+    readers: list[asyncio.Task[None]] = []
+    receiving_pc.on("track", lambda track: readers.append(asyncio.ensure_future(read(track))))
+    try:
+        await sending.setLocalDescription(await sending.createOffer())
+        await receiving_pc.setRemoteDescription(sending.localDescription)
+        await receiving_pc.setLocalDescription(await receiving_pc.createAnswer())
+        await sending.setRemoteDescription(receiving_pc.localDescription)
+        receivers = {t.receiver.track.kind: t.receiver for t in receiving_pc.getTransceivers()}
+        assert sorted(receivers) == ["audio", "video"]
+        async with asyncio.timeout(15):
+            while any(receiving.sender_report(r) is None for r in receivers.values()) or len(arrivals) < 2:
+                arrived.clear()
+                await arrived.wait()  # reports come with the frames: look again at the next one
+        for kind, receiver in receivers.items():
+            report = receiving.sender_report(receiver)
+            assert report is not None and report.clock_rate == receiving.RTP_CLOCK_RATES[kind]
+            pts, arrived = arrivals[kind]
+            assert abs(arrived - report.sender_time(pts)) < 0.25, kind
+    finally:
+        await sending.close()
+        await receiving_pc.close()
+        for reader in readers:
+            reader.cancel()
+
+
+def ntp_seconds() -> float:
+    ntp = aiortc.clock.current_ntp_time()
+    return (ntp >> 32) + (ntp & 0xFFFFFFFF) / 2**32
 
 
 def test_tuning_installs_the_jitter_buffer_and_socket_buffers_and_untuning_restores_them() -> None:
