@@ -34,14 +34,26 @@ DEFAULT_PORT = 443
 
 
 def parse_host_port(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
-    """``host``, ``host:port``, ``[v6]:port`` → (host, port)."""
+    """``host``, ``host:port``, ``[v6]:port`` → (host, port); :class:`ValueError` with what is wrong (for
+    ``--to``, which argparse turns into a usage error)."""
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") else default_port
-    if text.count(":") == 1:
+        port = rest[1:] if rest.startswith(":") else str(default_port)
+    elif text.count(":") == 1:
         host, port = text.split(":")
-        return host, int(port)
-    return text, default_port
+    else:
+        host, port = text, str(default_port)
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r} is not an address: give the host (and :port) the room display shows")
+    return host, int(port)
+
+
+def _address(text: str) -> str:
+    try:
+        parse_host_port(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _camera_arg(text: str) -> str | int:
@@ -91,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     proxy = _proxy_parser()
     s = sub.add_parser("share", help="share a screen and optionally a webcam to a receiver", parents=[proxy])
     where = s.add_mutually_exclusive_group(required=True)
-    where.add_argument("--to", metavar="HOST[:PORT]", help="receiver address as shown on the room display")
+    where.add_argument(
+        "--to", metavar="HOST[:PORT]", type=_address, help="receiver address as shown on the room display"
+    )
     where.add_argument("--receiver", metavar="NAME", help="receiver name, found by mDNS")
     where.add_argument("--meeting", metavar="ID", help="meeting ID shown on a cloud-connected room display")
     s.add_argument("--pin", help="the PIN shown on the room display (asked for when needed and omitted)")

@@ -96,7 +96,7 @@ class RoomPanel(QGroupBox):
             widget.deleteLater()
         self._row_widgets = []
         self.empty.setVisible(not room.names)
-        sounds = room.sound if len(room.sound) == len(room.names) else (False,) * len(room.names)
+        sounds = room.sound or (False,) * len(room.names)  # a room from before sound says nothing
         for row, (name, paused, sound) in enumerate(zip(room.names, room.paused, sounds, strict=True)):
             number = row + 1
             heard = room.audible == number and not room.muted
