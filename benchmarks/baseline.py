@@ -264,6 +264,21 @@ def free_rtp_port() -> int:
     raise BenchmarkError("found no free pair of UDP ports on 127.0.0.1 for the ffmpeg baseline")
 
 
+async def port_bound(port: int, process: asyncio.subprocess.Process, timeout: float = 10.0) -> bool:
+    """Whether ``process`` bound UDP ``port`` on 127.0.0.1 within ``timeout`` (False once it exited)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True  # taken: the process listens
+        if process.returncode is not None:
+            return False
+        await asyncio.sleep(0.01)  # polling a port the child binds: there is no event to wait for
+    return False
+
+
 class BaselineStream:
     """One ffmpeg sender and one ffmpeg receiver, joined by RTP on loopback, and the receiver's reader;
     with ``viewer``, the picture shown on that X server too (by ``viewer_program``)."""
@@ -358,19 +373,10 @@ class BaselineStream:
         self, port: int, process: asyncio.subprocess.Process, timeout: float = 10.0
     ) -> None:
         """Until ``process`` has bound its RTP port, so the encoder's first key frame reaches it."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-                    probe.bind(("127.0.0.1", port))
-            except OSError:
-                return  # taken: the process listens
-            if process.returncode is not None:
-                break
-            await asyncio.sleep(0.01)  # polling a port the child binds: there is no event to wait for
-        raise BenchmarkError(
-            "the ffmpeg baseline's receiver did not open its RTP port:\n" + self.describe_failure()
-        )
+        if not await port_bound(port, process, timeout):
+            raise BenchmarkError(
+                "the ffmpeg baseline's receiver did not open its RTP port:\n" + self.describe_failure()
+            )
 
     async def _read(self) -> None:
         assert self.decoder is not None and self.decoder.stdout is not None

@@ -56,7 +56,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -170,11 +170,13 @@ class Browser:
         log_dir: Path,
         args: Sequence[str],
         prefix: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
     ) -> Browser:
         """``prefix`` (``ip netns exec NAME``) runs the browser in the senders' namespace: Playwright starts
-        a two-line script that execs it, so the pipes it talks to the browser over pass through."""
+        a two-line script that execs it, so the pipes it talks to the browser over pass through. ``env``
+        adds to its environment (the lip-sync benchmark's PulseAudio server)."""
         profile = (log_dir / f"chromium-{name}").resolve()  # as it appears in the browser's command line
-        env: dict[str, str | float | bool] = {**child_env(display)}
+        environment: dict[str, str | float | bool] = {**child_env(display), **(env or {})}
         executable = CHROMIUM
         if prefix:
             executable = log_dir / f"chromium-{name}.sh"
@@ -186,7 +188,7 @@ class Browser:
                 str(profile),
                 executable_path=str(executable),
                 headless=False,
-                env=env,
+                env=environment,
                 args=[*COMMON_ARGS, *args],
                 no_viewport=True,
                 timeout=START_TIMEOUT * 1000,

@@ -1,7 +1,8 @@
 """The benchmark's sender: Coalesce's :class:`Share` of an X display, with its RTP and capture counters.
 
 Run by the orchestrator as ``python -m benchmarks.sender_proc (--discover ROOM | --host H --port N) --pin
-PIN --display :N --codec h264|vp8 --fps F --name NAME``. It starts sharing at once (with ``--discover``,
+PIN --display :N --codec h264|vp8 --fps F --name NAME [--audio]``. It starts sharing at once (with
+``--discover``,
 after finding the room over mDNS, as the app's room list does) and prints ``{"share_started_at": t,
 "connected_at": t, "codec": "H264"}`` (monotonic seconds) when media is connected. Then it answers
 ``{"cmd": "stats"}`` with its counters (:func:`_stats`) and exits when stdin closes.
@@ -61,7 +62,12 @@ async def _target(args: argparse.Namespace) -> ShareTarget:
 
 async def run(args: argparse.Namespace) -> None:
     options = ShareOptions(
-        sender_name=args.name, pin=args.pin, fps=args.fps, display=args.display, codec=CODECS[args.codec]
+        sender_name=args.name,
+        pin=args.pin,
+        fps=args.fps,
+        display=args.display,
+        codec=CODECS[args.codec],
+        sound=args.audio,
     )
     share_started_at = time.monotonic()  # the user's Share press: discovery, pairing and media from here
     try:
@@ -73,6 +79,10 @@ async def run(args: argparse.Namespace) -> None:
         await share.start()
     except Exception as exc:
         emit({"error": f"the share did not start: {exc}"})
+        return
+    if args.audio and share.sound_problem is not None:
+        await share.stop()
+        emit({"error": f"the share's sound did not start: {share.sound_problem}"})
         return
     try:
         emit(
@@ -106,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--codec", choices=sorted(CODECS), default="h264")
     parser.add_argument("--fps", type=float, default=60.0)
     parser.add_argument("--name", default="bench")
+    parser.add_argument("--audio", action="store_true", help="share this computer's sound too")
     parser.add_argument(
         "--bitrate", type=int, help="hold the encoder at this many bit/s (quality per bitrate)"
     )
