@@ -17,8 +17,8 @@
 
 Two probes (:mod:`benchmarks.avprobe`) time each flash and each click: one at the source (the senders'
 screen and the monitor of their sink), one at the room (the middle of the picture on the room's screen,
-and the monitor of the room's sink). A flash at the room is matched to the latest one at the source
-before it (latencies are under :data:`MAX_LATENCY`, flashes at least 1 s apart), a click likewise, and per
+and the monitor of the room's sink). A flash at the room is matched to the one at the source
+whose latency is nearest the run's typical one (:func:`typical_latency`), a click likewise, and per
 flash the **offset** is how much later than its picture the sound reached the room, less how much later
 it left the laptop (so the pattern's own offset, a few ms, is not counted). Positive: the sound is late.
 The Open Screen Protocol's bound is ±45 ms.
@@ -61,8 +61,12 @@ from benchmarks.cases import DEFAULT_BITRATE, PIN, START_TIMEOUT
 from benchmarks.procs import BenchmarkError, Child, XServer, child_env, start_xvfb, stop_process
 from coalesce_testing.pulse import PulseError, PulseServer, start_pulse
 
-MAX_LATENCY = 0.9
+MAX_LATENCY = 3.0
 """Longest a flash or click may take from the source to the room and still be matched."""
+MATCH_WINDOW = 0.4
+"""How far from the run's typical latency a flash's or a click's own may be (flashes are at least 1 s
+apart, so no other is as near)."""
+HISTOGRAM_BIN = 0.02
 SOURCE_PAIRING = 0.1
 """A flash and a click at the source belong together when this close (they are a few ms apart)."""
 LIP_SYNC_BOUND = 0.045
@@ -284,12 +288,32 @@ SIDE_RUNNERS: dict[str, Side] = {
 # -- matching flashes and clicks ---------------------------------------------------------------------
 
 
-def _latest_before(moments: Sequence[float], at: float, within: float) -> int | None:
-    """Index of the latest of ``moments`` at most ``within`` seconds before ``at``."""
-    found = None
-    for index, moment in enumerate(moments):
-        if 0 <= at - moment <= within:
-            found = index
+def typical_latency(source: Sequence[float], room: Sequence[float]) -> float | None:
+    """The latency most pairs of a source and a later room moment share (to :data:`HISTOGRAM_BIN`), up
+    to :data:`MAX_LATENCY`: the true pairs agree, the others spread over the random intervals."""
+    bins: dict[int, list[float]] = {}
+    for at in room:
+        for moment in source:
+            if 0 <= at - moment <= MAX_LATENCY:
+                bins.setdefault(round((at - moment) / HISTOGRAM_BIN), []).append(at - moment)
+    if not bins:
+        return None
+    # A bin and its two neighbours, so a latency on a bin's edge is not split in two.
+    best = max(bins, key=lambda b: sum(len(bins.get(b + d, [])) for d in (-1, 0, 1)))
+    return statistics.median([v for d in (-1, 0, 1) for v in bins.get(best + d, [])])
+
+
+def _matches(source: Sequence[float], room: Sequence[float]) -> dict[int, float]:
+    """Per source moment, the latency of the room moment that is its (nearest the typical latency)."""
+    typical = typical_latency(source, room)
+    found: dict[int, float] = {}
+    if typical is None:
+        return found
+    for at in room:
+        candidates = [(abs(at - m - typical), i) for i, m in enumerate(source)]
+        distance, index = min(candidates)
+        if distance <= MATCH_WINDOW and (index not in found or distance < abs(found[index] - typical)):
+            found[index] = at - source[index]
     return found
 
 
@@ -311,16 +335,8 @@ def matched_events(
     sound's latency and the offset (sound's latency less picture's), in seconds."""
     flashes = [flash for flash, _ in source]
     clicks = [click for _, click in source]
-    shown: dict[int, float] = {}
-    heard: dict[int, float] = {}
-    for at in room_flashes:
-        index = _latest_before(flashes, at, MAX_LATENCY)
-        if index is not None and index not in shown:
-            shown[index] = at - flashes[index]
-    for at in room_clicks:
-        index = _latest_before(clicks, at, MAX_LATENCY)
-        if index is not None and index not in heard:
-            heard[index] = at - clicks[index]
+    shown = _matches(flashes, room_flashes)
+    heard = _matches(clicks, room_clicks)
     return [
         {
             "video_latency": shown[index],
@@ -398,6 +414,7 @@ async def run_side(name: str, bench: Bench, seconds: float, warmup: float) -> di
         "room_flashes": len(room["flashes"]),
         "room_clicks": len(room["clicks"]),
         "events": events,
+        "onsets": {"source": source, "room": room},
         **{k: v for k, v in summarize(events).items() if k != "events"},
     }
     if cpu_before is not None and cpu_after is not None:

@@ -28,6 +28,11 @@ pins them), and takes it away again (:func:`uninstall`, for tests that compare w
    timestamps), and ``RTCRtpReceiver._handle_rtcp_packet`` also hands each RTCP sender report to
    :func:`~coalesce_common.media.receiving.note_sender_report`: aiortc keeps neither, and lip sync needs
    both to place sound and picture on the sender's clock.
+8. ``RTCRtpSender._next_encoded_frame`` also notes how long ago its frame was captured
+   (:func:`~coalesce_common.media.sending.note_encoded`), and ``RTCRtpSender._send_rtcp`` moves each
+   sender report's RTP timestamp on by that (:func:`~coalesce_common.media.sending.place_report`): the
+   reports say when a timestamp was captured, not sent, as libwebrtc's do, so the room lines the sound
+   up with the picture as they were played and painted on the laptop.
 
 ``tests/media/test_aiortc_patches.py`` fails when an upgrade breaks any of them.
 """
@@ -51,10 +56,11 @@ import aiortc.rtcrtpsender
 from aiortc.codecs.base import Encoder
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtcrtpsender import RTCEncodedFrame, RTCRtpSender
 from aiortc.rtp import AnyRtcpPacket, RtcpSrPacket
 
 from coalesce_common.errors import MediaError
-from coalesce_common.media import encoding, ice, receiving
+from coalesce_common.media import encoding, ice, receiving, sending
 from coalesce_common.net import turn
 
 logger = logging.getLogger(__name__)
@@ -158,6 +164,32 @@ def _noting_sender_reports(upstream: RtcpHandler) -> RtcpHandler:
     return _handle_rtcp_packet
 
 
+EncodedFrames = Callable[[RTCRtpSender, RTCRtpCodecParameters], Awaitable[RTCEncodedFrame | None]]
+
+
+def _noting_capture_lag(upstream: EncodedFrames) -> EncodedFrames:
+    async def _next_encoded_frame(self: RTCRtpSender, codec: RTCRtpCodecParameters) -> RTCEncodedFrame | None:
+        encoded = await upstream(self, codec)
+        if encoded is not None:
+            sending.note_encoded(self, codec.clockRate)
+        return encoded
+
+    return _next_encoded_frame
+
+
+RtcpSend = Callable[[RTCRtpSender, list[AnyRtcpPacket]], Awaitable[None]]
+
+
+def _capture_timed_reports(upstream: RtcpSend) -> RtcpSend:
+    async def _send_rtcp(self: RTCRtpSender, packets: list[AnyRtcpPacket]) -> None:
+        for packet in packets:
+            if isinstance(packet, RtcpSrPacket):
+                sending.place_report(self, packet)
+        await upstream(self, packets)
+
+    return _send_rtcp
+
+
 PATCHES: tuple[Patch, ...] = (
     Patch(aiortc.rtcrtpsender, "get_encoder", _tuned_encoder_first),
     Patch(aiortc.codecs.vpx, "number_of_threads", lambda _: encoding.vp8_threads),
@@ -167,6 +199,8 @@ PATCHES: tuple[Patch, ...] = (
     Patch(aioice.turn, "create_turn_endpoint", _routed_turn_endpoints),
     Patch(aiortc.rtcrtpreceiver, "TimestampMapper", lambda _: receiving.UnwrappedTimestamps),
     Patch(RTCRtpReceiver, "_handle_rtcp_packet", _noting_sender_reports),
+    Patch(RTCRtpSender, "_next_encoded_frame", _noting_capture_lag),
+    Patch(RTCRtpSender, "_send_rtcp", _capture_timed_reports),
 )
 
 _upstream: list[tuple[Patch, Any]] = []

@@ -67,15 +67,16 @@ class SystemSound:
     """Captures what ``device`` plays (an output's name or part of it; ``None``: the default output).
 
     :meth:`start` opens the loopback (raising :class:`SoundUnavailable` with what to do) and starts the
-    capture thread; :meth:`take` returns the oldest kept block or ``None``; :meth:`close` asks the thread
-    to stop and returns at once (the thread ends after its current 20 ms read).
+    capture thread; :meth:`take` returns the oldest kept block, with when it was played, or ``None``;
+    :meth:`close` asks the thread to stop and returns at once (the thread ends after its current 20 ms
+    read).
     """
 
     def __init__(self, device: str | None = None) -> None:
         self.device = device
         self.name = ""
         """The output being captured, as the sound system names it."""
-        self._blocks: collections.deque[np.ndarray] = collections.deque(maxlen=MAX_QUEUED)
+        self._blocks: collections.deque[tuple[np.ndarray, float]] = collections.deque(maxlen=MAX_QUEUED)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.captured = 0
@@ -107,9 +108,10 @@ class SystemSound:
         self._thread.start()
         logger.info("sharing the sound of %s", self.name)
 
-    def take(self) -> np.ndarray | None:
+    def take(self) -> tuple[np.ndarray, float] | None:
         """The oldest captured block not yet taken, of the newest :data:`LIVE_BLOCKS`: int16 of shape
-        (BLOCK, CHANNELS); ``None`` if none."""
+        (BLOCK, CHANNELS), and when its first sample was played (``time.monotonic()``: the moment the
+        block was read, less its length); ``None`` if none."""
         try:
             while len(self._blocks) > LIVE_BLOCKS:
                 self._blocks.popleft()
@@ -135,7 +137,8 @@ class SystemSound:
         try:
             while not self._stop.is_set():
                 block = recorder.record(numframes=BLOCK)  # float32, (BLOCK, CHANNELS), -1..1
-                self._blocks.append(np.clip(block * 32767.0, -32768, 32767).astype(np.int16))
+                played_at = time.monotonic() - BLOCK_S
+                self._blocks.append((np.clip(block * 32767.0, -32768, 32767).astype(np.int16), played_at))
                 self.captured += 1
         except Exception as exc:  # the device went away: the share goes on, silent
             logger.warning("sound capture of %s stopped: %s", self.name, exc)
@@ -151,6 +154,9 @@ class SoundTrack(MediaStreamTrack):
 
     The capture can be swapped (:meth:`switch_capture`; ``None``: silence) without the room seeing a new
     track. The track never ends for that: aiortc's RTP sender stops for good when ``recv`` raises.
+
+    :attr:`captured_at` says when the sound of the frame ``recv`` returned last was played here, which
+    the stream's sender reports carry to the room (:mod:`coalesce_common.media.sending`).
     """
 
     kind = "audio"
@@ -165,6 +171,7 @@ class SoundTrack(MediaStreamTrack):
         """Frames sent as silence because the capture had nothing yet (or none is attached)."""
         self.volume = 1.0
         """The gain put on the captured sound before it is encoded, 0 to 1 (the sender's volume)."""
+        self.captured_at: float | None = None
 
     @property
     def capture(self) -> SystemSound | None:
@@ -186,7 +193,8 @@ class SoundTrack(MediaStreamTrack):
             number = int((now - self._start) / BLOCK_S)
         if (wait := self._start + number * BLOCK_S - now) > 0:
             await asyncio.sleep(wait)  # pacing: one frame per 20 ms of wall clock
-        block = self._capture.take() if self._capture is not None else None
+        taken = self._capture.take() if self._capture is not None else None
+        block, self.captured_at = taken if taken is not None else (None, time.monotonic())
         if block is not None and self.volume < 1.0:
             block = (block.astype(np.float32) * max(0.0, self.volume)).astype(np.int16)
         samples = block.reshape(1, -1) if block is not None else self._silence

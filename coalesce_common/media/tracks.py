@@ -53,6 +53,9 @@ class CaptureTrack(MediaStreamTrack):
         self._stall_resend_after = stall_resend_after
         self._start_time: float | None = None
         self._last_pts = -1
+        self.captured_at: float | None = None
+        """When the frame ``recv`` returned last was taken (its timestamp's moment), for the stream's
+        sender reports (:mod:`coalesce_common.media.sending`)."""
         self._last_frame: av.VideoFrame | None = None
         self._limits: StreamLimits | None = None
         self._keyframe_wanted = False
@@ -110,6 +113,7 @@ class CaptureTrack(MediaStreamTrack):
         pts = max(int((now - self._start_time) * VIDEO_CLOCK_RATE), self._last_pts + 1)
         frame.pts = pts
         frame.time_base = VIDEO_TIME_BASE
+        self.captured_at = now
         if self._limits is not None or self._keyframe_wanted:
             frame.opaque = FrameHints(
                 max_bitrate=None if self._limits is None else self._limits.max_bitrate,

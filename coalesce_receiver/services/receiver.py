@@ -149,7 +149,7 @@ class Receiver:
         addresses = [config.host] if config.host not in (None, "", "0.0.0.0") else local_ipv4_addresses()
         self.model.set_endpoint([a for a in addresses if a], port)
         if config.stats_file is not None:
-            self._writers.append(StatsWriter(config.stats_file, self.model))
+            self._writers.append(StatsWriter(config.stats_file, self.model, speaker=self.speaker))
         if config.snapshot_dir is not None:
             self._writers.append(SnapshotWriter(config.snapshot_dir, self.model))
         for writer in self._writers:

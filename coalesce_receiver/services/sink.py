@@ -34,11 +34,16 @@ from coalesce_common.media.receiving import SenderReport
 from coalesce_receiver.models.room import FrameSource, Picture, RoomModel, Size
 from coalesce_receiver.services.lip_sync import PictureClock
 from coalesce_receiver.services.pictures import PictureFeed, convert_video_frame
+from coalesce_receiver.services.speaker import RoomSpeaker
 
 logger = logging.getLogger(__name__)
 
 FPS_WINDOW = 2.0
 """Seconds of frame arrivals the frame rate is measured over."""
+
+
+HELD_EARLY = 0.002
+"""Seconds before it is due that a held frame may be shown (the event loop's timers are that coarse)."""
 
 
 FrameHook = Callable[[av.VideoFrame], None]
@@ -78,6 +83,8 @@ class TrackSink:
         """The track's latest RTCP sender report, if the share gave a way to it: then :attr:`picture`
         follows when its frames reach the glass, which the share's sound is played in step with."""
         self.picture = PictureClock()
+        self._held: collections.deque[tuple[float, av.VideoFrame, int]] = collections.deque()
+        """Frames held for the share's sound (lip sync), each with when it is due, oldest first."""
 
     @property
     def latest_frame(self) -> av.VideoFrame | None:
@@ -122,6 +129,7 @@ class TrackSink:
         with self._rgb_lock:
             self._rgb_frame = self._rgb = None
         self._pictures.clear()
+        self._held.clear()  # held frames of the stopped source are never shown
         self.picture = PictureClock()  # its timing was of frames no longer shown
 
     def watch(self, box: Size, on_picture: Callable[[], None]) -> None:
@@ -156,9 +164,23 @@ class TrackSink:
         self.height = frame.height
         self._arrivals.append(now)
         self._forget_arrivals_before(now - FPS_WINDOW)
-        self._pictures.offer(frame, (frame.width, frame.height), self.frames)
+        hold = self.picture.hold
+        if hold <= 0 and not self._held:
+            self._pictures.offer(frame, (frame.width, frame.height), self.frames)
+        else:  # held for the share's sound (lip sync); never before a frame held longer
+            show_at = max(now + hold, self._held[-1][0] if self._held else now)
+            self._held.append((show_at, frame, self.frames))
+            asyncio.get_running_loop().call_later(show_at - now, self._show_due)
         if self._frame_waiters:
             self._release_waiters()
+
+    def _show_due(self) -> None:
+        """Show the held frames that are due, in order (each frame's timer may fire a little early or
+        late; whichever fires shows every frame due by then)."""
+        now = time.monotonic() + HELD_EARLY
+        while self._held and self._held[0][0] <= now:
+            _, frame, number = self._held.popleft()
+            self._pictures.offer(frame, (frame.width, frame.height), number)
 
     def _forget_arrivals_before(self, cutoff: float) -> None:
         while self._arrivals and self._arrivals[0] < cutoff:
@@ -198,6 +220,7 @@ class TrackSink:
             "width": self.width,
             "height": self.height,
             "fps": round(self.fps, 1),
+            "held_ms": round(self.picture.hold * 1000),
         }
 
 
@@ -214,9 +237,10 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def stats_document(model: RoomModel) -> dict[str, object]:
-    """What :class:`StatsWriter` writes: every share with its tracks' :meth:`FrameSource.stats`."""
-    return {
+def stats_document(model: RoomModel, speaker: RoomSpeaker | None = None) -> dict[str, object]:
+    """What :class:`StatsWriter` writes: every share with its tracks' :meth:`FrameSource.stats`, and the
+    room's sound output (:meth:`RoomSpeaker.stats`) when it has one."""
+    document: dict[str, object] = {
         "shares": [
             {
                 "sender": share.sender_name,
@@ -226,6 +250,9 @@ def stats_document(model: RoomModel) -> dict[str, object]:
             for share in model.shares
         ]
     }
+    if speaker is not None:
+        document["sound"] = speaker.stats()
+    return document
 
 
 def snapshot_filename(sender: str, kind: str) -> str:
@@ -325,16 +352,25 @@ class _PeriodicWriter:
 
 
 class StatsWriter(_PeriodicWriter):
-    """Keeps ``path`` a JSON document of the room's shares and their tracks' statistics."""
+    """Keeps ``path`` a JSON document of the room's shares and their tracks' statistics (and of the room's
+    ``speaker``)."""
 
-    def __init__(self, path: str | os.PathLike[str], model: RoomModel, interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        model: RoomModel,
+        interval: float = 1.0,
+        *,
+        speaker: RoomSpeaker | None = None,
+    ) -> None:
         super().__init__(interval)
         self.path = Path(path)
         self.model = model
+        self.speaker = speaker
 
     async def write_now(self) -> None:
         # The model is read here, on the event loop; only the file IO goes to a thread.
-        data = json.dumps(stats_document(self.model), indent=2).encode()
+        data = json.dumps(stats_document(self.model, self.speaker), indent=2).encode()
         await asyncio.to_thread(_atomic_write, self.path, data)
 
 

@@ -7,13 +7,15 @@ decoder settings) are resampled; anything else a peer could send in an audio sec
 rate-limited line, and the share's picture goes on.
 
 Each frame goes to the speaker with the time it is due there (:mod:`~coalesce_receiver.services.lip_sync`),
-once the sound's sender reports and the picture's timing are known: the speaker plays it with the picture.
+once the sound's sender reports and the picture's timing are known: the speaker plays it with the picture,
+and the picture is held while the sound needs longer to be heard than the picture to be seen.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 import av
@@ -21,7 +23,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from coalesce_common.logutil import RateLimitedLog
 from coalesce_common.media.receiving import SenderReport
-from coalesce_receiver.services.lip_sync import PictureClock
+from coalesce_receiver.services.lip_sync import BLOCK_S, PictureClock, SoundClock
 from coalesce_receiver.services.speaker import CHANNELS, SAMPLE_RATE, RoomSpeaker
 
 logger = logging.getLogger(__name__)
@@ -50,6 +52,7 @@ class SoundSink:
         self._report = report
         self._picture = picture
         self._was_audible = False
+        self._clock = SoundClock()
         self._resampler = av.AudioResampler(format="s16", layout="stereo", rate=SAMPLE_RATE)
         self._log = RateLimitedLog(logger)
 
@@ -69,6 +72,7 @@ class SoundSink:
         finally:
             if self._was_audible and self._speaker is not None:
                 self._speaker.flush()
+                self._release_picture()
             self.ended.set()
 
     def _play(self, frame: av.AudioFrame) -> None:
@@ -78,6 +82,8 @@ class SoundSink:
         if audible != self._was_audible:
             self._speaker.flush()  # the room switched to (or away from) this share: no stale sound
             self._was_audible = audible
+            if not audible:
+                self._release_picture()
         if not audible:
             return
         due = self._due(frame)
@@ -95,6 +101,17 @@ class SoundSink:
         """When the frame should be heard (the room's monotonic clock), if sound and picture are timed."""
         report = self._report() if self._report is not None else None
         picture = self._picture() if self._picture is not None else None
-        if report is None or picture is None or frame.pts is None:
+        if report is None or picture is None or frame.pts is None or self._speaker is None:
             return None
-        return picture.due(report.sender_time(frame.pts))
+        captured_at = report.sender_time(frame.pts)
+        # Heard at the earliest: now, through the output, with a block of reserve against jitter.
+        self._clock.heard(captured_at, time.monotonic() + self._speaker.output_latency + BLOCK_S)
+        picture.wait_for(self._clock)
+        return picture.due(captured_at)
+
+    def _release_picture(self) -> None:
+        """This share is no longer heard: its picture shows at once again."""
+        self._clock.clear()
+        picture = self._picture() if self._picture is not None else None
+        if picture is not None:
+            picture.hold = 0.0

@@ -64,6 +64,8 @@ class RoomSpeaker:
         """Blocks of silence played because the sound was ahead of its picture (lip sync)."""
         self.skipped = 0
         """Blocks of sound dropped because they lagged their picture (lip sync)."""
+        self.output_latency = DEVICE_BUFFER / SAMPLE_RATE
+        """Seconds from writing a block to hearing it, as the sound server last said."""
         self._lags: collections.deque[float] = collections.deque(maxlen=SYNC_WINDOW)
         self._blocks: collections.deque[tuple[np.ndarray, float | None]] = collections.deque(
             maxlen=MAX_BUFFERED
@@ -96,6 +98,20 @@ class RoomSpeaker:
         ahead); ``None`` while the sound is not timed against a picture."""
         lags = list(self._lags)
         return statistics.median(lags) if lags else None
+
+    def stats(self) -> dict[str, object]:
+        """For the room's stats file: blocks played, underruns, blocks of silence waited and of sound
+        skipped for lip sync, and how far behind its picture the sound is heard (ms; ``None``: untimed)."""
+        sync = self.sync
+        return {
+            "played": self.played,
+            "underruns": self.underruns,
+            "waited": self.waited,
+            "skipped": self.skipped,
+            "behind_picture_ms": None if sync is None else round(sync * 1000),
+            "muted": self.muted,
+            "volume": self.volume,
+        }
 
     def flush(self) -> None:
         """Forget what is buffered (the audible share changed, or went silent)."""
@@ -143,7 +159,8 @@ class RoomSpeaker:
                     continue
                 started = True
                 block, due = head
-                heard_at = time.monotonic() + _output_latency(player)
+                self.output_latency = _output_latency(player)
+                heard_at = time.monotonic() + self.output_latency
                 action = cue(due, heard_at, queued)
                 if action is Cue.WAIT:
                     self.waited += 1

@@ -56,6 +56,17 @@ def test_each_event_pairs_the_room_flash_and_click_with_the_source_ones_before_t
     assert lipsync.summarize([]) == {"events": 0}
 
 
+def test_a_latency_longer_than_the_gap_between_flashes_is_matched_by_the_runs_typical_one() -> None:
+    flashes = [1.0, 2.2, 3.7, 4.8, 6.3]  # 1.1-1.5 s apart, as the pattern's random intervals
+    source = [(f, f + 0.003) for f in flashes]
+    room_flashes = [f + 1.7 for f in flashes[:4]]  # 1.7 s late: each is nearer the flash after its own
+    room_clicks = [f + 1.75 for f in flashes]
+    events = lipsync.matched_events(source, room_flashes, room_clicks)
+    assert len(events) == 4
+    assert all(e["video_latency"] == pytest.approx(1.7) for e in events)
+    assert all(e["offset"] == pytest.approx(0.047) for e in events)
+
+
 def test_each_side_goes_first_as_often_as_the_runs_allow() -> None:
     orders = lipsync.rotations(["a", "b", "c"], 3)
     assert orders == [["a", "b", "c"], ["b", "c", "a"], ["c", "a", "b"]]

@@ -124,6 +124,16 @@ UPSTREAM_SHAPE: dict[str, Callable[[Any], bool]] = {
         and inspect.iscoroutinefunction(value)
         and looks_up(aiortc.rtcdtlstransport.RTCDtlsTransport._handle_rtcp_data, "_handle_rtcp_packet")
     ),
+    "aiortc.rtcrtpsender.RTCRtpSender._next_encoded_frame": lambda value: (
+        parameters(value) == ["self", "codec"]
+        and inspect.iscoroutinefunction(value)
+        and looks_up(aiortc.rtcrtpsender.RTCRtpSender._run_rtp, "_next_encoded_frame")
+    ),
+    "aiortc.rtcrtpsender.RTCRtpSender._send_rtcp": lambda value: (
+        parameters(value) == ["self", "packets"]
+        and inspect.iscoroutinefunction(value)
+        and looks_up(aiortc.rtcrtpsender.RTCRtpSender._run_rtcp, "_send_rtcp")
+    ),
     "aioice.turn.UDP_SOCKET_BUFFER_SIZE": lambda value: (
         isinstance(value, int)
         and looks_up(aioice.ice.Connection.get_component_candidates, "UDP_SOCKET_BUFFER_SIZE")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from coalesce_receiver.services import lip_sync
-from coalesce_receiver.services.lip_sync import Cue, PictureClock, cue
+from coalesce_receiver.services.lip_sync import Cue, PictureClock, SoundClock, cue, hold_for
 from coalesce_receiver.services.speaker import BLOCK, CHANNELS, RoomSpeaker
 from coalesce_testing.pulse import SINKS, PulseServer
 from tests.e2e.conftest import eventually
@@ -24,6 +24,22 @@ def test_the_picture_offset_is_the_median_of_recent_frames_plus_the_display() ->
     assert picture.offset == pytest.approx(100.05 + lip_sync.DISPLAY_DELAY)
     assert picture.due(20.0) == pytest.approx(120.05 + lip_sync.DISPLAY_DELAY)
     assert picture.due(None) is None  # sound without a sender report plays as it comes
+
+
+def test_the_picture_is_held_for_sound_that_needs_longer_and_never_more_than_the_bound() -> None:
+    picture, sound = PictureClock(), SoundClock()
+    for n in range(10):
+        picture.saw(10.0 + n / 30, 110.03 + n / 30)  # shows 50 ms after capture (with the display)
+        sound.heard(10.0 + n / 50, 110.11 + n / 50)  # heard at the earliest 110 ms after capture
+    picture.wait_for(sound)
+    assert picture.hold == pytest.approx(0.06)
+    assert picture.due(20.0) == pytest.approx(120.11)  # sound is due when the held picture shows
+    assert hold_for(0.05, 0.02) == 0.0  # the sound is the quicker: it waits, the picture does not
+    assert hold_for(0.05, 2.0) == lip_sync.MAX_HOLD  # sound from far away: the picture stays live
+    assert hold_for(None, 0.2) == hold_for(0.05, None) == 0.0
+    sound.clear()
+    picture.wait_for(sound)
+    assert picture.hold == 0.0
 
 
 def test_sound_ahead_of_its_picture_waits_and_sound_behind_catches_up_while_it_can() -> None:

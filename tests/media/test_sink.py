@@ -49,7 +49,7 @@ async def test_track_sink_counts_frames_and_keeps_the_newest() -> None:
     sink = TrackSink(track, "screen")
     running = asyncio.create_task(sink.run())
     assert sink.latest_rgb() is None
-    assert sink.stats() == {"kind": "screen", "frames": 0, "width": 0, "height": 0, "fps": 0.0}
+    assert sink.stats() == {"kind": "screen", "frames": 0, "width": 0, "height": 0, "fps": 0.0, "held_ms": 0}
     frames = [rgb_frame((200, 30, 30)), rgb_frame((30, 200, 30))]
     for frame in frames:
         track.queue.put_nowait(frame)
@@ -107,6 +107,47 @@ async def test_a_watched_sink_delivers_each_frame_scaled_to_the_box_from_another
     assert not any(t.name == "coalesce-screen-pictures" for t in threading.enumerate()), (
         "ended with the track"
     )
+
+
+async def test_a_held_picture_shows_later_in_order_and_a_cleared_one_never() -> None:
+    """While its sound is heard the share's picture is held (lip sync): each frame is shown that much
+    after it arrived, none overtakes another, and what was held when the source stopped never shows."""
+    track = QueueTrack()
+    sink = TrackSink(track, "screen")
+    running = asyncio.create_task(sink.run())
+    loop = asyncio.get_running_loop()
+    shown: asyncio.Queue[tuple[int, float]] = asyncio.Queue()
+
+    def on_picture() -> None:
+        picture = sink.latest_picture()
+        if picture is not None:
+            loop.call_soon_threadsafe(shown.put_nowait, (picture.number, loop.time()))
+
+    sink.watch((64, 48), on_picture)
+    sink.picture.hold = 0.3
+    sent = loop.time()
+    track.queue.put_nowait(rgb_frame((200, 30, 30)))
+    assert await asyncio.wait_for(sink.wait_for_frames(1), WAIT)
+    sink.picture.hold = 0.1  # the sound caught up meanwhile: the next is held less, but not shown first
+    track.queue.put_nowait(rgb_frame((30, 200, 30)))
+    seen = [await asyncio.wait_for(shown.get(), WAIT)]
+    while seen[-1][0] != 2:
+        seen.append(await asyncio.wait_for(shown.get(), WAIT))
+    assert seen[0][1] - sent >= 0.29  # the first picture shown (the second may replace it unconverted)
+    assert [number for number, _ in seen] == sorted(number for number, _ in seen)
+
+    sink.picture.hold = 0.2
+    track.queue.put_nowait(rgb_frame((30, 30, 200)))
+    assert await asyncio.wait_for(sink.wait_for_frames(3), WAIT)
+    sink.clear()  # the sender stopped this source while the frame was held
+    sink.picture.hold = 0.0  # a new clock: frames show at once again
+    track.queue.put_nowait(rgb_frame((90, 90, 90)))
+    numbers = []
+    while not numbers or numbers[-1] != 4:
+        numbers.append((await asyncio.wait_for(shown.get(), WAIT))[0])
+    assert 3 not in numbers
+    track.queue.put_nowait(None)
+    await asyncio.wait_for(running, WAIT)
 
 
 def test_fit_size_keeps_the_aspect_inside_the_box() -> None:
