@@ -10,8 +10,9 @@ keeps only the newest frame: a consumer that falls behind loses the oldest sound
 idle sink, a paused share), so the Opus stream's timestamps follow real time and the room's playout
 never drifts from the picture's.
 
-macOS has no loopback device; there :func:`open_system_sound` says to install a virtual one (BlackHole)
-until ScreenCaptureKit capture lands.
+macOS has no loopback device: there (macOS 13 and later) the sound comes from a ScreenCaptureKit stream
+(:mod:`coalesce_common.media.mac_sound`), whose 20 ms blocks go into the same newest-blocks queue; its
+capture thread only waits to stop the stream, which delivers on a queue of its own.
 """
 
 from __future__ import annotations
@@ -24,13 +25,16 @@ import logging
 import sys
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamTrack
 
 from coalesce_common.errors import SoundUnavailable
+
+if TYPE_CHECKING:
+    from coalesce_common.media.mac_sound import ScreenCaptureSound
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +68,8 @@ def _soundcard() -> Any:
 
 
 class SystemSound:
-    """Captures what ``device`` plays (an output's name or part of it; ``None``: the default output).
+    """Captures what ``device`` plays (an output's name or part of it; ``None``: the default output; on
+    macOS always everything the Mac plays but Coalesce's own sound).
 
     :meth:`start` opens the loopback (raising :class:`SoundUnavailable` with what to do) and starts the
     capture thread; :meth:`take` returns the oldest kept block, with when it was played, or ``None``;
@@ -87,10 +92,8 @@ class SystemSound:
     def start(self) -> None:
         """Open the loopback and start capturing; blocking (call it in a thread)."""
         if sys.platform == "darwin":
-            raise SoundUnavailable(
-                "This Mac cannot share its sound yet: install a virtual loopback device such as "
-                "BlackHole, make it the output, and share again. The screen is shared without sound."
-            )
+            self._start_screen_capture_kit()
+            return
         soundcard = _soundcard()
         try:
             speaker = soundcard.get_speaker(self.device) if self.device else soundcard.default_speaker()
@@ -107,6 +110,31 @@ class SystemSound:
         self._thread = threading.Thread(target=self._run, args=(recorder,), name="sound-capture", daemon=True)
         self._thread.start()
         logger.info("sharing the sound of %s", self.name)
+
+    def _start_screen_capture_kit(self) -> None:
+        from coalesce_common.media import mac_sound  # imports this module: not at the top
+
+        if self.device:
+            logger.info("ScreenCaptureKit captures all of this Mac's sound, not only %r", self.device)
+        capture = mac_sound.open_capture(self._keep, on_stopped=self._screen_capture_kit_stopped)
+        self.name = capture.name
+        self._thread = threading.Thread(
+            target=self._run_screen_capture_kit, args=(capture,), name="sound-capture", daemon=True
+        )
+        self._thread.start()
+        logger.info("sharing the sound of %s", self.name)
+
+    def _screen_capture_kit_stopped(self, reason: str) -> None:
+        logger.warning("sound capture of %s stopped: %s", self.name, reason)
+        self._stop.set()
+
+    def _run_screen_capture_kit(self, capture: ScreenCaptureSound) -> None:
+        self._stop.wait()
+        capture.stop()
+
+    def _keep(self, block: np.ndarray, played_at: float) -> None:
+        self._blocks.append((block, played_at))
+        self.captured += 1
 
     def take(self) -> tuple[np.ndarray, float] | None:
         """The oldest captured block not yet taken, of the newest :data:`LIVE_BLOCKS`: int16 of shape
@@ -138,8 +166,7 @@ class SystemSound:
             while not self._stop.is_set():
                 block = recorder.record(numframes=BLOCK)  # float32, (BLOCK, CHANNELS), -1..1
                 played_at = time.monotonic() - BLOCK_S
-                self._blocks.append((np.clip(block * 32767.0, -32768, 32767).astype(np.int16), played_at))
-                self.captured += 1
+                self._keep(np.clip(block * 32767.0, -32768, 32767).astype(np.int16), played_at)
         except Exception as exc:  # the device went away: the share goes on, silent
             logger.warning("sound capture of %s stopped: %s", self.name, exc)
         finally:
