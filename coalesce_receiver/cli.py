@@ -327,10 +327,17 @@ async def _run_headless(receiver: Receiver, args: argparse.Namespace) -> int:
     return 0
 
 
+def listening_line(host: str | None, port: int, addresses: list[str]) -> str:
+    """What the receiver says it listens on: the one address it was given, or, bound to all of them, the
+    port and this computer's addresses (senders use one of those)."""
+    if host in (None, "", "0.0.0.0"):
+        return f"listening on all addresses, port {port} (this computer: {', '.join(addresses)})"
+    return f"listening on {host}:{port}"
+
+
 def _announce(receiver: Receiver) -> None:
     model = receiver.model
-    host = model.addresses[0] if receiver.config.host is None else receiver.config.host
-    print(f"listening on {host}:{model.port}", flush=True)
+    print(listening_line(receiver.config.host, model.port, model.addresses), flush=True)
     print(
         f"room {model.name!r}: PIN {'required' if model.pin_required else 'not required'}; "
         f"certificate sha-256 {model.fingerprint}",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from coalesce_receiver.cli import listening_line
 from tests.conftest import PatternWindowFactory, XServer
 from tests.e2e.conftest import eventually
 
@@ -189,3 +190,10 @@ async def test_share_command_explains_a_missing_display(free_tcp_port: int) -> N
     _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2
     assert b"Cannot capture the screen" in err
+
+
+def test_the_receiver_says_it_listens_on_all_addresses_when_it_does() -> None:
+    everywhere = listening_line(None, 8443, ["192.0.2.2", "10.1.2.3"])
+    assert everywhere == "listening on all addresses, port 8443 (this computer: 192.0.2.2, 10.1.2.3)"
+    assert listening_line("0.0.0.0", 8443, ["192.0.2.2"]).startswith("listening on all addresses, port 8443")
+    assert listening_line("127.0.0.1", 8443, ["127.0.0.1"]) == "listening on 127.0.0.1:8443"
