@@ -77,6 +77,10 @@ SWEEP_AFTER = 32
 """Unpaired connections closed between two collections of the garbage they leave (see :class:`_Gate`)."""
 SWEEP_INTERVAL = 0.25
 """Seconds at least between two such collections, however fast strangers come and go."""
+SWEEP_SHARE = 0.1
+"""Share of the event loop's time the collections may take at most: in a process with a large heap (a
+room up for days; the test session) one full collection took longer than the interval, and a flood then
+kept the loop collecting instead of pairing (CI saw one test run for 15 minutes)."""
 
 
 class WebSocketChannel:
@@ -225,6 +229,12 @@ class _AdmittedSocket(socket.socket):
         super().close()
 
 
+def sweep_interval(took: float) -> float:
+    """Seconds to wait before the next collection after one that took ``took``: :data:`SWEEP_INTERVAL`,
+    or longer so that collections take at most :data:`SWEEP_SHARE` of the time."""
+    return max(SWEEP_INTERVAL, took / SWEEP_SHARE)
+
+
 class _Gate:
     """Admits accepted sockets through an :class:`Admission`, and closes the ones it sheds.
 
@@ -244,6 +254,7 @@ class _Gate:
         self._by_descriptor: dict[int, Ticket] = {}
         self._unswept = 0  # unpaired connections closed since the last collection
         self._swept_at = float("-inf")
+        self._sweep_every = SWEEP_INTERVAL
         self._waiting_since: float | None = None
 
     def wait_for_closing(self) -> bool:
@@ -331,9 +342,11 @@ class _Gate:
     def _sweep(self) -> None:
         """Collect the cycles closed strangers left, if enough have closed (called on the loop, at accept)."""
         now = time.monotonic()
-        if self._unswept >= SWEEP_AFTER and now - self._swept_at >= SWEEP_INTERVAL:
-            self._unswept, self._swept_at = 0, now
+        if self._unswept >= SWEEP_AFTER and now - self._swept_at >= self._sweep_every:
+            self._unswept = 0
             gc.collect()
+            self._swept_at = time.monotonic()
+            self._sweep_every = sweep_interval(self._swept_at - now)
 
 
 class _Listener(socket.socket):
