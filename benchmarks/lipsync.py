@@ -32,9 +32,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -59,6 +59,7 @@ from benchmarks.baseline import (
 from benchmarks.browser import Browser, clear_screen, fill_screen, tree_cpu_seconds
 from benchmarks.cases import DEFAULT_BITRATE, PIN, START_TIMEOUT
 from benchmarks.procs import BenchmarkError, Child, XServer, child_env, start_xvfb, stop_process
+from benchmarks.run import run_order
 from coalesce_testing.pulse import PulseError, PulseServer, start_pulse
 
 MAX_LATENCY = 3.0
@@ -469,15 +470,10 @@ async def bench_stage(width: int, height: int, fps: float, log_dir: Path) -> Asy
         room.stop()
 
 
-def rotations(sides: Sequence[str], runs: int) -> list[list[str]]:
-    """The sides' order per run: each rotation of the list in turn, so each goes first as often."""
-    return [list(sides[i % len(sides) :]) + list(sides[: i % len(sides)]) for i in range(runs)]
-
-
 async def run_all(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
     runs: dict[str, list[dict[str, Any]]] = {side: [] for side in args.sides}
     async with bench_stage(args.size[0], args.size[1], args.fps, log_dir) as bench:
-        for number, order in enumerate(rotations(args.sides, args.runs), 1):
+        for number, order in enumerate((run_order(i, args.sides) for i in range(args.runs)), 1):
             for side in order:
                 side_dir = log_dir / f"run{number}-{side}"
                 side_dir.mkdir()
@@ -585,8 +581,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.keep_logs or failed:
         print(f"# logs: {log_dir}", file=sys.stderr)
     else:
-        with contextlib.suppress(OSError):
-            subprocess.run(["rm", "-rf", str(log_dir)], check=False)
+        shutil.rmtree(log_dir, ignore_errors=True)
     return 1 if failed else 0
 
 
