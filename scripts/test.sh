@@ -33,9 +33,18 @@ run_step() {
     fi
 }
 
+# The suite takes about 15 minutes on 2 cores; a run that hangs is interrupted (SIGINT, so pytest still prints
+# where it was and its summary) long before CI's own 90-minute limit would end it with nothing said.
+PYTEST_BUDGET_SECONDS="${PYTEST_BUDGET_SECONDS:-3600}"
+
 run_pytest() {
     local rc=0
-    python -m pytest -ra "$@" || rc=$?
+    timeout --signal=INT --kill-after=120 "$PYTEST_BUDGET_SECONDS" python -m pytest -ra "$@" || rc=$?
+    if [[ $rc -eq 124 || $rc -eq 137 ]]; then
+        printf 'pytest did not finish within %ss and was interrupted: the traceback above shows where it hung\n' \
+            "$PYTEST_BUDGET_SECONDS" >&2
+        return "$rc"
+    fi
     if [[ $rc -eq 5 ]]; then
         printf 'pytest collected no tests: the suite (or the selection passed to test.sh) is empty, which CI does not accept\n' >&2
         return 5
