@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from coalesce_client.services.share import PinProvider, Share, ShareOptions, ShareTarget
 from coalesce_common.cloud import store
 from coalesce_common.cloud.device import connect_xmpp
-from coalesce_common.cloud.rest import CloudClient, DeviceCredentials
+from coalesce_common.cloud.rest import CloudClient, CloudError, DeviceCredentials
 from coalesce_common.cloud.turn import TurnServer, TurnTransport, order_by_rtt, parse_servers, tls_endpoint
 from coalesce_common.errors import CoalesceError, MediaError
 from coalesce_common.net.proxy import ProxyConfig, ProxyResolver
@@ -28,6 +28,8 @@ from coalesce_common.signaling.xmpp import XmppSignaling
 logger = logging.getLogger(__name__)
 
 KEYRING_SERVICE = "coalesce-sender"
+STANDING_TIMEOUT = 3.0
+"""Seconds to wait for the cloud to say why it ended our connection before saying only that it did."""
 
 
 class NotEnrolled(CoalesceError):
@@ -83,6 +85,7 @@ class RemoteShare:
         self.turn_server: TurnServer | None = None
         self.behind_proxy = False
         self.box_name = ""
+        self._resolver: ProxyResolver | None = None
 
     @property
     def share(self) -> Share | None:
@@ -107,7 +110,7 @@ class RemoteShare:
         credentials = self._credentials or await asyncio.to_thread(store.load, KEYRING_SERVICE)
         if credentials is None:
             raise NotEnrolled()
-        resolver = ProxyResolver(self.remote.proxy)
+        resolver = self._resolver = ProxyResolver(self.remote.proxy)
         async with CloudClient(
             credentials.api_url, token=credentials.token, ca_file=credentials.ca_file, resolver=resolver
         ) as api:
@@ -142,6 +145,7 @@ class RemoteShare:
             channel_factory=channel,
             ice_servers=ice_servers,
             relay_only=relay_only,
+            explain_end=self._why_ended,
         )
         await self._share.start()
         self._watch = asyncio.ensure_future(self._watch_stream(stream, self._share))
@@ -151,6 +155,30 @@ class RemoteShare:
         error = await stream.wait_disconnected()
         logger.warning("the cloud connection ended (%s): stopping the share", error or "no reason given")
         await share.stop(EndReason.CLOUD_DISCONNECTED)
+
+    async def _why_ended(self, reason: EndReason) -> EndReason:
+        """``reason``, unless the cloud says an administrator suspended or revoked this device (asked with a
+        bound: the network may be what failed)."""
+        credentials = self._credentials
+        if credentials is None:
+            return reason
+        try:
+            async with (
+                asyncio.timeout(STANDING_TIMEOUT),
+                CloudClient(
+                    credentials.api_url,
+                    token=credentials.token,
+                    ca_file=credentials.ca_file,
+                    resolver=self._resolver,
+                ) as api,
+            ):
+                await api.read_me()
+        except CloudError as exc:
+            standing = {"device_suspended": EndReason.SUSPENDED, "device_revoked": EndReason.REVOKED}
+            return standing.get(exc.code, reason)
+        except (CoalesceError, TimeoutError) as exc:
+            logger.info("could not ask the cloud why the share ended (%s): %s", reason, exc)
+        return reason
 
     async def wait_ended(self) -> EndReason:
         if self._share is None:

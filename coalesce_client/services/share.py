@@ -86,6 +86,12 @@ PinProvider = Callable[[str], Awaitable[str | None]]
 """Asked for the PIN with the receiver's name when the receiver needs one; ``None`` cancels."""
 JoinRequestHandler = Callable[[str], Awaitable[bool]]
 """Asked, as a moderator, whether the named sender may share; ``True`` lets it in."""
+EndExplainer = Callable[[EndReason], Awaitable[EndReason]]
+"""Asked, when a share ends by a failure, whether something else explains it (the cloud cut this device
+off: media fails first, and "suspended by your administrator" is the truth); returns the reason to keep."""
+UNEXPLAINED_ENDS: Final = frozenset(
+    {EndReason.MEDIA_FAILED, EndReason.CONNECTION_LOST, EndReason.CLOUD_DISCONNECTED}
+)
 
 SCREEN: Final = "screen"
 CAMERA: Final = "camera"
@@ -171,8 +177,10 @@ class Share:
         relay_only: bool = False,
         on_join_request: JoinRequestHandler | None = None,
         on_waiting: Callable[[], None] | None = None,
+        explain_end: EndExplainer | None = None,
     ) -> None:
         self.target = target
+        self._explain_end = explain_end
         self.options = options
         self._pin_provider = pin_provider
         self._on_waiting = on_waiting
@@ -667,6 +675,8 @@ class Share:
             await self._ended.wait()
             return
         self._set_state(ShareState.ENDED)
+        if self._explain_end is not None and reason in UNEXPLAINED_ENDS:
+            reason = await self._explain_end(reason)
         self.end_reason = reason
         current = asyncio.current_task()
         if self._watch is not None and self._watch is not current:

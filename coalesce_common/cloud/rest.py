@@ -214,6 +214,10 @@ class CloudClient:
         body = await self._call("POST", "/devices/me/xmpp-credentials")
         return xmpp_account(body.get("xmpp", body), ca_file)
 
+    async def read_me(self) -> dict[str, Any]:
+        """The calling device as the cloud sees it; CloudError ``device_suspended``/``device_revoked``."""
+        return await self._call("GET", "/devices/me")
+
     async def create_meeting(self) -> dict[str, Any]:
         return await self._call("POST", "/meetings")
 

@@ -74,6 +74,8 @@ class EndReason(enum.StrEnum):
     PROTOCOL_ERROR = "protocol-error"  # the peer sent something that could not be accepted
     PEER_ERROR = "peer-error"  # the peer answered with an error
     CLOUD_DISCONNECTED = "cloud-disconnected"  # the cloud ended this device's connection
+    SUSPENDED = "suspended"  # an administrator suspended the sending device
+    REVOKED = "revoked"  # an administrator revoked the sending device
     REFUSED = "refused"  # pairing was refused: the share never began
     FAILED = "failed"  # this side could not start the share
 
@@ -102,6 +104,14 @@ class EndReason(enum.StrEnum):
             EndReason.CLOUD_DISCONNECTED: (
                 "The Coalesce cloud ended this computer's connection, so the share ended. "
                 "If it happens again, ask your IT administrator whether this device is suspended."
+            ),
+            EndReason.SUSPENDED: (
+                f"Your administrator suspended this device, so the share to {room} ended. "
+                "Ask your IT administrator to restore it."
+            ),
+            EndReason.REVOKED: (
+                f"Your administrator revoked this device, so the share to {room} ended. "
+                "To share again, ask your IT administrator for a new enrollment code."
             ),
             EndReason.REFUSED: f"{room} refused the share.",
             EndReason.FAILED: f"The share to {room} could not be started.",

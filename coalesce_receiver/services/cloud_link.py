@@ -4,6 +4,11 @@ While linked, the box shows a meeting ID (renewed before it expires), serves rem
 signaling arrives over XMPP exactly as it serves LAN senders, and offers TURN so that media can be
 relayed when peer to peer fails. When the cloud says a device was suspended or revoked, the box ends
 that device's shares at once. If the XMPP session drops, the link reconnects with back-off.
+
+A box that is itself suspended loses its meeting at the cloud and its XMPP password. It then asks again
+every few seconds (:data:`CUT_OFF_POLL`), so that within seconds of an admin restoring it, it is back
+with a new meeting ID; after any reconnect it checks that its meeting is still live and takes a new one if
+the cloud ended it.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ from coalesce_receiver.services.receiver import Receiver
 logger = logging.getLogger(__name__)
 
 KEYRING_SERVICE = "coalesce-receiver"
+CUT_OFF_POLL = 3.0
+"""Seconds between a suspended box's attempts to come back: an admin's restore shows within this."""
+CUT_OFF_CODES = ("device_suspended", "device_revoked")
 
 
 class CloudLink:
@@ -126,17 +134,39 @@ class CloudLink:
                     logger.warning("the cloud XMPP session dropped (%s); reconnecting", stream.stream_error)
                     await stream.aclose()
                     await self._connect()
-                if self._due(self.meeting_expires):
+                    if not await self._meeting_is_live():
+                        self.meeting_expires = None
+                if self.meeting_expires is None or self._due(self.meeting_expires):
                     await self._renew_meeting()
                 if self._due(self.turn_expires):
                     await self._renew_turn()
                 backoff = 1.0
             except CoalesceError as exc:
-                logger.warning("cloud link: %s; retrying in %.0f s", exc, backoff)
-                if isinstance(exc, CloudError) and exc.code in ("device_suspended", "device_revoked"):
-                    self.receiver.model.set_meeting_id(None)
-                await asyncio.sleep(backoff)
+                cut_off = isinstance(exc, CloudError) and exc.code in CUT_OFF_CODES
+                delay = min(backoff, CUT_OFF_POLL) if cut_off else backoff
+                if cut_off:
+                    if self.receiver.model.meeting_id is not None:
+                        logger.warning("cloud link: %s; asking again every %.0f s", exc, CUT_OFF_POLL)
+                    self.receiver.model.set_meeting_id(None)  # the cloud ended the meeting
+                    self.meeting_expires = None
+                else:
+                    logger.warning("cloud link: %s; retrying in %.0f s", exc, delay)
+                await asyncio.sleep(delay)
                 backoff = min(backoff * 2, 60.0)
+
+    async def _meeting_is_live(self) -> bool:
+        """Whether the cloud still resolves the meeting ID the room shows (it ends it on a suspension)."""
+        meeting_id = self.receiver.model.meeting_id
+        if meeting_id is None:
+            return False
+        try:
+            async with self._api() as api:
+                await api.resolve_meeting(meeting_id)
+        except CloudError as exc:
+            if exc.code == "meeting_not_found":
+                return False
+            raise
+        return True
 
     def _due(self, expires: datetime.datetime | None) -> bool:
         if expires is None:

@@ -14,6 +14,7 @@ from coalesce_client.services.share import ShareOptions
 from coalesce_cloud.stack import LocalCloud
 from coalesce_common.cloud.rest import CloudClient, CloudError
 from coalesce_common.errors import WrongPin
+from coalesce_common.protocol import EndReason
 from coalesce_common.signaling.xmpp import XmppAuthError, XmppSignaling
 from coalesce_testing.pulse import SINKS, PulseServer
 from coalesce_testing.waiting import until
@@ -126,7 +127,8 @@ async def test_suspending_a_sender_stops_its_live_share_within_two_seconds(
         # The product promise: the live share stops within 2 s, at the box and at the sender.
         await wait_for_model(box, lambda: not box.receiver.model.shares, 2.0)
         reason = await asyncio.wait_for(remote.wait_ended(), 2.0)
-        assert reason != "stopped"  # ended by the cloud (XMPP kick) or by the box dropping the media
+        assert reason is EndReason.SUSPENDED, reason  # the cloud's reason, not the media's failure
+        assert "suspended this device" in (reason.describe(remote.box_name) or "")
     finally:
         await remote.stop()
     # ... and the device can neither log in, nor use the API, nor get TURN credentials.
@@ -155,7 +157,7 @@ async def test_revoking_a_sender_ends_its_share_for_good(admin: Admin, box: Box,
         await box.receiver.wait_for_shares(1, timeout=20)
         assert (await admin.call("POST", f"/admin/devices/{sender.device_id}/revoke")).status_code == 200
         await wait_for_model(box, lambda: not box.receiver.model.shares, 2.0)
-        await asyncio.wait_for(remote.wait_ended(), 2.0)
+        assert await asyncio.wait_for(remote.wait_ended(), 2.0) is EndReason.REVOKED
     finally:
         await remote.stop()
     assert (await admin.call("POST", f"/admin/devices/{sender.device_id}/restore")).status_code == 409
@@ -188,3 +190,31 @@ async def test_box_shows_a_signed_update_notice(box: Box, local_cloud: LocalClou
         assert box.receiver.model.update_notice == "Update available: Coalesce 42.0.0"
     finally:
         await asyncio.to_thread(path.unlink)
+
+
+async def test_a_suspended_then_restored_box_gets_a_new_meeting_id_and_takes_shares_again(
+    admin: Admin, box: Box, camera_file: Path
+) -> None:
+    old_id = box.meeting_id
+    sender = await admin.enroll("Laptop", "sender")
+    response = await admin.call(
+        "POST", f"/admin/devices/{box.credentials.device_id}/suspend", {"until": "2099-01-01T00:00:00Z"}
+    )
+    assert response.status_code == 200, response.text
+    await wait_for_model(box, lambda: box.receiver.model.meeting_id is None, 10)  # the room stops offering it
+    with pytest.raises(CloudError) as refused:
+        await RemoteShare(old_id, camera_options(camera_file), credentials=sender).start()
+    assert refused.value.code == "meeting_not_found"
+
+    restore = await admin.call("POST", f"/admin/devices/{box.credentials.device_id}/restore")
+    assert restore.status_code == 200, restore.text
+    restored = asyncio.get_running_loop().time()
+    await wait_for_model(box, lambda: box.receiver.model.meeting_id is not None, 10)
+    assert box.meeting_id != old_id  # the old meeting ended at the cloud; the room shows its new one
+    remote = RemoteShare(box.meeting_id, camera_options(camera_file), credentials=sender)
+    await remote.start()
+    try:
+        await box.receiver.wait_for_shares(1, timeout=10)
+        assert asyncio.get_running_loop().time() - restored < 10, "a remote share works within 10 s"
+    finally:
+        await remote.stop()
