@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 
 import keyring
 import keyring.backend
@@ -88,6 +89,17 @@ def set_secret(service: str, entry: str, secret: str) -> None:
     except _BACKEND_ERRORS as exc:
         logger.info("the keyring %s refused to store an entry: %s", _describe(backend), exc)
         raise KeyringUnavailable(f"The system keyring refused to keep the secret. {_HOW_TO_FIX}") from exc
+
+
+PROBE_ENTRY = "coalesce-probe"
+
+
+def check_writable(service: str) -> None:
+    """Store and delete a throwaway entry: raises :class:`KeyringUnavailable` when the keyring will not keep
+    secrets. A keyring can be there and still refuse (a locked Secret Service whose unlock prompt was
+    dismissed): finding out before a one-time enrollment code is spent keeps the code usable."""
+    set_secret(service, PROBE_ENTRY, secrets.token_hex(8))
+    delete_secret(service, PROBE_ENTRY)
 
 
 def get_secret(service: str, entry: str) -> str | None:

@@ -46,10 +46,11 @@ async def enroll(
 
     With ``keep=False`` nothing is stored (the user chose "for this session only" because no OS keyring
     works): the caller holds the credentials until it quits. With ``keep``, a missing keyring is found out
-    before the one-time code is spent, so the user can still choose.
+    before the one-time code is spent (a throwaway entry is stored and deleted), so the user can still
+    choose and the code still works.
     """
     if keep:
-        await asyncio.to_thread(keyring_store.os_keyring)  # raises KeyringUnavailable
+        await asyncio.to_thread(keyring_store.check_writable, service)  # raises KeyringUnavailable
     async with CloudClient(api_url, ca_file=ca_file, resolver=resolver) as api:
         credentials = await api.enroll(code, name, kind, ca_file=ca_file)
     if keep:

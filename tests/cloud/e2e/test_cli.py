@@ -163,3 +163,23 @@ async def test_cloud_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: 
     for pid in (beam_pid, turn_pid):
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+async def test_enrolling_where_the_keyring_refuses_keeps_the_code_and_leaves_no_device(
+    local_cloud: LocalCloud, admin: Admin, tmp_path: Path
+) -> None:
+    code = await admin.enrollment_code(uses=1)
+    refusing = device_env(tmp_path / "refusing") | {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    enroll = (
+        sys.executable, "-m", "coalesce_client", "enroll", local_cloud.api_url, code,
+        "--ca", local_cloud.ca_file, "--name", "locked-keyring-laptop",
+    )  # fmt: skip
+    rc, out, err = await run(*enroll, env=refusing)
+    assert rc != 0 and "Enrolled" not in out
+    assert "keyring refused to keep the secret" in err and "Traceback" not in err
+    devices = (await admin.call("GET", "/admin/devices")).json()["devices"]
+    assert not [d for d in devices if d["name"] == "locked-keyring-laptop"], "no orphan device at the cloud"
+
+    rc, out, err = await run(*enroll, env=device_env(tmp_path / "working"))  # the same one-time code
+    assert rc == 0, err
+    assert "Enrolled as device" in out
