@@ -32,10 +32,11 @@ from typing import Any, TextIO
 
 import httpx
 
+from coalesce_cloud.core.config import DEFAULT_API_PORT
 from coalesce_cloud.errors import CloudServiceError
 from coalesce_common.net.why import describe_ca_file_error, describe_os_error
 
-DEFAULT_URL = "https://localhost:8443"
+DEFAULT_URL = f"https://localhost:{DEFAULT_API_PORT}"
 API_PREFIX = "/api/v1"
 TIMEOUT = 30.0
 _DEFAULT_PORTS = {"https": 443, "http": 80}

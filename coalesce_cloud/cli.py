@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from coalesce_cloud.admin_cli import admin_main
+from coalesce_cloud.core.config import DEFAULT_API_PORT
 from coalesce_cloud.stack import RELAY_PORTS, LocalCloud, StackPorts
 from coalesce_common.errors import CoalesceError
 
@@ -39,7 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--host", default="127.0.0.1", help="address every service listens on (default 127.0.0.1)"
     )
     up.add_argument("--domain", default="coalesce.test", help="XMPP domain (default coalesce.test)")
-    up.add_argument("--api-port", type=int, default=8443, help="REST API over HTTPS (default 8443)")
+    up.add_argument(
+        "--api-port",
+        type=int,
+        default=DEFAULT_API_PORT,
+        help=f"REST API over HTTPS (default {DEFAULT_API_PORT})",
+    )
     up.add_argument("--xmpp-port", type=int, default=5222, help="XMPP with STARTTLS (default 5222)")
     up.add_argument("--xmpp-tls-port", type=int, default=5223, help="XMPP with direct TLS (default 5223)")
     up.add_argument("--turn-port", type=int, default=3478, help="STUN/TURN over UDP and TCP (default 3478)")

@@ -332,6 +332,8 @@ BLOCKING_ALLOWED_IN: list[tuple[str, set[str]]] = [
     # are torn down: in a Qt test the qasync loop is still marked running then. Any file: every plugin's
     # implementation of these hooks.
     ("", {"pytest_runtest_makereport", "pytest_runtest_logreport", "pytest_exception_interact"}),
+    # Playwright (tests that drive Debian's Chromium) finds its driver on disk as it starts, before any page.
+    ("playwright/_impl/_driver.py", {"compute_driver_executable"}),
     # The sender app reads app.json and its version while it is built, before its loop runs
     # (run_sender_app); the Qt tests build it while their qasync loop is marked running for the whole test.
     ("tests/client_ui/conftest.py", {"build_sender_app"}),

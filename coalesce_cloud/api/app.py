@@ -10,11 +10,13 @@ On shutdown it closes what it opened. Everything the routes need is in ``app.sta
 from __future__ import annotations
 
 import logging
+import mimetypes
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from coalesce_cloud.api.deps import AppContext, Clock
@@ -70,13 +72,17 @@ def create_app(settings: Settings, *, xmpp_admin: XmppAdmin | None = None, clock
             logger.info("cloud API ready for %s (XMPP domain %s)", settings.public_url, settings.xmpp.domain)
             yield
 
-    app = FastAPI(
+    # FastAPI's own /docs page loads Swagger UI from a CDN: blank without internet. fastapi-offline serves
+    # the same page with its files from the package, under /docs/assets.
+    mimetypes.init()  # reads the system's MIME types now, not from inside the loop at the first docs file
+    app = FastAPIOffline(
         title="Coalesce cloud",
         version="1",
         lifespan=lifespan,
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        static_url="/docs/assets",
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

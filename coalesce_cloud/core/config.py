@@ -29,6 +29,9 @@ from coalesce_common.cloud import notice
 
 ENV_PREFIX = "COALESCE_CLOUD_"
 MIN_ADMIN_TOKEN_LENGTH = 16
+DEFAULT_API_PORT = 9443
+"""The REST API's port when none is configured (``up``, the admin CLI): not 8443, the room receiver's
+fallback when it may not bind 443, so that both run on one machine as a non-root user."""
 _HOSTNAME = re.compile(r"^[A-Za-z0-9.:\[\]-]{1,253}$")
 
 
@@ -142,7 +145,7 @@ class Settings(BaseSettings):
     config_file: Path | None = Field(default=None, description="TOML (.toml) or JSON (.json) settings file")
     state_dir: Path = Field(default_factory=default_state_dir)
     database_url: str = Field(default="", description="SQLAlchemy URL; sqlite in state_dir when empty")
-    public_url: str = "https://localhost:8443"
+    public_url: str = f"https://localhost:{DEFAULT_API_PORT}"
     admin_token: SecretStr | None = Field(default=None, description="bearer token of the admin API")
     meeting_ttl: timedelta = Field(default=timedelta(hours=12), description="seconds or ISO 8601 duration")
     max_body_bytes: int = Field(default=65536, ge=1024)

@@ -49,3 +49,19 @@ def test_with_the_extra_the_command_runs() -> None:
 def test_a_missing_module_that_is_not_the_extras_is_not_explained_away() -> None:
     result = _run("coalesce_common", "--help")
     assert result.returncode == 1 and "ModuleNotFoundError" in result.stderr
+
+
+def test_the_clouds_default_api_port_is_not_the_receivers_fallback_port() -> None:
+    """The README's walkthrough runs `coalesce-cloud up` and a receiver on one machine: as a non-root user the
+    receiver cannot bind 443 and takes its fallback port, which the API must leave free."""
+    from coalesce_cloud.admin_cli import DEFAULT_URL
+    from coalesce_cloud.core.config import DEFAULT_API_PORT, Settings
+    from coalesce_receiver.services.receiver import FALLBACK_PORT
+
+    up_help = subprocess.run(
+        [sys.executable, "-m", "coalesce_cloud", "up", "--help"], capture_output=True, text=True, timeout=60
+    ).stdout
+    assert f"(default {DEFAULT_API_PORT})" in " ".join(up_help.split())
+    assert DEFAULT_API_PORT != FALLBACK_PORT
+    assert DEFAULT_URL.endswith(f":{DEFAULT_API_PORT}")
+    assert Settings.model_fields["public_url"].default.endswith(f":{DEFAULT_API_PORT}")
