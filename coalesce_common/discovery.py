@@ -103,9 +103,20 @@ def local_ipv4_addresses(include_loopback: bool = False) -> list[str]:
     return found or ["127.0.0.1"]
 
 
-def _instance_label(name: str) -> str:
-    label = re.sub(r"[^\w \-]", "", name).strip()[:40] or "Coalesce"
-    return label
+ONE_DOT_LEADER = "\u2024"
+"""Stands in for "." in instance names: python-zeroconf splits every name it writes on dots (it has no
+escaped-dot labels), so "Room 4.12" would go out as the labels "Room 4" and "12". U+2024 looks the same in
+Bonjour and Avahi browsers; the TXT record's ``name`` carries the exact name, which is what Coalesce shows."""
+MAX_LABEL_BYTES = 63
+"""A DNS label's limit (RFC 1035), which the instance name must fit in UTF-8."""
+
+
+def instance_label(name: str) -> str:
+    """The mDNS instance name for a room called ``name``: the name itself, its dots as U+2024, control
+    characters and backslashes dropped, cut to a DNS label's 63 bytes on a character boundary."""
+    label = "".join(c for c in name.replace(".", ONE_DOT_LEADER) if c.isprintable() and c != "\\").strip()
+    cut = label.encode()[:MAX_LABEL_BYTES].decode(errors="ignore").strip()
+    return cut or "Coalesce"
 
 
 class ReceiverPublisher:
@@ -131,7 +142,7 @@ class ReceiverPublisher:
         host_label = re.sub(r"[^a-z0-9-]", "-", info.receiver_id.lower())[:40]
         return AsyncServiceInfo(
             SERVICE_TYPE,
-            name or f"{_instance_label(info.name)}.{SERVICE_TYPE}",
+            name or f"{instance_label(info.name)}.{SERVICE_TYPE}",
             addresses=[socket.inet_aton(a) for a in info.addresses],
             port=info.port,
             properties={

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from coalesce_client.services.share import Share, ShareOptions, ShareTarget
-from coalesce_common.discovery import ReceiverBrowser, ReceiverInfo, browse, find
+from coalesce_common.discovery import ReceiverBrowser, ReceiverInfo, browse, find, instance_label
 from coalesce_common.protocol import AccessMode
 from tests.e2e.conftest import ReceiverFactory
 from tests.e2e.vanishing import CONFIRM_INTERVAL, CONFIRM_TIMEOUT, SILENT_FOR_AT_MOST, publish_in_child
@@ -100,6 +100,25 @@ async def test_the_browser_reports_a_receiver_found_then_lost_when_it_says_goodb
         await receiver.aclose()  # goodbye packets: zeroconf removes it at once, no TTL to wait out
         assert await events.next() == ("lost", key, None)
         assert events.queue.empty()
+
+
+async def test_the_instance_name_other_browsers_show_is_the_rooms_name(
+    make_receiver: ReceiverFactory,
+) -> None:
+    events = Events()
+    async with ReceiverBrowser(events, interfaces=["127.0.0.1"]):
+        await make_receiver(name="Bob's Room (4.12)", mdns=True, mdns_interfaces=["127.0.0.1"])
+        kind, key, info = await events.next()
+    assert kind == "found" and info is not None
+    # What Bonjour and Avahi list: the whole name in one label, its dot as the look-alike U+2024.
+    assert key == "Bob's Room (4\u202412)._coalesce._tcp.local."
+    assert info.name == "Bob's Room (4.12)"  # from the TXT record: what Coalesce shows
+
+
+def test_an_instance_name_fits_one_dns_label() -> None:
+    assert instance_label("Ä" * 40) == "Ä" * 31  # 63 bytes at most, cut between characters
+    assert instance_label("Room\x07 1\\") == "Room 1"  # no control characters, no backslash
+    assert instance_label(" \t ") == "Coalesce"
 
 
 async def test_a_receiver_that_vanishes_without_a_goodbye_is_lost_within_seconds(
