@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from coalesce_client.cli_moderator import TerminalModerator
 from coalesce_client.services import updater
 from coalesce_client.services.doctor import diagnose
+from coalesce_client.services.link_stats import MediaRoute, ShareStats
 from coalesce_client.services.remote import KEYRING_SERVICE, NotEnrolled, RemoteOptions, RemoteShare
 from coalesce_client.services.share import Share, ShareOptions, ShareTarget
 from coalesce_client.settings import load_proxy, save_proxy, with_password
@@ -352,15 +353,19 @@ async def _remote_share(args: argparse.Namespace) -> int:
     ) as remote:
         share = remote.share
         assert share is not None  # started
-        server = remote.turn_server
-        relay = (
-            f" through the {server.region} relay"
-            if (args.relay_only or remote.behind_proxy) and server
-            else ""
-        )
+        path = media_path(await share.stats())
         return await _run_until_done(
-            share, args.duration, f"Sharing to {share.receiver_name} (meeting {args.meeting}){relay}."
+            share, args.duration, f"Sharing to {share.receiver_name} (meeting {args.meeting}), {path}."
         )
+
+
+def media_path(stats: ShareStats) -> str:
+    """How the media goes, for the sharing line: ``peer to peer``, ``relayed over TLS through ...``."""
+    if stats.route is MediaRoute.PEER_TO_PEER:
+        return "peer to peer"
+    if stats.route is MediaRoute.RELAYED:
+        return f"relayed {stats.relay}" if stats.relay else "relayed through the cloud"
+    return "the media path is not known yet"
 
 
 async def _run_until_done(share: Share, duration: float | None, sharing: str) -> int:

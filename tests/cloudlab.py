@@ -36,8 +36,8 @@ from coalesce_receiver.services.receiver import Receiver, ReceiverConfig
 class CloudThread:
     """Runs a :class:`LocalCloud` on a private event loop in a daemon thread."""
 
-    def __init__(self, state_dir: Path) -> None:
-        self.cloud = LocalCloud(state_dir)
+    def __init__(self, state_dir: Path, host: str = "127.0.0.1") -> None:
+        self.cloud = LocalCloud(state_dir, host=host)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="local-cloud", daemon=True)
 
@@ -54,9 +54,10 @@ class CloudThread:
             self.loop.close()
 
 
-@pytest.fixture(scope="module")
-def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
-    runner = CloudThread(tmp_path_factory.mktemp("cloud"))
+@contextlib.contextmanager
+def running_cloud(state_dir: Path, host: str = "127.0.0.1") -> Iterator[LocalCloud]:
+    """A started :class:`LocalCloud` on ``host`` (the test is skipped when a server is not installed)."""
+    runner = CloudThread(state_dir, host=host)
     try:
         runner.start()
     except ServerNotInstalledError as exc:
@@ -66,6 +67,12 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud
         yield runner.cloud
     finally:
         runner.stop()
+
+
+@pytest.fixture(scope="module")
+def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    with running_cloud(tmp_path_factory.mktemp("cloud")) as cloud:
+        yield cloud
 
 
 @pytest.fixture

@@ -416,6 +416,7 @@ def link_status(stats: ShareStats) -> LinkStatus:
     """What the status line shows of a share's :meth:`Share.stats`."""
     return LinkStatus(
         route=stats.route.value if stats.route is not None else None,
+        relay=stats.relay,
         width=stats.width,
         height=stats.height,
         fps=stats.fps,

@@ -88,11 +88,11 @@ class LinkStatus:
     fps: float | None = None
     round_trip_ms: float | None = None
     kbps: float | None = None
+    relay: str = ""  # how relayed media reaches the relay: "over TLS through the eu relay"
 
     def describe(self) -> str:
-        parts = [
-            {"peer-to-peer": "Peer to peer", "relayed": "Relayed through the cloud"}.get(self.route or "", "")
-        ]
+        relayed = f"Relayed {self.relay}" if self.relay else "Relayed through the cloud"
+        parts = [{"peer-to-peer": "Peer to peer", "relayed": relayed}.get(self.route or "", "")]
         if self.width and self.height:
             parts.append(f"{self.width}\N{MULTIPLICATION SIGN}{self.height}")
         if self.fps is not None:

@@ -1,8 +1,9 @@
 """``coalesce doctor``: can this computer reach the cloud, and by which way? A report for users and IT.
 
 For the REST API, XMPP and TURN it says which route the proxy resolver picks and whether each hop
-works; then whether UDP gets out (STUN) and the round trip to each TURN region, and optionally whether a
-meeting ID resolves. Nothing here changes any setting.
+works; then whether UDP gets out (STUN), the round trip to each TURN region and each rung of the media
+ladder (:mod:`coalesce_common.cloud.ladder`: UDP, TURN over TCP, TURN over TLS, all tried to the end) with
+the way a share would take, and optionally whether a meeting ID resolves. Nothing here changes any setting.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from coalesce_common.cloud import ladder
 from coalesce_common.cloud.rest import CloudClient, DeviceCredentials
 from coalesce_common.cloud.turn import order_by_rtt, parse_servers, tls_endpoint
 from coalesce_common.errors import CoalesceError
 from coalesce_common.net.connector import open_socket
 from coalesce_common.net.proxy import ProxyConfig, ProxyResolver
+from coalesce_common.net.turn import TurnRoute
 from coalesce_common.net.why import describe_ca_file_error, describe_os_error
 from coalesce_common.signaling.xmpp import XmppSignaling
 
@@ -127,7 +130,27 @@ async def diagnose(
         rtt = f"{server.rtt * 1000:.0f} ms" if math.isfinite(server.rtt) else "no UDP answer"
         checks.append(Check(f"TURN {server.region} round trip", None, rtt))
         url = server.url("tls")
+        via = ""
         if url:
             host, port = tls_endpoint(url)
-            checks.append(await _route(resolver, f"TURN {server.region} over TLS", host, port, tls))
+            route_check = await _route(resolver, f"TURN {server.region} over TLS", host, port, tls)
+            if not route_check.ok:
+                checks.append(route_check)
+            hops = await resolver.resolve(host, port)
+            via = "" if hops[0].is_direct else hops[0].label
+        route = TurnRoute(ca_file=credentials.ca_file, resolver=resolver)
+        found = await ladder.climb(server, route, via=via, every_rung=True)
+        for step in found.steps:
+            name = f"TURN {server.region} over {ladder.NAMES[step.transport]}"
+            detail = f"{step.detail} via {via}" if via and step.ok else step.detail
+            checks.append(Check(name, step.ok, detail))
+        if found.chosen is None:
+            checks.append(Check(f"media to {server.region}", False, found.failure()))
+        else:
+            path = (
+                "peer to peer when the room can be reached, else relayed "
+                if found.chosen == "udp"
+                else "relayed "
+            )
+            checks.append(Check(f"media to {server.region}", None, path + found.relay_path()))
     return checks

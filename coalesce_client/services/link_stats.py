@@ -42,6 +42,9 @@ class ShareStats:
     """
 
     route: MediaRoute | None = None
+    relay: str = ""
+    """How relayed media reaches the relay ("over TLS through the local relay, via the proxy ..."); "" when
+    not relayed or not known."""
     codec: str = ""
     width: int | None = None
     height: int | None = None

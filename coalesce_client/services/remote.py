@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from coalesce_client.services.share import PinProvider, Share, ShareOptions, ShareTarget
-from coalesce_common.cloud import store
+from coalesce_common.cloud import ladder, store
 from coalesce_common.cloud.device import connect_xmpp
 from coalesce_common.cloud.rest import CloudClient, CloudError, DeviceCredentials
-from coalesce_common.cloud.turn import TurnServer, TurnTransport, order_by_rtt, parse_servers, tls_endpoint
+from coalesce_common.cloud.turn import TurnServer, order_by_rtt, parse_servers, tls_endpoint
 from coalesce_common.errors import CoalesceError, MediaError
 from coalesce_common.net.proxy import ProxyConfig, ProxyResolver
 from coalesce_common.net.turn import TurnRoute
@@ -47,14 +47,15 @@ class RemoteOptions:
     xmpp_timeout: float = 15.0
 
 
-async def _proxied(resolver: ProxyResolver, server: TurnServer) -> bool:
-    """Whether the way to ``server``'s TURN over TLS is through a proxy."""
+async def _proxy_of(resolver: ProxyResolver, server: TurnServer) -> str:
+    """The proxy on the way to ``server``'s TURN over TLS (its label), or ``""`` when it is reached directly.
+    Behind a proxy UDP is assumed blocked: media only through TURN, tunnelled by the proxy."""
     url = server.url("tls")
     if url is None or resolver.always_direct:
-        return False
+        return ""
     host, port = tls_endpoint(url)
     hops = await resolver.resolve(host, port)
-    return not hops[0].is_direct
+    return "" if hops[0].is_direct else hops[0].label
 
 
 class RemoteShare:
@@ -84,6 +85,8 @@ class RemoteShare:
         self._watch: asyncio.Task[None] | None = None
         self.turn_server: TurnServer | None = None
         self.behind_proxy = False
+        self.ladder: ladder.Ladder | None = None
+        """How media reaches the relay (each rung tried, and the one chosen), once :meth:`start` found it."""
         self.box_name = ""
         self._resolver: ProxyResolver | None = None
 
@@ -120,13 +123,23 @@ class RemoteShare:
         servers = await order_by_rtt(parse_servers(turn), self.remote.stun_timeout)
         if not servers:
             raise MediaError("The cloud offered no TURN relay; ask your IT administrator to configure one.")
-        self.turn_server = servers[0]
-        # Behind a proxy UDP is assumed blocked: media only through TURN over TLS, tunnelled by the proxy.
-        self.behind_proxy = await _proxied(resolver, self.turn_server)
-        relay_only = self.remote.relay_only or self.behind_proxy
-        transport: TurnTransport = "tls" if relay_only else "udp"
+        self.turn_server = server = servers[0]
+        via = await _proxy_of(resolver, server)
+        self.behind_proxy = bool(via)
         route = TurnRoute(ca_file=credentials.ca_file, resolver=resolver)
-        ice_servers = route.attach(self.turn_server.ice_servers(transport))
+        if self.remote.relay_only:
+            self.ladder = ladder.forced(server, "tls", via=via, why="media only through the relay over TLS")
+        else:
+            self.ladder = await ladder.climb(server, route, via=via)
+        logger.info(
+            "media ladder to %s: %s",
+            server.region,
+            "; ".join(f"{s.transport} {s.detail}" for s in self.ladder.steps),
+        )
+        if self.ladder.chosen is None:
+            raise MediaError(self.ladder.failure())
+        relay_only = self.ladder.relay_only
+        ice_servers = route.attach(server.ice_servers(self.ladder.chosen))
         if self.behind_proxy:  # HTTP proxies usually CONNECT only to 443: XMPP's direct-TLS port
             credentials = credentials.with_xmpp(credentials.xmpp.via_direct_tls())
         self._stream, self._credentials = await connect_xmpp(
@@ -145,6 +158,7 @@ class RemoteShare:
             channel_factory=channel,
             ice_servers=ice_servers,
             relay_only=relay_only,
+            relay_path=self.ladder.relay_path(),
             explain_end=self._why_ended,
         )
         await self._share.start()

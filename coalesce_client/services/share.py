@@ -22,7 +22,7 @@ from typing import Final, TypeVar
 import av
 from aiortc import RTCIceServer, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
-from coalesce_client.services.link_stats import LinkSampler, ShareStats
+from coalesce_client.services.link_stats import LinkSampler, MediaRoute, ShareStats
 from coalesce_common import PROTOCOL_VERSION
 from coalesce_common.errors import (
     ControlRefused,
@@ -177,9 +177,13 @@ class Share:
         relay_only: bool = False,
         on_join_request: JoinRequestHandler | None = None,
         on_waiting: Callable[[], None] | None = None,
+        relay_path: str = "",
         explain_end: EndExplainer | None = None,
     ) -> None:
         self.target = target
+        self.relay_path = relay_path
+        """How relayed media reaches the relay, for people ("over TLS through the local relay"); "" on the
+        LAN."""
         self._explain_end = explain_end
         self.options = options
         self._pin_provider = pin_provider
@@ -362,7 +366,7 @@ class Share:
             return ShareStats()
         sources = self.sources
         main = SCREEN if SCREEN in sources else CAMERA
-        return await self._sampler.sample(
+        stats = await self._sampler.sample(
             self._pc,
             list(self._senders.values()),
             sources,
@@ -370,6 +374,9 @@ class Share:
             main_frame=self.latest_frame(main),
             paused=self._paused,
         )
+        if stats.route is MediaRoute.RELAYED and self.relay_path:
+            stats = dataclasses.replace(stats, relay=self.relay_path)
+        return stats
 
     def latest_frame(self, section: str) -> av.VideoFrame | None:
         """The picture last sent from ``section`` (``"screen"``, ``"camera"``), for previews."""

@@ -34,6 +34,12 @@ pins them), and takes it away again (:func:`uninstall`, for tests that compare w
    reports say when a timestamp was captured, not sent, as libwebrtc's do, so the room lines the sound
    up with the picture as they were played and painted on the laptop.
 
+9. ``aioice.ice.server_reflexive_candidate`` (called by name for each host socket) is not run from a
+   loopback socket towards a STUN server elsewhere (:func:`~coalesce_common.media.ice.stun_can_answer`):
+   that query is never answered, and aioice waited its 5 s gathering limit for it, so every peer-to-peer
+   share through a cloud on another machine started 5 s late (6.0 s to the first frame in
+   ``tests/ladder``, 1.0 s after).
+
 ``tests/media/test_aiortc_patches.py`` fails when an upgrade breaks any of them.
 """
 
@@ -152,6 +158,18 @@ def _routed_turn_endpoints(upstream: turn.CreateTurnEndpoint) -> turn.CreateTurn
     return create_turn_endpoint
 
 
+ReflexiveCandidate = Callable[[Any, tuple[str, int]], Awaitable[tuple[Any, None]]]
+
+
+def _no_stun_from_loopback(upstream: ReflexiveCandidate) -> ReflexiveCandidate:
+    async def server_reflexive_candidate(protocol: Any, stun_server: tuple[str, int]) -> tuple[Any, None]:
+        if not await ice.stun_can_answer(protocol.local_candidate.host, stun_server):
+            raise ConnectionError(f"no STUN query from loopback to {stun_server[0]}")
+        return await upstream(protocol, stun_server)
+
+    return server_reflexive_candidate
+
+
 RtcpHandler = Callable[[RTCRtpReceiver, AnyRtcpPacket], Awaitable[None]]
 
 
@@ -201,6 +219,7 @@ PATCHES: tuple[Patch, ...] = (
     Patch(RTCRtpReceiver, "_handle_rtcp_packet", _noting_sender_reports),
     Patch(RTCRtpSender, "_next_encoded_frame", _noting_capture_lag),
     Patch(RTCRtpSender, "_send_rtcp", _capture_timed_reports),
+    Patch(aioice.ice, "server_reflexive_candidate", _no_stun_from_loopback),
 )
 
 _upstream: list[tuple[Patch, Any]] = []

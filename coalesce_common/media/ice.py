@@ -13,14 +13,18 @@ The policy is chosen with :func:`set_host_addresses_policy`; until some code cho
 aioice's gathering is. :mod:`coalesce_common.media.aiortc_patches` puts :func:`host_addresses` in front
 of aioice's own function.
 
-Server-reflexive and relay candidates are not affected; tests that must stay on loopback also pass
+Server-reflexive and relay candidates are not affected, except that no STUN query is sent from 127.0.0.1 to
+a server elsewhere (:func:`stun_can_answer`); tests that must stay on loopback also pass
 ``RTCConfiguration(iceServers=[])``, since aiortc otherwise adds a public STUN server.
 """
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import logging
 import os
+import socket
 from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
@@ -79,3 +83,21 @@ def host_addresses(found: list[str], *, use_ipv4: bool) -> list[str]:
             logger.warning("ICE host addresses %s are not available here", ", ".join(missing))
         addresses = [a for a in addresses if a in policy.only]
     return addresses
+
+
+async def stun_can_answer(local_host: str, stun_server: tuple[str, int]) -> bool:
+    """Whether a STUN query from a socket bound to ``local_host`` can reach ``stun_server`` at all.
+
+    A loopback socket cannot send beyond the machine (the kernel drops it), and aioice waits up to 5 s for
+    every server-reflexive answer before the offer leaves: asked from the 127.0.0.1 candidate this policy
+    adds, every share through a cloud on another machine would start 5 s late.
+    """
+    if not ipaddress.ip_address(local_host).is_loopback:
+        return True
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(
+            stun_server[0], stun_server[1], family=socket.AF_INET, type=socket.SOCK_DGRAM
+        )
+    except OSError:
+        return True  # let aioice find out and say so
+    return any(ipaddress.ip_address(info[4][0]).is_loopback for info in found)

@@ -30,18 +30,25 @@ import contextvars
 import dataclasses
 import logging
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+import aioice.stun
 import aioice.turn
 from aioice.turn import TurnClientTcpProtocol
 from aiortc import RTCIceServer
+from aiortc.rtcicetransport import parse_stun_turn_uri
 
+from coalesce_common.errors import CoalesceError, MediaError
 from coalesce_common.net.connector import open_socket
 from coalesce_common.net.proxy import ProxyResolver
+from coalesce_common.net.why import describe_os_error
 
 logger = logging.getLogger(__name__)
 
+RELEASE_TIMEOUT = 2.0
+"""Seconds a probe waits for its allocation's deletion (the server frees it at expiry anyway)."""
 TurnEndpoint = tuple[aioice.turn.TurnTransport, Any]
 CreateTurnEndpoint = Callable[..., Awaitable[TurnEndpoint]]
 """aioice's ``create_turn_endpoint`` (positional arguments as in :meth:`TurnRoute.create_endpoint`)."""
@@ -123,6 +130,50 @@ class TurnRoute:
             raise
         logger.info("TURN allocation over %s to %s:%d", "TLS" if ssl else "TCP", host, port)
         return turn_transport, protocol
+
+    async def probe(self, url: str, username: str, credential: str, *, timeout: float) -> float:
+        """Seconds to a TURN allocation at ``url`` (``turn:...?transport=tcp`` or ``turns:...``) this
+        route's way, given back at once; :class:`MediaError`, in plain words, when none is made in time."""
+        parsed = parse_stun_turn_uri(url)
+        host, port, tls = str(parsed["host"]), int(parsed["port"]), parsed["scheme"] == "turns"
+        where = f"{host}:{port}"
+        loop = asyncio.get_running_loop()
+        released: asyncio.Future[None] = loop.create_future()
+
+        class Released(asyncio.DatagramProtocol):
+            def connection_lost(self, exc: Exception | None) -> None:
+                if not released.done():
+                    released.set_result(None)
+
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(timeout):
+                with routing(None):  # this route, not that of a connection gathering meanwhile
+                    endpoint, _ = await self.create_endpoint(
+                        aioice.turn.create_turn_endpoint,
+                        Released,
+                        (host, port),
+                        username,
+                        credential,
+                        aioice.turn.DEFAULT_ALLOCATION_LIFETIME,
+                        aioice.turn.DEFAULT_CHANNEL_REFRESH_TIME,
+                        tls or None,
+                        "tcp",
+                    )
+        except TimeoutError:
+            raise MediaError(f"no TURN answer from {where} within {timeout:g} s") from None
+        except aioice.stun.TransactionFailed as exc:
+            raise MediaError(f"the TURN server at {where} refused the allocation ({exc})") from exc
+        except (OSError, ssl.SSLError, aioice.stun.TransactionError, ConnectionError) as exc:
+            why = describe_os_error(exc, host, port, peer="the TURN server")
+            raise MediaError(why) from exc
+        except CoalesceError as exc:  # the proxy's refusal, said by the connector
+            raise MediaError(str(exc)) from exc
+        seconds = time.perf_counter() - started
+        endpoint.close()  # deletes the allocation; the protocol hears when it is gone
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(released), RELEASE_TIMEOUT)
+        return seconds
 
 
 @dataclasses.dataclass

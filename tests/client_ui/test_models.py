@@ -155,6 +155,12 @@ def test_link_status_reads_well() -> None:
         == "Relayed through the cloud · 1920\N{MULTIPLICATION SIGN}1080 · 30 fps · 41 ms round trip"
         " · 2.5 Mbit/s"
     )
+    over_tls = LinkStatus(
+        "relayed", relay="over TLS through the eu relay, via the proxy http://proxy.corp:3128"
+    )
+    assert (
+        over_tls.describe() == "Relayed over TLS through the eu relay, via the proxy http://proxy.corp:3128"
+    )
 
 
 def test_app_settings_survive_a_round_trip_and_keep_unknown_keys(tmp_path: Path) -> None:

@@ -157,6 +157,11 @@ UPSTREAM_SHAPE: dict[str, Callable[[Any], bool]] = {
         ]
         and looks_up(aioice.ice.relayed_candidate, "create_turn_endpoint")
     ),
+    "aioice.ice.server_reflexive_candidate": lambda value: (
+        parameters(value) == ["protocol", "stun_server"]
+        and inspect.iscoroutinefunction(value)
+        and looks_up(aioice.ice.Connection.get_component_candidates, "server_reflexive_candidate")
+    ),
 }
 
 

@@ -54,3 +54,10 @@ async def test_a_connection_gathers_only_loopback_candidates() -> None:
     finally:
         await connection.close()
         aiortc_patches.uninstall()
+
+
+async def test_no_stun_query_leaves_a_loopback_socket_for_a_server_elsewhere() -> None:
+    assert not await ice.stun_can_answer("127.0.0.1", ("10.213.7.1", 3478))  # never answered
+    assert await ice.stun_can_answer("127.0.0.1", ("127.0.0.1", 3478))  # a cloud on this machine
+    assert await ice.stun_can_answer("127.0.0.1", ("localhost", 3478))
+    assert await ice.stun_can_answer("10.213.7.2", ("10.213.7.1", 3478))  # any other socket asks
