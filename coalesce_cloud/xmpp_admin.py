@@ -16,6 +16,7 @@ Passwords are never logged.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self
 
@@ -86,7 +87,7 @@ class EjabberdHttpAdmin:
 
     def __init__(
         self,
-        api_url: str,
+        api_url: str | Sequence[str],
         domain: str,
         *,
         user: str,
@@ -95,8 +96,15 @@ class EjabberdHttpAdmin:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         """``user``: the admin account's localpart in ``domain``; ``password`` None sends no credentials
-        (every call is then refused, with a message that says which setting is missing)."""
-        self._api_url = api_url.rstrip("/")
+        (every call is then refused, with a message that says which setting is missing).
+
+        ``api_url`` may list every node of an ejabberd cluster: a call that cannot connect to one (the request
+        never left) goes to the next, and later calls start from the node that answered."""
+        urls = [api_url] if isinstance(api_url, str) else list(api_url)
+        if not urls:
+            raise ValueError("no ejabberd admin API URL")
+        self._api_urls = [url.rstrip("/") for url in urls]
+        self._api_url = self._api_urls[0]
         self._domain = domain
         self._account = f"{user}@{domain}"
         auth = httpx.BasicAuth(self._account, password) if password is not None else None
@@ -147,19 +155,44 @@ class EjabberdHttpAdmin:
         )
 
     async def _call(self, command: str, **args: str) -> Any:
-        url = f"{self._api_url}/{command}"
-        try:
-            response = await self._client.post(url, json=args)
-        except httpx.HTTPError as exc:
-            target = httpx.URL(url)
-            why = describe_os_error(
-                exc, target.host, target.port or _DEFAULT_PORTS.get(target.scheme), peer="ejabberd"
-            )
-            raise XmppAdminError(
-                f"could not reach ejabberd's API at {self._api_url} for {command}: {why} "
-                "(and that xmpp.api_url is right)",
-                command=command,
-            ) from exc
+        response = await self._post_to_a_node(command, args)
+        return self._result(command, args, response)
+
+    async def _post_to_a_node(self, command: str, args: dict[str, str]) -> httpx.Response:
+        """POST to the node that answered last, or to the next when it cannot be connected to (the request
+        never left then, so no command runs twice)."""
+        start = self._api_urls.index(self._api_url)
+        order = self._api_urls[start:] + self._api_urls[:start]
+        for index, base in enumerate(order):
+            url = f"{base}/{command}"
+            try:
+                response = await self._client.post(url, json=args)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if index == len(order) - 1:
+                    raise self._unreachable(command, url, exc) from exc
+                logger.warning("ejabberd's API at %s cannot be reached (%s); trying the next node", base, exc)
+                continue
+            except httpx.HTTPError as exc:
+                raise self._unreachable(command, url, exc) from exc
+            if base != self._api_url:
+                logger.info("ejabberd's API: now using %s", base)
+                self._api_url = base
+            return response
+        raise AssertionError("the last node's failure is raised above")
+
+    def _unreachable(self, command: str, url: str, exc: httpx.HTTPError) -> XmppAdminError:
+        target = httpx.URL(url)
+        why = describe_os_error(
+            exc, target.host, target.port or _DEFAULT_PORTS.get(target.scheme), peer="ejabberd"
+        )
+        where = " nor ".join(self._api_urls) if len(self._api_urls) > 1 else self._api_urls[0]
+        return XmppAdminError(
+            f"could not reach ejabberd's API at {where} for {command}: {why} "
+            "(and that xmpp.api_url is right)",
+            command=command,
+        )
+
+    def _result(self, command: str, args: dict[str, str], response: httpx.Response) -> Any:
         try:
             result: Any = response.json()
         except ValueError:

@@ -44,6 +44,8 @@ def create_app(settings: Settings, *, xmpp_admin: XmppAdmin | None = None, clock
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            # The system's MIME types, read here off the loop: the first /docs file would read them inside it.
+            await run_in_threadpool(mimetypes.init)
             engine = await run_in_threadpool(create_db_engine, settings.effective_database_url)
             stack.callback(engine.dispose)
             await run_in_threadpool(run_migrations, engine)
@@ -52,7 +54,7 @@ def create_app(settings: Settings, *, xmpp_admin: XmppAdmin | None = None, clock
             if admin is None:
                 xmpp = settings.xmpp
                 ejabberd = EjabberdHttpAdmin(
-                    xmpp.api_url,
+                    xmpp.api_urls,
                     xmpp.domain,
                     user=xmpp.api_user,
                     password=xmpp.api_password.get_secret_value() if xmpp.api_password else None,
@@ -74,7 +76,6 @@ def create_app(settings: Settings, *, xmpp_admin: XmppAdmin | None = None, clock
 
     # FastAPI's own /docs page loads Swagger UI from a CDN: blank without internet. fastapi-offline serves
     # the same page with its files from the package, under /docs/assets.
-    mimetypes.init()  # reads the system's MIME types now, not from inside the loop at the first docs file
     app = FastAPIOffline(
         title="Coalesce cloud",
         version="1",

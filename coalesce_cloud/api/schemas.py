@@ -93,6 +93,12 @@ class EnrollRequest(_Body):
     kind: DeviceKind
 
 
+class XmppEndpoint(BaseModel):
+    host: str
+    starttls_port: int
+    tls_port: int
+
+
 class XmppCredentials(BaseModel):
     jid: str
     password: str
@@ -100,6 +106,11 @@ class XmppCredentials(BaseModel):
     host: str
     starttls_port: int
     tls_port: int
+    endpoints: list[XmppEndpoint] = Field(
+        default_factory=list,
+        description="every ejabberd node the device may log in to, this one (host and ports) first; "
+        "a device that cannot reach one tries the next",
+    )
 
 
 class EnrollResponse(BaseModel):
@@ -279,6 +290,10 @@ def xmpp_credentials(xmpp: XmppSettings, user: str, password: str) -> XmppCreden
         host=xmpp.client_host,
         starttls_port=xmpp.starttls_port,
         tls_port=xmpp.tls_port,
+        endpoints=[
+            XmppEndpoint(host=n.host, starttls_port=n.starttls_port, tls_port=n.tls_port)
+            for n in xmpp.client_nodes
+        ],
     )
 
 

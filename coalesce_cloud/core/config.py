@@ -45,6 +45,14 @@ class _Group(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class XmppNode(_Group):
+    """One ejabberd node as devices reach it."""
+
+    host: str = Field(min_length=1)
+    starttls_port: int = Field(default=5222, ge=1, le=65535)
+    tls_port: int = Field(default=5223, ge=1, le=65535)
+
+
 class XmppSettings(_Group):
     """The XMPP service as devices reach it, and ejabberd's admin API as the cloud reaches it."""
 
@@ -53,6 +61,10 @@ class XmppSettings(_Group):
     starttls_port: int = Field(default=5222, ge=1, le=65535)
     tls_port: int = Field(default=5223, ge=1, le=65535)
     api_url: str = "http://127.0.0.1:5280/api"
+    more_api_urls: list[str] = Field(
+        default_factory=list,
+        description="the admin API of the cluster's other ejabberd nodes, tried in turn when api_url fails",
+    )
     api_user: str = Field(
         default="coalesce-api",
         pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$",
@@ -63,9 +75,24 @@ class XmppSettings(_Group):
     )
     api_timeout: float = Field(default=10.0, gt=0)
 
+    more_nodes: list[XmppNode] = Field(
+        default_factory=list,
+        description="the cluster's other ejabberd nodes as devices reach them; devices fail over to them",
+    )
+
     @property
     def client_host(self) -> str:
         return self.host or self.domain
+
+    @property
+    def api_urls(self) -> list[str]:
+        return [self.api_url, *self.more_api_urls]
+
+    @property
+    def client_nodes(self) -> list[XmppNode]:
+        """Every node devices may log in to, the main one (``host`` and its ports) first."""
+        main = XmppNode(host=self.client_host, starttls_port=self.starttls_port, tls_port=self.tls_port)
+        return [main, *(n for n in self.more_nodes if n != main)]
 
     @property
     def service_user(self) -> str:

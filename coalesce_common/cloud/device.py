@@ -16,7 +16,8 @@ from coalesce_common import keyring_store
 from coalesce_common.cloud import store
 from coalesce_common.cloud.notice import DeviceStatusNotice, service_jid
 from coalesce_common.cloud.rest import CloudClient, DeviceCredentials
-from coalesce_common.errors import ProtocolError
+from coalesce_common.errors import ProtocolError, SignalingError
+from coalesce_common.net.connector import ProxyConnectError
 from coalesce_common.net.proxy import ProxyResolver
 from coalesce_common.signaling.xmpp import (
     ChannelHandler,
@@ -69,6 +70,9 @@ async def connect_xmpp(
 ) -> tuple[XmppSignaling, DeviceCredentials]:
     """Log in to the cloud's XMPP; on a refused login ask the API for fresh XMPP credentials once.
 
+    A node that cannot be reached is passed over for the next of the cluster's nodes the cloud listed
+    (:meth:`XmppAccount.every_node`); a refused password is not (every node would refuse it).
+
     The API rotates XMPP passwords when an admin suspends a device, so a restored device logs in
     again with new ones; a still suspended or revoked device gets the API's clear refusal instead.
     Both the login and the API call go the way ``resolver`` says (through the proxy, if there is one).
@@ -77,15 +81,30 @@ async def connect_xmpp(
     """
     on_notice = notice_reader(credentials.xmpp.jid, on_device_status) if on_device_status else None
 
-    def stream_for(account: XmppAccount) -> XmppSignaling:
-        return XmppSignaling(account, on_channel=on_channel, on_notice=on_notice, resolver=resolver)
+    async def log_in(account: XmppAccount) -> XmppSignaling:
+        """At the account's node, or at the first of the cluster's other nodes that can be reached."""
+        first_error: SignalingError | ProxyConnectError | None = None
+        for candidate in account.every_node():
+            stream = XmppSignaling(candidate, on_channel=on_channel, on_notice=on_notice, resolver=resolver)
+            try:
+                await stream.connect(timeout)
+            except XmppAuthError:
+                await stream.aclose()
+                raise
+            except (SignalingError, ProxyConnectError) as exc:  # this node (or the way to it) is down
+                await stream.aclose()
+                logger.warning("XMPP node %s:%d: %s", candidate.host, candidate.port, exc)
+                first_error = first_error or exc
+                continue
+            if candidate is not account:
+                logger.info("logged in at the cluster's node %s:%d instead", candidate.host, candidate.port)
+            return stream
+        assert first_error is not None  # every_node() has the account itself at least
+        raise first_error
 
-    stream = stream_for(credentials.xmpp)
     try:
-        await stream.connect(timeout)
-        return stream, credentials
+        return await log_in(credentials.xmpp), credentials
     except XmppAuthError:
-        await stream.aclose()
         async with CloudClient(
             credentials.api_url, token=credentials.token, ca_file=credentials.ca_file, resolver=resolver
         ) as api:
@@ -93,9 +112,7 @@ async def connect_xmpp(
         credentials = credentials.with_xmpp(account)
         source = await asyncio.to_thread(store.credential_source, service)  # looks at the disk
         await asyncio.to_thread(source.save, credentials)
-        stream = stream_for(credentials.xmpp)
-        await stream.connect(timeout)
-        return stream, credentials
+        return await log_in(credentials.xmpp), credentials
 
 
 def notice_reader(own_jid: str, handler: DeviceStatusHandler) -> NoticeHandler:

@@ -18,7 +18,7 @@ from coalesce_common.net.connector import ProxyConnectError
 from coalesce_common.net.http import proxied_transport
 from coalesce_common.net.proxy import ProxyResolver, ProxySettingsError
 from coalesce_common.net.why import describe_ca_file_error, describe_os_error
-from coalesce_common.signaling.xmpp import XmppAccount
+from coalesce_common.signaling.xmpp import XmppAccount, XmppNode
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ class DeviceCredentials:
                 "port": self.xmpp.port,
                 "direct_tls": self.xmpp.direct_tls,
                 "tls_port": self.xmpp.tls_port,
+                "others": [[n.host, n.starttls_port, n.tls_port] for n in self.xmpp.others],
             },
             "ca_file": self.ca_file,
             "update_public_key": self.update_public_key,
@@ -84,6 +85,7 @@ class DeviceCredentials:
                 bool(x["direct_tls"]),
                 ca_file,
                 int(x.get("tls_port") or 0),
+                tuple(XmppNode(str(h), int(p), int(t)) for h, p, t in x.get("others") or ()),
             ),
             ca_file=ca_file,
             update_public_key=data.get("update_public_key"),
@@ -98,15 +100,26 @@ class DeviceCredentials:
 def xmpp_account(
     block: dict[str, Any], ca_file: str | None, *, prefer_direct_tls: bool = False
 ) -> XmppAccount:
-    """The XMPP login from an API ``xmpp`` block: STARTTLS by default, direct TLS (port 443) when asked."""
+    """The XMPP login from an API ``xmpp`` block: STARTTLS by default, direct TLS (port 443) when asked.
+    The block's ``endpoints`` (every cluster node, its own first) become the account's ``others``."""
+    main = XmppNode(str(block["host"]), int(block["starttls_port"]), int(block.get("tls_port") or 0))
+    others = tuple(
+        node
+        for node in (
+            XmppNode(str(e["host"]), int(e["starttls_port"]), int(e.get("tls_port") or 0))
+            for e in block.get("endpoints") or ()
+        )
+        if node != main
+    )
     account = XmppAccount(
         block["jid"],
         block["password"],
-        block["host"],
-        int(block["starttls_port"]),
+        main.host,
+        main.starttls_port,
         False,
         ca_file,
-        int(block.get("tls_port") or 0),
+        main.tls_port,
+        others,
     )
     return account.via_direct_tls() if prefer_direct_tls else account
 

@@ -66,6 +66,15 @@ register_stanza_plugin(Message, SignalPayload)
 
 
 @dataclass(frozen=True)
+class XmppNode:
+    """One node of the cloud's ejabberd cluster, as devices reach it."""
+
+    host: str
+    starttls_port: int
+    tls_port: int = 0
+
+
+@dataclass(frozen=True)
 class XmppAccount:
     """Where and how a device logs in: from enrollment, kept in the OS keyring."""
 
@@ -76,12 +85,23 @@ class XmppAccount:
     direct_tls: bool = False  # True: TLS from the first byte (port 443/5223); False: STARTTLS
     ca_file: str | None = None  # extra CA to trust (a self-hosted cloud's own CA)
     tls_port: int = 0  # the server's direct-TLS port, when it has one (443 in production)
+    others: tuple[XmppNode, ...] = ()
+    """The cluster's other nodes: where to log in when this one (``host``) cannot be reached."""
 
     def via_direct_tls(self) -> XmppAccount:
         """The same login over direct TLS: the way through proxies that CONNECT only to 443."""
         if self.direct_tls or not self.tls_port:
             return self
         return replace(self, port=self.tls_port, direct_tls=True)
+
+    def every_node(self) -> list[XmppAccount]:
+        """This login at its own node, then at each of :attr:`others` (STARTTLS or direct TLS alike)."""
+        accounts = [self]
+        for node in self.others:
+            port = node.tls_port if self.direct_tls else node.starttls_port
+            if port:
+                accounts.append(replace(self, host=node.host, port=port, tls_port=node.tls_port, others=()))
+        return accounts
 
     def __repr__(self) -> str:  # never show the password
         return f"XmppAccount(jid={self.jid!r}, host={self.host!r}, port={self.port}, tls={self.direct_tls})"

@@ -9,6 +9,7 @@ from sqlalchemy import create_engine, text
 
 from coalesce_cloud.core.config import Settings
 from coalesce_cloud.core.security import digest
+from coalesce_common.cloud.rest import DeviceCredentials, xmpp_account
 from tests.cloud.api.support import (
     ADMIN,
     DOMAIN,
@@ -36,6 +37,7 @@ async def test_enroll_returns_identity_token_and_xmpp_account(cloud: Cloud, xmpp
         "host": "xmpp.coalesce.test",
         "starttls_port": 5222,
         "tls_port": 443,
+        "endpoints": [{"host": "xmpp.coalesce.test", "starttls_port": 5222, "tls_port": 443}],
     }
     assert len(base64.b64decode(body["update_public_key"])) == 32
     me = await cloud.client.get("/devices/me", headers={"Authorization": f"Bearer {body['token']}"})
@@ -148,3 +150,26 @@ def _dump_tables(database_url: str) -> str:
             return repr([connection.execute(text(f"SELECT * FROM {table}")).all() for table in tables])
     finally:
         engine.dispose()
+
+
+async def test_a_cluster_cloud_lists_every_xmpp_node_and_the_device_keeps_them(
+    make_client: ClientFactory, settings: Settings
+) -> None:
+    nodes = [{"host": "xmpp-2.coalesce.test", "starttls_port": 5222, "tls_port": 443}]
+    fields = settings.model_dump()
+    fields["xmpp"]["more_nodes"] = nodes  # as a settings file gives them
+    clustered = Settings.model_validate(fields)
+    async with make_client(settings=clustered) as client:
+        enrolled = await Cloud(client).enroll()
+    assert [e["host"] for e in enrolled.xmpp["endpoints"]] == ["xmpp.coalesce.test", "xmpp-2.coalesce.test"]
+    account = xmpp_account(enrolled.xmpp, None)
+    assert [(a.host, a.port) for a in account.every_node()] == [
+        ("xmpp.coalesce.test", 5222),
+        ("xmpp-2.coalesce.test", 5222),
+    ]
+    assert [(a.host, a.port) for a in account.via_direct_tls().every_node()] == [
+        ("xmpp.coalesce.test", 443),
+        ("xmpp-2.coalesce.test", 443),
+    ]
+    kept = DeviceCredentials("https://cloud", enrolled.device_id, enrolled.token, "acme", account)
+    assert DeviceCredentials.from_json(kept.to_json()).xmpp.others == account.others  # through the keyring

@@ -159,3 +159,19 @@ async def test_ejabberd_admin_maps_errors(ejabberd: EjabberdNode, free_tcp_port:
             await dead.register(user, "pw")
     assert f"nothing is listening at 127.0.0.1:{free_tcp_port}" in str(unreachable.value)
     assert "Errno" not in str(unreachable.value)
+
+
+async def test_ejabberd_admin_fails_over_to_the_next_node(ejabberd: EjabberdNode, free_tcp_port: int) -> None:
+    account = {"user": ejabberd.config.api_user, "password": ejabberd.config.api_password}
+    dead_url = f"http://127.0.0.1:{free_tcp_port}/api"  # a node that is down
+    user = f"failover-{secrets.token_hex(4)}"
+    async with EjabberdHttpAdmin(
+        [dead_url, ejabberd.api_url], ejabberd.domain, **account, timeout=2
+    ) as admin:
+        await admin.register(user, "pw-1")  # the dead node is passed over
+        await admin.change_password(user, "pw-2")  # and the live one is asked first from now on
+        await admin.unregister(user)
+    async with EjabberdHttpAdmin([dead_url, dead_url], ejabberd.domain, **account, timeout=2) as nobody:
+        with pytest.raises(XmppAdminError, match="could not reach ejabberd") as unreachable:
+            await nobody.register(user, "pw")
+    assert f"nothing is listening at 127.0.0.1:{free_tcp_port}" in str(unreachable.value)
