@@ -167,11 +167,20 @@ def build_enroll_parser() -> argparse.ArgumentParser:
     return p
 
 
+QUIET_LIBRARIES = ("aioice", "aiortc", "slixmpp", "httpx", "httpcore", "websockets")
+"""Libraries whose INFO lines wait for ``-v``: about 30 ICE candidate and pair states per share, and a line
+per signaling connection (a flood of strangers would be a flood of lines)."""
+
+
 def _configure_logging(verbose: int) -> None:
+    """The room's own INFO lines by default; ``-v`` adds the libraries' INFO and ours at DEBUG, ``-vv``
+    everything at DEBUG."""
     logging.basicConfig(
         level=logging.INFO - 10 * min(verbose, 1),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel((logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -42,6 +42,7 @@ async def cli_receiver(tmp_path: Path) -> AsyncIterator[tuple[int, Path]]:
         "--data-dir",
         str(tmp_path / "data"),
         stdout=asyncio.subprocess.PIPE,
+        stderr=await asyncio.to_thread(open, tmp_path / "receiver.log", "wb"),
         env={**os.environ, **LOOPBACK_ICE},
     )
     assert proc.stdout is not None
@@ -107,6 +108,10 @@ async def test_share_command_streams_the_screen_for_its_duration(
     assert proc.returncode == 0, err.decode()
     assert b"Sharing to CLI Box" in out
     await eventually(lambda: no_shares_in(stats), 5, "the tile is removed after the share ends")
+    log = await asyncio.to_thread((stats.parent / "receiver.log").read_text)
+    assert " negotiated" in log and "ended by the sender (stopped)" in log  # the room's own account
+    for library in ("aioice", "aiortc", "websockets"):  # their details (a line per connection) need -v
+        assert f" {library}." not in log, log
 
 
 async def test_share_command_reports_a_wrong_pin(
