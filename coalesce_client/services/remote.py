@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -28,6 +29,8 @@ from coalesce_common.signaling.xmpp import XmppSignaling
 logger = logging.getLogger(__name__)
 
 KEYRING_SERVICE = "coalesce-sender"
+EARLY_CLIMB = 0.25
+"""Seconds without a STUN answer after which the relayed rungs are tried alongside the wait for one."""
 STANDING_TIMEOUT = 3.0
 """Seconds to wait for the cloud to say why it ended our connection before saying only that it did."""
 
@@ -120,31 +123,40 @@ class RemoteShare:
             meeting, turn = await asyncio.gather(api.resolve_meeting(self.meeting_id), api.turn_credentials())
         box = meeting["box"]
         self.box_name = str(box.get("name") or "the room display")
-        servers = await order_by_rtt(parse_servers(turn), self.remote.stun_timeout)
-        if not servers:
+        listed = parse_servers(turn)
+        if not listed:
             raise MediaError("The cloud offered no TURN relay; ask your IT administrator to configure one.")
-        self.turn_server = server = servers[0]
-        via = await _proxy_of(resolver, server)
+        via = await _proxy_of(resolver, listed[0])
         self.behind_proxy = bool(via)
+        if self.behind_proxy:  # HTTP proxies usually CONNECT only to 443: XMPP's direct-TLS port
+            credentials = credentials.with_xmpp(credentials.xmpp.via_direct_tls())
         route = TurnRoute(ca_file=credentials.ca_file, resolver=resolver)
-        if self.remote.relay_only:
-            self.ladder = ladder.forced(server, "tls", via=via, why="media only through the relay over TLS")
-        else:
-            self.ladder = await ladder.climb(server, route, via=via)
+        # The XMPP login and the search for the media's way run side by side.
+        login = asyncio.ensure_future(
+            connect_xmpp(
+                credentials, service=KEYRING_SERVICE, timeout=self.remote.xmpp_timeout, resolver=resolver
+            )
+        )
+        try:
+            server, self.ladder = await self._find_way(listed, route, via)
+        except BaseException:
+            login.cancel()
+            logged_in = (await asyncio.gather(login, return_exceptions=True))[0]
+            if isinstance(logged_in, tuple):
+                await logged_in[0].aclose()
+            raise
+        self._stream, self._credentials = await login
+        self.turn_server = server
         logger.info(
             "media ladder to %s: %s",
             server.region,
             "; ".join(f"{s.transport} {s.detail}" for s in self.ladder.steps),
         )
         if self.ladder.chosen is None:
+            await self._stream.aclose()
             raise MediaError(self.ladder.failure())
         relay_only = self.ladder.relay_only
         ice_servers = route.attach(server.ice_servers(self.ladder.chosen))
-        if self.behind_proxy:  # HTTP proxies usually CONNECT only to 443: XMPP's direct-TLS port
-            credentials = credentials.with_xmpp(credentials.xmpp.via_direct_tls())
-        self._stream, self._credentials = await connect_xmpp(
-            credentials, service=KEYRING_SERVICE, timeout=self.remote.xmpp_timeout, resolver=resolver
-        )
         stream = self._stream
 
         async def channel(target: ShareTarget, timeout: float) -> SignalingChannel:
@@ -163,6 +175,43 @@ class RemoteShare:
         )
         await self._share.start()
         self._watch = asyncio.ensure_future(self._watch_stream(stream, self._share))
+
+    async def _find_way(
+        self, listed: list[TurnServer], route: TurnRoute, via: str
+    ) -> tuple[TurnServer, ladder.Ladder]:
+        """The TURN region and the ladder's rung (:mod:`coalesce_common.cloud.ladder`).
+
+        The regions are ordered by their STUN answers (up to ``stun_timeout``); when none has answered
+        within :data:`EARLY_CLIMB`, UDP is probably blocked and the relayed rungs of the first listed region
+        (the one the ordering keeps first when nobody answers) are tried meanwhile. The first of the two to
+        settle wins: a STUN answer (UDP, peer to peer) or a relayed rung that works while UDP is still
+        silent, so a blocked network does not wait out the STUN time-out.
+        """
+        if self.remote.relay_only:
+            return listed[0], ladder.forced(
+                listed[0], "tls", via=via, why="media only through the relay over TLS"
+            )
+        if via:  # a proxy carries TCP only: UDP is not tried, and STUN is not waited for
+            return listed[0], await ladder.climb(listed[0], route, via=via)
+
+        async def climb_unless_udp_answers() -> ladder.Ladder:
+            await asyncio.sleep(EARLY_CLIMB)
+            return await ladder.climb(listed[0], route)
+
+        early = asyncio.ensure_future(climb_unless_udp_answers())
+        stun = asyncio.ensure_future(order_by_rtt(listed, self.remote.stun_timeout))
+        try:
+            await asyncio.wait({stun, early}, return_when=asyncio.FIRST_COMPLETED)
+            if not stun.done() and early.exception() is None and early.result().chosen is not None:
+                return listed[0], early.result()  # a relayed rung works and UDP has not answered
+            nearest = (await stun)[0]
+            if math.isfinite(nearest.rtt):
+                return nearest, await ladder.climb(nearest, route)  # UDP works: chosen at once
+            return nearest, await early
+        finally:
+            for task in (early, stun):
+                task.cancel()
+            await asyncio.gather(early, stun, return_exceptions=True)
 
     async def _watch_stream(self, stream: XmppSignaling, share: Share) -> None:
         """The cloud dropping our XMPP session (an admin suspended this device) ends the share at once."""
