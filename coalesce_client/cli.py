@@ -18,7 +18,7 @@ from coalesce_client.services import updater
 from coalesce_client.services.doctor import diagnose
 from coalesce_client.services.link_stats import MediaRoute, ShareStats
 from coalesce_client.services.remote import KEYRING_SERVICE, NotEnrolled, RemoteOptions, RemoteShare
-from coalesce_client.services.share import Share, ShareOptions, ShareTarget
+from coalesce_client.services.share import RECONNECT_FOR, Share, ShareOptions, ShareTarget
 from coalesce_client.settings import load_proxy, save_proxy, with_password
 from coalesce_common.cloud import store
 from coalesce_common.cloud.device import enroll
@@ -142,6 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--replace-oldest",
         action="store_true",
         help="if the room is full, take the place of its oldest share (when the room allows it)",
+    )
+    s.add_argument(
+        "--reconnect-for",
+        type=float,
+        default=RECONNECT_FOR,
+        metavar="SECONDS",
+        help=f"when the connection is lost, keep trying this long (default {RECONNECT_FOR:g}; 0: end)",
     )
     s.add_argument(
         "--moderator",
@@ -314,7 +321,12 @@ async def _share(args: argparse.Namespace) -> int:
     target = await _target(args)
     moderator = TerminalModerator()
     share = Share(
-        target, _options(args), pin_provider=_ask_pin, on_join_request=moderator.ask, on_waiting=_say_waiting
+        target,
+        _options(args),
+        pin_provider=_ask_pin,
+        on_join_request=moderator.ask,
+        on_waiting=_say_waiting,
+        on_connection=lambda back: _say_connection(target.label, back),
     )
     await share.start()
     if args.moderator:
@@ -325,6 +337,13 @@ async def _share(args: argparse.Namespace) -> int:
         )
     finally:
         await moderator.aclose()
+
+
+def _say_connection(room: str, back: bool) -> None:
+    if back:
+        print(f"Reconnected: sharing to {room} again.", flush=True)
+    else:
+        print(f"The connection to {room} was lost; reconnecting…", flush=True)
 
 
 def _say_waiting() -> None:
@@ -341,6 +360,7 @@ def _options(args: argparse.Namespace) -> ShareOptions:
         connect_timeout=args.timeout,
         moderator=args.moderator,
         replace_oldest=args.replace_oldest,
+        reconnect_for=args.reconnect_for,
         sound=args.audio,
         sound_device=args.audio_device,
     )

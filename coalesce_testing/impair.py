@@ -78,7 +78,8 @@ def render_loss(table: str, ifname: str, loss_percent: float) -> str:
     Dropped on the way *in*: a drop in the sender's output hook would fail its ``send()`` with EPERM, which
     no real lossy network does."""
     per_mille = round(loss_percent * 10)
-    rules = [f'        iifname "{ifname}" numgen random mod 1000 < {per_mille} drop']
+    drop = "drop" if per_mille >= 1000 else f"numgen random mod 1000 < {per_mille} drop"  # 100 %: a blackout
+    rules = [f'        iifname "{ifname}" {drop}']
     return "\n".join(
         [
             f"table inet {table}",

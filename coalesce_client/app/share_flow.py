@@ -38,7 +38,7 @@ from coalesce_client.models.session import (
 )
 from coalesce_client.services.link_stats import ShareStats
 from coalesce_client.services.remote import NotEnrolled
-from coalesce_client.services.share import Share, ShareOptions
+from coalesce_client.services.share import Share, ShareOptions, ShareState
 from coalesce_common.discovery import ReceiverInfo
 from coalesce_common.errors import (
     CoalesceError,
@@ -328,7 +328,10 @@ class ShareFlow:
                     self._media.set_preview(preview_picture(frame, PREVIEW_WIDTH) if frame else None)
                 if loop.time() >= next_status:
                     next_status = loop.time() + config.status_interval
-                    session.set_status(link_status(await share.stats()))
+                    reconnecting = share.state is ShareState.RECONNECTING
+                    session.set_status(
+                        LinkStatus(reconnecting=True) if reconnecting else link_status(await share.stats())
+                    )
         finally:
             thumbnails.cancel()
             if not ended.done():

@@ -89,8 +89,11 @@ class LinkStatus:
     round_trip_ms: float | None = None
     kbps: float | None = None
     relay: str = ""  # how relayed media reaches the relay: "over TLS through the eu relay"
+    reconnecting: bool = False  # the connection was lost: the share is trying to come back
 
     def describe(self) -> str:
+        if self.reconnecting:
+            return "Connection lost: reconnecting… (the room keeps your place)"
         relayed = f"Relayed {self.relay}" if self.relay else "Relayed through the cloud"
         parts = [{"peer-to-peer": "Peer to peer", "relayed": relayed}.get(self.route or "", "")]
         if self.width and self.height:

@@ -25,6 +25,7 @@ from aiortc import RTCIceServer, RTCPeerConnection, RTCRtpSender, RTCSessionDesc
 from coalesce_client.services.link_stats import LinkSampler, MediaRoute, ShareStats
 from coalesce_common import PROTOCOL_VERSION
 from coalesce_common.errors import (
+    CoalesceError,
     ControlRefused,
     IdentityMismatch,
     MediaError,
@@ -35,6 +36,7 @@ from coalesce_common.errors import (
     RoomFull,
     RoomLocked,
     ShareRefused,
+    SignalingError,
     SoundUnavailable,
     Throttled,
     WrongPin,
@@ -93,6 +95,13 @@ UNEXPLAINED_ENDS: Final = frozenset(
     {EndReason.MEDIA_FAILED, EndReason.CONNECTION_LOST, EndReason.CLOUD_DISCONNECTED}
 )
 
+RECONNECT_FOR: Final = 120.0
+"""Seconds a share whose connection was lost keeps trying to come back (the room keeps its tile as long)."""
+RECONNECT_PAUSES: Final = (0.5, 1.0, 2.0)
+"""Seconds between attempts (then the last, again): short, so a share is back soon after the link."""
+ConnectionListener = Callable[[bool], None]
+"""Told ``False`` when a share's connection is lost (it reconnects) and ``True`` when it is back."""
+
 SCREEN: Final = "screen"
 CAMERA: Final = "camera"
 SECTIONS: Final = (SCREEN, CAMERA)
@@ -138,6 +147,7 @@ class ShareOptions:
     sound: bool = False  # also share what this computer plays (never the microphone)
     sound_device: str | None = None  # the output whose sound is shared; None: the default output
     codec: str = "video/H264"  # offered first; the receiver may pick another it prefers
+    reconnect_for: float = RECONNECT_FOR  # seconds to keep trying after the connection is lost; 0: end
 
 
 class ShareState(enum.Enum):
@@ -146,6 +156,7 @@ class ShareState(enum.Enum):
     WAITING_FOR_APPROVAL = "waiting-for-approval"  # a moderated room decides
     NEGOTIATING = "negotiating"
     SHARING = "sharing"
+    RECONNECTING = "reconnecting"  # the connection was lost: pairing again with the same PIN
     ENDED = "ended"
 
 
@@ -179,8 +190,11 @@ class Share:
         on_waiting: Callable[[], None] | None = None,
         relay_path: str = "",
         explain_end: EndExplainer | None = None,
+        on_connection: ConnectionListener | None = None,
     ) -> None:
         self.target = target
+        self._on_connection = on_connection
+        self._pin_used: str | None = None  # the PIN that paired: a reconnect never asks the user again
         self.relay_path = relay_path
         """How relayed media reaches the relay, for people ("over TLS through the local relay"); "" on the
         LAN."""
@@ -431,7 +445,7 @@ class Share:
         self.receiver_name = challenge.receiver_name
         key: PairingKey | None = None
         if challenge.pin_required:
-            pin = self.options.pin
+            pin = self._pin_used or self.options.pin
             if pin is None and self._pin_provider is not None:
                 pin = await self._pin_provider(challenge.receiver_name)
             if pin is None:
@@ -439,6 +453,7 @@ class Share:
                     f"{challenge.receiver_name} needs a PIN: enter the PIN shown on the room display."
                 )
             pair, key = SenderPairing(pin).finish(challenge.spake, self._channel.tls_fingerprint)
+            self._pin_used = pin
         else:
             pair = Pair()
         await self._send(pair)
@@ -476,8 +491,8 @@ class Share:
                 connected.set()
             elif pc.connectionState in ("failed", "closed"):
                 connected.set()
-                if self.state is ShareState.SHARING:
-                    self._spawn(self.stop(EndReason.MEDIA_FAILED))
+                if self.state is ShareState.SHARING and pc is self._pc:
+                    self._lost(EndReason.MEDIA_FAILED)
 
         await pc.setLocalDescription(await pc.createOffer())
         offer_sdp = pc.localDescription.sdp
@@ -540,12 +555,94 @@ class Share:
                     logger.warning("%s ended the share with an error: %s", self.receiver_name, message)
                 break
         except ChannelClosed:
-            reason = EndReason.CONNECTION_LOST
+            self._lost(EndReason.CONNECTION_LOST)
+            return
         except ProtocolError as exc:
             reason = EndReason.PROTOCOL_ERROR
             logger.warning("%s sent something unexpected: %s", self.receiver_name, exc)
         logger.info("the receiver ended the share (%s)", reason)
         await self._teardown(reason)
+
+    # -- reconnecting ------------------------------------------------------------------------------
+
+    def _lost(self, reason: EndReason) -> None:
+        """The media or the signaling stopped: reconnect for ``reconnect_for`` seconds, or end."""
+        if self.state is not ShareState.SHARING:
+            return
+        if self.options.reconnect_for <= 0:
+            self._spawn(self._teardown(reason))
+            return
+        self._set_state(ShareState.RECONNECTING)
+        logger.warning("the connection to %s was lost (%s): reconnecting", self.receiver_name, reason)
+        if self._on_connection is not None:
+            self._on_connection(False)
+        self._spawn(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        """Pair again (the same PIN) on a new channel and a new peer connection, the tracks unchanged,
+        until it works or ``reconnect_for`` has passed; then the share ends, ``network-lost``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.options.reconnect_for
+        pauses = iter(RECONNECT_PAUSES)
+        attempt = 0
+        while True:
+            await self._drop_connection()
+            attempt += 1
+            try:
+                async with asyncio.timeout(max(0.1, deadline - loop.time())):
+                    await self._connect_again()
+            except (OSError, TimeoutError, ChannelClosed, SignalingError, MediaError, ProtocolError) as exc:
+                if loop.time() >= deadline:
+                    logger.warning("%s did not come back: the share ends", self.receiver_name)
+                    await self._drop_connection()
+                    await self._teardown(EndReason.NETWORK_LOST)
+                    return
+                logger.info("reconnecting to %s, attempt %d: %s", self.receiver_name, attempt, exc)
+                await asyncio.sleep(min(next(pauses, RECONNECT_PAUSES[-1]), max(0.0, deadline - loop.time())))
+                continue
+            except Throttled as exc:  # the room's pace for hellos: wait as it says
+                await asyncio.sleep(
+                    min(exc.retry_after or RECONNECT_PAUSES[-1], max(0.0, deadline - loop.time()))
+                )
+                continue
+            except CoalesceError as exc:  # refused this time (the PIN changed, the room is locked, full)
+                logger.warning("%s refused the reconnecting share: %s", self.receiver_name, exc)
+                await self._drop_connection()
+                await self._teardown(EndReason.REFUSED)
+                return
+            logger.info("reconnected to %s after %d attempt(s)", self.receiver_name, attempt)
+            if self._on_connection is not None:
+                self._on_connection(True)
+            return
+
+    async def _connect_again(self) -> None:
+        opts = self.options
+        self._session = SignalingSession(Role.SENDER)
+        self._set_state(ShareState.RECONNECTING)
+        self._channel = await self._channel_factory(self.target, opts.connect_timeout)
+        key = await self._pair()
+        await asyncio.wait_for(self._negotiate(key), opts.media_timeout)
+        self._set_state(ShareState.SHARING)
+        self._watch = asyncio.ensure_future(self._watch_session())
+
+    async def _drop_connection(self) -> None:
+        """Close the peer connection and the channel of a lost connection; the capture goes on."""
+        if self._watch is not None and self._watch is not asyncio.current_task():
+            self._watch.cancel()
+            await asyncio.gather(self._watch, return_exceptions=True)
+        self._watch = None
+        pc, self._pc = self._pc, None
+        if pc is not None:
+            # aiortc stops a sender's track when the sender stops: take the tracks off first, so that the
+            # next peer connection sends the same capture.
+            for sender in [*self._senders.values(), self._sound_sender]:
+                if sender is not None:
+                    sender.replaceTrack(None)
+            await pc.close()
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            with contextlib.suppress(Exception):  # it is broken: that is why we are here
+                await channel.aclose(EndReason.CONNECTION_LOST)
 
     def _follow(self, constraints: Constraints) -> None:
         """Scale, pace and cap a section as the room's tile for it needs (see :mod:`~.media.limits`)."""

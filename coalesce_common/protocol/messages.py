@@ -71,6 +71,7 @@ class EndReason(enum.StrEnum):
     REPLACED = "replaced"  # the room was full and a newcomer took this share's place
     MEDIA_FAILED = "media-failed"  # the media connection failed
     CONNECTION_LOST = "connection-lost"  # the signaling channel closed without a bye
+    NETWORK_LOST = "network-lost"  # the connection was lost and did not come back while the sender retried
     PROTOCOL_ERROR = "protocol-error"  # the peer sent something that could not be accepted
     PEER_ERROR = "peer-error"  # the peer answered with an error
     CLOUD_DISCONNECTED = "cloud-disconnected"  # the cloud ended this device's connection
@@ -95,6 +96,10 @@ class EndReason(enum.StrEnum):
             ),
             EndReason.CONNECTION_LOST: (
                 f"The connection to {room} was lost: the network or the room display went away."
+            ),
+            EndReason.NETWORK_LOST: (
+                f"The connection to {room} was lost and did not come back while this computer kept "
+                "trying, so the share ended. Check this computer's network, then share again."
             ),
             EndReason.PROTOCOL_ERROR: (
                 f"{room} sent something this app does not understand, so the share ended. "

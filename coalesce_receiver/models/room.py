@@ -95,6 +95,10 @@ class ShareView:
     paused: bool = False
     sound: bool = False
     """The sender shares its computer's sound (its ``media`` message says so)."""
+    sender_id: str = ""
+    """What the sender calls itself across connections (its ``hello``): a returning share has the same."""
+    reconnecting: bool = False
+    """The share's connection was lost; the room keeps its place (and last picture) for its return."""
 
 
 @dataclass(frozen=True)
@@ -413,6 +417,34 @@ class RoomModel:
                 share.paused = paused
                 self._changed()
                 return
+
+    def hold_for_return(self, share_id: str) -> bool:
+        """Keep a share whose connection was lost in its place, marked reconnecting; False if it is gone."""
+        for share in self._shares:
+            if share.share_id == share_id:
+                if not share.reconnecting:
+                    share.reconnecting = True
+                    self._changed()
+                return True
+        return False
+
+    def returning(self, sender_id: str) -> ShareView | None:
+        """The share of ``sender_id`` still in the room (reconnecting, or not yet known to be lost)."""
+        if not sender_id:
+            return None
+        return next((share for share in self._shares if share.sender_id == sender_id), None)
+
+    def give_back(self, old_id: str, share: ShareView) -> None:
+        """``share`` takes ``old_id``'s place: its tile, its place on screen, the spotlight and the sound."""
+        index = next(i for i, s in enumerate(self._shares) if s.share_id == old_id)
+        self._shares[index] = share
+        self._places = [share.share_id if p == old_id else p for p in self._places]
+        if self.spotlit == old_id:
+            self.spotlit = share.share_id
+        if self.chosen_sound == old_id:
+            self.chosen_sound = share.share_id
+        self._update_places()
+        self._changed()
 
     def remove_share(self, share_id: str) -> None:
         before = len(self._shares)

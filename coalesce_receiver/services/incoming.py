@@ -123,8 +123,12 @@ class IncomingShare:
         speaker: RoomSpeaker | None = None,
         room_state: Callable[[], RoomState] = RoomState,
         sink_factory: SinkFactory = TrackSink,
+        keep_lost: Callable[[str], bool] = lambda share_id: False,
+        on_return: Callable[[str], None] = lambda share_id: None,
     ) -> None:
         self._channel = channel
+        self._keep_lost = keep_lost  # True: the room keeps this lost share's tile for its return
+        self._on_return = on_return  # a share came back in the place of this (older) one
         self._model = model
         self._receiver_id = receiver_id
         self._pin = pin
@@ -282,8 +286,24 @@ class IncomingShare:
         return hello, key
 
     async def _admit(self, hello: Hello, key: PairingKey | None) -> None:
-        """Wait for the moderator's yes in a moderated room, then welcome the sender and show its tile."""
-        name = self._unique_name(hello.sender_name)
+        """Wait for the moderator's yes in a moderated room, then welcome the sender and show its tile.
+
+        A sender whose earlier share is still in the room (its connection lost, or not yet known to be)
+        is coming back: it takes that share's tile, name and place, and is not asked about again."""
+        returning = None if self.is_moderator else self._model.returning(hello.sender_id)
+        name = returning.sender_name if returning is not None else self._unique_name(hello.sender_name)
+        if returning is not None:
+            confirm = key.receiver_confirm(self._channel.tls_fingerprint) if key else None
+            await self._send(Welcome(share_id=self._share_id, confirm=confirm))
+            self._model.give_back(
+                returning.share_id, ShareView(self._share_id, name, sender_id=hello.sender_id)
+            )
+            self._shown = True
+            logger.info(
+                "share %s from %s is back as share %s", returning.share_id, self._source, self._share_id
+            )
+            self._on_return(returning.share_id)
+            return
         if self._moderated and not self.is_moderator:
             self._decision = asyncio.get_running_loop().create_future()
             request = JoinRequest(self._share_id, name, self._source)
@@ -303,7 +323,7 @@ class IncomingShare:
             await self._deny_full()
         confirm = key.receiver_confirm(self._channel.tls_fingerprint) if key else None
         await self._send(Welcome(share_id=self._share_id, confirm=confirm))
-        self._model.add_share(ShareView(self._share_id, name))
+        self._model.add_share(ShareView(self._share_id, name, sender_id=hello.sender_id))
         self._shown = True
 
     def _full(self) -> bool:
@@ -596,7 +616,8 @@ class IncomingShare:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
-        if self._shown:
+        lost = self.end in (EndReason.MEDIA_FAILED, EndReason.CONNECTION_LOST)
+        if self._shown and not (lost and self._keep_lost(self._share_id)):
             self._model.remove_share(self._share_id)
         if self._pc is not None:
             await self._pc.close()

@@ -62,6 +62,11 @@ REPLACE_WAIT_S = 5.0
 """Seconds a newcomer waits for the share it replaces to leave the screen (its bye, its cleanup)."""
 
 
+RECONNECT_WINDOW = 120.0
+"""Seconds the room keeps the tile of a share whose connection was lost ("Reconnecting…"): as long as the
+sender keeps trying (``ShareOptions.reconnect_for``)."""
+
+
 @dataclass
 class ReceiverConfig:
     name: str
@@ -86,6 +91,7 @@ class ReceiverConfig:
     replace_when_full: bool = True  # a newcomer to a full room may take the oldest presenter's place
     sound: bool = True  # play the audible share's sound
     sound_output: str | None = None  # the output device it plays on (its name or part of it); None: default
+    reconnect_window: float = RECONNECT_WINDOW  # seconds a lost share's tile waits for its sender; 0: none
 
 
 class Receiver:
@@ -125,6 +131,7 @@ class Receiver:
         self._writers: list[StatsWriter | SnapshotWriter] = []
         self._shares: dict[asyncio.Task[object], IncomingShare] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._lost: dict[str, asyncio.TimerHandle] = {}  # share id -> when its kept tile goes
         self._closed = False
         self.speaker = RoomSpeaker(config.sound_output) if config.sound else None
         """The room's sound output (opened when a share's sound first plays)."""
@@ -262,6 +269,8 @@ class Receiver:
             speaker=self.speaker,
             room_state=functools.partial(room_control.room_state, self.model),
             sink_factory=self._sink_factory,
+            keep_lost=self._keep_lost,
+            on_return=self._returned,
         )
         task: asyncio.Task[object] = asyncio.ensure_future(share.run())
         self._shares[task] = share
@@ -320,6 +329,42 @@ class Receiver:
         if share is not None:
             logger.info("share %s dropped at the box", share_id)
             share.drop()
+        elif share_id in self._lost:  # a tile waiting for its sender: the room no longer wants it
+            self._lost.pop(share_id).cancel()
+            self.model.remove_share(share_id)
+
+    # -- shares whose connection was lost -------------------------------------------------------------
+
+    def _keep_lost(self, share_id: str) -> bool:
+        """Keep a lost share's tile, marked reconnecting, for ``reconnect_window``; False when not kept."""
+        if self._closed or self.config.reconnect_window <= 0 or not self.model.hold_for_return(share_id):
+            return False
+        loop = asyncio.get_running_loop()
+        self._lost[share_id] = loop.call_later(self.config.reconnect_window, self._forget_lost, share_id)
+        logger.info(
+            "share %s lost its connection: keeping its tile for %g s", share_id, self.config.reconnect_window
+        )
+        return True
+
+    def _forget_lost(self, share_id: str) -> None:
+        self._lost.pop(share_id, None)
+        view = next((v for v in self.model.shares if v.share_id == share_id and v.reconnecting), None)
+        if view is None:
+            return
+        self.model.remove_share(share_id)
+        logger.info("share %s did not come back", share_id)
+        show_briefly(
+            self.model, f"{view.sender_name}'s share ended: the connection was lost and did not come back."
+        )
+
+    def _returned(self, old_share_id: str) -> None:
+        """A share came back in ``old_share_id``'s place: end what is left of the old one."""
+        timer = self._lost.pop(old_share_id, None)
+        if timer is not None:
+            timer.cancel()
+        old = self._find(old_share_id)
+        if old is not None:  # its connection's loss was not noticed here yet
+            old.drop(EndReason.CONNECTION_LOST)
 
     def spotlight(self, share_id: str | None) -> None:
         if self.model.set_spotlight(share_id):
@@ -444,6 +489,9 @@ class Receiver:
         if self._closed:
             return
         self._closed = True
+        for timer in self._lost.values():
+            timer.cancel()
+        self._lost.clear()
         if self._publish_task is not None:
             self._publish_task.cancel()
             await asyncio.gather(self._publish_task, return_exceptions=True)

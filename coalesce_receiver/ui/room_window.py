@@ -299,7 +299,7 @@ class _TileGrid(QWidget):
         for tile, rect in zip(tiles, rects, strict=True):
             # A share alone fills the screen to the pixel, as a room display should: its caption (the
             # name, the count) comes with a second share, or when it pauses (the badge must show).
-            alone = len(tiles) == 1 and not tile.share.paused
+            alone = len(tiles) == 1 and not (tile.share.paused or tile.share.reconnecting)
             tile.place(rect, 0 if alone else caption)
 
 

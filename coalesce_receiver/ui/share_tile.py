@@ -10,9 +10,10 @@ is a plain copy to the window; only while a resize waits for its first picture a
 scale the old one.
 
 Below the picture, never over it, a caption row: the tile's number (1-4, by arrival), the sender's name,
-a "Paused" badge while the sender has paused, a note the window may put there (the room's share count),
-and the button that ends the share. A share alone on the screen has none (height 0): it fills the screen
-to the pixel, and the sender is asked for exactly the screen's size.
+a "Paused" badge while the sender has paused ("Reconnecting…" while its connection is lost), a note the
+window may put there (the room's share count), and the button that ends the share. A share alone on the
+screen has none (height 0), unless paused or reconnecting: it fills the screen to the pixel, and the sender
+is asked for exactly the screen's size.
 """
 
 from __future__ import annotations
@@ -418,7 +419,13 @@ class ShareTile(QWidget):
         font.setPixelSize(max(10, box.height() // 18))
         painter.setFont(font)
         painter.setPen(_WAITING_TEXT)
-        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, "Paused" if self._share.paused else "Connecting…")
+        painter.drawText(
+            box,
+            Qt.AlignmentFlag.AlignCenter,
+            "Paused"
+            if self._share.paused and not self._share.reconnecting
+            else ("Reconnecting…" if self._share.reconnecting else "Connecting…"),
+        )
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
@@ -454,7 +461,8 @@ class ShareTile(QWidget):
         self._number_label.setFixedHeight(max(1, height - pad))
         self._paused_label.setContentsMargins(pad, 0, pad, 0)
         self._paused_label.setFixedHeight(max(1, height - pad))
-        self._paused_label.setVisible(self._share.paused)
+        self._paused_label.setText("Reconnecting…" if self._share.reconnecting else "Paused")
+        self._paused_label.setVisible(self._share.paused or self._share.reconnecting)
         self._sound_label.setContentsMargins(pad, 0, pad, 0)
         self._sound_label.setFixedHeight(max(1, height - pad))
         self._sound_label.setVisible(self._audible)

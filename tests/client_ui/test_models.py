@@ -155,6 +155,7 @@ def test_link_status_reads_well() -> None:
         == "Relayed through the cloud · 1920\N{MULTIPLICATION SIGN}1080 · 30 fps · 41 ms round trip"
         " · 2.5 Mbit/s"
     )
+    assert "reconnecting" in LinkStatus("relayed", reconnecting=True).describe()
     over_tls = LinkStatus(
         "relayed", relay="over TLS through the eu relay, via the proxy http://proxy.corp:3128"
     )

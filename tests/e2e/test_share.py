@@ -301,7 +301,9 @@ class SilenceableRelay:
 async def test_a_sender_that_vanishes_without_bye_is_removed(
     make_receiver: ReceiverFactory, video_file: Callable[..., Path]
 ) -> None:
-    receiver = await make_receiver(keepalive=1.0)  # short, yet long enough for a busy 2-core machine
+    # keepalive: short, yet long enough for a busy 2-core machine; no tile kept for a return (that is
+    # tests/e2e/test_reconnect.py's)
+    receiver = await make_receiver(keepalive=1.0, reconnect_window=0)
     relay = SilenceableRelay(receiver.port)
     target = ShareTarget("127.0.0.1", await relay.start())
     share = Share(target, ShareOptions(screen=None, camera=str(video_file())))  # its own keepalive: 10 s
@@ -338,7 +340,8 @@ async def test_a_receiver_that_vanishes_ends_the_share_at_the_sender(
     async def channel(target: ShareTarget, timeout: float) -> SignalingChannel:
         return await connect(target.host, target.port, timeout=timeout, keepalive=1.0)
 
-    share = Share(target, ShareOptions(screen=None, camera=str(video_file())), channel_factory=channel)
+    options = ShareOptions(screen=None, camera=str(video_file()), reconnect_for=0)  # no second try
+    share = Share(target, options, channel_factory=channel)
     try:
         await share.start()
         await receiver.wait_for_shares(1, timeout=20)

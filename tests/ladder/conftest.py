@@ -16,19 +16,16 @@ import pytest
 
 from coalesce_cloud.stack import LocalCloud
 from coalesce_common.media.ice import reset_host_addresses_policy, set_host_addresses_policy
-from coalesce_testing.netns import LabUnavailableError, Netns
+from coalesce_testing.netns import Netns
 from tests.cloudlab import admin, box, camera_file, file_keyring, running_cloud
+from tests.netlab import new_netns
 
 __all__ = ["admin", "box", "camera_file", "file_keyring"]
 
 
 @pytest.fixture(scope="module")
 def ladder_netns() -> Iterator[Netns]:
-    try:
-        namespace = Netns()
-    except LabUnavailableError as exc:
-        pytest.skip(f"no network namespace for the ladder lab: {exc}")
-    with namespace:
+    with new_netns() as namespace:
         yield namespace
 
 

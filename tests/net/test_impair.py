@@ -11,12 +11,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from coalesce_testing.impair import TABLE, ImpairedLink, Impairment
-from coalesce_testing.netns import LabUnavailableError, Netns
+from coalesce_testing.netns import Netns
+from tests import netlab
 
 # Runs inside the namespace: UDP to the host's echo, one datagram at a time; prints the round trips (ms).
 PING = """
@@ -48,14 +48,7 @@ with socket.create_connection((host, port)) as c:
 """
 
 
-@pytest.fixture
-def netns() -> Iterator[Netns]:
-    try:
-        namespace = Netns()
-    except LabUnavailableError as exc:
-        pytest.skip(f"no network namespace here: {exc}")
-    with namespace:
-        yield namespace
+netns = netlab.netns  # a fixture
 
 
 def _inside(netns: Netns, script: str, *args: object, timeout: float = 60.0) -> str:

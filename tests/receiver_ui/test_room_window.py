@@ -532,6 +532,22 @@ def test_a_paused_share_shows_a_badge(make_window: MakeWindow, model: RoomModel,
     assert "Paused" not in visible_texts(window)
 
 
+def test_a_share_whose_connection_was_lost_keeps_its_picture_under_a_reconnecting_badge(
+    make_window: MakeWindow, model: RoomModel, qtbot: QtBot
+) -> None:
+    window = make_window(model)
+    model.add_share(make_share("a", "Ada", screen=RED))
+    model.add_share(make_share("b", "Bob", screen=BLUE))
+    qtbot.waitUntil(lambda: shows(window, W // 4, H // 2, RED), timeout=2000)
+    assert model.hold_for_return("a")
+    assert "Reconnecting…" in visible_texts(window)
+    assert shows(window, W // 4, H // 2, RED), "the last picture stays in its place"
+    model.give_back("a", make_share("a2", "Ada", screen=GREEN))  # the same sender, back
+    qtbot.waitUntil(lambda: shows(window, W // 4, H // 2, GREEN), timeout=2000)
+    assert "Reconnecting…" not in visible_texts(window)
+    assert [s.sender_name for s in model.placed_shares] == ["Ada", "Bob"]  # the same place
+
+
 def test_the_room_moves_the_camera_inset_round_the_corners(
     make_window: MakeWindow, model: RoomModel, qtbot: QtBot
 ) -> None:
