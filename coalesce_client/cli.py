@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import getpass
 import json
 import logging
@@ -16,9 +17,10 @@ from collections.abc import Sequence
 from coalesce_client.cli_moderator import TerminalModerator
 from coalesce_client.services import updater
 from coalesce_client.services.doctor import diagnose
+from coalesce_client.services.lan_relay import cloud_relay
 from coalesce_client.services.link_stats import MediaRoute, ShareStats
 from coalesce_client.services.remote import KEYRING_SERVICE, NotEnrolled, RemoteOptions, RemoteShare
-from coalesce_client.services.share import RECONNECT_FOR, Share, ShareOptions, ShareTarget
+from coalesce_client.services.share import RECONNECT_FOR, RelayFound, Share, ShareOptions, ShareTarget
 from coalesce_client.settings import load_proxy, save_proxy, with_password
 from coalesce_common.cloud import store
 from coalesce_common.cloud.device import enroll
@@ -327,16 +329,24 @@ async def _share(args: argparse.Namespace) -> int:
         on_join_request=moderator.ask,
         on_waiting=_say_waiting,
         on_connection=lambda back: _say_connection(target.label, back),
+        relay_finder=functools.partial(_relay, args),
     )
     await share.start()
     if args.moderator:
         moderator.start(share)
     try:
+        stats = await share.stats()
+        path = f", {media_path(stats)}" if stats.route is MediaRoute.RELAYED else ""
         return await _run_until_done(
-            share, args.duration, f"Sharing to {share.receiver_name} ({target.host}:{target.port})."
+            share, args.duration, f"Sharing to {share.receiver_name} ({target.host}:{target.port}){path}."
         )
     finally:
         await moderator.aclose()
+
+
+async def _relay(args: argparse.Namespace) -> RelayFound:
+    """The cloud's relay for this LAN share, when this computer is enrolled (see services.lan_relay)."""
+    return await cloud_relay(await asyncio.to_thread(proxy_config, args))
 
 
 def _say_connection(room: str, back: bool) -> None:

@@ -7,10 +7,12 @@ media the flow reads and steers (:class:`~coalesce_client.services.share.Share`)
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Protocol
 
 from coalesce_client.models.destination import Destination
+from coalesce_client.services.lan_relay import cloud_relay
 from coalesce_client.services.remote import RemoteOptions, RemoteShare
 from coalesce_client.services.share import JoinRequestHandler, PinProvider, Share, ShareOptions, ShareTarget
 from coalesce_common.net.proxy import ProxyConfig
@@ -66,6 +68,7 @@ def open_share(
         pin_provider=pin_provider,
         on_join_request=on_join_request,
         on_waiting=on_waiting,
+        relay_finder=functools.partial(cloud_relay, proxy),  # when enrolled: the cloud's relay too
     )
 
 

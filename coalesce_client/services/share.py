@@ -44,6 +44,7 @@ from coalesce_common.errors import (
 from coalesce_common.logutil import RateLimitedLog
 from coalesce_common.media.capture import CameraSource, CaptureSource, ScreenSource, list_monitors
 from coalesce_common.media.encoding import prefer_codec
+from coalesce_common.media.ice import offered_addresses
 from coalesce_common.media.limits import StreamLimits
 from coalesce_common.media.peer import new_peer_connection
 from coalesce_common.media.sound import SoundTrack, open_system_sound
@@ -99,7 +100,14 @@ RECONNECT_FOR: Final = 120.0
 """Seconds a share whose connection was lost keeps trying to come back (the room keeps its tile as long)."""
 RECONNECT_PAUSES: Final = (0.5, 1.0, 2.0)
 """Seconds between attempts (then the last, again): short, so a share is back soon after the link."""
+NETWORK_POLL: Final = 1.0
+"""Seconds between looks at this computer's addresses: one that changes (Wi-Fi to Ethernet, a VPN up)
+reconnects the share at once, rather than when its media fails half a minute later."""
+RELAY_WAIT: Final = 3.0
+"""Seconds the offer waits for the cloud relay's search (``relay_finder``) before it leaves without it."""
 ConnectionListener = Callable[[bool], None]
+RelayFound = tuple[list[RTCIceServer], str] | None
+"""A relay's ICE servers and how media through it travels, for people; ``None``: no relay."""
 """Told ``False`` when a share's connection is lost (it reconnects) and ``True`` when it is back."""
 
 SCREEN: Final = "screen"
@@ -191,8 +199,11 @@ class Share:
         relay_path: str = "",
         explain_end: EndExplainer | None = None,
         on_connection: ConnectionListener | None = None,
+        relay_finder: Callable[[], Awaitable[RelayFound]] | None = None,
     ) -> None:
         self.target = target
+        self._relay_finder = relay_finder  # a LAN share's way through the cloud's relay, if it has one
+        self._relay_search: asyncio.Future[RelayFound] | None = None
         self._on_connection = on_connection
         self._pin_used: str | None = None  # the PIN that paired: a reconnect never asks the user again
         self.relay_path = relay_path
@@ -401,6 +412,8 @@ class Share:
 
     async def _start(self) -> None:
         opts = self.options
+        if self._relay_finder is not None:  # looked for while pairing; the offer needs it
+            self._relay_search = asyncio.ensure_future(self._relay_finder())
         # a missing screen or camera is said before any PIN attempt is spent
         for section, source in (await _open_sources(opts)).items():
             self._tracks[section] = CaptureTrack(source)  # limits come later, from the room
@@ -420,6 +433,7 @@ class Share:
         await asyncio.wait_for(self._negotiate(key), opts.media_timeout)
         self._set_state(ShareState.SHARING)
         self._watch = asyncio.ensure_future(self._watch_session())
+        self._spawn(self._watch_network())
         logger.info("sharing to %s", self.receiver_name)
 
     async def _pair(self) -> PairingKey | None:
@@ -471,6 +485,7 @@ class Share:
         return key
 
     async def _negotiate(self, key: PairingKey | None) -> None:
+        await self._take_relay()
         pc = self._pc = new_peer_connection(self._ice_servers, relay_only=self._relay_only)
         transceivers = []
         for section in SECTIONS:
@@ -624,6 +639,32 @@ class Share:
         await asyncio.wait_for(self._negotiate(key), opts.media_timeout)
         self._set_state(ShareState.SHARING)
         self._watch = asyncio.ensure_future(self._watch_session())
+        self._spawn(self._watch_network())
+
+    async def _watch_network(self) -> None:
+        """Reconnect as soon as this computer's addresses change (the old path is gone, or a new one came)."""
+        before = await asyncio.to_thread(offered_addresses)
+        while self.state is ShareState.SHARING:
+            await asyncio.sleep(NETWORK_POLL)
+            now = await asyncio.to_thread(offered_addresses)
+            if now != before and self.state is ShareState.SHARING:
+                logger.info("this computer's addresses changed (%s to %s)", sorted(before), sorted(now))
+                self._lost(EndReason.CONNECTION_LOST)
+                return
+
+    async def _take_relay(self) -> None:
+        """Add the cloud relay the search found (a LAN share), waiting for it at most :data:`RELAY_WAIT`."""
+        search, self._relay_search = self._relay_search, None
+        if search is None:
+            return
+        try:
+            found = await asyncio.wait_for(search, RELAY_WAIT)
+        except TimeoutError:
+            logger.info("the cloud relay was not found in %g s: LAN only", RELAY_WAIT)
+            return
+        if found is not None:
+            self._ice_servers, self.relay_path = found
+            logger.info("the cloud relay is offered too (%s)", self.relay_path)
 
     async def _drop_connection(self) -> None:
         """Close the peer connection and the channel of a lost connection; the capture goes on."""
@@ -640,9 +681,8 @@ class Share:
                     sender.replaceTrack(None)
             await pc.close()
         channel, self._channel = self._channel, None
-        if channel is not None:
-            with contextlib.suppress(Exception):  # it is broken: that is why we are here
-                await channel.aclose(EndReason.CONNECTION_LOST)
+        if channel is not None:  # broken, so its closing handshake would wait out its time-out: not here
+            self._spawn(_close_quietly(channel))
 
     def _follow(self, constraints: Constraints) -> None:
         """Scale, pace and cap a section as the room's tile for it needs (see :mod:`~.media.limits`)."""
@@ -779,6 +819,10 @@ class Share:
             await self._ended.wait()
             return
         self._set_state(ShareState.ENDED)
+        if self._relay_search is not None:
+            self._relay_search.cancel()
+            await asyncio.gather(self._relay_search, return_exceptions=True)
+            self._relay_search = None
         if self._explain_end is not None and reason in UNEXPLAINED_ENDS:
             reason = await self._explain_end(reason)
         self.end_reason = reason
@@ -804,6 +848,11 @@ class Share:
             await self._channel.aclose(reason)
         await asyncio.gather(*background, return_exceptions=True)
         self._ended.set()
+
+
+async def _close_quietly(channel: SignalingChannel) -> None:
+    with contextlib.suppress(Exception):  # it is broken: that is why it is being closed
+        await channel.aclose(EndReason.CONNECTION_LOST)
 
 
 def _wanted_none(options: ShareOptions, section: str) -> bool:

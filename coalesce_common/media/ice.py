@@ -27,6 +27,8 @@ import os
 import socket
 from dataclasses import dataclass
 
+from coalesce_common.discovery import local_ipv4_addresses
+
 logger = logging.getLogger(__name__)
 
 IPV4_LOOPBACK = "127.0.0.1"
@@ -101,3 +103,10 @@ async def stun_can_answer(local_host: str, stun_server: tuple[str, int]) -> bool
     except OSError:
         return True  # let aioice find out and say so
     return any(ipaddress.ip_address(info[4][0]).is_loopback for info in found)
+
+
+def offered_addresses() -> frozenset[str]:
+    """This computer's IPv4 addresses that ICE may offer now (the policy's ``only`` applied, quietly):
+    a change means the network changed under a live share. Reads the interfaces: call it in a thread."""
+    only = current_policy().only
+    return frozenset(a for a in local_ipv4_addresses() if only is None or a in only)

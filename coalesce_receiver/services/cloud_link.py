@@ -96,6 +96,7 @@ class CloudLink:
         servers = await order_by_rtt(parse_servers(body))
         route = TurnRoute(ca_file=self.credentials.ca_file)
         self._ice_servers = route.attach(servers[0].ice_servers("udp")) if servers else []
+        self.receiver.set_lan_relay(self._ice_servers)
         self.turn_expires = _parse_time(body.get("expires_at"))
 
     async def _check_update(self) -> None:
@@ -196,6 +197,7 @@ class CloudLink:
                 await self._maintain
         if self._stream is not None:
             await self._stream.aclose()
+        self.receiver.set_lan_relay([])
         self.receiver.model.set_meeting_id(None)
 
 

@@ -132,6 +132,7 @@ class Receiver:
         self._shares: dict[asyncio.Task[object], IncomingShare] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._lost: dict[str, asyncio.TimerHandle] = {}  # share id -> when its kept tile goes
+        self._lan_relay: list[RTCIceServer] = []  # the cloud's TURN, offered to LAN shares too
         self._closed = False
         self.speaker = RoomSpeaker(config.sound_output) if config.sound else None
         """The room's sound output (opened when a share's sound first plays)."""
@@ -247,7 +248,10 @@ class Receiver:
     async def serve(
         self, channel: SignalingChannel, *, ice_servers: list[RTCIceServer] | None = None
     ) -> None:
-        """Serve one sender's channel (LAN WebSocket or cloud XMPP) until its share ends."""
+        """Serve one sender's channel (LAN WebSocket or cloud XMPP) until its share ends. A LAN share gets
+        the cloud's TURN relay too when the box is linked (:meth:`set_lan_relay`)."""
+        if ice_servers is None:
+            ice_servers = list(self._lan_relay)
         share = IncomingShare(
             channel,
             model=self.model,
@@ -332,6 +336,11 @@ class Receiver:
         elif share_id in self._lost:  # a tile waiting for its sender: the room no longer wants it
             self._lost.pop(share_id).cancel()
             self.model.remove_share(share_id)
+
+    def set_lan_relay(self, servers: list[RTCIceServer]) -> None:
+        """TURN servers (the linked cloud's) that LAN shares may relay through: the way when UDP between a
+        laptop and the box is blocked (client isolation on Wi-Fi) but both reach the relay."""
+        self._lan_relay = list(servers)
 
     # -- shares whose connection was lost -------------------------------------------------------------
 

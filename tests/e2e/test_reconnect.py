@@ -19,7 +19,7 @@ from coalesce_receiver.models.room import ShareView
 from coalesce_receiver.services.receiver import Receiver
 from coalesce_receiver.services.sink import TrackSink
 from coalesce_testing.impair import ImpairedLink, Impairment
-from coalesce_testing.netns import Netns
+from coalesce_testing.netns import Netns, run_command, tool
 from coalesce_testing.waiting import until
 from tests import netlab
 from tests.e2e.conftest import ReceiverFactory
@@ -130,3 +130,40 @@ async def test_a_blackout_longer_than_the_retries_ends_the_share_on_both_sides(
     assert sender.returncode == 1
     assert "was lost and did not come back" in said, (said, err.decode())
     assert "Traceback" not in err.decode()
+
+
+def move_address(netns: Netns) -> None:
+    """The laptop gets another address on its network and loses the old one (as on a move to another
+    Wi-Fi, or a VPN coming up); its default route stays."""
+    ip, dev, new = tool("ip", "iproute2"), netns.ns_ifname, f"{netns.ns_ip.rsplit('.', 1)[0]}.3"
+    inside = netns.exec_args
+    run_command(inside([tool("sysctl", "procps"), "-qw", f"net.ipv4.conf.{dev}.promote_secondaries=1"]))
+    run_command(inside([ip, "addr", "add", f"{new}/24", "dev", dev]))
+    run_command(inside([ip, "addr", "del", f"{netns.ns_ip}/24", "dev", dev]))
+    run_command(inside([ip, "route", "replace", "default", "via", netns.host_ip]))
+
+
+async def test_a_new_address_on_the_laptop_brings_the_share_back_at_once(
+    netns: Netns, make_receiver: ReceiverFactory, video_file: Callable[..., Path]
+) -> None:
+    room = await open_room(netns, make_receiver)
+    sender = await laptop(netns, room, video_file(), "--duration", "60")
+    try:
+        await room.wait_for_shares(1, timeout=30)
+        before = the_share(room)
+        moved = time.monotonic()
+        await asyncio.to_thread(move_address, netns)
+
+        def back_from_the_new_address() -> bool:
+            return one_share(room, reconnecting=False) and the_share(room).share_id != before.share_id
+
+        # Well before either side could see the media fail (half a minute): the sender saw its address go.
+        await until(room.model, back_from_the_new_address, "the share to come back from its new address", 15)
+        await frames_flow(room, 10)
+        print(f"frames again {time.monotonic() - moved:.1f} s after the address changed")
+        assert the_share(room).sender_id == before.sender_id and room.model.placed_shares == [the_share(room)]
+    finally:
+        sender.terminate()
+        out, err = await asyncio.wait_for(sender.communicate(), 30)
+    said = out.decode()
+    assert "was lost; reconnecting" in said and "Reconnected: sharing to" in said, (said, err.decode())

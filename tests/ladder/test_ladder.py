@@ -8,16 +8,18 @@ it prints. ``coalesce doctor`` shows every rung as tried.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from coalesce_cloud.stack import LocalCloud
 from coalesce_common.cloud.ladder import Ladder
-from coalesce_testing.netns import Netns
-from tests.cloudlab import Admin, Box
+from coalesce_testing.netns import Netns, run_command, tool
+from tests.cloudlab import Admin, Box, linked_box
 from tests.netshare import enrolled_sender, share_from_netns
 
 
@@ -27,6 +29,23 @@ def cloud_endpoints(cloud: LocalCloud, *, turn_tcp: bool) -> list[tuple[str, int
     if turn_tcp:
         ports.append(cloud.ports.turn)
     return [(cloud.host, port) for port in ports]
+
+
+@contextlib.asynccontextmanager
+async def no_udp_in(netns: Netns) -> AsyncIterator[None]:
+    """No UDP reaches the namespace either (its firewall only stops what leaves it, and lets replies to
+    what the host started back out): with it, no UDP passes either way, as with Wi-Fi client isolation."""
+    nft = await asyncio.to_thread(tool, "nft", "nftables")
+    table = "ladder_no_udp_in"
+    script = (
+        f"table inet {table} {{\n  chain input {{\n"
+        "    type filter hook input priority filter; policy accept;\n    meta l4proto udp drop\n  }\n}\n"
+    )
+    await asyncio.to_thread(run_command, netns.exec_args([nft, "-f", "-"]), input=script)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(run_command, netns.exec_args([nft, "delete", "table", "inet", table]))
 
 
 async def share_and_see_frames(netns: Netns, box: Box, env: dict[str, str], camera: Path) -> str:
@@ -94,3 +113,32 @@ def test_a_ladder_names_the_path_and_the_proxy() -> None:
     ladder = Ladder("eu", (), "tls", via="http://alice@proxy.corp:3128")
     assert ladder.relay_only
     assert ladder.relay_path() == "over TLS through the eu relay, via the proxy http://alice@proxy.corp:3128"
+
+
+async def test_on_a_lan_without_udp_an_enrolled_laptop_shares_through_the_clouds_relay(
+    netns: Netns, admin: Admin, camera_file: Path, local_cloud: LocalCloud, tmp_path: Path
+) -> None:
+    """Client isolation: the laptop reaches the box's TLS port, but no UDP passes (to anyone)."""
+    async with linked_box(admin, tmp_path, host=netns.host_ip) as box, no_udp_in(netns):
+        endpoints = [*cloud_endpoints(local_cloud, turn_tcp=True), (netns.host_ip, box.receiver.port)]
+        await asyncio.to_thread(netns.firewall, endpoints)
+        env = await enrolled_sender(admin, tmp_path)
+        room = f"{netns.host_ip}:{box.receiver.port}"
+        args = netns.exec_args(
+            [
+                sys.executable, "-m", "coalesce_client", "share", "--to", room, "--pin", "4821",
+                "--no-screen", "--camera", str(camera_file), "--duration", "4",
+                "--name", "Isolated laptop",
+            ]
+        )  # fmt: skip
+        proc = await asyncio.create_subprocess_exec(
+            *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
+        )
+        try:
+            await box.receiver.wait_for_shares(1, timeout=45)
+            [shown] = box.receiver.model.shares
+            assert shown.sender_name == "Isolated laptop"
+        finally:
+            out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    assert "relayed over TCP through the local relay." in out.decode(), out.decode()
