@@ -187,7 +187,8 @@ class CloudLink:
 
     def _on_device_status(self, notice: DeviceStatusNotice) -> None:
         if notice.status.cut_off:
-            ended = self.receiver.end_shares_from(notice.jid)
+            why = f"an administrator {notice.status.value} that device"
+            ended = self.receiver.end_shares_from(notice.jid, why=why)
             logger.info("device %s was %s: ended %d share(s)", notice.device_id, notice.status, ended)
 
     async def aclose(self) -> None:

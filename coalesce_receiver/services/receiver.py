@@ -463,14 +463,19 @@ class Receiver:
             for share in moderators:
                 self._spawn(share.tell_room(state))
 
-    def end_shares_from(self, peer_address: str) -> int:
-        """End every share from ``peer_address`` (the cloud suspended or revoked that device)."""
-        tasks = [task for task, share in self._shares.items() if share.peer_address == peer_address]
-        for task in tasks:
+    def end_shares_from(self, peer_address: str, *, why: str = "") -> int:
+        """End every share from ``peer_address`` (the cloud suspended or revoked that device); with ``why``
+        ("an administrator suspended that device"), the room says so over the shares for a while."""
+        ending = {task: share for task, share in self._shares.items() if share.peer_address == peer_address}
+        ids = {share.share_id for share in ending.values()}
+        names = [view.sender_name for view in self.model.shares if view.share_id in ids]
+        for task in ending:
             task.cancel()
-        if tasks:
-            logger.info("ended %d share(s) from %s", len(tasks), peer_address)
-        return len(tasks)
+        if ending:
+            logger.info("ended %d share(s) from %s", len(ending), peer_address)
+        if names and why:
+            show_briefly(self.model, f"{' and '.join(names)}: the share ended because {why}.")
+        return len(ending)
 
     def _unique_name(self, name: str) -> str:
         name = safe_name(name)

@@ -126,6 +126,8 @@ async def test_suspending_a_sender_stops_its_live_share_within_two_seconds(
         assert response.status_code == 200, response.text
         # The product promise: the live share stops within 2 s, at the box and at the sender.
         await wait_for_model(box, lambda: not box.receiver.model.shares, 2.0)
+        notice = box.receiver.model.notice or ""
+        assert "Remote laptop" in notice and "an administrator suspended that device" in notice, notice
         reason = await asyncio.wait_for(remote.wait_ended(), 2.0)
         assert reason is EndReason.SUSPENDED, reason  # the cloud's reason, not the media's failure
         assert "suspended this device" in (reason.describe(remote.box_name) or "")
