@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from coalesce_common.cloud import ladder
 from coalesce_common.cloud.rest import CloudClient, DeviceCredentials
-from coalesce_common.cloud.turn import order_by_rtt, parse_servers, tls_endpoint
+from coalesce_common.cloud.turn import order_by_rtt, parse_servers
 from coalesce_common.errors import CoalesceError
 from coalesce_common.net.connector import open_socket
 from coalesce_common.net.proxy import ProxyConfig, ProxyResolver
@@ -129,15 +129,7 @@ async def diagnose(
     for server in servers:
         rtt = f"{server.rtt * 1000:.0f} ms" if math.isfinite(server.rtt) else "no UDP answer"
         checks.append(Check(f"TURN {server.region} round trip", None, rtt))
-        url = server.url("tls")
-        via = ""
-        if url:
-            host, port = tls_endpoint(url)
-            route_check = await _route(resolver, f"TURN {server.region} over TLS", host, port, tls)
-            if not route_check.ok:
-                checks.append(route_check)
-            hops = await resolver.resolve(host, port)
-            via = "" if hops[0].is_direct else hops[0].label
+        via = await ladder.proxy_on_the_way(resolver, server)
         route = TurnRoute(ca_file=credentials.ca_file, resolver=resolver)
         found = await ladder.climb(server, route, via=via, every_rung=True)
         for step in found.steps:

@@ -18,7 +18,7 @@ from coalesce_client.services.share import PinProvider, Share, ShareOptions, Sha
 from coalesce_common.cloud import ladder, store
 from coalesce_common.cloud.device import connect_xmpp
 from coalesce_common.cloud.rest import CloudClient, CloudError, DeviceCredentials
-from coalesce_common.cloud.turn import TurnServer, order_by_rtt, parse_servers, tls_endpoint
+from coalesce_common.cloud.turn import TurnServer, order_by_rtt, parse_servers
 from coalesce_common.errors import CoalesceError, MediaError
 from coalesce_common.net.proxy import ProxyConfig, ProxyResolver
 from coalesce_common.net.turn import TurnRoute
@@ -48,17 +48,6 @@ class RemoteOptions:
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     stun_timeout: float = 1.0
     xmpp_timeout: float = 15.0
-
-
-async def _proxy_of(resolver: ProxyResolver, server: TurnServer) -> str:
-    """The proxy on the way to ``server``'s TURN over TLS (its label), or ``""`` when it is reached directly.
-    Behind a proxy UDP is assumed blocked: media only through TURN, tunnelled by the proxy."""
-    url = server.url("tls")
-    if url is None or resolver.always_direct:
-        return ""
-    host, port = tls_endpoint(url)
-    hops = await resolver.resolve(host, port)
-    return "" if hops[0].is_direct else hops[0].label
 
 
 class RemoteShare:
@@ -126,7 +115,7 @@ class RemoteShare:
         listed = parse_servers(turn)
         if not listed:
             raise MediaError("The cloud offered no TURN relay; ask your IT administrator to configure one.")
-        via = await _proxy_of(resolver, listed[0])
+        via = await ladder.proxy_on_the_way(resolver, listed[0])
         self.behind_proxy = bool(via)
         if self.behind_proxy:  # HTTP proxies usually CONNECT only to 443: XMPP's direct-TLS port
             credentials = credentials.with_xmpp(credentials.xmpp.via_direct_tls())

@@ -26,8 +26,9 @@ import math
 import time
 from dataclasses import dataclass
 
-from coalesce_common.cloud.turn import TurnServer, TurnTransport
+from coalesce_common.cloud.turn import TurnServer, TurnTransport, tls_endpoint
 from coalesce_common.errors import MediaError
+from coalesce_common.net.proxy import ProxyResolver
 from coalesce_common.net.turn import TurnRoute
 
 RUNGS: tuple[TurnTransport, ...] = ("udp", "tcp", "tls")
@@ -77,6 +78,17 @@ class Ladder:
             f"No way to the Coalesce cloud's relay works from this network ({tried}). "
             "Ask your IT administrator to allow TCP port 443 to the cloud, or set the proxy in Settings."
         )
+
+
+async def proxy_on_the_way(resolver: ProxyResolver, server: TurnServer) -> str:
+    """The proxy on the way to ``server``'s TURN over TLS (its label, no password), or ``""`` when it is
+    reached directly. Behind a proxy UDP is assumed blocked: media only through TURN, tunnelled by it."""
+    url = server.url("tls")
+    if url is None or resolver.always_direct:
+        return ""
+    host, port = tls_endpoint(url)
+    hops = await resolver.resolve(host, port)
+    return "" if hops[0].is_direct else hops[0].label
 
 
 def forced(server: TurnServer, transport: TurnTransport, *, via: str = "", why: str) -> Ladder:
