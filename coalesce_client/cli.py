@@ -20,7 +20,7 @@ from coalesce_client.services.doctor import diagnose
 from coalesce_client.services.lan_relay import cloud_relay
 from coalesce_client.services.link_stats import MediaRoute, ShareStats
 from coalesce_client.services.remote import KEYRING_SERVICE, NotEnrolled, RemoteOptions, RemoteShare
-from coalesce_client.services.share import RECONNECT_FOR, RelayFound, Share, ShareOptions, ShareTarget
+from coalesce_client.services.share import RECONNECT_FOR, Relay, Share, ShareOptions, ShareTarget
 from coalesce_client.settings import load_proxy, save_proxy, with_password
 from coalesce_common.cloud import store
 from coalesce_common.cloud.device import enroll
@@ -322,13 +322,14 @@ async def _share(args: argparse.Namespace) -> int:
         return await _remote_share(args)
     target = await _target(args)
     moderator = TerminalModerator()
-    share = Share(
+    news = _ConnectionNews(target.label)
+    share = news.share = Share(
         target,
         _options(args),
         pin_provider=_ask_pin,
         on_join_request=moderator.ask,
         on_waiting=_say_waiting,
-        on_connection=lambda back: _say_connection(target.label, back),
+        on_connection=news,
         relay_finder=functools.partial(_relay, args),
     )
     await share.start()
@@ -344,16 +345,31 @@ async def _share(args: argparse.Namespace) -> int:
         await moderator.aclose()
 
 
-async def _relay(args: argparse.Namespace) -> RelayFound:
+async def _relay(args: argparse.Namespace) -> Relay | None:
     """The cloud's relay for this LAN share, when this computer is enrolled (see services.lan_relay)."""
     return await cloud_relay(await asyncio.to_thread(proxy_config, args))
 
 
-def _say_connection(room: str, back: bool) -> None:
-    if back:
-        print(f"Reconnected: sharing to {room} again.", flush=True)
-    else:
-        print(f"The connection to {room} was lost; reconnecting…", flush=True)
+class _ConnectionNews:
+    """Says when a share's connection is lost and when it is back, with the way its media goes now (a
+    reconnect looks for it again: the network may have changed)."""
+
+    def __init__(self, room: str) -> None:
+        self.room = room
+        self.share: Share | None = None
+        self._saying: set[asyncio.Task[None]] = set()
+
+    def __call__(self, back: bool) -> None:
+        if not back:
+            print(f"The connection to {self.room} was lost; reconnecting…", flush=True)
+            return
+        task = asyncio.ensure_future(self._say_back())
+        self._saying.add(task)
+        task.add_done_callback(self._saying.discard)
+
+    async def _say_back(self) -> None:
+        path = f", {media_path(await self.share.stats())}" if self.share is not None else ""
+        print(f"Reconnected: sharing to {self.room} again{path}.", flush=True)
 
 
 def _say_waiting() -> None:
@@ -378,10 +394,16 @@ def _options(args: argparse.Namespace) -> ShareOptions:
 
 async def _remote_share(args: argparse.Namespace) -> int:
     options = RemoteOptions(relay_only=args.relay_only, proxy=await asyncio.to_thread(proxy_config, args))
+    news = _ConnectionNews(f"meeting {args.meeting}")
     async with RemoteShare(
-        args.meeting, _options(args), remote=options, pin_provider=_ask_pin, on_waiting=_say_waiting
+        args.meeting,
+        _options(args),
+        remote=options,
+        pin_provider=_ask_pin,
+        on_waiting=_say_waiting,
+        on_connection=news,
     ) as remote:
-        share = remote.share
+        share = news.share = remote.share
         assert share is not None  # started
         path = media_path(await share.stats())
         return await _run_until_done(

@@ -26,6 +26,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
@@ -129,6 +130,23 @@ def _used_subnets() -> set[int]:
     return used
 
 
+@dataclass(frozen=True)
+class SecondLink:
+    """Another veth between the host and a namespace (:meth:`Netns.add_link`), on 10.213.X.0/24."""
+
+    index: int
+    host_ifname: str
+    ns_ifname: str
+
+    @property
+    def host_ip(self) -> str:
+        return f"{SUBNET_PREFIX}.{self.index}.1"
+
+    @property
+    def ns_ip(self) -> str:
+        return f"{SUBNET_PREFIX}.{self.index}.2"
+
+
 class Netns:
     """A network namespace ``cotest-<pid>-<n>`` on 10.213.X.0/24, joined to the host by a veth pair.
 
@@ -146,6 +164,7 @@ class Netns:
         self.ns_ifname = ""
         self.index = -1
         self.allowed: tuple[tuple[str, int], ...] | None = None
+        self._more_links: list[SecondLink] = []
         self._closed = False
         try:
             self._create()
@@ -195,6 +214,9 @@ class Netns:
         log.info("netns %s up on %s (host %s)", name, self.subnet, self.host_ip)
 
     def _create_veth(self) -> None:
+        self.index, self.host_ifname, self.ns_ifname = self._new_veth()
+
+    def _new_veth(self) -> tuple[int, str, str]:
         """Pick a free X and create veth ``cot<X>h`` (host) / ``cot<X>n`` (namespace). The host-side name is
         the lock: ``ip link add`` fails if a concurrent run took the same X first, and we try the next."""
         with _subnet_lock:
@@ -206,11 +228,35 @@ class Netns:
                 peer = ["peer", "name", ns_if, "netns", self.name]
                 result = run_command([self._ip, "link", "add", host_if, "type", "veth", *peer], check=False)
                 if result.returncode == 0:
-                    self.index, self.host_ifname, self.ns_ifname = x, host_if, ns_if
-                    return
+                    return x, host_if, ns_if
                 if "File exists" not in result.stderr:
                     raise LabUnavailableError(f"cannot create a veth pair: {result.stderr.strip()}")
         raise LabError(f"no free /24 left in {SUBNET_PREFIX}.0.0/16")
+
+    def add_link(self) -> SecondLink:
+        """A second veth between the host and the namespace, on a /24 of its own, up but not routed: what a
+        laptop's second network (Ethernet beside Wi-Fi) is. :meth:`move_to` sends the namespace's traffic
+        through it. Removed with the namespace."""
+        index, host_if, ns_if = self._new_veth()
+        link = SecondLink(index, host_if, ns_if)
+        self._more_links.append(link)
+        ip, name = self._ip, self.name
+        run_command([ip, "link", "set", host_if, "alias", f"{name} (second)"])
+        run_command([ip, "addr", "add", f"{link.host_ip}/24", "dev", host_if])
+        run_command([ip, "link", "set", host_if, "up"])
+        run_command([ip, "-n", name, "addr", "add", f"{link.ns_ip}/24", "dev", ns_if])
+        run_command([ip, "-n", name, "link", "set", ns_if, "up"])
+        return link
+
+    def move_to(self, link: SecondLink) -> None:
+        """The namespace leaves its first link for ``link``, as a laptop whose Wi-Fi drops while its Ethernet
+        is plugged in: the first veth loses its address and goes down, and the default route goes through
+        ``link``. The host's first-link address stays reachable, through the host, as any host address is."""
+        ip, name = self._ip, self.name
+        run_command([ip, "-n", name, "addr", "flush", "dev", self.ns_ifname])
+        run_command([ip, "-n", name, "link", "set", self.ns_ifname, "down"])
+        run_command([ip, "-n", name, "route", "replace", "default", "via", link.host_ip])
+        log.info("netns %s moved to its second link %s", name, link.ns_ip)
 
     # ------------------------------------------------------------------------------------------- use
 
@@ -271,14 +317,16 @@ class Netns:
             wait_until(lambda: not any(map(pid_alive, leftovers)), STOP_TIMEOUT, "processes to die")
         if self.name:
             run_command([self._ip, "netns", "del", self.name], check=False)
-        if self.host_ifname:
+        host_ifnames = [
+            name for name in [self.host_ifname, *(link.host_ifname for link in self._more_links)] if name
+        ]
+        for host_ifname in host_ifnames:
             # Deleting the namespace destroys the pair, unless something still holds the namespace open.
-            run_command([self._ip, "link", "del", self.host_ifname], check=False)
+            run_command([self._ip, "link", "del", host_ifname], check=False)
         problems = []
         if self.name and self.name in netns_names():
             problems.append(f"namespace {self.name}")
-        if self.host_ifname and link_exists(self.host_ifname):
-            problems.append(f"veth {self.host_ifname}")
+        problems += [f"veth {name}" for name in host_ifnames if link_exists(name)]
         if problems:
             raise LabError(f"still there after close: {', '.join(problems)}")
         log.info("netns %s removed", self.name)

@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from coalesce_testing.impair import ImpairedLink, Impairment
 from coalesce_testing.netns import LabUnavailableError, Netns
+
+BLACKOUT = Impairment(loss_percent=100)
 
 
 def new_netns() -> Netns:
@@ -22,3 +27,13 @@ def new_netns() -> Netns:
 def netns() -> Iterator[Netns]:
     with new_netns() as namespace:
         yield namespace
+
+
+@contextlib.asynccontextmanager
+async def blackout(netns: Netns) -> AsyncIterator[None]:
+    """Every packet on the namespace's link dropped, both ways, while inside."""
+    link = await asyncio.to_thread(ImpairedLink, netns, BLACKOUT)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(link.close)

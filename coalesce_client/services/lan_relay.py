@@ -14,7 +14,7 @@ import asyncio
 import logging
 
 from coalesce_client.services.remote import KEYRING_SERVICE
-from coalesce_client.services.share import RelayFound
+from coalesce_client.services.share import Relay
 from coalesce_common.cloud import ladder, store
 from coalesce_common.cloud.rest import CloudClient
 from coalesce_common.cloud.turn import order_by_rtt, parse_servers
@@ -25,10 +25,10 @@ from coalesce_common.net.turn import TurnRoute
 logger = logging.getLogger(__name__)
 
 
-async def cloud_relay(proxy: ProxyConfig) -> RelayFound:
+async def cloud_relay(proxy: ProxyConfig) -> Relay | None:
     """The enrolled cloud's TURN relay by the best rung this network allows, as ICE servers and how media
     through it travels; ``None`` when this computer is not enrolled or the relay cannot be had (the share
-    then stays LAN only). A :data:`~coalesce_client.services.share.RelayFound` for ``relay_finder``."""
+    then stays LAN only). A :data:`~coalesce_client.services.share.RelayFinder` for ``relay_finder``."""
     try:
         credentials = await asyncio.to_thread(store.load, KEYRING_SERVICE)
         if credentials is None:
@@ -48,4 +48,4 @@ async def cloud_relay(proxy: ProxyConfig) -> RelayFound:
     if found.chosen is None:
         logger.info("no cloud relay for this LAN share: %s", found.failure())
         return None
-    return route.attach(servers[0].ice_servers(found.chosen)), found.relay_path()
+    return Relay(route.attach(servers[0].ice_servers(found.chosen)), found.relay_path())

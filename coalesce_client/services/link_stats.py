@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import av
@@ -56,6 +57,24 @@ class ShareStats:
     frames_captured: int = 0
     frames_dropped: int = 0
     paused: bool = False
+
+
+async def last_report(senders: list[RTCRtpSender]) -> datetime | None:
+    """When the room last sent a receiver report (RTCP, about one a second while it gets media) for any
+    of ``senders``; ``None`` before the first."""
+    latest: datetime | None = None
+    for sender in senders:
+        try:
+            reports = (await sender.getStats()).values()
+        except Exception as exc:  # a closing connection: it has nothing more to say
+            logger.debug("getStats failed: %s", exc)
+            continue
+        for report in reports:
+            if isinstance(report, RTCRemoteInboundRtpStreamStats) and (
+                latest is None or report.timestamp > latest
+            ):
+                latest = report.timestamp
+    return latest
 
 
 class LinkSampler:

@@ -14,12 +14,19 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from coalesce_client.services.share import PinProvider, Share, ShareOptions, ShareTarget
+from coalesce_client.services.share import (
+    ConnectionListener,
+    PinProvider,
+    Relay,
+    Share,
+    ShareOptions,
+    ShareTarget,
+)
 from coalesce_common.cloud import ladder, store
 from coalesce_common.cloud.device import connect_xmpp
 from coalesce_common.cloud.rest import CloudClient, CloudError, DeviceCredentials
 from coalesce_common.cloud.turn import TurnServer, order_by_rtt, parse_servers
-from coalesce_common.errors import CoalesceError, MediaError
+from coalesce_common.errors import CoalesceError, MediaError, SignalingError
 from coalesce_common.net.proxy import ProxyConfig, ProxyResolver
 from coalesce_common.net.turn import TurnRoute
 from coalesce_common.protocol import EndReason
@@ -31,8 +38,17 @@ logger = logging.getLogger(__name__)
 KEYRING_SERVICE = "coalesce-sender"
 EARLY_CLIMB = 0.25
 """Seconds without a STUN answer after which the relayed rungs are tried alongside the wait for one."""
+NO_RELAY = "The cloud offered no TURN relay; ask your IT administrator to configure one."
 STANDING_TIMEOUT = 3.0
 """Seconds to wait for the cloud to say why it ended our connection before saying only that it did."""
+
+
+def _retryable(error: CloudError) -> CoalesceError:
+    """A reconnect's failure as the share's retry loop should take it: the cloud out of reach (or
+    failing) is tried again; its refusals (this device suspended or revoked) end the share."""
+    if error.code in {"unreachable", "proxy_failed", "bad_response"} or error.status >= 500:
+        return SignalingError(str(error))
+    return error
 
 
 class NotEnrolled(CoalesceError):
@@ -65,6 +81,7 @@ class RemoteShare:
         remote: RemoteOptions = RemoteOptions(),
         pin_provider: PinProvider | None = None,
         on_waiting: Callable[[], None] | None = None,
+        on_connection: ConnectionListener | None = None,
     ) -> None:
         self.meeting_id = meeting_id
         self.options = options
@@ -72,9 +89,10 @@ class RemoteShare:
         self._credentials = credentials
         self._pin_provider = pin_provider
         self._on_waiting = on_waiting
+        self._on_connection = on_connection
         self._stream: XmppSignaling | None = None
+        self._closing: set[asyncio.Task[None]] = set()  # XMPP sessions of lost connections, being closed
         self._share: Share | None = None
-        self._watch: asyncio.Task[None] | None = None
         self.turn_server: TurnServer | None = None
         self.behind_proxy = False
         self.ladder: ladder.Ladder | None = None
@@ -105,65 +123,119 @@ class RemoteShare:
         credentials = self._credentials or await asyncio.to_thread(store.load, KEYRING_SERVICE)
         if credentials is None:
             raise NotEnrolled()
+        self._credentials = credentials
         resolver = self._resolver = ProxyResolver(self.remote.proxy)
-        async with CloudClient(
-            credentials.api_url, token=credentials.token, ca_file=credentials.ca_file, resolver=resolver
-        ) as api:
+        async with self._api() as api:
             meeting, turn = await asyncio.gather(api.resolve_meeting(self.meeting_id), api.turn_credentials())
         box = meeting["box"]
         self.box_name = str(box.get("name") or "the room display")
+        box_jid = str(box["jid"])
         listed = parse_servers(turn)
         if not listed:
-            raise MediaError("The cloud offered no TURN relay; ask your IT administrator to configure one.")
+            raise MediaError(NO_RELAY)
         via = await ladder.proxy_on_the_way(resolver, listed[0])
         self.behind_proxy = bool(via)
-        if self.behind_proxy:  # HTTP proxies usually CONNECT only to 443: XMPP's direct-TLS port
-            credentials = credentials.with_xmpp(credentials.xmpp.via_direct_tls())
-        route = TurnRoute(ca_file=credentials.ca_file, resolver=resolver)
         # The XMPP login and the search for the media's way run side by side.
-        login = asyncio.ensure_future(
-            connect_xmpp(
-                credentials, service=KEYRING_SERVICE, timeout=self.remote.xmpp_timeout, resolver=resolver
-            )
-        )
+        login = asyncio.ensure_future(self._log_in(self.remote.xmpp_timeout))
         try:
-            server, self.ladder = await self._find_way(listed, route, via)
+            relay = await self._relay_by(listed, via)
         except BaseException:
             login.cancel()
             logged_in = (await asyncio.gather(login, return_exceptions=True))[0]
-            if isinstance(logged_in, tuple):
-                await logged_in[0].aclose()
+            if isinstance(logged_in, XmppSignaling):
+                await logged_in.aclose()
             raise
-        self._stream, self._credentials = await login
-        self.turn_server = server
-        logger.info(
-            "media ladder to %s: %s",
-            server.region,
-            "; ".join(f"{s.transport} {s.detail}" for s in self.ladder.steps),
-        )
-        if self.ladder.chosen is None:
-            await self._stream.aclose()
-            raise MediaError(self.ladder.failure())
-        relay_only = self.ladder.relay_only
-        ice_servers = route.attach(server.ice_servers(self.ladder.chosen))
-        stream = self._stream
+        self._stream = await login
+        first_relay: Relay | None = relay  # the first connection uses what was found with the login
+        first_channel = True
+
+        async def relay_for_this_connection() -> Relay:
+            nonlocal first_relay
+            found, first_relay = first_relay, None
+            return found if found is not None else await self._relay_again()
 
         async def channel(target: ShareTarget, timeout: float) -> SignalingChannel:
-            return stream.open_channel(str(box["jid"]))
+            nonlocal first_channel
+            if not first_channel:  # a reconnect: the old session may be dead without knowing it
+                await self._log_in_again(min(timeout, self.remote.xmpp_timeout))
+            first_channel = False
+            assert self._stream is not None
+            return self._stream.open_channel(box_jid)
 
         self._share = Share(
-            ShareTarget(host=str(box["jid"]), port=0, name=self.box_name),
+            ShareTarget(host=box_jid, port=0, name=self.box_name),
             self.options,
             pin_provider=self._pin_provider,
             on_waiting=self._on_waiting,
+            on_connection=self._on_connection,
             channel_factory=channel,
-            ice_servers=ice_servers,
-            relay_only=relay_only,
-            relay_path=self.ladder.relay_path(),
+            relay_finder=relay_for_this_connection,
+            relay_wait=None,  # no way without the relay: the offer waits for it (within the media time-out)
             explain_end=self._why_ended,
         )
         await self._share.start()
-        self._watch = asyncio.ensure_future(self._watch_stream(stream, self._share))
+
+    def _api(self) -> CloudClient:
+        credentials = self._credentials
+        assert credentials is not None
+        return CloudClient(
+            credentials.api_url, token=credentials.token, ca_file=credentials.ca_file, resolver=self._resolver
+        )
+
+    async def _log_in(self, timeout: float) -> XmppSignaling:
+        """Log in to the cloud's XMPP (by direct TLS behind a proxy: proxies often CONNECT only to 443)."""
+        credentials = self._credentials
+        assert credentials is not None
+        if self.behind_proxy:
+            credentials = credentials.with_xmpp(credentials.xmpp.via_direct_tls())
+        stream, self._credentials = await connect_xmpp(
+            credentials, service=KEYRING_SERVICE, timeout=timeout, resolver=self._resolver
+        )
+        return stream
+
+    async def _log_in_again(self, timeout: float) -> None:
+        """A new XMPP session for a reconnect: the old one's TCP connection may be dead without knowing it
+        (after a blackout, or from an address this computer no longer has), and closing it could wait."""
+        old, self._stream = self._stream, None
+        if old is not None:
+            self._closing.add(task := asyncio.ensure_future(old.aclose()))
+            task.add_done_callback(self._closing.discard)
+        try:
+            self._stream = await self._log_in(timeout)
+        except CloudError as exc:  # the cloud refused this device a new XMPP password: cut off, or down
+            raise _retryable(exc) from exc
+
+    async def _relay_again(self) -> Relay:
+        """The ladder again, for a reconnect (this computer's network may have changed), with fresh TURN
+        credentials."""
+        try:
+            async with self._api() as api:
+                listed = parse_servers(await api.turn_credentials())
+        except CloudError as exc:
+            raise _retryable(exc) from exc
+        if not listed:
+            raise MediaError(NO_RELAY)
+        assert self._resolver is not None
+        via = await ladder.proxy_on_the_way(self._resolver, listed[0])
+        self.behind_proxy = bool(via)
+        return await self._relay_by(listed, via)
+
+    async def _relay_by(self, listed: list[TurnServer], via: str) -> Relay:
+        """The relay the ladder finds (:meth:`_find_way`), kept in :attr:`ladder` and :attr:`turn_server`."""
+        assert self._credentials is not None
+        route = TurnRoute(ca_file=self._credentials.ca_file, resolver=self._resolver)
+        server, found = await self._find_way(listed, route, via)
+        self.turn_server, self.ladder = server, found
+        logger.info(
+            "media ladder to %s: %s",
+            server.region,
+            "; ".join(f"{s.transport} {s.detail}" for s in found.steps),
+        )
+        if found.chosen is None:
+            raise MediaError(found.failure())
+        return Relay(
+            route.attach(server.ice_servers(found.chosen)), found.relay_path(), only=found.relay_only
+        )
 
     async def _find_way(
         self, listed: list[TurnServer], route: TurnRoute, via: str
@@ -202,12 +274,6 @@ class RemoteShare:
                 task.cancel()
             await asyncio.gather(early, stun, return_exceptions=True)
 
-    async def _watch_stream(self, stream: XmppSignaling, share: Share) -> None:
-        """The cloud dropping our XMPP session (an admin suspended this device) ends the share at once."""
-        error = await stream.wait_disconnected()
-        logger.warning("the cloud connection ended (%s): stopping the share", error or "no reason given")
-        await share.stop(EndReason.CLOUD_DISCONNECTED)
-
     async def _why_ended(self, reason: EndReason) -> EndReason:
         """``reason``, unless the cloud says an administrator suspended or revoked this device (asked with a
         bound: the network may be what failed)."""
@@ -215,15 +281,7 @@ class RemoteShare:
         if credentials is None:
             return reason
         try:
-            async with (
-                asyncio.timeout(STANDING_TIMEOUT),
-                CloudClient(
-                    credentials.api_url,
-                    token=credentials.token,
-                    ca_file=credentials.ca_file,
-                    resolver=self._resolver,
-                ) as api,
-            ):
+            async with asyncio.timeout(STANDING_TIMEOUT), self._api() as api:
                 await api.read_me()
         except CloudError as exc:
             standing = {"device_suspended": EndReason.SUSPENDED, "device_revoked": EndReason.REVOKED}
@@ -240,7 +298,6 @@ class RemoteShare:
     async def stop(self, reason: EndReason = EndReason.STOPPED) -> None:
         if self._share is not None:
             await self._share.stop(reason)
-        if self._watch is not None and self._watch is not asyncio.current_task():
-            self._watch.cancel()
         if self._stream is not None:
             await self._stream.aclose()
+        await asyncio.gather(*self._closing, return_exceptions=True)

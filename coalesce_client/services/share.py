@@ -20,9 +20,9 @@ from types import TracebackType
 from typing import Final, TypeVar
 
 import av
-from aiortc import RTCIceServer, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCIceServer, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
-from coalesce_client.services.link_stats import LinkSampler, MediaRoute, ShareStats
+from coalesce_client.services.link_stats import LinkSampler, MediaRoute, ShareStats, last_report
 from coalesce_common import PROTOCOL_VERSION
 from coalesce_common.errors import (
     CoalesceError,
@@ -48,7 +48,7 @@ from coalesce_common.media.ice import offered_addresses
 from coalesce_common.media.limits import StreamLimits
 from coalesce_common.media.peer import new_peer_connection
 from coalesce_common.media.sound import SoundTrack, open_system_sound
-from coalesce_common.media.tracks import CaptureTrack
+from coalesce_common.media.tracks import CaptureTrack, ConnectionTrack
 from coalesce_common.protocol import (
     Answer,
     Bye,
@@ -93,22 +93,48 @@ EndExplainer = Callable[[EndReason], Awaitable[EndReason]]
 """Asked, when a share ends by a failure, whether something else explains it (the cloud cut this device
 off: media fails first, and "suspended by your administrator" is the truth); returns the reason to keep."""
 UNEXPLAINED_ENDS: Final = frozenset(
-    {EndReason.MEDIA_FAILED, EndReason.CONNECTION_LOST, EndReason.CLOUD_DISCONNECTED}
+    {EndReason.MEDIA_FAILED, EndReason.CONNECTION_LOST, EndReason.CLOUD_DISCONNECTED, EndReason.REFUSED}
 )
+"""The ends an :data:`EndExplainer` is asked about (``refused``: a reconnecting share whose login the cloud
+refused, because an administrator cut the device off meanwhile)."""
 
+COME_BACK_ENDS: Final = frozenset({EndReason.MEDIA_FAILED, EndReason.CONNECTION_LOST})
+"""A room's ``bye`` with one of these reasons is a lost connection to this share, which reconnects (the
+room's notice of it arrives when the link returns, over signaling that outlived the media: XMPP)."""
 RECONNECT_FOR: Final = 120.0
 """Seconds a share whose connection was lost keeps trying to come back (the room keeps its tile as long)."""
+RECONNECT_CONNECT: Final = 4.0
+"""Seconds a reconnect attempt gives the connection to the room (or the cloud) before the next attempt:
+short, because a connection begun while the link was down waits for TCP's ever longer SYN retries."""
 RECONNECT_PAUSES: Final = (0.5, 1.0, 2.0)
 """Seconds between attempts (then the last, again): short, so a share is back soon after the link."""
+LOST_PEER_CLOSE: Final = 2.0
+"""Seconds a lost connection's peer connection is given to close (in the background)."""
+MEDIA_SILENCE: Final = 6.0
+"""Seconds without a receiver report from the room (RTCP; one about every second while media reaches it)
+after which a share's connection counts as lost and it reconnects."""
 NETWORK_POLL: Final = 1.0
 """Seconds between looks at this computer's addresses: one that changes (Wi-Fi to Ethernet, a VPN up)
 reconnects the share at once, rather than when its media fails half a minute later."""
 RELAY_WAIT: Final = 3.0
-"""Seconds the offer waits for the cloud relay's search (``relay_finder``) before it leaves without it."""
+"""Seconds the offer waits for the relay search (``relay_finder``) by default, then leaves without it."""
 ConnectionListener = Callable[[bool], None]
-RelayFound = tuple[list[RTCIceServer], str] | None
-"""A relay's ICE servers and how media through it travels, for people; ``None``: no relay."""
 """Told ``False`` when a share's connection is lost (it reconnects) and ``True`` when it is back."""
+
+
+@dataclass(frozen=True)
+class Relay:
+    """The TURN relay a connection's media may use: its ICE servers, how media reaches it, for people
+    (``over TLS through the eu relay``), and whether media goes only through it (``only``)."""
+
+    ice_servers: list[RTCIceServer]
+    path: str
+    only: bool = False
+
+
+RelayFinder = Callable[[], Awaitable[Relay | None]]
+"""Looks for the relay of the next connection (each connection's network may differ): ``None`` when there
+is none, or raises a :class:`CoalesceError` that fails the attempt (a share that cannot go without one)."""
 
 SCREEN: Final = "screen"
 CAMERA: Final = "camera"
@@ -199,11 +225,15 @@ class Share:
         relay_path: str = "",
         explain_end: EndExplainer | None = None,
         on_connection: ConnectionListener | None = None,
-        relay_finder: Callable[[], Awaitable[RelayFound]] | None = None,
+        relay_finder: RelayFinder | None = None,
+        relay_wait: float | None = RELAY_WAIT,
     ) -> None:
         self.target = target
-        self._relay_finder = relay_finder  # a LAN share's way through the cloud's relay, if it has one
-        self._relay_search: asyncio.Future[RelayFound] | None = None
+        # Looked for again at each connection (a LAN share's cloud relay; a remote share's ladder), while
+        # the channel opens and the pairing runs; the offer waits for it up to relay_wait (None: no bound).
+        self._relay_finder = relay_finder
+        self._relay_wait = relay_wait
+        self._relay_search: asyncio.Future[Relay | None] | None = None
         self._on_connection = on_connection
         self._pin_used: str | None = None  # the PIN that paired: a reconnect never asks the user again
         self.relay_path = relay_path
@@ -230,6 +260,7 @@ class Share:
         self._senders: dict[str, RTCRtpSender] = {}  # section -> its RTP sender
         self._sound = SoundTrack(None)  # sends only while attached to the sound section
         self._sound_sender: RTCRtpSender | None = None
+        self._holds: dict[int, ConnectionTrack] = {}  # id(track) -> this connection's hold on it
         self.sound_problem: str | None = None
         """Why this computer's sound is not shared although it was asked for (``None``: it is, or was not
         asked for); the screen is shared all the same."""
@@ -359,7 +390,7 @@ class Share:
                 previous.close()
                 await asyncio.to_thread(previous.join, 2.0)
             if not self._paused and self._sound_sender is not None:
-                self._sound_sender.replaceTrack(self._sound if self.sound else None)
+                self._sound_sender.replaceTrack(self._hold(self._sound) if self.sound else None)
             await self._announce_media()
 
     def set_sound_volume(self, volume: float) -> None:
@@ -412,8 +443,7 @@ class Share:
 
     async def _start(self) -> None:
         opts = self.options
-        if self._relay_finder is not None:  # looked for while pairing; the offer needs it
-            self._relay_search = asyncio.ensure_future(self._relay_finder())
+        await self._look_for_relay()
         # a missing screen or camera is said before any PIN attempt is spent
         for section, source in (await _open_sources(opts)).items():
             self._tracks[section] = CaptureTrack(source)  # limits come later, from the room
@@ -434,6 +464,7 @@ class Share:
         self._set_state(ShareState.SHARING)
         self._watch = asyncio.ensure_future(self._watch_session())
         self._spawn(self._watch_network())
+        self._spawn(self._watch_media())
         logger.info("sharing to %s", self.receiver_name)
 
     async def _pair(self) -> PairingKey | None:
@@ -487,14 +518,17 @@ class Share:
     async def _negotiate(self, key: PairingKey | None) -> None:
         await self._take_relay()
         pc = self._pc = new_peer_connection(self._ice_servers, relay_only=self._relay_only)
+        self._holds = {}  # a new connection: new holds on the same tracks
         transceivers = []
         for section in SECTIONS:
             track = self._tracks.get(section)
-            transceiver = pc.addTransceiver(track if track is not None else "video", direction="sendonly")
+            held = self._hold(track)
+            transceiver = pc.addTransceiver(held if held is not None else "video", direction="sendonly")
             prefer_codec(transceiver, mime=self.options.codec)
             self._senders[section] = transceiver.sender
             transceivers.append((section, transceiver))
-        sound = pc.addTransceiver(self._sound if self.sound else "audio", direction="sendonly")
+        sound_held = self._hold(self._sound) if self.sound else None
+        sound = pc.addTransceiver(sound_held if sound_held is not None else "audio", direction="sendonly")
         self._sound_sender = sound.sender
         transceivers.append((SOUND, sound))
         connected = asyncio.Event()
@@ -565,6 +599,9 @@ class Share:
                     continue
                 if isinstance(message, Bye):
                     reason = message.reason
+                    if reason in COME_BACK_ENDS:  # the room lost our media (and keeps our tile a while)
+                        self._lost(reason)
+                        return
                 else:
                     reason = EndReason.PEER_ERROR
                     logger.warning("%s ended the share with an error: %s", self.receiver_name, message)
@@ -634,12 +671,14 @@ class Share:
         opts = self.options
         self._session = SignalingSession(Role.SENDER)
         self._set_state(ShareState.RECONNECTING)
-        self._channel = await self._channel_factory(self.target, opts.connect_timeout)
+        await self._look_for_relay()
+        self._channel = await self._channel_factory(self.target, min(opts.connect_timeout, RECONNECT_CONNECT))
         key = await self._pair()
         await asyncio.wait_for(self._negotiate(key), opts.media_timeout)
         self._set_state(ShareState.SHARING)
         self._watch = asyncio.ensure_future(self._watch_session())
         self._spawn(self._watch_network())
+        self._spawn(self._watch_media())
 
     async def _watch_network(self) -> None:
         """Reconnect as soon as this computer's addresses change (the old path is gone, or a new one came)."""
@@ -652,19 +691,52 @@ class Share:
                 self._lost(EndReason.CONNECTION_LOST)
                 return
 
+    async def _look_for_relay(self) -> None:
+        """Start the relay's search for this connection (the offer needs it), ending an earlier one."""
+        await self._end_relay_search()
+        if self._relay_finder is not None:
+            self._relay_search = asyncio.ensure_future(self._relay_finder())
+
+    async def _end_relay_search(self) -> None:
+        search, self._relay_search = self._relay_search, None
+        if search is not None:
+            search.cancel()
+            await asyncio.gather(search, return_exceptions=True)
+
+    async def _watch_media(self) -> None:
+        """Reconnect when the room has sent no receiver report for :data:`MEDIA_SILENCE` seconds while this
+        share sent it media: the link is gone, although ICE's consent checks would take half a minute to
+        say so (and closing its TURN allocations over the dead link as long again)."""
+        loop = asyncio.get_running_loop()
+        pc = self._pc
+        heard, latest = loop.time(), None
+        while self.state is ShareState.SHARING and self._pc is pc:
+            await asyncio.sleep(NETWORK_POLL)
+            sending = [s for s in [*self._senders.values(), self._sound_sender] if s is not None and s.track]
+            if self._paused or not sending:  # nothing sent, so nothing reported
+                heard = loop.time()
+                continue
+            report = await last_report(sending)
+            if report is not None and report != latest:
+                heard, latest = loop.time(), report
+            elif loop.time() - heard > MEDIA_SILENCE and self.state is ShareState.SHARING and self._pc is pc:
+                logger.info("no report from %s for %g s", self.receiver_name, MEDIA_SILENCE)
+                self._lost(EndReason.MEDIA_FAILED)
+                return
+
     async def _take_relay(self) -> None:
-        """Add the cloud relay the search found (a LAN share), waiting for it at most :data:`RELAY_WAIT`."""
+        """Use the relay the search found, waiting for it at most ``relay_wait`` seconds."""
         search, self._relay_search = self._relay_search, None
         if search is None:
             return
         try:
-            found = await asyncio.wait_for(search, RELAY_WAIT)
+            found = await asyncio.wait_for(search, self._relay_wait)
         except TimeoutError:
-            logger.info("the cloud relay was not found in %g s: LAN only", RELAY_WAIT)
+            logger.info("the relay was not found in %g s: LAN only", self._relay_wait)
             return
         if found is not None:
-            self._ice_servers, self.relay_path = found
-            logger.info("the cloud relay is offered too (%s)", self.relay_path)
+            self._ice_servers, self.relay_path, self._relay_only = found.ice_servers, found.path, found.only
+            logger.info("the relay is offered (%s)", self.relay_path)
 
     async def _drop_connection(self) -> None:
         """Close the peer connection and the channel of a lost connection; the capture goes on."""
@@ -674,12 +746,12 @@ class Share:
         self._watch = None
         pc, self._pc = self._pc, None
         if pc is not None:
-            # aiortc stops a sender's track when the sender stops: take the tracks off first, so that the
-            # next peer connection sends the same capture.
+            # The old senders take no more frames (the next connection gets them all); their holds on the
+            # tracks (ConnectionTrack) end with them, the capture goes on.
             for sender in [*self._senders.values(), self._sound_sender]:
                 if sender is not None:
                     sender.replaceTrack(None)
-            await pc.close()
+            self._spawn(_close_lost_peer(pc))  # the new connection need not wait for the old one's end
         channel, self._channel = self._channel, None
         if channel is not None:  # broken, so its closing handshake would wait out its time-out: not here
             self._spawn(_close_quietly(channel))
@@ -722,9 +794,18 @@ class Share:
 
     def _attach_tracks(self) -> None:
         for section, sender in self._senders.items():
-            sender.replaceTrack(self._tracks.get(section))
+            sender.replaceTrack(self._hold(self._tracks.get(section)))
         if self._sound_sender is not None:
-            self._sound_sender.replaceTrack(self._sound if self.sound else None)
+            self._sound_sender.replaceTrack(self._hold(self._sound) if self.sound else None)
+
+    def _hold(self, track: MediaStreamTrack | None) -> ConnectionTrack | None:
+        """This connection's hold on ``track`` (made at its first use), which aiortc may stop at will."""
+        if track is None:
+            return None
+        held = self._holds.get(id(track))
+        if held is None or held.held is not track:
+            held = self._holds[id(track)] = ConnectionTrack(track)
+        return held
 
     @property
     def sound(self) -> bool:
@@ -756,7 +837,7 @@ class Share:
             track = self._tracks[section] = CaptureTrack(source)
             track.set_limits(self._limits.get(section))
             if not self._paused:
-                self._senders[section].replaceTrack(track)
+                self._senders[section].replaceTrack(self._hold(track))
             return
         previous = track.switch_source(source)
         if previous is not None:
@@ -819,10 +900,7 @@ class Share:
             await self._ended.wait()
             return
         self._set_state(ShareState.ENDED)
-        if self._relay_search is not None:
-            self._relay_search.cancel()
-            await asyncio.gather(self._relay_search, return_exceptions=True)
-            self._relay_search = None
+        await self._end_relay_search()
         if self._explain_end is not None and reason in UNEXPLAINED_ENDS:
             reason = await self._explain_end(reason)
         self.end_reason = reason
@@ -848,6 +926,15 @@ class Share:
             await self._channel.aclose(reason)
         await asyncio.gather(*background, return_exceptions=True)
         self._ended.set()
+
+
+async def _close_lost_peer(pc: RTCPeerConnection) -> None:
+    """Close a lost connection's peer connection, within :data:`LOST_PEER_CLOSE`: over a dead link aioice
+    retries the deletion of a TURN allocation for half a minute (the relay frees it when it expires)."""
+    try:
+        await asyncio.wait_for(pc.close(), LOST_PEER_CLOSE)
+    except TimeoutError:
+        logger.info("the lost media connection did not close within %g s: left to expire", LOST_PEER_CLOSE)
 
 
 async def _close_quietly(channel: SignalingChannel) -> None:

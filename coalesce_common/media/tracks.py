@@ -13,9 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
 import av
 from aiortc.mediastreams import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE, MediaStreamError, MediaStreamTrack
+from av.frame import Frame
+from av.packet import Packet
 
 from coalesce_common.errors import MediaError
 from coalesce_common.media.capture import CaptureSource
@@ -157,3 +160,27 @@ class CaptureTrack(MediaStreamTrack):
         self._source_changed.set()  # a parked recv() wakes up and ends
         if self._source is not None:
             self._source.request_stop()
+
+
+class ConnectionTrack(MediaStreamTrack):
+    """One peer connection's hold on a track that outlives it (a share's capture, kept across reconnects).
+
+    aiortc stops a sender's track when the sender's connection fails (its RTP loop ends on the transport's
+    ``ConnectionError``) or closes; stopping this ends this connection's hold only, and the capture goes
+    on for the next connection's hold. :attr:`captured_at` is the held track's, for the sender reports.
+    """
+
+    def __init__(self, held: MediaStreamTrack) -> None:
+        super().__init__()
+        self.kind = held.kind
+        self.held = held
+
+    @property
+    def captured_at(self) -> float | None:
+        captured: float | None = getattr(self.held, "captured_at", None)
+        return captured
+
+    async def recv(self) -> Frame | Packet[Any]:
+        if self.readyState != "live" or self.held.readyState != "live":
+            raise MediaStreamError
+        return await self.held.recv()

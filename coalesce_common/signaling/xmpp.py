@@ -206,6 +206,15 @@ class _ProxiedClient(ClientXMPP):  # type: ignore[misc]
         self._connect_loop_wait = 0
         return True
 
+    async def end_tasks(self) -> None:
+        """End the stream's outgoing-stanza task, which slixmpp leaves running until the client is garbage
+        collected (and then cancels without waiting, so asyncio logs "Task was destroyed but it is
+        pending"): a reconnecting share drops its old client long before the program ends."""
+        task = self._run_out_filters
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
 
 ChannelHandler = Callable[[XmppChannel], Awaitable[None]]
 NoticeHandler = Callable[[dict[str, Any]], None]
@@ -300,6 +309,7 @@ class XmppSignaling:
             with contextlib.suppress(Exception):
                 await self._client.disconnect(wait=1.0)
         await self._abort()
+        await self._client.end_tasks()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
