@@ -46,7 +46,7 @@ async def test_a_remote_share_comes_back_after_45_s_and_climbs_the_ladder_again(
     env = await enrolled_sender(admin, tmp_path)
     args = netns.exec_args(
         [
-            sys.executable, "-m", "coalesce_client", "-v", "share", "--meeting", box.meeting_id, "--pin", PIN,
+            sys.executable, "-m", "coalesce_client", "share", "--meeting", box.meeting_id, "--pin", PIN,
             "--no-screen", "--camera", str(camera_file), "--duration", "150", "--name", "Hotel laptop",
         ]
     )  # fmt: skip
@@ -84,7 +84,6 @@ async def test_a_remote_share_comes_back_after_45_s_and_climbs_the_ladder_again(
     finally:
         sender.terminate()
         out, err = await asyncio.wait_for(sender.communicate(), 30)
-        print("DEBUG OUT", out.decode(), "DEBUG ERR", err.decode()[-6000:])
     said = out.decode()
     assert f"(meeting {box.meeting_id}), peer to peer." in said, (said, err.decode())
     assert f"The connection to meeting {box.meeting_id} was lost; reconnecting" in said, said
