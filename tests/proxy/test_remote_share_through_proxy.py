@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -26,12 +27,15 @@ SHARE_SECONDS = "4"
 
 async def assert_share_arrives(netns: Netns, box: Box, env: dict[str, str], camera: Path, *proxy: str) -> str:
     """Run the share from inside the namespace; the box must show decoded frames from it."""
+    started = time.monotonic()
     sharing = asyncio.ensure_future(share_from_netns(netns, env, box.meeting_id, camera, *proxy))
     arrived: BaseException | None = None
     try:
         await box.receiver.wait_for_shares(1, timeout=45)
         [shown] = box.receiver.model.shares
         assert shown.sender_name == "Proxied laptop"
+        await asyncio.wait_for(shown.tracks["camera"].wait_for_frames(1), 20)
+        print(f"first frame at the box {time.monotonic() - started:.2f} s after `coalesce share` started")
         frame = shown.tracks["camera"].latest_rgb()
         assert frame is not None and frame.shape == (240, 320, 3)
     except (TimeoutError, AssertionError) as exc:
