@@ -24,6 +24,7 @@ from coalesce_common.errors import ShareRefused, WrongPin
 from coalesce_receiver.services.receiver import Receiver
 from coalesce_receiver.services.sink import TrackSink
 from tests.client_app.conftest import PIN, SENDER_NAME, no_screen, until, write_app_settings
+from tests.cuttable import CuttableTcp
 from tests.e2e.conftest import ReceiverFactory
 
 MODERATOR_PIN = "909090"
@@ -203,6 +204,41 @@ async def test_the_receiver_switched_off_ends_the_share_with_a_notice(
     await sharing.idle()
     assert sharing.session.notice == "Room 1 was switched off or restarted, so the share ended."
     assert sharing.session.error is None
+
+
+async def test_a_lost_connection_is_said_and_the_share_comes_back(
+    make_receiver: ReceiverFactory, make_sharing: SharingFactory
+) -> None:
+    receiver = await make_receiver()  # an open room: no PIN
+    async with CuttableTcp(receiver.port) as path:
+        sharing = await make_sharing()
+        sharing.flow.share_typed(f"127.0.0.1:{path.port}")
+        await sharing.sharing()
+        await sharing.until(lambda: sharing.session.status.route == "peer-to-peer", "the link status")
+        path.cut()  # the signaling connection breaks, and new ones are refused
+        await sharing.until(lambda: sharing.session.status.reconnecting, "the reconnecting status")
+        assert (
+            sharing.session.status.describe() == "Connection lost: reconnecting… (the room keeps your place)"
+        )
+        assert sharing.session.phase is SharePhase.SHARING and sharing.session.error is None
+        await until(
+            receiver.model, lambda: receiver.model.shares[0].reconnecting, "the room to keep the tile"
+        )
+        path.restore()
+        await sharing.until(
+            lambda: (
+                not sharing.session.status.reconnecting and sharing.session.status.route == "peer-to-peer"
+            ),
+            "the share back",
+        )
+        await until(
+            receiver.model,
+            lambda: len(receiver.model.shares) == 1 and not receiver.model.shares[0].reconnecting,
+            "the room to give the tile back",
+        )
+        assert shown_senders(receiver) == [SENDER_NAME]
+        sharing.flow.stop()
+        await sharing.idle()
 
 
 async def test_an_unreachable_address_fails_in_words(
