@@ -78,7 +78,12 @@ own to observe frames through :meth:`TrackSink.on_frame` or a subclass)."""
 
 
 ROOM_FULL_NOTICE_S = 8.0
-"""How long the box says that a share was turned away because the room was full."""
+"""How long the box says that a share was turned away (the room was full or locked, or the moderator
+said no)."""
+LOCKED_NOTICE = (
+    "Someone tried to share, but this room is locked: unlock it in this display's settings (Ctrl+S) to let "
+    "new shares in."
+)
 
 
 class _Refused(Exception):
@@ -251,6 +256,7 @@ class IncomingShare:
         if hello.v != PROTOCOL_VERSION:
             await self._deny(DenyReason.VERSION, f"this receiver speaks protocol v{PROTOCOL_VERSION}")
         if self._model.locked and not self.is_moderator:
+            show_briefly(self._model, LOCKED_NOTICE)  # before the PIN: no name a stranger could write
             await self._deny(DenyReason.LOCKED, f"{self._model.name} is locked")
         if self._full() and not (hello.replace_oldest and self._make_room is not None):
             self._tell_room_full(None)  # before the PIN: no name a stranger could write on the screen
@@ -315,6 +321,7 @@ class IncomingShare:
             finally:
                 self._model.remove_join_request(self._share_id)
             if not approved:
+                show_briefly(self._model, f"The moderator did not let {name}'s share in.")
                 await self._deny(DenyReason.DECLINED, "the moderator declined the share")
         if self._full() and hello.replace_oldest and self._make_room is not None:
             await self._make_room(name)  # paired (the PIN was right): only now may it end another share

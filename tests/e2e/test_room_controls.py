@@ -49,6 +49,7 @@ async def test_a_moderated_room_shows_a_share_only_after_approval(
     with pytest.raises(ShareRefused, match="declined"):
         await asyncio.wait_for(declined, 20)
     assert [s.sender_name for s in receiver.model.shares] == ["Ada"]
+    assert receiver.model.notice == "The moderator did not let Mallory's share in."
 
 
 async def test_the_pin_changes_only_with_the_admin_password(
@@ -172,6 +173,7 @@ async def test_a_locked_room_refuses_new_shares_and_keeps_those_on_screen(
         with pytest.raises(RoomLocked) as refused:
             await Share(target, camera(video, name="Brian")).start()
         assert "Room 1 is locked" in str(refused.value) and "settings" in str(refused.value)
+        assert (receiver.model.notice or "").startswith("Someone tried to share, but this room is locked")
         assert [s.sender_name for s in receiver.model.shares] == ["Ada"]
         sink = receiver.model.shares[0].tracks["camera"]
         before = int(sink.stats()["frames"])  # type: ignore[call-overload]
