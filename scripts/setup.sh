@@ -29,6 +29,9 @@ APT_PACKAGES=(
     # the installer tests (tests/installers): a real Secret Service on a private D-Bus for the installed
     # app's keyring, systemd-analyze for the room's units (installers/build.sh installs its own build tools)
     gnome-keyring dbus-daemon systemd
+    # the browser sender's JavaScript (coalesce_cloud/web): Node runs its tests against the Python pairing
+    # (npm, which installs its packages from the lockfile, comes with it or below)
+    nodejs
 )
 PYTHON_CANDIDATES=(python3.13 python3.12 python3.11 python3)
 MIN_PYTHON="3.11"
@@ -122,6 +125,30 @@ create_venv() {
     "$python" -m venv "$VENV" || die "could not create a virtualenv with $python"
 }
 
+# The browser sender's npm packages, exactly as its lockfile names them, when the lockfile changed.
+install_web_packages() {
+    local web="$ROOT/coalesce_cloud/web" want have=""
+    want="$(sha256sum "$web/package-lock.json" | cut -d' ' -f1)"
+    [[ -f "$web/node_modules/.coalesce-installed" ]] && have="$(cat "$web/node_modules/.coalesce-installed")"
+    if [[ "$want" == "$have" ]]; then
+        say "npm packages up to date (coalesce_cloud/web)"
+        return
+    fi
+    if ! command -v npm >/dev/null 2>&1; then  # Debian's nodejs has no npm; NodeSource's has it built in
+        install_missing_packages npm
+    fi
+    say "installing the browser sender's npm packages (npm ci in coalesce_cloud/web)"
+    local log
+    log="$(mktemp -t coalesce-npm.XXXXXX)"
+    if ! (cd "$web" && npm ci --no-audit --no-fund) >"$log" 2>&1; then
+        tail -n 40 "$log" >&2
+        rm -f "$log"
+        die "npm ci failed (output above)"
+    fi
+    rm -f "$log"
+    printf '%s\n' "$want" >"$web/node_modules/.coalesce-installed"
+}
+
 main() {
     cd "$ROOT"
     say "checking Debian packages"
@@ -155,6 +182,7 @@ main() {
         rm -f "$log"
         printf '%s\n' "$want" >"$STAMP"
     fi
+    install_web_packages
     say "ready"
 }
 
