@@ -9,6 +9,8 @@
       orgs                                                organisations, and whose senders join their meetings
       allow-guests ORG --from GUEST_ORG                   let GUEST_ORG's senders join ORG's meetings
       deny-guests ORG --from GUEST_ORG                    stop them again
+      web-guests ORG (--on | --off)                       let browsers share to ORG's rooms, or not
+      suspend-org ORG / restore-org ORG                   stop an organisation's web guests, or restore it
       audit [--device DEVICE] [--limit N]                 who did what, newest first
 
 The token comes from ``--admin-token`` or, better (command lines are visible to other users),
@@ -104,6 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
         guests.add_argument("org", help="the organisation whose rooms hold the meetings")
         guests.add_argument("--from", dest="guest_org", required=True, help="the guests' organisation")
 
+    web = commands.add_parser("web-guests", help="let browsers share to an organisation's rooms, or not")
+    web.add_argument("org")
+    switch = web.add_mutually_exclusive_group(required=True)
+    switch.add_argument("--on", dest="web_guests", action="store_true")
+    switch.add_argument("--off", dest="web_guests", action="store_false")
+    for name, text in (
+        ("suspend-org", "suspend an organisation (its rooms admit no web guests)"),
+        ("restore-org", "restore a suspended organisation"),
+    ):
+        commands.add_parser(name, help=text).add_argument("org")
+
     audit = commands.add_parser("audit", help="the audit trail, newest first")
     audit.add_argument("--device", help="only events about this device")
     audit.add_argument("--limit", type=int, default=50)
@@ -164,6 +177,10 @@ def _request_for(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | N
     if command in ("allow-guests", "deny-guests"):
         body = {"org": args.org, "guest_org": args.guest_org, "allowed": command == "allow-guests"}
         return "POST", "/admin/guest-access", body, {}
+    if command == "web-guests":
+        return "PATCH", f"/admin/orgs/{args.org}", {"web_guests": args.web_guests}, {}
+    if command in ("suspend-org", "restore-org"):
+        return "PATCH", f"/admin/orgs/{args.org}", {"suspended": command == "suspend-org"}, {}
     if command == "audit":
         params: dict[str, Any] = {"limit": args.limit}
         if args.device:
@@ -227,6 +244,10 @@ def _print_human(command: str, answer: Any, out: TextIO) -> None:
             + (f" and those of: {guests}" if guests else " only"),
             file=out,
         )
+    elif command in ("web-guests", "suspend-org", "restore-org"):
+        state = "suspended" if answer["suspended"] else "active"
+        web = "take" if answer["web_guests"] and not answer["suspended"] else "do not take"
+        print(f"org {answer['name']} is {state}; its rooms {web} shares from a browser", file=out)
     elif command == "audit":
         rows = [
             (

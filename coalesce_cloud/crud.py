@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from coalesce_cloud.models import (
     Meeting,
     Org,
     ThrottleRecord,
+    WebGuest,
 )
 from coalesce_common.throttle import BackoffPolicy
 
@@ -265,6 +267,36 @@ def get_live_meeting(session: Session, *, meeting_id: str, visible_to: Org, now:
     if host_org_id != visible_to.id and session.get(GuestGrant, (host_org_id, visible_to.id)) is None:
         return None
     return meeting
+
+
+def get_meeting_for_web_guests(session: Session, *, meeting_id: str, now: datetime) -> Meeting | None:
+    """The live meeting with this id whose box is active, whatever its organisation lets web guests do."""
+    meeting = session.scalar(
+        select(Meeting).where(Meeting.meeting_id == meeting_id, Meeting.expires_at > now)
+    )
+    if meeting is None or meeting.box.status is not DeviceStatus.ACTIVE:
+        return None
+    return meeting
+
+
+def admit_web_guest(
+    session: Session, *, meeting: Meeting, name: str, ttl: timedelta, now: datetime
+) -> WebGuest:
+    """A new web guest of ``meeting``'s box, lasting ``ttl`` at most and never beyond the meeting."""
+    guest = WebGuest(
+        user=f"g-{meeting.box_id}-{secrets.token_hex(8)}",
+        box_id=meeting.box_id,
+        meeting_id=meeting.meeting_id,
+        name=name,
+        created_at=now,
+        expires_at=min(meeting.expires_at, now + ttl),
+    )
+    session.add(guest)
+    return guest
+
+
+def expired_web_guests(session: Session, *, now: datetime) -> Sequence[WebGuest]:
+    return session.scalars(select(WebGuest).where(WebGuest.expires_at <= now).order_by(WebGuest.user)).all()
 
 
 def boxes_with_live_meetings(session: Session, *, now: datetime) -> Sequence[Device]:

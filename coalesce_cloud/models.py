@@ -14,7 +14,19 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, Enum, ForeignKey, Index, Integer, String, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Dialect,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    TypeDecorator,
+    false,
+    true,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # A device's standing; defined with the notice that tells boxes about it, so both read the same values.
@@ -72,6 +84,28 @@ class Org(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(NAME_MAX), unique=True)
     created_at: Mapped[datetime]
+    web_guests: Mapped[bool] = mapped_column(default=True, server_default=true())
+    """Whether people without an enrolled device may share to its meetings from a browser (``WebGuest``)."""
+    suspended: Mapped[bool] = mapped_column(default=False, server_default=false())
+    """An administrator stopped the organisation: no web guests are admitted to its meetings."""
+
+
+class WebGuest(Base):
+    """A browser's short-lived XMPP identity for one meeting (the browser sender: no enrolled device).
+
+    Its XMPP user is ``g-<box id>-<random>``: only the API registers accounts, so the name alone proves
+    which box it was admitted to, and the box ignores guests of other boxes. It ends with its meeting, or
+    sooner (``web_guest_ttl``); the API unregisters it then.
+    """
+
+    __tablename__ = "web_guests"
+
+    user: Mapped[str] = mapped_column(String(96), primary_key=True)
+    box_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
+    meeting_id: Mapped[str] = mapped_column(String(MEETING_ID_LENGTH))
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class GuestGrant(Base):

@@ -712,7 +712,7 @@ class Share:
         heard, latest = loop.time(), None
         while self.state is ShareState.SHARING and self._pc is pc:
             await asyncio.sleep(NETWORK_POLL)
-            sending = [s for s in [*self._senders.values(), self._sound_sender] if s is not None and s.track]
+            sending = self._sending()
             if self._paused or not sending:  # nothing sent, so nothing reported
                 heard = loop.time()
                 continue
@@ -723,6 +723,20 @@ class Share:
                 logger.info("no report from %s for %g s", self.receiver_name, MEDIA_SILENCE)
                 self._lost(EndReason.MEDIA_FAILED)
                 return
+
+    def _sending(self) -> list[RTCRtpSender]:
+        """The RTP senders media goes out on now: a video section with a source (a parked one sends
+        nothing), and the sound section while it is shared (silence included)."""
+        sending = [
+            sender
+            for section, sender in self._senders.items()
+            if sender.track is not None
+            and (track := self._tracks.get(section)) is not None
+            and track.source is not None
+        ]
+        if self._sound_sender is not None and self._sound_sender.track is not None:
+            sending.append(self._sound_sender)
+        return sending
 
     async def _take_relay(self) -> None:
         """Use the relay the search found, waiting for it at most ``relay_wait`` seconds."""

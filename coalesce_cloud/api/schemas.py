@@ -165,6 +165,29 @@ class MeetingInfo(BaseModel):
     expires_at: datetime
 
 
+class WebGuestRequest(_Body):
+    """A browser asks to share to a meeting: the meeting ID shown in the room, and the name to show."""
+
+    meeting_id: str = Field(max_length=32, description="10 digits; spaces and dashes are ignored")
+    name: Name = Field(description="shown on the room display beside the share")
+
+
+class WebGuestXmpp(BaseModel):
+    jid: str
+    password: str
+    websocket_url: str = Field(description="XMPP over WebSocket (RFC 7395), where the browser logs in")
+
+
+class WebGuestAdmitted(BaseModel):
+    """A browser's identity for one meeting: XMPP to the box, TURN for the media, until ``expires_at``."""
+
+    xmpp: WebGuestXmpp
+    box: MeetingBox
+    meeting_id: str
+    expires_at: datetime
+    turn: TurnCredentials
+
+
 # ----------------------------------------------------------------------------------------------- turn
 
 
@@ -226,6 +249,15 @@ class OrgInfo(BaseModel):
     guest_orgs: list[str] = Field(
         description="organisations whose senders may resolve this organisation's meeting ids, besides its own"
     )
+    web_guests: bool = Field(description="whether browsers without an enrolled device may share to its rooms")
+    suspended: bool
+
+
+class OrgChange(_Body):
+    """Turn an organisation's web guests on or off, or suspend or restore it (fields left out stay)."""
+
+    web_guests: bool | None = None
+    suspended: bool | None = None
 
 
 class OrgList(BaseModel):

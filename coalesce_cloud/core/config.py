@@ -74,6 +74,11 @@ class XmppSettings(_Group):
         default=None, description="that account's password (HTTP Basic); every admin call fails without it"
     )
     api_timeout: float = Field(default=10.0, gt=0)
+    websocket_url: str = Field(
+        default="",
+        description="where browsers (web guests) reach XMPP over WebSocket (RFC 7395), e.g. "
+        "wss://cloud.example.com/xmpp-websocket; empty: web guests get no WebSocket address",
+    )
 
     more_nodes: list[XmppNode] = Field(
         default_factory=list,
@@ -134,6 +139,9 @@ class ThrottleSettings(_Group):
 
     enroll_free_failures: int = Field(default=5, ge=1)
     lookup_free_failures: int = Field(default=10, ge=1)
+    web_guest_free_admissions: int = Field(
+        default=10, ge=1, description="web guests one address may be admitted as before back-off"
+    )
     base_delay: float = Field(default=2.0, gt=0)
     max_delay: float = Field(default=900.0, gt=0)
     forget_after: float = Field(default=3600.0, gt=0)
@@ -175,6 +183,10 @@ class Settings(BaseSettings):
     public_url: str = f"https://localhost:{DEFAULT_API_PORT}"
     admin_token: SecretStr | None = Field(default=None, description="bearer token of the admin API")
     meeting_ttl: timedelta = Field(default=timedelta(hours=12), description="seconds or ISO 8601 duration")
+    web_guest_ttl: timedelta = Field(
+        default=timedelta(hours=4),
+        description="a web guest's identity lasts this long at most (and never beyond its meeting)",
+    )
     max_body_bytes: int = Field(default=65536, ge=1024)
     tls_cert: Path | None = None
     tls_key: Path | None = None

@@ -25,7 +25,9 @@ the sender's clock for lip sync.
 from __future__ import annotations
 
 import logging
+import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
@@ -34,6 +36,9 @@ from aiortc.rtp import RtcpSrPacket, RtpPacket
 
 logger = logging.getLogger(__name__)
 
+GAP_GIVE_UP = 1.0
+"""Seconds a missing video packet holds the frames behind it back before it is given up as lost (its
+resending, asked for by NACK, takes a round trip: well under this, even on a slow link)."""
 SOUND_REORDER = 2
 """Sound packets that may arrive behind a missing one before it is given up as lost (40 ms)."""
 RTP_CLOCK_RATES = {"audio": 48_000, "video": 90_000}
@@ -51,7 +56,31 @@ class FrameEndJitterBuffer(JitterBuffer):
     that ends with the marker bit, which RTP senders (aiortc, browsers) set on a frame's last packet. A
     frame whose marker was lost is still completed the old way, by the first packet of the next frame.
     Audio buffers (with prefetch) keep aiortc's behaviour.
+
+    A missing video packet is waited for (aiortc asks for it again meanwhile) for :data:`GAP_GIVE_UP`
+    seconds, then given up: the packets up to the end of the frame it was in are dropped, the next frame
+    goes on, and a key frame is asked for. aiortc's buffer waited until 512 more packets had come: after
+    an outage longer than the sender keeps packets for resending (128), 17 s of frozen picture at 30 fps.
     """
+
+    def __init__(
+        self,
+        capacity: int,
+        prefetch: int = 0,
+        is_video: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(capacity, prefetch=prefetch, is_video=is_video)
+        self._clock = clock
+        self._stuck_since: float | None = None  # when a gap first held the next frame back
+        self._gave_up = False  # a gap was given up since the last add(): ask for a key frame
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        pli, frame = super().add(packet)
+        if self._gave_up:
+            self._gave_up = False
+            pli = True
+        return pli, frame
 
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
         if not self._is_video:
@@ -64,7 +93,7 @@ class FrameEndJitterBuffer(JitterBuffer):
         for count in range(self._capacity):
             packet = self._packets[(origin + count) % self._capacity]
             if packet is None:
-                return None  # a gap: wait for the missing packet (or its retransmission)
+                return self._wait_or_give_up(count)  # a gap: wait for the missing packet's resending
             if timestamp is None:
                 timestamp = packet.timestamp
             elif packet.timestamp != timestamp:
@@ -74,8 +103,29 @@ class FrameEndJitterBuffer(JitterBuffer):
                 return self._release(packets, timestamp, count + 1)
         return None
 
+    def _wait_or_give_up(self, gap: int) -> JitterFrame | None:
+        """Packet ``gap`` (counted from the oldest held) is missing: wait, or after :data:`GAP_GIVE_UP`
+        drop everything up to the end of the first frame held after it, and go on from there."""
+        now = self._clock()
+        if self._stuck_since is None:
+            self._stuck_since = now
+            return None
+        if now - self._stuck_since < GAP_GIVE_UP:
+            return None
+        assert self._origin is not None
+        for count in range(gap + 1, self._capacity):
+            packet = self._packets[(self._origin + count) % self._capacity]
+            if packet is not None and packet.marker:
+                self.remove(count + 1)
+                self._stuck_since = None
+                self._gave_up = True
+                logger.debug("gave up a missing video packet after %g s", GAP_GIVE_UP)
+                return self._remove_frame(self._origin)
+        return None  # no frame ends after the gap yet
+
     def _release(self, packets: list[RtpPacket], timestamp: int, count: int) -> JitterFrame:
         self.remove(count)
+        self._stuck_since = None
         return JitterFrame(data=b"".join(p._data for p in packets), timestamp=timestamp)  # type: ignore[attr-defined]
 
     def _next_sound(self) -> JitterFrame | None:

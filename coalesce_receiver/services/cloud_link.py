@@ -33,11 +33,13 @@ from coalesce_common.cloud.updates import (
     version_tuple,
 )
 from coalesce_common.errors import CoalesceError
+from coalesce_common.logutil import RateLimitedLog
 from coalesce_common.net.turn import TurnRoute
 from coalesce_common.signaling.xmpp import XmppChannel, XmppSignaling
 from coalesce_receiver.services.receiver import Receiver
 
 logger = logging.getLogger(__name__)
+_peer_log = RateLimitedLog(logger)
 
 KEYRING_SERVICE = "coalesce-receiver"
 CUT_OFF_POLL = 3.0
@@ -183,6 +185,12 @@ class CloudLink:
         return max(1.0, min((e - now).total_seconds() for e in deadlines) - self.renew_margin)
 
     async def _on_channel(self, channel: XmppChannel) -> None:
+        if not guest_of(channel.peer_address, self.credentials.device_id):
+            _peer_log.warning(
+                "other-box-guest", "ignored %s: a web guest admitted to another room", channel.peer_address
+            )
+            await channel.aclose("not-this-room")
+            return
         await self.receiver.serve(channel, ice_servers=list(self._ice_servers))
 
     def _on_device_status(self, notice: DeviceStatusNotice) -> None:
@@ -200,6 +208,13 @@ class CloudLink:
             await self._stream.aclose()
         self.receiver.set_lan_relay([])
         self.receiver.model.set_meeting_id(None)
+
+
+def guest_of(peer: str, box_id: str) -> bool:
+    """Whether ``peer`` (a bare JID) may talk to box ``box_id``: every device may (pairing decides), a web
+    guest (``g-<box id>-…``, registered by the API for one meeting) only if it was admitted to this box."""
+    local = peer.split("@", 1)[0]
+    return not local.startswith("g-") or local.startswith(f"g-{box_id}-")
 
 
 def _parse_time(value: Any) -> datetime.datetime | None:

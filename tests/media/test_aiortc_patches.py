@@ -51,7 +51,7 @@ from coalesce_common.media import aiortc_patches, encoding, ice, receiving
 from coalesce_common.media.aiortc_patches import PATCHES, UnsupportedLibraryVersion
 from coalesce_common.media.encoding import TunedH264Encoder, TunedVp8Encoder
 from coalesce_common.media.peer import new_peer_connection
-from coalesce_common.media.receiving import FrameEndJitterBuffer
+from coalesce_common.media.receiving import GAP_GIVE_UP, FrameEndJitterBuffer
 from coalesce_common.media.sound import SoundTrack
 from coalesce_common.net.turn import TurnEndpoint, TurnRoute
 
@@ -334,6 +334,22 @@ def test_a_frame_with_a_gap_waits_for_the_missing_packet() -> None:
     assert list(_feed(buffer, [_packet(20, 3000), _packet(22, 3000, marker=True)])) == [None, None]
     (frame,) = _feed(buffer, [_packet(21, 3000)])  # the retransmission fills the gap
     assert frame is not None and frame.data == bytes([20, 21, 22])
+
+
+def test_a_packet_that_never_comes_is_given_up_and_a_key_frame_asked_for() -> None:
+    """After an outage the lost packets are past resending: the picture goes on a second later."""
+    now = [0.0]
+    buffer = FrameEndJitterBuffer(capacity=512, is_video=True, clock=lambda: now[0])
+    held = [_packet(20, 3000), _packet(22, 3000, marker=True), _packet(23, 4500, marker=True)]
+    assert list(_feed(buffer, held)) == [None, None, None]  # 21 is missing: waited for
+    now[0] = GAP_GIVE_UP - 0.1
+    assert buffer.add(_packet(24, 6000, marker=True)) == (False, None)  # still waited for
+    now[0] = GAP_GIVE_UP + 0.1
+    pli, frame = buffer.add(_packet(25, 7500, marker=True))
+    assert pli  # the decoder lost a reference: a key frame is asked for
+    assert frame is not None and frame.timestamp == 4500  # the frame with the gap is dropped, the next goes
+    _, frame = buffer.add(_packet(26, 9000, marker=True))
+    assert frame is not None and frame.timestamp == 6000
 
 
 def test_a_frame_without_a_marker_is_released_by_the_next_frame_as_before() -> None:

@@ -34,6 +34,7 @@ from coalesce_cloud.api.schemas import (
     EnrollmentCodeIssued,
     EnrollmentCodeRequest,
     GuestAccessChange,
+    OrgChange,
     OrgInfo,
     OrgList,
     SuspendRequest,
@@ -175,6 +176,27 @@ def change_guest_access(
     return _org_info(session, host)
 
 
+@router.patch("/orgs/{name}", responses=documented(*ADMIN_ANSWERS, *BODY_ANSWERS, ORG_NOT_FOUND))
+def change_org(name: str, body: OrgChange, admin: AdminDep, session: SessionDep, now: NowDep) -> OrgInfo:
+    """Let browsers share to the organisation's rooms as web guests, or not (``web_guests``); suspend the
+    organisation or restore it (``suspended``: a suspended organisation admits no web guests)."""
+    org = _org(session, name)
+    changes = {
+        field: value
+        for field, value in (("web_guests", body.web_guests), ("suspended", body.suspended))
+        if value is not None and getattr(org, field) != value
+    }
+    for field, value in changes.items():
+        setattr(org, field, value)
+    if changes:
+        crud.record_audit(
+            session, actor=admin, action="org_change", details={"org": org.name, **changes}, now=now
+        )
+        logger.info("org %r changed by %s: %s", org.name, admin, changes)
+    session.commit()
+    return _org_info(session, org)
+
+
 def _org(session: Session, name: str) -> Org:
     org = crud.get_org(session, name=name)
     if org is None:
@@ -186,7 +208,11 @@ def _org(session: Session, name: str) -> Org:
 
 def _org_info(session: Session, org: Org) -> OrgInfo:
     return OrgInfo(
-        name=org.name, created_at=org.created_at, guest_orgs=crud.guest_org_names(session, host=org)
+        name=org.name,
+        created_at=org.created_at,
+        guest_orgs=crud.guest_org_names(session, host=org),
+        web_guests=org.web_guests,
+        suspended=org.suspended,
     )
 
 
