@@ -295,8 +295,17 @@ def admit_web_guest(
     return guest
 
 
-def expired_web_guests(session: Session, *, now: datetime) -> Sequence[WebGuest]:
-    return session.scalars(select(WebGuest).where(WebGuest.expires_at <= now).order_by(WebGuest.user)).all()
+def expired_web_guests(session: Session, *, now: datetime, limit: int) -> Sequence[WebGuest]:
+    return session.scalars(
+        select(WebGuest).where(WebGuest.expires_at <= now).order_by(WebGuest.expires_at).limit(limit)
+    ).all()
+
+
+def forget_web_guests(session: Session, users: Sequence[str]) -> None:
+    """Delete these guests' rows, committed (rows another request deleted first are no error)."""
+    if users:
+        session.execute(delete(WebGuest).where(WebGuest.user.in_(users)))
+    session.commit()
 
 
 def boxes_with_live_meetings(session: Session, *, now: datetime) -> Sequence[Device]:

@@ -27,6 +27,7 @@ from coalesce_common.cloud.device import connect_xmpp
 from coalesce_common.cloud.rest import CloudClient, CloudError, DeviceCredentials
 from coalesce_common.cloud.turn import TurnServer, order_by_rtt, parse_servers
 from coalesce_common.errors import CoalesceError, MediaError, SignalingError
+from coalesce_common.net.connector import ProxyConnectError
 from coalesce_common.net.proxy import ProxyConfig, ProxyResolver
 from coalesce_common.net.turn import TurnRoute
 from coalesce_common.protocol import EndReason
@@ -204,6 +205,8 @@ class RemoteShare:
             self._stream = await self._log_in(timeout)
         except CloudError as exc:  # the cloud refused this device a new XMPP password: cut off, or down
             raise _retryable(exc) from exc
+        except ProxyConnectError as exc:  # no route, refused, no name yet: the network is not back
+            raise SignalingError(str(exc)) from exc
 
     async def _relay_again(self) -> Relay:
         """The ladder again, for a reconnect (this computer's network may have changed), with fresh TURN

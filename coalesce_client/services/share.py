@@ -109,7 +109,8 @@ short, because a connection begun while the link was down waits for TCP's ever l
 RECONNECT_PAUSES: Final = (0.5, 1.0, 2.0)
 """Seconds between attempts (then the last, again): short, so a share is back soon after the link."""
 LOST_PEER_CLOSE: Final = 2.0
-"""Seconds a lost connection's peer connection is given to close (in the background)."""
+"""Seconds the end of a share waits for lost connections' peer connections to finish closing (over a dead
+link aioice retries the deletion of a TURN allocation for half a minute; they finish on their own)."""
 MEDIA_SILENCE: Final = 6.0
 """Seconds without a receiver report from the room (RTCP; one about every second while media reaches it)
 after which a share's connection counts as lost and it reconnects."""
@@ -261,6 +262,8 @@ class Share:
         self._sound = SoundTrack(None)  # sends only while attached to the sound section
         self._sound_sender: RTCRtpSender | None = None
         self._holds: dict[int, ConnectionTrack] = {}  # id(track) -> this connection's hold on it
+        self._closing: set[asyncio.Future[None]] = set()  # lost connections' peer connections, closing
+        self._first_route = (ice_servers, relay_only, relay_path)  # before any relay search
         self.sound_problem: str | None = None
         """Why this computer's sound is not shared although it was asked for (``None``: it is, or was not
         asked for); the screen is shared all the same."""
@@ -460,7 +463,14 @@ class Share:
         self._set_state(ShareState.PAIRING)
         key = await self._pair()
         self._set_state(ShareState.NEGOTIATING)
-        await asyncio.wait_for(self._negotiate(key), opts.media_timeout)
+        try:
+            await asyncio.wait_for(self._negotiate(key), opts.media_timeout)
+        except TimeoutError as exc:
+            raise MediaError(
+                f"The media connection to {self.receiver_name} did not come up within "
+                f"{opts.media_timeout:g} s: the network may have dropped, or it blocks media between you. "
+                "Share again."
+            ) from exc
         self._set_state(ShareState.SHARING)
         self._watch = asyncio.ensure_future(self._watch_session())
         self._spawn(self._watch_network())
@@ -682,11 +692,12 @@ class Share:
 
     async def _watch_network(self) -> None:
         """Reconnect as soon as this computer's addresses change (the old path is gone, or a new one came)."""
+        pc = self._pc
         before = await asyncio.to_thread(offered_addresses)
-        while self.state is ShareState.SHARING:
+        while self.state is ShareState.SHARING and self._pc is pc:
             await asyncio.sleep(NETWORK_POLL)
             now = await asyncio.to_thread(offered_addresses)
-            if now != before and self.state is ShareState.SHARING:
+            if now != before and self.state is ShareState.SHARING and self._pc is pc:
                 logger.info("this computer's addresses changed (%s to %s)", sorted(before), sorted(now))
                 self._lost(EndReason.CONNECTION_LOST)
                 return
@@ -743,6 +754,7 @@ class Share:
         search, self._relay_search = self._relay_search, None
         if search is None:
             return
+        self._ice_servers, self._relay_only, self.relay_path = self._first_route  # not a lost one's relay
         try:
             found = await asyncio.wait_for(search, self._relay_wait)
         except TimeoutError:
@@ -765,7 +777,9 @@ class Share:
             for sender in [*self._senders.values(), self._sound_sender]:
                 if sender is not None:
                     sender.replaceTrack(None)
-            self._spawn(_close_lost_peer(pc))  # the new connection need not wait for the old one's end
+            closing = asyncio.ensure_future(pc.close())  # the new connection need not wait for its end
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
         channel, self._channel = self._channel, None
         if channel is not None:  # broken, so its closing handshake would wait out its time-out: not here
             self._spawn(_close_quietly(channel))
@@ -934,21 +948,18 @@ class Share:
         self._sound.stop()  # its capture thread ends after its current 20 ms read
         if capture is not None:
             await asyncio.to_thread(capture.join, 2.0)
-        if self._pc is not None:
-            await self._pc.close()
+        if self._pc is not None:  # closed like a lost one: over a dead link it would take half a minute
+            closing = asyncio.ensure_future(self._pc.close())
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
         if self._channel is not None:
             await self._channel.aclose(reason)
         await asyncio.gather(*background, return_exceptions=True)
+        if self._closing:  # peer connections' ends: never cut short (aioice would leave tasks behind)
+            _, slow = await asyncio.wait(self._closing, timeout=LOST_PEER_CLOSE)
+            if slow:
+                logger.info("%d lost media connection(s) still closing: left to finish", len(slow))
         self._ended.set()
-
-
-async def _close_lost_peer(pc: RTCPeerConnection) -> None:
-    """Close a lost connection's peer connection, within :data:`LOST_PEER_CLOSE`: over a dead link aioice
-    retries the deletion of a TURN allocation for half a minute (the relay frees it when it expires)."""
-    try:
-        await asyncio.wait_for(pc.close(), LOST_PEER_CLOSE)
-    except TimeoutError:
-        logger.info("the lost media connection did not close within %g s: left to expire", LOST_PEER_CLOSE)
 
 
 async def _close_quietly(channel: SignalingChannel) -> None:

@@ -191,7 +191,10 @@ class CloudLink:
             )
             await channel.aclose("not-this-room")
             return
-        await self.receiver.serve(channel, ice_servers=list(self._ice_servers))
+        web_guest = channel.peer_address.startswith("g-")
+        await self.receiver.serve(
+            channel, ice_servers=list(self._ice_servers), counted_as=WEB_GUESTS if web_guest else None
+        )
 
     def _on_device_status(self, notice: DeviceStatusNotice) -> None:
         if notice.status.cut_off:
@@ -208,6 +211,11 @@ class CloudLink:
             await self._stream.aclose()
         self.receiver.set_lan_relay([])
         self.receiver.model.set_meeting_id(None)
+
+
+WEB_GUESTS = "web guests"
+"""What every web guest's wrong PINs count as at the box: one source, as one address on the LAN (the cloud
+admits a new guest identity at every ask, each of which would otherwise bring fresh guesses)."""
 
 
 def guest_of(peer: str, box_id: str) -> bool:

@@ -128,6 +128,7 @@ class IncomingShare:
         speaker: RoomSpeaker | None = None,
         room_state: Callable[[], RoomState] = RoomState,
         sink_factory: SinkFactory = TrackSink,
+        counted_as: str | None = None,
         keep_lost: Callable[[str], bool] = lambda share_id: False,
         on_return: Callable[[str], None] = lambda share_id: None,
     ) -> None:
@@ -160,6 +161,9 @@ class IncomingShare:
         self._drop_reason = EndReason.DROPPED_BY_ROOM
         self._session = SignalingSession(Role.RECEIVER)
         self._source = channel.peer_address
+        # Whose wrong PINs and hellos this channel's count with: its own, or a group's (web guests, whom
+        # the cloud admits by the dozen, all count as one, so that new identities buy no new guesses).
+        self._counted_as = counted_as or self._source
         self._share_id = uuid.uuid4().hex[:12]
         self._pc: RTCPeerConnection | None = None
         self._sink_factory = sink_factory
@@ -241,7 +245,7 @@ class IncomingShare:
         Raises :class:`_Refused` once it has answered ``denied``.
         """
         hello = await self._expect(Hello)
-        if (wait := self._hellos.admit(self._source)) > 0:  # before any SPAKE2 or aiortc work
+        if (wait := self._hellos.admit(self._counted_as)) > 0:  # before any SPAKE2 or aiortc work
             # One line for every flooding source together: many addresses must not mean many lines.
             self._log.warning(
                 "hello-rate", "refusing hellos that come too fast (from %s, perhaps others)", self._source
@@ -261,7 +265,7 @@ class IncomingShare:
         if self._full() and not (hello.replace_oldest and self._make_room is not None):
             self._tell_room_full(None)  # before the PIN: no name a stranger could write on the screen
             await self._deny_full()
-        if pin is not None and (wait := self._throttle.retry_after(self._source)) > 0:
+        if pin is not None and (wait := self._throttle.retry_after(self._counted_as)) > 0:
             await self._deny(DenyReason.THROTTLED, "too many wrong PINs", wait)
         pairing = ReceiverPairing(pin) if pin is not None else None
         await self._send(
@@ -276,19 +280,19 @@ class IncomingShare:
         pair = await self._expect(Pair)
         key: PairingKey | None = None
         if pairing is not None:
-            if (wait := self._throttle.retry_after(self._source)) > 0:  # another attempt failed meanwhile
+            if (wait := self._throttle.retry_after(self._counted_as)) > 0:  # another attempt failed meanwhile
                 await self._deny(DenyReason.THROTTLED, "too many wrong PINs", wait)
             # No await from the check above to the verdict below: parallel attempts cannot slip between.
             try:
                 key = pairing.verify(pair, self._channel.tls_fingerprint)
             except WrongPin:
-                wait = self._throttle.failure(self._source)
+                wait = self._throttle.failure(self._counted_as)
                 self._log.warning(f"{self._source}:pin", "wrong PIN from %s", self._source)
                 await self._deny(DenyReason.WRONG_PIN, "wrong PIN", wait or None)
             except IdentityMismatch as exc:
                 self._log.warning(f"{self._source}:tampered", "pairing from %s: %s", self._source, exc)
                 await self._deny(DenyReason.TAMPERED, str(exc))
-            self._throttle.success(self._source)
+            self._throttle.success(self._counted_as)
         return hello, key
 
     async def _admit(self, hello: Hello, key: PairingKey | None) -> None:
@@ -321,7 +325,9 @@ class IncomingShare:
             finally:
                 self._model.remove_join_request(self._share_id)
             if not approved:
-                show_briefly(self._model, f"The moderator did not let {name}'s share in.")
+                show_briefly(
+                    self._model, f"{name}'s share was not let in: the moderator said no, or did not answer."
+                )
                 await self._deny(DenyReason.DECLINED, "the moderator declined the share")
         if self._full() and hello.replace_oldest and self._make_room is not None:
             await self._make_room(name)  # paired (the PIN was right): only now may it end another share

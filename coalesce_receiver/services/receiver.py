@@ -246,10 +246,15 @@ class Receiver:
         await self.serve(channel)
 
     async def serve(
-        self, channel: SignalingChannel, *, ice_servers: list[RTCIceServer] | None = None
+        self,
+        channel: SignalingChannel,
+        *,
+        ice_servers: list[RTCIceServer] | None = None,
+        counted_as: str | None = None,
     ) -> None:
         """Serve one sender's channel (LAN WebSocket or cloud XMPP) until its share ends. A LAN share gets
-        the cloud's TURN relay too when the box is linked (:meth:`set_lan_relay`)."""
+        the cloud's TURN relay too when the box is linked (:meth:`set_lan_relay`). ``counted_as``: whose
+        wrong PINs the channel's count with, when not its own (every web guest's: one group)."""
         if ice_servers is None:
             ice_servers = list(self._lan_relay)
         share = IncomingShare(
@@ -271,6 +276,7 @@ class Receiver:
             on_room_control=functools.partial(room_control.carry_out, self.model, self),
             make_room=self.make_room if self.config.replace_when_full else None,
             speaker=self.speaker,
+            counted_as=counted_as,
             room_state=functools.partial(room_control.room_state, self.model),
             sink_factory=self._sink_factory,
             keep_lost=self._keep_lost,

@@ -49,7 +49,9 @@ async def test_a_moderated_room_shows_a_share_only_after_approval(
     with pytest.raises(ShareRefused, match="declined"):
         await asyncio.wait_for(declined, 20)
     assert [s.sender_name for s in receiver.model.shares] == ["Ada"]
-    assert receiver.model.notice == "The moderator did not let Mallory's share in."
+    assert (
+        receiver.model.notice == "Mallory's share was not let in: the moderator said no, or did not answer."
+    )
 
 
 async def test_the_pin_changes_only_with_the_admin_password(

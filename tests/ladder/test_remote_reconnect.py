@@ -16,7 +16,7 @@ from pathlib import Path
 
 from coalesce_cloud.stack import LocalCloud
 from coalesce_receiver.services.sink import TrackSink
-from coalesce_testing.netns import Netns
+from coalesce_testing.netns import Netns, run_command, tool
 from coalesce_testing.waiting import until
 from tests.cloudlab import Admin, Box
 from tests.ladder.test_ladder import cloud_endpoints, no_udp_in
@@ -92,3 +92,52 @@ async def test_a_remote_share_comes_back_after_45_s_and_climbs_the_ladder_again(
         in said
     ), (said, err.decode())
     assert "Traceback" not in err.decode()
+
+
+def network_gone(netns: Netns, gone: bool) -> None:
+    """The laptop's network goes away (no address, no route: connections fail at once), or comes back."""
+    ip, dev, inside = tool("ip", "iproute2"), netns.ns_ifname, netns.exec_args
+    if gone:
+        run_command(inside([ip, "addr", "flush", "dev", dev]))
+    else:
+        run_command(inside([ip, "addr", "add", f"{netns.ns_ip}/24", "dev", dev]))
+        run_command(inside([ip, "route", "replace", "default", "via", netns.host_ip]))
+
+
+async def test_a_remote_share_keeps_trying_while_the_laptop_has_no_network_at_all(
+    netns: Netns, admin: Admin, box: Box, camera_file: Path, tmp_path: Path
+) -> None:
+    """Connections that fail at once (no route) are retried like those that time out, not taken for a
+    refusal."""
+    env = await enrolled_sender(admin, tmp_path)
+    args = netns.exec_args(
+        [
+            sys.executable, "-m", "coalesce_client", "share", "--meeting", box.meeting_id, "--pin", PIN,
+            "--no-screen", "--camera", str(camera_file), "--duration", "120", "--name", "Hotel laptop",
+        ]
+    )  # fmt: skip
+    sender = await asyncio.create_subprocess_exec(
+        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
+    )
+    try:
+        await until(box.receiver.model, lambda: one_share(box, reconnecting=False), "the share", 45)
+        await frames_flow(box, 20)
+        [before] = box.receiver.model.shares
+        await asyncio.to_thread(network_gone, netns, True)
+        try:
+            await until(box.receiver.model, lambda: one_share(box, reconnecting=True), "the loss", 40)
+            ended = asyncio.ensure_future(sender.wait())
+            done, _ = await asyncio.wait({ended}, timeout=8)  # attempts failing at once, several of them
+            assert not done, "the share ended while the laptop had no network"
+            ended.cancel()
+        finally:
+            await asyncio.to_thread(network_gone, netns, False)
+        await until(box.receiver.model, lambda: one_share(box, reconnecting=False), "the share's return", 30)
+        [shown] = box.receiver.model.shares
+        assert shown.sender_id == before.sender_id
+        await frames_flow(box, 10)
+    finally:
+        if sender.returncode is None:
+            sender.terminate()
+        out, err = await asyncio.wait_for(sender.communicate(), 30)
+    assert "Reconnected: sharing to meeting" in out.decode(), (out.decode(), err.decode())

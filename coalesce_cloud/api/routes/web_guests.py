@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from coalesce_cloud import crud
 from coalesce_cloud.api.deps import NowDep, SessionDep, SettingsDep, XmppAdminDep
 from coalesce_cloud.api.errors import BODY_ANSWERS, THROTTLED, Answer, ApiError, documented, throttled
-from coalesce_cloud.api.routes.common import backoff
+from coalesce_cloud.api.routes.common import backoff, client_address
 from coalesce_cloud.api.routes.meetings import MEETING_NOT_FOUND
 from coalesce_cloud.api.routes.turn import TURN_UNAVAILABLE, turn_credentials
 from coalesce_cloud.api.schemas import MeetingBox, WebGuestAdmitted, WebGuestRequest, WebGuestXmpp
@@ -31,6 +31,7 @@ from coalesce_cloud.core.config import Settings
 from coalesce_cloud.core.security import normalise_meeting_id
 from coalesce_cloud.models import WebGuest
 from coalesce_cloud.xmpp_admin import XmppAdmin, XmppAdminError
+from coalesce_common.throttle import source_key
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ router = APIRouter(prefix="/web-guests", tags=["web guests"])
 
 WEB_GUESTS_OFF = Answer(403, "web_guests_off", "the meeting's organisation does not admit web guests")
 ORG_SUSPENDED = Answer(403, "org_suspended", "the meeting's organisation is suspended")
+EXPIRED_PER_ADMISSION = 10
+"""Expired identities unregistered (one ejabberd call each) before an admission, at most."""
 XMPP_UNAVAILABLE = Answer(503, "xmpp_unavailable", "the XMPP service could not register the guest")
 
 
@@ -63,21 +66,21 @@ async def admit_web_guest(
     now: NowDep,
 ) -> WebGuestAdmitted:
     """An identity for sharing to ``meeting_id`` from a browser, until the meeting ends (or sooner)."""
-    address = request.client.host if request.client is not None else "unknown"
-    expired = await run_in_threadpool(crud.expired_web_guests, session, now=now)
-    gone = [guest for guest in expired if await _unregistered(xmpp_admin, guest.user)]
+    address = source_key(client_address(request))  # IPv6 by /64, as enrollment counts
+    expired = await run_in_threadpool(crud.expired_web_guests, session, now=now, limit=EXPIRED_PER_ADMISSION)
+    gone = [guest.user for guest in expired if await _unregistered(xmpp_admin, guest.user)]
     guest, box_name = await run_in_threadpool(_admit, session, settings, body, address, gone, now)
     turn = turn_credentials(settings, guest.user, now)
+    await run_in_threadpool(session.commit)  # the row first: an account is never left without one
     password = secrets.token_urlsafe(24)
     try:
         await xmpp_admin.register(guest.user, password)
     except XmppAdminError as exc:
-        await run_in_threadpool(session.rollback)
+        await run_in_threadpool(crud.forget_web_guests, session, [guest.user])
         logger.warning("could not register web guest %s: %s", guest.user, exc)
         raise ApiError(
             503, "xmpp_unavailable", "The cloud's messaging service is not answering; try again in a minute."
         ) from exc
-    await run_in_threadpool(session.commit)
     logger.info("web guest %s admitted to box %s until %s", guest.user, guest.box_id, guest.expires_at)
     domain = settings.xmpp.domain
     return WebGuestAdmitted(
@@ -96,12 +99,11 @@ def _admit(
     settings: Settings,
     body: WebGuestRequest,
     address: str,
-    gone: list[WebGuest],
+    gone: list[str],
     now: datetime,
 ) -> tuple[WebGuest, str]:
     """The address's back-off, the meeting and its organisation's consent; the new guest (not committed)."""
-    for guest in gone:
-        session.delete(guest)
+    crud.forget_web_guests(session, gone)
     throttle_key = f"web-guest:{address}"
     policy = backoff(settings.throttle, settings.throttle.web_guest_free_admissions)
     wait = crud.throttle_retry_after(session, key=throttle_key, policy=policy, now=now)
