@@ -40,19 +40,25 @@ async def frames_flow(box: Box, timeout: float) -> None:
     await asyncio.wait_for(sink.wait_for_frames(sink.frames + 5), timeout)
 
 
-async def test_a_remote_share_comes_back_after_45_s_and_climbs_the_ladder_again(
-    netns: Netns, admin: Admin, box: Box, camera_file: Path, local_cloud: LocalCloud, tmp_path: Path
-) -> None:
-    env = await enrolled_sender(admin, tmp_path)
+async def hotel_laptop(
+    netns: Netns, box: Box, camera: Path, env: dict[str, str]
+) -> asyncio.subprocess.Process:
+    """``coalesce share`` to the box's meeting from inside the namespace, for up to 150 s."""
     args = netns.exec_args(
         [
             sys.executable, "-m", "coalesce_client", "share", "--meeting", box.meeting_id, "--pin", PIN,
-            "--no-screen", "--camera", str(camera_file), "--duration", "150", "--name", "Hotel laptop",
+            "--no-screen", "--camera", str(camera), "--duration", "150", "--name", "Hotel laptop",
         ]
     )  # fmt: skip
-    sender = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
     )
+
+
+async def test_a_remote_share_comes_back_after_45_s_and_climbs_the_ladder_again(
+    netns: Netns, admin: Admin, box: Box, camera_file: Path, local_cloud: LocalCloud, tmp_path: Path
+) -> None:
+    sender = await hotel_laptop(netns, box, camera_file, await enrolled_sender(admin, tmp_path))
     try:
         await until(box.receiver.model, lambda: one_share(box, reconnecting=False), "the share", 45)
         await frames_flow(box, 20)
@@ -109,16 +115,7 @@ async def test_a_remote_share_keeps_trying_while_the_laptop_has_no_network_at_al
 ) -> None:
     """Connections that fail at once (no route) are retried like those that time out, not taken for a
     refusal."""
-    env = await enrolled_sender(admin, tmp_path)
-    args = netns.exec_args(
-        [
-            sys.executable, "-m", "coalesce_client", "share", "--meeting", box.meeting_id, "--pin", PIN,
-            "--no-screen", "--camera", str(camera_file), "--duration", "120", "--name", "Hotel laptop",
-        ]
-    )  # fmt: skip
-    sender = await asyncio.create_subprocess_exec(
-        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
-    )
+    sender = await hotel_laptop(netns, box, camera_file, await enrolled_sender(admin, tmp_path))
     try:
         await until(box.receiver.model, lambda: one_share(box, reconnecting=False), "the share", 45)
         await frames_flow(box, 20)
