@@ -32,6 +32,7 @@ from coalesce_cloud.core.config import Settings, TurnRegion, TurnSettings, XmppS
 from coalesce_cloud.servers.certs import CaFiles, issue_server_cert, make_ca
 from coalesce_cloud.servers.coturn import CoturnConfig, CoturnServer
 from coalesce_cloud.servers.ejabberd import EjabberdConfig, EjabberdNode
+from coalesce_cloud.servers.ejabberd.config import WEBSOCKET_PATH
 from coalesce_cloud.servers.errors import ServerStartError
 from coalesce_common.tls import policy_context_factory
 
@@ -121,6 +122,7 @@ class StackPorts:
     api: int = 0
     xmpp_starttls: int = 0
     xmpp_tls: int = 0
+    xmpp_websocket: int = 0
     xmpp_admin_api: int = 0
     erlang_dist: int = 0
     turn: int = 0
@@ -130,7 +132,7 @@ class StackPorts:
 
     def fill(self, host: str) -> None:
         """Give every port left at 0 a free one."""
-        for name in ("api", "xmpp_starttls", "xmpp_tls", "turn_tls"):
+        for name in ("api", "xmpp_starttls", "xmpp_tls", "xmpp_websocket", "turn_tls"):
             if not getattr(self, name):
                 setattr(self, name, free_port(host))
         for name in ("xmpp_admin_api", "erlang_dist"):
@@ -163,6 +165,16 @@ class LocalCloud:
         return f"https://{self.host}:{self.ports.api}"
 
     @property
+    def websocket_url(self) -> str:
+        """Where web guests' browsers speak XMPP (RFC 7395), as the API tells them."""
+        return f"wss://{self.host}:{self.ports.xmpp_websocket}{WEBSOCKET_PATH}"
+
+    @property
+    def share_page_url(self) -> str:
+        """The browser sharing page (served by the API)."""
+        return f"{self.api_url}/share"
+
+    @property
     def ca_file(self) -> str:
         assert self.ca is not None
         return str(self.ca.cert)
@@ -178,6 +190,9 @@ class LocalCloud:
             Listener(host, ports.api, "tcp", "REST API (HTTPS)"),
             Listener(host, ports.xmpp_starttls, "tcp", "XMPP, STARTTLS required (ejabberd)"),
             Listener(host, ports.xmpp_tls, "tcp", "XMPP, direct TLS (ejabberd)"),
+            Listener(
+                host, ports.xmpp_websocket, "tcp", "XMPP over WebSocket, TLS, for browser guests (ejabberd)"
+            ),
             Listener(
                 LOOPBACK, ports.xmpp_admin_api, "tcp", "ejabberd admin API for the REST API, loopback only"
             ),
@@ -219,6 +234,8 @@ class LocalCloud:
                     http_api_host=LOOPBACK,
                     domain=self.domain,
                     api_password=xmpp_api_password,
+                    websocket_port=self.ports.xmpp_websocket,
+                    websocket_origins=(self.api_url,),
                 )
             )
             self.coturn = CoturnServer(
@@ -251,6 +268,7 @@ class LocalCloud:
                     api_url=self.ejabberd.api_url,
                     api_user=self.ejabberd.config.api_user,
                     api_password=SecretStr(xmpp_api_password),
+                    websocket_url=self.websocket_url,
                 ),
                 turn=TurnSettings(
                     static_auth_secret=SecretStr(turn_secret),
@@ -296,7 +314,9 @@ class LocalCloud:
                 "domain": self.domain,
                 "starttls_port": self.ports.xmpp_starttls,
                 "tls_port": self.ports.xmpp_tls,
+                "websocket_url": self.websocket_url,
             },
+            "share_page_url": self.share_page_url,
             "turn": {"port": self.ports.turn, "tls_port": self.ports.turn_tls},
             "listeners": [
                 {"address": str(listener), "purpose": listener.purpose} for listener in self.listeners()

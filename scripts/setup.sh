@@ -149,6 +149,20 @@ install_web_packages() {
     printf '%s\n' "$want" >"$web/node_modules/.coalesce-installed"
 }
 
+# The sharing page the cloud serves at /share/ (coalesce_cloud/web/dist), rebuilt when its sources changed.
+build_share_page() {
+    local web="$ROOT/coalesce_cloud/web" want have=""
+    want="$(cd "$web" && cat package-lock.json build.mjs src/*.js page/* | sha256sum | cut -d' ' -f1)"
+    [[ -f "$web/dist/.coalesce-built" ]] && have="$(cat "$web/dist/.coalesce-built")"
+    if [[ "$want" == "$have" ]]; then
+        say "sharing page up to date (coalesce_cloud/web/dist)"
+        return
+    fi
+    say "building the sharing page (npm run build in coalesce_cloud/web)"
+    (cd "$web" && npm run --silent build) || die "the sharing page did not build (output above)"
+    printf '%s\n' "$want" >"$web/dist/.coalesce-built"
+}
+
 main() {
     cd "$ROOT"
     say "checking Debian packages"
@@ -183,6 +197,7 @@ main() {
         printf '%s\n' "$want" >"$STAMP"
     fi
     install_web_packages
+    build_share_page
     say "ready"
 }
 

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from coalesce_cloud.api.deps import AppContext, Clock
 from coalesce_cloud.api.errors import BodySizeLimit, install_error_handlers
 from coalesce_cloud.api.routes import api_router
+from coalesce_cloud.api.share_page import install_share_page
 from coalesce_cloud.core.config import Settings
 from coalesce_cloud.core.security import new_xmpp_password
 from coalesce_cloud.db import create_db_engine, make_session_factory, run_migrations
@@ -88,4 +89,5 @@ def create_app(settings: Settings, *, xmpp_admin: XmppAdmin | None = None, clock
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(api_router, prefix=API_PREFIX)
+    install_share_page(app, settings)
     return app

@@ -83,6 +83,9 @@ MODULES: dict[str, JsonValue] = {
     "mod_stream_mgmt": {},
 }
 
+WEBSOCKET_PATH = "/xmpp-websocket"
+"""Where the WebSocket listener serves XMPP (the path RFC 7395's examples and most servers use)."""
+
 INETRC = '{lookup, ["file", "native"]}.\n{host, {127,0,0,1}, ["localhost"]}.\n'
 
 
@@ -118,6 +121,11 @@ class XmppService:
     api_commands: tuple[str, ...] = API_COMMANDS
     max_stanza_size: int = MAX_STANZA_SIZE
     disabled_sasl_mechanisms: tuple[str, ...] = DISABLED_SASL_MECHANISMS
+    websocket_port: int | None = None
+    """XMPP over WebSocket (RFC 7395) over TLS, at :data:`WEBSOCKET_PATH`, for web guests; None: none."""
+    websocket_origins: tuple[str, ...] = ()
+    """The only page origins (``https://cloud.example.com``) whose WebSocket connections are taken: the
+    cloud's sharing page. A page elsewhere cannot log a stolen guest identity in from a visitor's browser."""
     loglevel: str = "info"
     backlog: int | None = None
     """Pending connections per client listener; None: ejabberd's default (5)."""
@@ -199,6 +207,7 @@ def ejabberd_options(service: XmppService) -> list[Option]:
                     "module": "ejabberd_http",
                     "request_handlers": {"/api": "mod_http_api"},
                 },
+                *_websocket_listener(service, tls),
                 *_owner_socket_listener(service),
             ],
             "1. Client-to-server with STARTTLS (required). 2. Client-to-server with direct TLS (XEP-0368),\n"
@@ -207,7 +216,12 @@ def ejabberd_options(service: XmppService) -> list[Option]:
             "cloud only: plain HTTP; every call needs the cloud account's password (HTTP Basic) AND an\n"
             "allowed address (api_permissions below), behind the firewall. Never bind it to a public\n"
             "address. Do not give c2s a shaper as slow as Debian's `normal` (3000 B/s): an SDP offer or a\n"
-            "64 KiB signaling message would crawl.",
+            "64 KiB signaling message would crawl."
+            + (
+                "\n4. XMPP over WebSocket (RFC 7395) over TLS, for the browser sharing page's guests."
+                if service.websocket_port is not None
+                else ""
+            ),
         ),
         Option(
             "acl",
@@ -246,7 +260,32 @@ def ejabberd_options(service: XmppService) -> list[Option]:
         ),
         Option("modules", MODULES, "No mod_register: accounts are made only by the cloud."),
     ]
+    if service.websocket_port is not None:
+        options.append(
+            Option(
+                "websocket_origin",
+                list(service.websocket_origins) or "ignore",
+                "WebSocket connections only from the cloud's sharing page (the Origin a browser sends):\n"
+                "another site cannot use a visitor's browser to log in with an identity it took.",
+            )
+        )
     return [_with_note(option, service.notes.get(option.key)) for option in options]
+
+
+def _websocket_listener(service: XmppService, tls: dict[str, JsonValue]) -> list[JsonValue]:
+    if service.websocket_port is None:
+        return []
+    return [
+        {
+            "port": service.websocket_port,
+            "ip": service.listen_ip,
+            "module": "ejabberd_http",
+            "tls": True,
+            "ciphers": tls["ciphers"],
+            "protocol_options": tls["protocol_options"],
+            "request_handlers": {WEBSOCKET_PATH: "ejabberd_http_ws"},
+        }
+    ]
 
 
 def _owner_socket_listener(service: XmppService) -> list[JsonValue]:
@@ -401,6 +440,9 @@ class EjabberdConfig:
     api_commands: tuple[str, ...] = API_COMMANDS
     max_stanza_size: int = MAX_STANZA_SIZE
     disabled_sasl_mechanisms: tuple[str, ...] = DISABLED_SASL_MECHANISMS
+    websocket_port: int | None = None
+    """XMPP over WebSocket with TLS for web guests (see XmppService); None: no such listener."""
+    websocket_origins: tuple[str, ...] = ()
     loglevel: str = "info"
 
     def __post_init__(self) -> None:
@@ -477,6 +519,8 @@ def managed_service(config: EjabberdConfig) -> XmppService:
         api_commands=config.api_commands,
         max_stanza_size=config.max_stanza_size,
         disabled_sasl_mechanisms=config.disabled_sasl_mechanisms,
+        websocket_port=config.websocket_port,
+        websocket_origins=config.websocket_origins,
         loglevel=config.loglevel,
     )
 

@@ -38,6 +38,8 @@ PRODUCTION = XmppService(
     api_allowed_networks=("{{API_NETWORK}}",),
     api_account=f"{API_USER}@{{{{XMPP_DOMAIN}}}}",
     api_permission="coalesce api",
+    websocket_port=5443,
+    websocket_origins=("https://{{API_HOST}}",),
     backlog=1024,
     notes={
         "log_rotate_count": "Debian's /etc/logrotate.d/ejabberd does (and calls `ejabberdctl reopen-log`).",

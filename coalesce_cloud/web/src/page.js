@@ -1,0 +1,108 @@
+// The sharing page: the form, the browser's screen picker, and one WebShare at a time.
+
+import { ShareError, WebShare } from "./share.js";
+
+const $ = (id) => document.getElementById(id);
+const query = new URLSearchParams(location.search);
+const state = { share: null, tracks: [] };
+window.coalesce = state; // for people debugging the page in the browser's console, and for its tests
+
+function say(text, problem = false) {
+  $("status").textContent = text || "";
+  $("status").classList.toggle("problem", problem);
+}
+
+function sharing(on) {
+  $("share-form").hidden = on;
+  $("sharing").hidden = !on;
+  $("share").disabled = false;
+}
+
+function releaseTracks() {
+  for (const track of state.tracks) track.stop();
+  state.tracks = [];
+}
+
+async function pickMedia(wantSound, wantCamera) {
+  let display;
+  try {
+    display = await navigator.mediaDevices.getDisplayMedia({
+      video: { frameRate: { ideal: 30 } },
+      audio: wantSound,
+      systemAudio: "include",
+      selfBrowserSurface: "exclude",
+      surfaceSwitching: "include",
+    });
+  } catch (error) {
+    if (error && error.name === "NotAllowedError") throw new ShareError("Nothing was shared: you closed the picker, or the browser does not allow this page to share the screen.");
+    throw new ShareError("The browser could not capture the screen. Try again, or pick a window or a tab instead.");
+  }
+  const screen = display.getVideoTracks()[0];
+  screen.contentHint = "detail"; // slides and documents: sharp text first
+  const sound = display.getAudioTracks()[0] || null;
+  let camera = null;
+  if (wantCamera) {
+    try {
+      camera = (await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 1280 }, height: { ideal: 720 } } })).getVideoTracks()[0];
+    } catch {
+      say("The camera is not available (in use, or not allowed); sharing the screen without it.");
+    }
+  }
+  state.tracks = [screen, sound, camera].filter(Boolean);
+  return { screen, camera, sound };
+}
+
+async function onShare(event) {
+  event.preventDefault();
+  if (state.share) return;
+  const meetingId = $("meeting").value.replace(/[\s-]/g, "");
+  const pin = $("pin").value.trim();
+  const name = $("name").value.trim();
+  if (!/^\d{6,20}$/.test(meetingId)) return say("The meeting ID is the digits shown on the room display.", true);
+  if (!/^\d{4,12}$/.test(pin)) return say("The PIN is the digits shown on the room display.", true);
+  localStorage.setItem("coalesce.name", name);
+  $("share").disabled = true;
+  const pressedAt = performance.now();
+  try {
+    say("Pick what to share…");
+    const media = await pickMedia($("sound").checked, $("camera").checked);
+    const share = (state.share = new WebShare({
+      apiBase: "/api/v1",
+      meetingId,
+      pin,
+      name,
+      relay: query.get("relay") || "",
+      onStatus: (text) => say(text),
+      onEnded: (words) => {
+        state.share = null;
+        releaseTracks();
+        sharing(false);
+        say(words || "You stopped sharing.", Boolean(words));
+      },
+    }));
+    share.pressedAt = pressedAt;
+    media.screen.addEventListener("ended", () => share.stop()); // the browser's own "Stop sharing"
+    await share.start(media);
+    if (!share.ended) sharing(true);
+  } catch (error) {
+    state.share = null;
+    releaseTracks();
+    sharing(false);
+    say(error instanceof ShareError ? error.message : "The share could not be started. Reload the page and try again.", true);
+  }
+}
+
+function init() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia || !window.RTCPeerConnection) {
+    $("unsupported").hidden = false;
+    $("share").disabled = true;
+  }
+  $("lan-warning").hidden = document.documentElement.dataset.origin !== "room";
+  $("name").value = localStorage.getItem("coalesce.name") || "";
+  if (query.get("meeting")) $("meeting").value = query.get("meeting");
+  $("share-form").addEventListener("submit", onShare);
+  $("stop").addEventListener("click", () => state.share && state.share.stop());
+  window.addEventListener("pagehide", () => state.share && state.share.stop());
+}
+
+init();

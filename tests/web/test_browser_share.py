@@ -1,0 +1,91 @@
+"""Sharing from a browser (issue 16): Debian's Chromium at the cloud's ``/share/`` page shares the screen,
+with the meeting ID and the room's PIN, to a box linked to a local cloud (real ejabberd over WebSocket,
+real coturn), and the room shows the screen's colours; peer to peer, and relayed over TURN/TLS only.
+
+The time from pressing Share to the first frame at the room, and what Chromium sends, are printed
+(``pytest tests/web/test_browser_share.py -s``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from coalesce_cloud.stack import LocalCloud
+from coalesce_receiver.models.room import ShareView
+from coalesce_testing.waiting import until
+from tests.cloudlab import Box
+from tests.conftest import PatternWindow, PatternWindowFactory, XServer
+from tests.e2e.conftest import close_to
+from tests.web.browserlab import SharePage, share_page
+
+PIN = "4821"
+
+
+def no_tiles(box: Box) -> bool:
+    return not box.receiver.model.shares
+
+
+async def first_frame(box: Box, name: str = "Visitor", timeout: float = 30) -> ShareView:
+    """The share named ``name`` once its screen has delivered a frame."""
+
+    def shown() -> bool:
+        return any(s.sender_name == name and "screen" in s.tracks for s in box.receiver.model.shares)
+
+    await until(box.receiver.model, shown, f"{name}'s tile", timeout)
+    [share] = [s for s in box.receiver.model.shares if s.sender_name == name]
+    await asyncio.wait_for(share.tracks["screen"].wait_for_frames(1), timeout)
+    return share
+
+
+async def assert_shows(shown: ShareView, pattern: PatternWindow) -> None:
+    """The room's latest picture of the share has the pattern's four colours where the screen has them."""
+
+    def matches() -> bool:
+        frame = shown.tracks["screen"].latest_rgb()
+        if frame is None:
+            return False
+        h, w = frame.shape[:2]
+        centres = pattern.centres().items()
+        seen = {q: frame[int(y * h / pattern.height), int(x * w / pattern.width)] for q, (x, y) in centres}
+        return all(close_to(seen[q], pattern.quadrants[q]) for q in seen)
+
+    async with asyncio.timeout(20):
+        while not matches():  # the first frames may still be the encoder's ramp-up: wait for one that does
+            await shown.tracks["screen"].wait_for_frames(shown.tracks["screen"].stats()["frames"] + 1)  # type: ignore[operator]
+
+
+async def share_and_check(page: SharePage, box: Box, pattern: PatternWindow, what: str) -> dict[str, object]:
+    pressed = time.monotonic()
+    await page.share(box.meeting_id, PIN)
+    shown = await first_frame(box)
+    elapsed = time.monotonic() - pressed
+    await assert_shows(shown, pattern)
+    await page.wait_for_status("Sharing to Cloud Room.")
+    route = await page.route()
+    print(f"\nbrowser share, {what}: Share pressed -> first frame at the room {elapsed:.2f} s; sent: {route}")
+    return route
+
+
+async def test_a_browser_shares_its_screen_peer_to_peer_through_the_cloud(
+    xvfb: XServer, pattern_window: PatternWindowFactory, box: Box, local_cloud: LocalCloud, tmp_path: Path
+) -> None:
+    pattern = await asyncio.to_thread(pattern_window)
+    async with share_page(local_cloud, xvfb, tmp_path / "chromium") as page:
+        route = await share_and_check(page, box, pattern, "peer to peer")
+        assert route["type"] == "host", route  # no relay: straight to the box
+        await page.page.close()  # the tab closes: the tile goes
+        await until(box.receiver.model, lambda: no_tiles(box), "the tile to go when the tab closes", 15)
+
+
+async def test_a_browser_shares_relayed_over_turn_tls_only(
+    xvfb: XServer, pattern_window: PatternWindowFactory, box: Box, local_cloud: LocalCloud, tmp_path: Path
+) -> None:
+    pattern = await asyncio.to_thread(pattern_window)
+    async with share_page(local_cloud, xvfb, tmp_path / "chromium", query="relay=tls") as page:
+        route = await share_and_check(page, box, pattern, "relayed over TURN/TLS")
+        assert route["type"] == "relay" and route["relayProtocol"] == "tls", route
+        await page.page.click("#stop")
+        await page.wait_for_status("You stopped sharing.")
+        await until(box.receiver.model, lambda: no_tiles(box), "the tile to go after Stop", 15)
