@@ -1,10 +1,12 @@
 // The sharing page: the form, the browser's screen picker, and one WebShare at a time.
 
-import { ShareError, WebShare } from "./share.js";
+import { encode } from "./protocol.js";
+import { ShareError, WebShare, admit } from "./share.js";
+import { CloudStream } from "./xmpp.js";
 
 const $ = (id) => document.getElementById(id);
 const query = new URLSearchParams(location.search);
-const state = { share: null, tracks: [] };
+const state = { share: null, tracks: [], lib: { CloudStream, admit, encode } };
 window.coalesce = state; // for people debugging the page in the browser's console, and for its tests
 
 function say(text, problem = false) {
