@@ -151,6 +151,11 @@ class XmppCredentialsResponse(BaseModel):
 class MeetingIssued(BaseModel):
     meeting_id: str
     expires_at: datetime
+    share_url: str | None = Field(
+        default=None,
+        description="the browser sharing page the room display shows beside the meeting ID; null when the "
+        "box's organisation does not admit web guests or the cloud has no WebSocket signaling",
+    )
 
 
 class MeetingBox(BaseModel):

@@ -209,6 +209,7 @@ class RoomModel:
         self.port = port
         self.fingerprint = fingerprint
         self.meeting_id: str | None = None  # set while the box is connected to a cloud
+        self.share_url: str | None = None  # the cloud's browser sharing page, when the room takes those
         self.pin: str | None = None  # shown on the idle screen; the model is the box's own display state
         self.pin_rotation = False
         self.moderated = False
@@ -353,9 +354,11 @@ class RoomModel:
         self.port = port
         self._changed()
 
-    def set_meeting_id(self, meeting_id: str | None) -> None:
-        """The cloud meeting ID remote senders type (``None`` when the box has no cloud)."""
+    def set_meeting_id(self, meeting_id: str | None, share_url: str | None = None) -> None:
+        """The cloud meeting ID remote senders type (``None`` when the box has no cloud), and the address of
+        the cloud's page where a browser shares with it (``None`` when the room takes no browser shares)."""
         self.meeting_id = meeting_id
+        self.share_url = share_url if meeting_id is not None else None
         self._changed()
 
     def set_pin(self, pin: str | None) -> None:

@@ -89,7 +89,10 @@ class CloudLink:
         if self.receiver.model.meeting_id is not None:
             self.receiver.rotate_pin()  # a new meeting, a new PIN (when rotation is on)
         self.meeting_expires = _parse_time(meeting.get("expires_at"))
-        self.receiver.model.set_meeting_id(str(meeting["meeting_id"]))
+        share_url = meeting.get("share_url")
+        self.receiver.model.set_meeting_id(
+            str(meeting["meeting_id"]), share_url=share_url if isinstance(share_url, str) else None
+        )
         logger.info("meeting ID issued, valid until %s", self.meeting_expires)
 
     async def _renew_turn(self) -> None:

@@ -204,6 +204,11 @@ class _IdleView(QWidget):
         else:
             self.address.setText("Waiting for the network…")
             self.how_to_join.setText(f"Open Coalesce on your laptop and pick {model.name}")
+        if model.share_url:
+            self.how_to_join.setText(
+                f"{self.how_to_join.text()}\nNo app? In a browser, open {model.share_url} "
+                "and type the meeting ID and the PIN"
+            )
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)

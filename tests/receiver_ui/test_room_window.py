@@ -670,6 +670,19 @@ def test_meeting_id_shows_when_the_box_is_linked_to_a_cloud(qtbot: QtBot) -> Non
     qtbot.waitUntil(label.isHidden, timeout=2000)
 
 
+def test_the_browser_sharing_page_shows_when_the_room_takes_browser_shares(qtbot: QtBot) -> None:
+    model = RoomModel("Cloud room", pin_required=True, addresses=["10.0.0.5"], port=443)
+    window = RoomWindow(model, RecordingActions(), pin="4821")
+    qtbot.addWidget(window)
+    window.show()
+    how = window.findChild(QLabel, "howToJoin")
+    assert how is not None and "browser" not in how.text()
+    model.set_meeting_id("1234567890", share_url="https://cloud.example.com/share/")
+    qtbot.waitUntil(lambda: "In a browser, open https://cloud.example.com/share/" in how.text(), timeout=2000)
+    model.set_meeting_id("1234567890")  # an organisation that takes no browser shares
+    qtbot.waitUntil(lambda: "browser" not in how.text(), timeout=2000)
+
+
 def test_join_requests_show_and_are_answered_with_the_keyboard(qtbot: QtBot) -> None:
     from coalesce_receiver.models.room import JoinRequest
 

@@ -41,7 +41,12 @@ def issue_meeting(box: BoxDep, session: SessionDep, settings: SettingsDep, now: 
     meeting = crud.issue_meeting(session, box=box, ttl=settings.meeting_ttl, now=now)
     session.commit()
     logger.info("box %s opened a meeting until %s", box.id, meeting.expires_at.isoformat())
-    return MeetingIssued(meeting_id=meeting.meeting_id, expires_at=meeting.expires_at)
+    browsers = box.org.web_guests and not box.org.suspended and bool(settings.xmpp.websocket_url)
+    return MeetingIssued(
+        meeting_id=meeting.meeting_id,
+        expires_at=meeting.expires_at,
+        share_url=f"{settings.public_url.rstrip('/')}/share/" if browsers else None,
+    )
 
 
 @router.get("/{meeting_id}", responses=documented(*DEVICE_ANSWERS, MEETING_NOT_FOUND, VALIDATION, THROTTLED))

@@ -17,6 +17,7 @@ import httpx
 
 from coalesce_client.services.share import Share, ShareOptions, ShareTarget
 from coalesce_cloud.stack import LocalCloud
+from coalesce_common.cloud.rest import CloudClient
 from coalesce_common.errors import WrongPin
 from coalesce_common.signaling import SignalingChannel
 from coalesce_common.signaling.xmpp import XmppAccount, XmppSignaling
@@ -93,17 +94,25 @@ async def test_an_organisation_can_turn_web_guests_off_and_a_suspended_one_admit
         answer: dict[str, Any] = response.json()
         return answer
 
+    async def new_meeting() -> dict[str, Any]:
+        c = box.credentials
+        async with CloudClient(c.api_url, token=c.token, ca_file=c.ca_file) as api:
+            return await api.create_meeting()
+
+    assert (await new_meeting())["share_url"] == local_cloud.share_page_url + "/"
     try:
         assert (await change(web_guests=False))["web_guests"] is False
-        refused = await ask_as_guest(local_cloud, "127.0.0.12", box.meeting_id)
+        meeting = await new_meeting()  # the room display shows no browser page for it
+        assert meeting["share_url"] is None, meeting
+        refused = await ask_as_guest(local_cloud, "127.0.0.12", meeting["meeting_id"])
         assert refused.status_code == 403 and refused.json()["error"]["code"] == "web_guests_off"
         assert "use the Coalesce app" in refused.json()["error"]["message"]
         await change(web_guests=True, suspended=True)
-        refused = await ask_as_guest(local_cloud, "127.0.0.12", box.meeting_id)
+        refused = await ask_as_guest(local_cloud, "127.0.0.12", meeting["meeting_id"])
         assert refused.status_code == 403 and refused.json()["error"]["code"] == "org_suspended"
     finally:
         await change(web_guests=True, suspended=False)
-    assert (await ask_as_guest(local_cloud, "127.0.0.12", box.meeting_id)).status_code == 201
+    assert (await ask_as_guest(local_cloud, "127.0.0.12", meeting["meeting_id"])).status_code == 201
 
 
 async def test_unknown_meetings_and_floods_from_one_address_are_throttled(
