@@ -301,6 +301,13 @@ def expired_web_guests(session: Session, *, now: datetime, limit: int) -> Sequen
     ).all()
 
 
+def web_guest_users_of_org(session: Session, org: Org) -> Sequence[str]:
+    """The XMPP users of every web guest admitted to one of ``org``'s boxes (expired or not)."""
+    return session.scalars(
+        select(WebGuest.user).join(Device, Device.id == WebGuest.box_id).where(Device.org_id == org.id)
+    ).all()
+
+
 def forget_web_guests(session: Session, users: Sequence[str]) -> None:
     """Delete these guests' rows, committed (rows another request deleted first are no error)."""
     if users:

@@ -196,7 +196,10 @@ class CloudLink:
             return
         web_guest = channel.peer_address.startswith("g-")
         await self.receiver.serve(
-            channel, ice_servers=list(self._ice_servers), counted_as=WEB_GUESTS if web_guest else None
+            channel,
+            ice_servers=list(self._ice_servers),
+            counted_as=WEB_GUESTS if web_guest else None,
+            returns=not web_guest,  # the sharing page does not reconnect: its tile goes with it
         )
 
     def _on_device_status(self, notice: DeviceStatusNotice) -> None:

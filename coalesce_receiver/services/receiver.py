@@ -251,10 +251,12 @@ class Receiver:
         *,
         ice_servers: list[RTCIceServer] | None = None,
         counted_as: str | None = None,
+        returns: bool = True,
     ) -> None:
         """Serve one sender's channel (LAN WebSocket or cloud XMPP) until its share ends. A LAN share gets
         the cloud's TURN relay too when the box is linked (:meth:`set_lan_relay`). ``counted_as``: whose
-        wrong PINs the channel's count with, when not its own (every web guest's: one group)."""
+        wrong PINs the channel's count with, when not its own (every web guest's: one group). ``returns``:
+        whether a lost share's tile waits for the sender to reconnect (a browser's page never does)."""
         if ice_servers is None:
             ice_servers = list(self._lan_relay)
         share = IncomingShare(
@@ -279,7 +281,7 @@ class Receiver:
             counted_as=counted_as,
             room_state=functools.partial(room_control.room_state, self.model),
             sink_factory=self._sink_factory,
-            keep_lost=self._keep_lost,
+            keep_lost=self._keep_lost if returns else _never,
             on_return=self._returned,
         )
         task: asyncio.Task[object] = asyncio.ensure_future(share.run())
@@ -576,3 +578,8 @@ def _receiver_id(data_dir: Path) -> str:
     value = uuid.uuid4().hex[:16]
     path.write_text(value + "\n")
     return value
+
+
+def _never(_share_id: str) -> bool:
+    """``keep_lost`` for senders that never come back: their tile goes with their connection."""
+    return False

@@ -15,7 +15,7 @@ from pathlib import Path
 from coalesce_cloud.stack import LocalCloud
 from coalesce_receiver.models.room import ShareView
 from coalesce_testing.waiting import until
-from tests.cloudlab import Box
+from tests.cloudlab import Admin, Box
 from tests.conftest import PatternWindow, PatternWindowFactory, XServer
 from tests.e2e.conftest import close_to
 from tests.web.browserlab import SharePage, share_page
@@ -90,3 +90,25 @@ async def test_a_browser_shares_relayed_over_turn_tls_only(
         await page.page.click("#stop")
         await page.wait_for_status("You stopped sharing.")
         await until(box.receiver.model, lambda: no_tiles(box), "the tile to go after Stop", 15)
+
+
+async def test_suspending_the_organisation_ends_a_browser_share_at_once(
+    xvfb: XServer,
+    pattern_window: PatternWindowFactory,
+    admin: Admin,
+    box: Box,
+    local_cloud: LocalCloud,
+    tmp_path: Path,
+) -> None:
+    await asyncio.to_thread(pattern_window)
+    async with share_page(local_cloud, xvfb, tmp_path / "chromium") as page:
+        await page.share(box.meeting_id, PIN)
+        await first_frame(box)
+        try:
+            response = await admin.call("PATCH", "/admin/orgs/acme", {"suspended": True})
+            assert response.status_code == 200, response.text
+            await until(box.receiver.model, lambda: no_tiles(box), "the tile to go on suspension", 15)
+            said = await page.wait_for_status("the share ended")
+            assert "connection to the Coalesce cloud was lost" in said, said
+        finally:
+            await admin.call("PATCH", "/admin/orgs/acme", {"suspended": False})

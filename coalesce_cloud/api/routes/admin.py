@@ -10,6 +10,7 @@ import logging
 from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Path, Query
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from coalesce_cloud import crud
@@ -22,6 +23,7 @@ from coalesce_cloud.api.deps import (
     NowDep,
     SessionDep,
     SettingsDep,
+    XmppAdminDep,
 )
 from coalesce_cloud.api.errors import BODY_ANSWERS, VALIDATION, Answer, ApiError, documented
 from coalesce_cloud.api.revocation import DEVICE_NOT_FOUND, REVOKED_IS_FINAL, XMPP_UNAVAILABLE
@@ -41,6 +43,7 @@ from coalesce_cloud.api.schemas import (
     device_info,
 )
 from coalesce_cloud.models import DEVICE_ID_LENGTH, NAME_MAX, DeviceStatus, Org
+from coalesce_cloud.xmpp_admin import XmppAdmin, XmppAdminError
 
 logger = logging.getLogger(__name__)
 
@@ -177,9 +180,42 @@ def change_guest_access(
 
 
 @router.patch("/orgs/{name}", responses=documented(*ADMIN_ANSWERS, *BODY_ANSWERS, ORG_NOT_FOUND))
-def change_org(name: str, body: OrgChange, admin: AdminDep, session: SessionDep, now: NowDep) -> OrgInfo:
+async def change_org(
+    name: str,
+    body: OrgChange,
+    admin: AdminDep,
+    session: SessionDep,
+    xmpp_admin: XmppAdminDep,
+    now: NowDep,
+) -> OrgInfo:
     """Let browsers share to the organisation's rooms as web guests, or not (``web_guests``); suspend the
-    organisation or restore it (``suspended``: a suspended organisation admits no web guests)."""
+    organisation or restore it (``suspended``: a suspended organisation admits no web guests).
+
+    Turning web guests off, or suspending, also ends the shares of the guests admitted so far: each guest's
+    XMPP session is kicked and its account removed, so its page loses the cloud and its share ends."""
+    org, closed = await run_in_threadpool(_change_org, session, name, body, admin, now)
+    if closed:
+        users = await run_in_threadpool(crud.web_guest_users_of_org, session, org)
+        gone = [user for user in users if await _sent_away(xmpp_admin, user)]
+        await run_in_threadpool(crud.forget_web_guests, session, gone)
+        if gone:
+            logger.info("org %r: %d web guest(s) sent away", name, len(gone))
+    return await run_in_threadpool(_org_info, session, org)
+
+
+async def _sent_away(xmpp_admin: XmppAdmin, user: str) -> bool:
+    """Whether a web guest's session was ended and its account removed (else it expires as usual)."""
+    try:
+        await xmpp_admin.kick(user)
+        await xmpp_admin.unregister(user)
+    except XmppAdminError as exc:
+        logger.warning("could not send web guest %s away: %s", user, exc)
+        return False
+    return True
+
+
+def _change_org(session: Session, name: str, body: OrgChange, admin: str, now: datetime) -> tuple[Org, bool]:
+    """The organisation, changed and committed, and whether it now admits no web guests."""
     org = _org(session, name)
     changes = {
         field: value
@@ -193,8 +229,9 @@ def change_org(name: str, body: OrgChange, admin: AdminDep, session: SessionDep,
             session, actor=admin, action="org_change", details={"org": org.name, **changes}, now=now
         )
         logger.info("org %r changed by %s: %s", org.name, admin, changes)
+    closed = org.suspended or not org.web_guests
     session.commit()
-    return _org_info(session, org)
+    return org, closed
 
 
 def _org(session: Session, name: str) -> Org:
