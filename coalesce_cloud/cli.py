@@ -48,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--xmpp-port", type=int, default=5222, help="XMPP with STARTTLS (default 5222)")
     up.add_argument("--xmpp-tls-port", type=int, default=5223, help="XMPP with direct TLS (default 5223)")
+    up.add_argument(
+        "--xmpp-websocket-port",
+        type=int,
+        default=5443,
+        help="XMPP over WebSocket with TLS, for the browser sharing page (default 5443)",
+    )
     up.add_argument("--turn-port", type=int, default=3478, help="STUN/TURN over UDP and TCP (default 3478)")
     up.add_argument(
         "--turn-tls-port",
@@ -87,6 +93,7 @@ the two control ports, which are on 127.0.0.1 whatever --host is:
   --api-port          TCP      REST API (HTTPS)
   --xmpp-port         TCP      XMPP, STARTTLS required
   --xmpp-tls-port     TCP      XMPP, direct TLS
+  --xmpp-websocket-port TCP    XMPP over WebSocket (TLS), for the browser sharing page
   --turn-port         TCP+UDP  STUN/TURN
   --turn-tls-port     TCP      TURN over TLS
   --relay-ports       UDP      TURN relay ports, opened per allocation
@@ -130,6 +137,7 @@ async def _up(args: argparse.Namespace) -> int:
         api=args.api_port,
         xmpp_starttls=args.xmpp_port,
         xmpp_tls=args.xmpp_tls_port,
+        xmpp_websocket=args.xmpp_websocket_port,
         turn=args.turn_port,
         turn_tls=args.turn_tls_port,
         xmpp_admin_api=args.xmpp_admin_port,
@@ -146,6 +154,7 @@ async def _up(args: argparse.Namespace) -> int:
     async with cloud:
         print(f"cloud up: REST API {cloud.api_url}", flush=True)
         print(f"  CA certificate (give to devices with --ca): {cloud.ca_file}", flush=True)
+        print(f"  sharing from a browser: {cloud.share_page_url}/", flush=True)
         print(f"  admin token: in {cloud.state_dir / 'admin-token'}", flush=True)
         print("  listening on (every port this cloud opens):", flush=True)
         for listener in cloud.listeners():

@@ -99,7 +99,6 @@ function init() {
     $("unsupported").hidden = false;
     $("share").disabled = true;
   }
-  $("lan-warning").hidden = document.documentElement.dataset.origin !== "room";
   $("name").value = localStorage.getItem("coalesce.name") || "";
   if (query.get("meeting")) $("meeting").value = query.get("meeting");
   $("share-form").addEventListener("submit", onShare);

@@ -143,6 +143,7 @@ async def test_cloud_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: 
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "coalesce_cloud", "up", "--state-dir", str(state),
         "--api-port", str(free_port()), "--xmpp-port", str(free_port()), "--xmpp-tls-port", str(free_port()),
+        "--xmpp-websocket-port", str(free_port()),
         "--turn-port", str(free_port()), "--turn-tls-port", str(free_port()),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip

@@ -68,7 +68,8 @@ async def up(tmp_path: Path, cloud_cli_installed: None) -> AsyncIterator[Up]:
     relay_min, relay_max = free_udp_port_range(20)
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "coalesce_cloud", "up", "--state-dir", str(state), "--host", HOST,
-        "--api-port", "0", "--xmpp-port", "0", "--xmpp-tls-port", "0", "--turn-port", "0",
+        "--api-port", "0", "--xmpp-port", "0", "--xmpp-tls-port", "0", "--xmpp-websocket-port", "0",
+        "--turn-port", "0",
         "--turn-tls-port", "0", "--relay-ports", f"{relay_min}-{relay_max}",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import ssl
 from pathlib import Path
 from typing import Any
 
 import httpx
+import websockets
+from websockets.typing import Origin, Subprotocol
 
 from coalesce_client.services.share import Share, ShareOptions, ShareTarget
 from coalesce_cloud.stack import LocalCloud
@@ -145,3 +148,21 @@ def test_a_box_talks_to_devices_and_to_its_own_web_guests_only() -> None:
     assert guest_of("g-box1-5f3a@coalesce.test", "box1")
     assert not guest_of("g-box2-5f3a@coalesce.test", "box1")
     assert not guest_of("g-box1@coalesce.test", "box1x")
+
+
+async def test_xmpp_websockets_are_taken_from_the_sharing_pages_origin_only(local_cloud: LocalCloud) -> None:
+    context = await asyncio.to_thread(ssl.create_default_context, cafile=local_cloud.ca_file)
+    opening = f'<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" to="{local_cloud.domain}" version="1.0"/>'
+    connect = functools.partial(
+        websockets.connect, local_cloud.websocket_url, ssl=context, subprotocols=[Subprotocol("xmpp")]
+    )
+    async with connect(origin=Origin(local_cloud.api_url)) as ws:
+        await ws.send(opening)
+        assert "xmpp-framing" in str(await asyncio.wait_for(ws.recv(), 10))
+        features = str(await asyncio.wait_for(ws.recv(), 10))
+        assert "<mechanism>SCRAM-SHA-256</mechanism>" in features and "PLAIN" not in features, features
+    try:
+        async with connect(origin=Origin("https://elsewhere.example")):
+            raise AssertionError("a page from another site opened an XMPP WebSocket")
+    except websockets.InvalidStatus as exc:
+        assert exc.response.status_code == 403

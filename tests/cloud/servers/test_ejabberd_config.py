@@ -61,6 +61,7 @@ def managed(tmp_path: Path) -> EjabberdConfig:
     return EjabberdConfig(
         state_dir=tmp_path, certfile=tmp_path / "xmpp.pem", c2s_port=5222, c2s_tls_port=5223,
         http_api_port=5280, dist_port=4370, ca_file=tmp_path / "ca.pem",
+        websocket_port=5443, websocket_origins=("https://127.0.0.1:9443",),
     )  # fmt: skip
 
 
@@ -94,7 +95,7 @@ def test_production_and_the_managed_node_agree_on_security(managed: EjabberdConf
     my_listeners, production_listeners = mine["listen"], production["listen"]
     assert isinstance(my_listeners, list) and isinstance(production_listeners, list)
     # The managed node has one listener more: its owner's private socket (production uses ejabberdctl).
-    assert len(my_listeners) == len(production_listeners) + 1 == 4
+    assert len(my_listeners) == len(production_listeners) + 1 == 5
     owner_socket = my_listeners.pop()
     assert owner_socket == {
         "port": f"unix:{managed.owner_socket}",
@@ -106,8 +107,13 @@ def test_production_and_the_managed_node_agree_on_security(managed: EjabberdConf
         assert isinstance(my_listener, dict) and isinstance(production_listener, dict)
         for key in LISTENER_SECURITY:
             assert production_listener.get(key) == my_listener.get(key), key
-    starttls, direct_tls, admin = production_listeners
+    starttls, direct_tls, admin, websocket = production_listeners
     assert isinstance(starttls, dict) and isinstance(direct_tls, dict) and isinstance(admin, dict)
+    assert isinstance(websocket, dict) and websocket["tls"] is True
+    assert websocket["request_handlers"] == {"/xmpp-websocket": "ejabberd_http_ws"}
+    # Only the cloud's own sharing page may open XMPP WebSockets.
+    assert production["websocket_origin"] == ["https://{{API_HOST}}"]
+    assert mine["websocket_origin"] == ["https://127.0.0.1:9443"]
     assert starttls["starttls_required"] is True and direct_tls["tls"] is True
     assert starttls["max_stanza_size"] == direct_tls["max_stanza_size"] == 262_144
     assert admin["ip"] == "{{NODE_PRIVATE_IP}}" and admin["request_handlers"] == {"/api": "mod_http_api"}
