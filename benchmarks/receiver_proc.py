@@ -9,6 +9,10 @@ answers commands on stdin (one JSON line each):
 
 - ``{"cmd": "wait", "count": N, "timeout": S}``: wait until N shares each have a decoded frame; answers
   with every stream's first-frame time.
+- ``{"cmd": "link", "credentials": {...}}``: link the room to a cloud as the box whose
+  :class:`~coalesce_common.cloud.rest.DeviceCredentials` these are (the web side: browsers share to it by
+  meeting ID); answers ``{"meeting_id": ...}`` once the cloud gave one. Credentials come over stdin, never
+  in a file.
 - ``{"cmd": "begin"}``: start a measurement window (clears the samples of every stream).
 - ``{"cmd": "end"}``: answers with the window's samples per stream (see :meth:`StripSamples.report`).
 - ``{"cmd": "placements"}`` (``--window`` only): where each share's screen picture is drawn on the room's
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -46,6 +51,8 @@ from benchmarks.cases import ROOM_NAME
 from benchmarks.glass import Placement
 from benchmarks.procs import commands, emit
 from benchmarks.samples import StripSamples
+from coalesce_common.cloud.rest import DeviceCredentials
+from coalesce_receiver.services.cloud_link import CloudLink
 from coalesce_receiver.services.receiver import Receiver, ReceiverConfig
 from coalesce_receiver.services.sink import TrackSink
 
@@ -137,34 +144,47 @@ async def answer(receiver: Receiver, sinks: ProbedSinks, placements: Placements 
     """Print the port, then answer the orchestrator's commands until stdin closes."""
     emit({"port": receiver.port})
     stdin = await commands()
-    while line := await stdin.readline():
-        request = json.loads(line)
-        command = request["cmd"]
-        if command == "wait":
-            try:
-                await receiver.wait_for_shares(request["count"], request["timeout"])
-            except TimeoutError:
-                count, timeout = request["count"], request["timeout"]
-                emit({"error": f"fewer than {count} shares had a frame within {timeout} s"})
+    async with contextlib.AsyncExitStack() as links:
+        while line := await stdin.readline():
+            request = json.loads(line)
+            if request["cmd"] == "link":
+                link = CloudLink(receiver, DeviceCredentials.from_json(request["credentials"]))
+                await link.start()
+                links.push_async_callback(link.aclose)
+                emit({"meeting_id": receiver.model.meeting_id})
                 continue
-            emit(
-                {
-                    "streams": [
-                        {"sender": s, "first_frame_at": probe.first_frame_at}
-                        for s, probe in sinks.streams(receiver)
-                    ]
-                }
-            )
-        elif command == "begin":
-            for _, probe in sinks.streams(receiver):
-                probe.reset()
-            emit({"ok": True})
-        elif command == "end":
-            emit({"streams": [{"sender": s, **probe.report()} for s, probe in sinks.streams(receiver)]})
-        elif command == "placements" and placements is not None:
-            emit({"placements": placements()})
-        else:
-            emit({"error": f"unknown command {command!r}"})
+            await _answer_one(receiver, sinks, placements, request)
+
+
+async def _answer_one(
+    receiver: Receiver, sinks: ProbedSinks, placements: Placements | None, request: dict[str, Any]
+) -> None:
+    command = request["cmd"]
+    if command == "wait":
+        try:
+            await receiver.wait_for_shares(request["count"], request["timeout"])
+        except TimeoutError:
+            count, timeout = request["count"], request["timeout"]
+            emit({"error": f"fewer than {count} shares had a frame within {timeout} s"})
+            return
+        emit(
+            {
+                "streams": [
+                    {"sender": s, "first_frame_at": probe.first_frame_at}
+                    for s, probe in sinks.streams(receiver)
+                ]
+            }
+        )
+    elif command == "begin":
+        for _, probe in sinks.streams(receiver):
+            probe.reset()
+        emit({"ok": True})
+    elif command == "end":
+        emit({"streams": [{"sender": s, **probe.report()} for s, probe in sinks.streams(receiver)]})
+    elif command == "placements" and placements is not None:
+        emit({"placements": placements()})
+    else:
+        emit({"error": f"unknown command {command!r}"})
 
 
 def run_window(args: argparse.Namespace) -> int:

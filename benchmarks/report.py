@@ -27,7 +27,12 @@ from typing import Any
 
 SCHEMA = "coalesce-benchmark/3"
 OURS = "coalesce"
-SIDE_LABELS = {"coalesce": "Coalesce", "ffmpeg": "ffmpeg", "chromium": "Chromium"}
+SIDE_LABELS = {
+    "coalesce": "Coalesce",
+    "ffmpeg": "ffmpeg",
+    "chromium": "Chromium",
+    "web": "Chromium page → Coalesce",
+}
 README_BEGIN = "<!-- benchmark-results:begin (python -m benchmarks report results/FILE.json --readme) -->"
 README_END = "<!-- benchmark-results:end -->"
 

@@ -74,6 +74,7 @@ from benchmarks.procs import (
     start_pattern,
     start_xvfb,
 )
+from benchmarks.web_side import run_web
 
 # -- what one run yields -------------------------------------------------------------------------------
 
@@ -95,9 +96,16 @@ work must not cost a run (on 2026-12-01 the host's steal stayed above 5 % for ha
 5 s of patience refused 6 runs of a case), a busy machine still does (a run that was let start is never
 retried)."""
 
-SIDES: dict[str, SideRun] = {"coalesce": run_coalesce, "ffmpeg": run_ffmpeg, "chromium": run_chromium}
-"""Every side by name; Coalesce is the one the others are compared with. The integrator adds
-``"chromium"`` from :mod:`benchmarks.browser`."""
+SIDES: dict[str, SideRun] = {
+    "coalesce": run_coalesce,
+    "ffmpeg": run_ffmpeg,
+    "chromium": run_chromium,
+    "web": run_web,
+}
+"""Every side by name; Coalesce is the one the others are compared with. ``web`` (the browser sharing page
+into Coalesce's room, :mod:`benchmarks.web_side`) is not a rival but our own second sender: only run when
+``--sides`` names it."""
+DEFAULT_SIDES = ("coalesce", "ffmpeg", "chromium")
 OURS = "coalesce"
 
 
@@ -304,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--sides",
         type=_list(str, tuple(SIDES)),
-        help=f"the sides to run, Coalesce first (default {','.join(SIDES)})",
+        help=f"the sides to run, Coalesce first (default {','.join(DEFAULT_SIDES)}; also: web)",
     )
     parser.add_argument("--no-baseline", action="store_true", help="Coalesce alone (no rival)")
     parser.add_argument("--profile", type=Path, help="py-spy each sender and receiver into this folder")
@@ -348,7 +356,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     cases = cases_from(args)
     seconds = args.seconds if args.seconds is not None else 2.0 if args.quick else DEFAULT_SECONDS
     warmup = args.warmup if args.warmup is not None else 1.0 if args.quick else 2.0
-    sides = (OURS,) if args.no_baseline else tuple(dict.fromkeys([OURS, *(args.sides or SIDES)]))
+    sides = (OURS,) if args.no_baseline else tuple(dict.fromkeys([OURS, *(args.sides or DEFAULT_SIDES)]))
     if "ffmpeg" in sides:
         ffmpeg_path()  # fail early, with the install hint
     log_dir = Path(tempfile.mkdtemp(prefix="coalesce-bench-"))

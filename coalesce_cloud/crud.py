@@ -301,11 +301,14 @@ def expired_web_guests(session: Session, *, now: datetime, limit: int) -> Sequen
     ).all()
 
 
-def web_guest_users_of_org(session: Session, org: Org) -> Sequence[str]:
-    """The XMPP users of every web guest admitted to one of ``org``'s boxes (expired or not)."""
-    return session.scalars(
-        select(WebGuest.user).join(Device, Device.id == WebGuest.box_id).where(Device.org_id == org.id)
+def web_guests_of_org(session: Session, org: Org) -> list[tuple[str, str]]:
+    """``(XMPP user, box id)`` of every web guest admitted to one of ``org``'s boxes (expired or not)."""
+    rows = session.execute(
+        select(WebGuest.user, WebGuest.box_id)
+        .join(Device, Device.id == WebGuest.box_id)
+        .where(Device.org_id == org.id)
     ).all()
+    return [(user, box_id) for user, box_id in rows]
 
 
 def forget_web_guests(session: Session, users: Sequence[str]) -> None:

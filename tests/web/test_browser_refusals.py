@@ -133,3 +133,24 @@ async def test_malformed_messages_from_a_page_get_errors_and_another_share_goes_
         await until(
             box.receiver.model, lambda: not box.receiver.model.shares, "the tile to go after Stop", 15
         )
+
+
+async def test_the_cloud_admin_api_account_cannot_log_in_over_the_websocket(
+    xvfb: XServer, local_cloud: LocalCloud, tmp_path: Path
+) -> None:
+    """Over TCP, the account ejabberd's admin API obeys is refused an XMPP login (``c2s`` access); the
+    WebSocket listener must refuse it as well, even with its right password."""
+    assert local_cloud.ejabberd is not None
+    password = (await asyncio.to_thread((local_cloud.state_dir / "xmpp-api-password").read_text)).strip()
+    jid = local_cloud.ejabberd.jid(local_cloud.ejabberd.config.api_user)
+    async with share_page(local_cloud, xvfb, tmp_path / "chromium") as page:
+        outcome = await page.page.evaluate(
+            """async ([url, jid, password]) => {
+                const stream = new window.coalesce.lib.CloudStream();
+                try { await stream.connect(url, jid, password); stream.close(); return 'logged in'; }
+                catch (error) { return error.message; }
+            }""",
+            [local_cloud.websocket_url, jid, password],
+        )
+    assert outcome != "logged in"
+    assert "refused" in outcome or "closed the connection" in outcome, outcome

@@ -6,6 +6,7 @@ What suspending, revoking and restoring a device does is :mod:`coalesce_cloud.ap
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timedelta
 
@@ -42,8 +43,10 @@ from coalesce_cloud.api.schemas import (
     SuspendRequest,
     device_info,
 )
+from coalesce_cloud.core.config import XmppSettings
 from coalesce_cloud.models import DEVICE_ID_LENGTH, NAME_MAX, DeviceStatus, Org
 from coalesce_cloud.xmpp_admin import XmppAdmin, XmppAdminError
+from coalesce_common.cloud.notice import DeviceStatusNotice
 
 logger = logging.getLogger(__name__)
 
@@ -186,28 +189,45 @@ async def change_org(
     admin: AdminDep,
     session: SessionDep,
     xmpp_admin: XmppAdminDep,
+    settings: SettingsDep,
     now: NowDep,
 ) -> OrgInfo:
     """Let browsers share to the organisation's rooms as web guests, or not (``web_guests``); suspend the
     organisation or restore it (``suspended``: a suspended organisation admits no web guests).
 
     Turning web guests off, or suspending, also ends the shares of the guests admitted so far: each guest's
-    XMPP session is kicked and its account removed, so its page loses the cloud and its share ends."""
+    account is removed and its XMPP session kicked (its page loses the cloud), and its box is told, as for a
+    revoked device, so that the box ends the share even if the page would not."""
     org, closed = await run_in_threadpool(_change_org, session, name, body, admin, now)
     if closed:
-        users = await run_in_threadpool(crud.web_guest_users_of_org, session, org)
-        gone = [user for user in users if await _sent_away(xmpp_admin, user)]
+        guests = await run_in_threadpool(crud.web_guests_of_org, session, org)
+        limit = asyncio.Semaphore(KICKS_AT_ONCE)
+
+        async def send_away(user: str, box_id: str) -> bool:
+            async with limit:
+                return await _sent_away(xmpp_admin, settings.xmpp, user, box_id)
+
+        sent_away = await asyncio.gather(*(send_away(user, box_id) for user, box_id in guests))
+        gone = [user for (user, _), away in zip(guests, sent_away, strict=True) if away]
         await run_in_threadpool(crud.forget_web_guests, session, gone)
         if gone:
             logger.info("org %r: %d web guest(s) sent away", name, len(gone))
     return await run_in_threadpool(_org_info, session, org)
 
 
-async def _sent_away(xmpp_admin: XmppAdmin, user: str) -> bool:
-    """Whether a web guest's session was ended and its account removed (else it expires as usual)."""
-    try:
-        await xmpp_admin.kick(user)
+KICKS_AT_ONCE = 8
+"""Guests sent away at the same time when an organisation stops admitting them (ejabberd calls in flight)."""
+
+
+async def _sent_away(xmpp_admin: XmppAdmin, xmpp: XmppSettings, user: str, box_id: str) -> bool:
+    """Whether a web guest's account was removed, its session ended and its box told (else it expires as
+    usual)."""
+    jid = f"{user}@{xmpp.domain}"
+    notice = DeviceStatusNotice(device_id=user, jid=jid, status=DeviceStatus.REVOKED)
+    try:  # the account first: a kicked guest whose account still existed could log in again
         await xmpp_admin.unregister(user)
+        await xmpp_admin.kick(user)
+        await xmpp_admin.send_message(xmpp.service_jid, f"{box_id}@{xmpp.domain}", notice.encode())
     except XmppAdminError as exc:
         logger.warning("could not send web guest %s away: %s", user, exc)
         return False
@@ -215,7 +235,7 @@ async def _sent_away(xmpp_admin: XmppAdmin, user: str) -> bool:
 
 
 def _change_org(session: Session, name: str, body: OrgChange, admin: str, now: datetime) -> tuple[Org, bool]:
-    """The organisation, changed and committed, and whether it now admits no web guests."""
+    """The organisation, changed and committed, and whether this change stopped it admitting web guests."""
     org = _org(session, name)
     changes = {
         field: value
@@ -229,7 +249,7 @@ def _change_org(session: Session, name: str, body: OrgChange, admin: str, now: d
             session, actor=admin, action="org_change", details={"org": org.name, **changes}, now=now
         )
         logger.info("org %r changed by %s: %s", org.name, admin, changes)
-    closed = org.suspended or not org.web_guests
+    closed = bool(changes.get("suspended") is True or changes.get("web_guests") is False)
     session.commit()
     return org, closed
 

@@ -264,7 +264,7 @@ def ejabberd_options(service: XmppService) -> list[Option]:
         options.append(
             Option(
                 "websocket_origin",
-                list(service.websocket_origins) or "ignore",
+                list(service.websocket_origins),
                 "WebSocket connections only from the cloud's sharing page (the Origin a browser sends):\n"
                 "another site cannot use a visitor's browser to log in with an identity it took.",
             )
@@ -275,6 +275,8 @@ def ejabberd_options(service: XmppService) -> list[Option]:
 def _websocket_listener(service: XmppService, tls: dict[str, JsonValue]) -> list[JsonValue]:
     if service.websocket_port is None:
         return []
+    if not service.websocket_origins:  # ejabberd's default, "ignore", would take any page's connections
+        raise ValueError("an XMPP WebSocket listener needs the sharing page's origin (websocket_origins)")
     return [
         {
             "port": service.websocket_port,

@@ -6,7 +6,7 @@ import { CloudStream } from "./xmpp.js";
 
 const $ = (id) => document.getElementById(id);
 const query = new URLSearchParams(location.search);
-const state = { share: null, tracks: [], lib: { CloudStream, admit, encode } };
+const state = { share: null, tracks: [], notice: "", lib: { CloudStream, admit, encode } };
 window.coalesce = state; // for people debugging the page in the browser's console, and for its tests
 
 function say(text, problem = false) {
@@ -14,10 +14,22 @@ function say(text, problem = false) {
   $("status").classList.toggle("problem", problem);
 }
 
-function sharing(on) {
-  $("share-form").hidden = on;
-  $("sharing").hidden = !on;
-  $("share").disabled = false;
+/** What the page shows: the form ("idle"), the form with Cancel while a share starts, Stop while sharing. */
+function phase(name) {
+  $("share-form").hidden = name === "sharing";
+  $("share").disabled = name === "starting";
+  $("sharing").hidden = name === "idle";
+  $("stop").textContent = name === "starting" ? "Cancel" : "Stop sharing";
+}
+
+function remember(name) {
+  try {
+    if (name === undefined) return localStorage.getItem("coalesce.name") || "";
+    localStorage.setItem("coalesce.name", name);
+  } catch {
+    /* storage blocked (private windows, policies): the name is simply not remembered */
+  }
+  return "";
 }
 
 function releaseTracks() {
@@ -47,7 +59,7 @@ async function pickMedia(wantSound, wantCamera) {
     try {
       camera = (await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 1280 }, height: { ideal: 720 } } })).getVideoTracks()[0];
     } catch {
-      say("The camera is not available (in use, or not allowed); sharing the screen without it.");
+      state.notice = "The camera is not available (in use, or not allowed), so only the screen is shared.";
     }
   }
   state.tracks = [screen, sound, camera].filter(Boolean);
@@ -62,35 +74,37 @@ async function onShare(event) {
   const name = $("name").value.trim();
   if (!/^\d{6,20}$/.test(meetingId)) return say("The meeting ID is the digits shown on the room display.", true);
   if (!/^\d{4,12}$/.test(pin)) return say("The PIN is the digits shown on the room display.", true);
-  localStorage.setItem("coalesce.name", name);
-  $("share").disabled = true;
-  const pressedAt = performance.now();
+  remember(name);
+  state.notice = "";
+  phase("starting");
+  $("stop").hidden = true; // nothing to cancel while the browser's picker is up
   try {
     say("Pick what to share…");
     const media = await pickMedia($("sound").checked, $("camera").checked);
+    $("stop").hidden = false;
     const share = (state.share = new WebShare({
       apiBase: "/api/v1",
       meetingId,
       pin,
       name,
       relay: query.get("relay") || "",
-      onStatus: (text) => say(text),
+      onStatus: (text) => say(state.notice ? `${text} ${state.notice}` : text),
       onEnded: (words) => {
         state.share = null;
         releaseTracks();
-        sharing(false);
+        phase("idle");
         say(words || "You stopped sharing.", Boolean(words));
       },
     }));
-    share.pressedAt = pressedAt;
     media.screen.addEventListener("ended", () => share.stop()); // the browser's own "Stop sharing"
     await share.start(media);
-    if (!share.ended) sharing(true);
+    if (!share.ended) phase("sharing");
   } catch (error) {
     state.share = null;
     releaseTracks();
-    sharing(false);
-    say(error instanceof ShareError ? error.message : "The share could not be started. Reload the page and try again.", true);
+    phase("idle");
+    const words = error instanceof ShareError ? error.message : "The share could not be started. Reload the page and try again.";
+    say(words, !(error instanceof ShareError && error.cancelled));
   }
 }
 
@@ -99,7 +113,7 @@ function init() {
     $("unsupported").hidden = false;
     $("share").disabled = true;
   }
-  $("name").value = localStorage.getItem("coalesce.name") || "";
+  $("name").value = remember();
   if (query.get("meeting")) $("meeting").value = query.get("meeting");
   $("share-form").addEventListener("submit", onShare);
   $("stop").addEventListener("click", () => state.share && state.share.stop());

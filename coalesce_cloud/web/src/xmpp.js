@@ -5,6 +5,8 @@
 
 import { $msg, Strophe } from "strophe.js";
 
+Strophe.setLogLevel(Strophe.LogLevel.ERROR); // Strophe's own steps are not for the page's console
+
 export const NAMESPACE = "urn:coalesce:signaling:1";
 const INBOX_LIMIT = 64;
 
@@ -23,6 +25,7 @@ function randomHex(bytes) {
 export class Channel {
   #stream;
   #inbox = [];
+  offline = false;
   #waiting = null;
   #closed = false;
 
@@ -46,7 +49,7 @@ export class Channel {
       const timer = timeoutMs
         ? setTimeout(() => {
             this.#waiting = null;
-            reject(new SignalingError("The room display did not answer. Check the meeting ID, or try again in a minute."));
+            reject(new SignalingError("The room display did not answer in time. Try again in a minute."));
           }, timeoutMs)
         : null;
       this.#waiting = (item) => {
@@ -64,6 +67,10 @@ export class Channel {
 
   deliver(from, kind, text) {
     this.peer = from; // after the first reply, talk to the box process that answered
+    if (kind === "offline") {
+      this.offline = true; // the server bounced a message: the box is not logged in
+      return this.peerClosed();
+    }
     if (kind === "close") return this.peerClosed();
     if (this.#inbox.length >= INBOX_LIMIT) return this.peerClosed();
     this.#push(text);
@@ -91,6 +98,7 @@ export class Channel {
 export class CloudStream {
   #connection = null;
   #channels = new Map();
+  #closing = false;
   connected = false;
   jid = "";
   onLost = null;
@@ -109,11 +117,12 @@ export class CloudStream {
         settled = true;
         clearTimeout(timer);
         if (error) {
-          connection.reset();
+          this.#closing = true;
+          connection.disconnect("failed"); // also a login that would still finish after the time-out
           reject(error);
         } else resolve();
       };
-      connection.connect(jid, password, (status, condition) => {
+      connection.connect(jid, password, (status) => {
         if (status === Strophe.Status.CONNECTED) {
           this.connected = true;
           connection.send(Strophe.xmlElement("presence", { }));
@@ -121,13 +130,13 @@ export class CloudStream {
         } else if (status === Strophe.Status.AUTHFAIL) {
           finish(new SignalingError("The cloud refused this browser's sign-in; it may have expired. Reload the page and try again."));
         } else if (status === Strophe.Status.CONNFAIL || status === Strophe.Status.ERROR || status === Strophe.Status.CONNTIMEOUT) {
-          finish(new SignalingError(`Cannot reach the cloud's signaling service${condition ? ` (${condition})` : ""}: check this network, then try again.`));
+          finish(new SignalingError("Cannot reach the cloud's signaling service: check this network, then try again."));
         } else if (status === Strophe.Status.DISCONNECTED) {
           const wasConnected = this.connected;
           this.connected = false;
           for (const channel of [...this.#channels.values()]) channel.peerClosed();
           finish(new SignalingError("The cloud closed the connection while signing in. Try again."));
-          if (wasConnected && this.onLost) this.onLost();
+          if (wasConnected && !this.#closing && this.onLost) this.onLost();
         }
       });
     });
@@ -151,19 +160,22 @@ export class CloudStream {
   }
 
   close() {
-    if (!this.#connection) return;
+    if (!this.#connection || this.#closing) return;
+    this.#closing = true;
     for (const channel of [...this.#channels.values()]) channel.close();
-    if (this.connected) this.#connection.disconnect("done");
+    this.#connection.disconnect("done");
     this.connected = false;
   }
 
   #onMessage(stanza) {
     const signal = stanza.getElementsByTagNameNS(NAMESPACE, "signal")[0];
     const from = stanza.getAttribute("from") || "";
-    if (!signal || stanza.getAttribute("type") === "error") return true;
+    if (!signal) return true;
     const key = `${Strophe.getBareJidFromJid(from)} ${(signal.getAttribute("session") || "").slice(0, 64)}`;
     const channel = this.#channels.get(key);
-    if (channel) channel.deliver(from, signal.getAttribute("kind") || "data", signal.textContent || "");
+    if (!channel) return true;
+    if (stanza.getAttribute("type") === "error") channel.deliver(from, "offline", "");
+    else channel.deliver(from, signal.getAttribute("kind") || "data", signal.textContent || "");
     return true; // keep the handler
   }
 }

@@ -172,3 +172,12 @@ def test_both_kinds_of_node_keep_crash_dumps_off_and_distribution_on_one_interfa
 
 def test_the_running_node_was_configured_by_the_same_renderer(ejabberd: EjabberdNode) -> None:
     assert ejabberd.config.config_file.read_text() == render_ejabberd_yml(ejabberd.config)
+
+
+def test_a_websocket_listener_without_the_pages_origin_is_refused(tmp_path: Path) -> None:
+    config = EjabberdConfig(
+        state_dir=tmp_path, certfile=tmp_path / "xmpp.pem", c2s_port=5222, c2s_tls_port=5223,
+        http_api_port=5280, dist_port=4370, websocket_port=5443,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="origin"):  # ejabberd's default would take any site's pages
+        options(managed_service(config))
