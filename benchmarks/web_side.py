@@ -43,7 +43,13 @@ STATS_JS = """async () => {
     stats.forEach((s) => { if (s.type === 'outbound-rtp' && s.kind === 'video' && s.framesSent) out = s; });
     if (!out) return null;
     const codec = out.codecId ? stats.get(out.codecId) : null;
+    let available = null;
+    stats.forEach((s) => {
+        if (s.type === 'candidate-pair' && s.nominated) available = s.availableOutgoingBitrate || available;
+    });
     return {
+        target_bitrate: out.targetBitrate || null, limited_by: out.qualityLimitationReason || null,
+        available_bitrate: available,
         bytes_sent: out.bytesSent, frames: out.framesSent, width: out.frameWidth, height: out.frameHeight,
         fps: out.framesPerSecond || 0, codec: codec ? codec.mimeType : '', encoder: out.encoderImplementation,
     };

@@ -54,6 +54,12 @@ async def test_the_js_pairing_makes_the_python_vectors() -> None:
     assert "# fail 0" in out and "# pass 0" not in out, out
 
 
+async def test_the_pages_answer_munging_keeps_what_the_pairing_vouches_for() -> None:
+    rc, out, err = await node_run("--test", "test/sdp.test.js")
+    assert rc == 0, out + err
+    assert "# fail 0" in out and "# pass 0" not in out, out
+
+
 async def pair_from_js(pin: str, room: ReceiverPairing, binding: str) -> dict[str, object]:
     request = json.dumps({"pin": pin, "receiver_spake": room.message, "binding": binding, "offer": OFFER})
     rc, out, err = await node_run("interop/pair-once.mjs", stdin=request)

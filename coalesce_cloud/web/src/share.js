@@ -5,10 +5,12 @@
 
 import { PairingError, SenderPairing } from "./pairing.js";
 import { PROTOCOL_VERSION, ProtocolError, byeWords, deniedWords, encode, parse } from "./protocol.js";
+import { withStartBitrate } from "./sdp.js";
 import { CloudStream, SignalingError } from "./xmpp.js";
 
 const ANSWER_TIMEOUT = 15000;
 const GATHER_TIMEOUT = 5000;
+const START_KBPS = 2500; // what the app's encoder starts at; the room's REMB and constraints move it from there
 
 export class ShareError extends Error {
   constructor(message, { cancelled = false } = {}) {
@@ -212,7 +214,7 @@ export class WebShare {
     this.channel.send(encode("offer", { sdp, tracks: sections, mac: key.offerMac(sdp) }));
     const answer = this.#expect(await this.#recv(), "answer");
     key.verifyAnswerMac(sdp, answer.sdp, answer.mac);
-    await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+    await pc.setRemoteDescription({ type: "answer", sdp: withStartBitrate(answer.sdp, START_KBPS) });
     await this.#connected(pc);
     pc.addEventListener("connectionstatechange", () => {
       if (pc.connectionState === "failed" || pc.connectionState === "closed") this.#end(byeWords("media-failed", this.room), "media-failed");
