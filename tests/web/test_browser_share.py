@@ -63,6 +63,8 @@ async def share_and_check(page: SharePage, box: Box, pattern: PatternWindow, wha
     elapsed = time.monotonic() - pressed
     await assert_shows(shown, pattern)
     await page.wait_for_status("Sharing to Cloud Room.")
+    await page.page.wait_for_selector("#share-form", state="hidden")  # only Stop while sharing
+    assert await page.page.inner_text("#stop") == "Stop sharing"
     route = await page.route()
     print(f"\nbrowser share, {what}: Share pressed -> first frame at the room {elapsed:.2f} s; sent: {route}")
     return route
