@@ -33,10 +33,18 @@ from coalesce_cloud.stack import LocalCloud
 from tests.conftest import XServer
 
 CHROMIUM = Path("/usr/bin/chromium")
+SCREEN = "--auto-select-desktop-capture-source=Entire screen"
+"""The picker's answer: the whole screen (the pattern window)."""
+
+
+def tab_titled(title: str) -> str:
+    """The picker's answer: the tab whose title is ``title``."""
+    return f"--auto-select-tab-capture-source-by-title={title}"
+
+
 ARGS = (
     "--disable-gpu",
     "--allow-loopback-in-peer-connection",
-    "--auto-select-desktop-capture-source=Entire screen",
     "--window-position=2400,0",  # off the 1280x720 screen: the capture shows the pattern only
     "--window-size=800,700",
 )
@@ -76,13 +84,15 @@ class SharePage:
     context: BrowserContext
     console: list[str]
 
-    async def share(self, meeting_id: str, pin: str, name: str = "Visitor", *, sound: bool = False) -> None:
+    async def share(
+        self, meeting_id: str, pin: str, name: str = "Visitor", *, sound: bool = False, camera: bool = False
+    ) -> None:
         """Fill the form and press Share (what a person does)."""
         await self.page.fill("#meeting", meeting_id)
         await self.page.fill("#pin", pin)
         await self.page.fill("#name", name)
-        if not sound:
-            await self.page.uncheck("#sound")
+        await self.page.set_checked("#sound", sound)
+        await self.page.set_checked("#camera", camera)
         await self.page.click("#share")
 
     async def status(self) -> str:
@@ -111,9 +121,16 @@ class SharePage:
 
 @contextlib.asynccontextmanager
 async def share_page(
-    cloud: LocalCloud, xvfb: XServer, profile: Path, *, query: str = ""
+    cloud: LocalCloud,
+    xvfb: XServer,
+    profile: Path,
+    *,
+    query: str = "",
+    args: tuple[str, ...] = (),
+    pick: str = SCREEN,
 ) -> AsyncIterator[SharePage]:
-    """Chromium with the cloud's sharing page open (``query``: e.g. ``relay=tls``)."""
+    """Chromium with the cloud's sharing page open (``query``: e.g. ``relay=tls``; ``args``: more flags;
+    ``pick``: how the screen picker is answered, :data:`SCREEN` or a tab by its title)."""
     ca_hash = spki_hash(await asyncio.to_thread(Path(cloud.ca_file).read_bytes))
     async with async_playwright() as playwright:
         context = await playwright.chromium.launch_persistent_context(
@@ -121,7 +138,7 @@ async def share_page(
             executable_path=str(CHROMIUM),
             headless=False,
             env=xvfb.env(),
-            args=[*ARGS, f"--ignore-certificate-errors-spki-list={ca_hash}"],
+            args=[*ARGS, pick, *args, f"--ignore-certificate-errors-spki-list={ca_hash}"],
             no_viewport=True,
             timeout=60_000,
         )

@@ -14,11 +14,13 @@ from pathlib import Path
 
 from coalesce_cloud.stack import LocalCloud
 from coalesce_receiver.models.room import ShareView
+from coalesce_testing.pulse import SINKS, PulseServer
 from coalesce_testing.waiting import until
-from tests.cloudlab import Admin, Box
+from tests.cloudlab import Admin, Box, linked_box
 from tests.conftest import PatternWindow, PatternWindowFactory, XServer
 from tests.e2e.conftest import close_to
-from tests.web.browserlab import SharePage, share_page
+from tests.soundlab import TONE_A, steadily_heard
+from tests.web.browserlab import SharePage, share_page, tab_titled
 
 PIN = "4821"
 
@@ -118,3 +120,47 @@ async def test_suspending_the_organisation_ends_a_browser_share_at_once(
             assert "ended by the cloud" in said, said
         finally:
             await admin.call("PATCH", "/admin/orgs/acme", {"suspended": False})
+
+
+async def test_a_browser_shares_its_camera_beside_the_screen(
+    xvfb: XServer, pattern_window: PatternWindowFactory, box: Box, local_cloud: LocalCloud, tmp_path: Path
+) -> None:
+    """With "Also share my camera", Chromium's fake camera (the webcam's stand-in here) reaches the room as
+    the share's camera, beside its screen."""
+    await asyncio.to_thread(pattern_window)
+    fake_camera = ("--use-fake-device-for-media-stream",)
+    async with share_page(local_cloud, xvfb, tmp_path / "chromium", args=fake_camera) as page:
+        await page.share(box.meeting_id, PIN, camera=True)
+        shown = await first_frame(box)
+        await until(box.receiver.model, lambda: "camera" in shown.tracks, "the camera's tile part", 20)
+        await asyncio.wait_for(shown.tracks["camera"].wait_for_frames(3), 20)
+        await page.wait_for_status("Sharing to Cloud Room.")
+        assert "camera is not available" not in await page.status()
+
+
+TONE_PAGE = (
+    "<title>Coalesce tone</title><script>"
+    "const c = new AudioContext(); const o = c.createOscillator(); o.frequency.value = %g;"
+    "o.connect(c.destination); o.start();</script>"
+)
+
+
+async def test_a_browser_shares_a_tabs_sound(
+    pulse: PulseServer, xvfb: XServer, admin: Admin, local_cloud: LocalCloud, tmp_path: Path
+) -> None:
+    """A tab that plays a tone is shared with "Share the sound": the room plays the tone (its output's
+    monitor, recorded on the tests' PulseAudio, shows the frequency)."""
+    args = ("--autoplay-policy=no-user-gesture-required",)
+    async with (
+        linked_box(admin, tmp_path, sound_output=SINKS["room"]) as room,
+        share_page(
+            local_cloud, xvfb, tmp_path / "chromium", args=args, pick=tab_titled("Coalesce tone")
+        ) as page,
+    ):
+        tone = await page.context.new_page()
+        await tone.set_content(TONE_PAGE % TONE_A)
+        await page.page.bring_to_front()
+        await page.share(room.meeting_id, PIN, sound=True)
+        await page.wait_for_status("Sharing to Cloud Room.")
+        await until(room.receiver.model, lambda: room.receiver.model.audible is not None, "the tab's sound")
+        await steadily_heard(pulse, TONE_A)
