@@ -15,15 +15,11 @@ Loopback only: the impaired links put senders in a namespace the local cloud is 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from playwright.async_api import async_playwright
 
 from benchmarks.browser import CHROMIUM, browser_pid, clear_screen, tree_cpu_seconds
@@ -32,6 +28,7 @@ from benchmarks.glass import start_glass, take_snapshots
 from benchmarks.links import LOOPBACK
 from benchmarks.outcome import combine, cpu_delta, screen_cpu
 from benchmarks.procs import BenchmarkError, Child, PatternChild, XServer, child_env, cpu_seconds, pin_sides
+from coalesce_cloud.servers.certs import spki_sha256
 from coalesce_cloud.stack import LocalCloud
 from coalesce_common.cloud.rest import CloudClient
 
@@ -54,15 +51,6 @@ STATS_JS = """async () => {
         fps: out.framesPerSecond || 0, codec: codec ? codec.mimeType : '', encoder: out.encoderImplementation,
     };
 }"""
-
-
-def _spki_hash(pem: bytes) -> str:
-    der = (
-        x509.load_pem_x509_certificate(pem)
-        .public_key()
-        .public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    )
-    return base64.b64encode(hashlib.sha256(der).digest()).decode()
 
 
 async def _enroll_box(cloud: LocalCloud) -> dict[str, Any]:
@@ -88,7 +76,7 @@ async def run_web(
     log_dir = settings.log_dir
     async with LocalCloud(log_dir / "cloud") as cloud:
         credentials = await _enroll_box(cloud)
-        ca_hash = _spki_hash(await asyncio.to_thread(Path(cloud.ca_file).read_bytes))
+        ca_hash = spki_sha256(await asyncio.to_thread(Path(cloud.ca_file).read_bytes))
         args = ["--pin", PIN, "--data-dir", str(log_dir / "receiver-data"), "--window"]
         args += ["--source", f"{case.width}x{case.height}"]
         env = child_env(stage.room.display)
@@ -124,7 +112,7 @@ async def run_web(
                 try:
                     await context.grant_permissions(["camera", "microphone"], origin=cloud.api_url)
                     page = context.pages[0] if context.pages else await context.new_page()
-                    await page.goto(cloud.share_page_url + "/")
+                    await page.goto(cloud.share_page_url)
                     await page.fill("#meeting", meeting_id)
                     await page.fill("#pin", PIN)
                     await page.fill("#name", GUEST)

@@ -154,7 +154,7 @@ async def _up(args: argparse.Namespace) -> int:
     async with cloud:
         print(f"cloud up: REST API {cloud.api_url}", flush=True)
         print(f"  CA certificate (give to devices with --ca): {cloud.ca_file}", flush=True)
-        print(f"  sharing from a browser: {cloud.share_page_url}/", flush=True)
+        print(f"  sharing from a browser: {cloud.share_page_url}", flush=True)
         print(f"  admin token: in {cloud.state_dir / 'admin-token'}", flush=True)
         print("  listening on (every port this cloud opens):", flush=True)
         for listener in cloud.listeners():

@@ -28,6 +28,7 @@ import uvicorn
 from pydantic import SecretStr
 
 from coalesce_cloud.api.app import create_app
+from coalesce_cloud.api.share_page import SHARE_PATH
 from coalesce_cloud.core.config import Settings, TurnRegion, TurnSettings, XmppSettings
 from coalesce_cloud.servers.certs import CaFiles, issue_server_cert, make_ca
 from coalesce_cloud.servers.coturn import CoturnConfig, CoturnServer
@@ -172,7 +173,7 @@ class LocalCloud:
     @property
     def share_page_url(self) -> str:
         """The browser sharing page (served by the API)."""
-        return f"{self.api_url}/share"
+        return f"{self.api_url}{SHARE_PATH}"
 
     @property
     def ca_file(self) -> str:

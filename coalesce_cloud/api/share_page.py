@@ -16,6 +16,8 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from coalesce_cloud.core.config import Settings
 
+SHARE_PATH = "/share/"
+"""Where the page is served (and what the room display shows after the cloud's address)."""
 PAGE_DIR = Path(__file__).resolve().parents[1] / "web" / "dist"
 FILES = {"share.js": "text/javascript", "style.css": "text/css", "share.js.LEGAL.txt": "text/plain"}
 NOT_BUILT = (
@@ -51,18 +53,18 @@ def install_share_page(app: FastAPI, settings: Settings, page_dir: Path = PAGE_D
     router = APIRouter(include_in_schema=False)
     headers = page_headers(settings)
 
-    @router.get("/share")
+    @router.get(SHARE_PATH.rstrip("/"))
     def share_redirect() -> Response:
-        return RedirectResponse("/share/", status_code=308)
+        return RedirectResponse(SHARE_PATH, status_code=308)
 
-    @router.get("/share/")
+    @router.get(SHARE_PATH)
     def share_index() -> Response:
         index = page_dir / "index.html"
         if not index.is_file():
             return HTMLResponse(NOT_BUILT, status_code=503, headers=headers)
         return FileResponse(index, media_type="text/html; charset=utf-8", headers=headers)
 
-    @router.get("/share/{name}")
+    @router.get(SHARE_PATH + "{name}")
     def share_file(name: str) -> Response:
         path = page_dir / name
         if name not in FILES or not path.is_file():

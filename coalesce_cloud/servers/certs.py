@@ -11,7 +11,9 @@ not about to expire), otherwise they are replaced.
 
 from __future__ import annotations
 
+import base64
 import datetime
+import hashlib
 import ipaddress
 import logging
 from dataclasses import dataclass
@@ -201,3 +203,12 @@ def _server_cert_usable(files: CertFiles, ca_cert: x509.Certificate, hosts: tupl
         and set(names) == {_general_name(host) for host in hosts}
         and cert.not_valid_after_utc - _now() > RENEW_BEFORE
     )
+
+
+def spki_sha256(pem: bytes) -> str:
+    """Base64 of the SHA-256 of a PEM certificate's public key (SPKI): what Chromium's
+    ``--ignore-certificate-errors-spki-list`` takes to trust a private CA, as the browser tests and the
+    browser benchmark do with the local cloud's."""
+    key = x509.load_pem_x509_certificate(pem).public_key()
+    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()

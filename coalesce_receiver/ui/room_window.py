@@ -195,20 +195,15 @@ class _IdleView(QWidget):
             status = "Open room — no PIN needed"
         self.pin_status.setText(status)
         endpoints = [format_endpoint(address, model.port) for address in model.addresses if model.port]
+        how = f"Open Coalesce on your laptop and pick {model.name}"
         if endpoints:
             self.address.setText("Join at  " + "   ·   ".join(endpoints[:_MAX_ADDRESSES_SHOWN]))
-            self.how_to_join.setText(
-                f"Open Coalesce on your laptop and pick {model.name}, "
-                f"or run: coalesce share --to {endpoints[0]}"
-            )
+            how += f", or run: coalesce share --to {endpoints[0]}"
         else:
             self.address.setText("Waiting for the network…")
-            self.how_to_join.setText(f"Open Coalesce on your laptop and pick {model.name}")
         if model.share_url:
-            self.how_to_join.setText(
-                f"{self.how_to_join.text()}\nNo app? In a browser, open {model.share_url} "
-                "and type the meeting ID and the PIN"
-            )
+            how += f"\nNo app? In a browser, open {model.share_url} and type the meeting ID and the PIN"
+        self.how_to_join.setText(how)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)

@@ -17,18 +17,15 @@ What this Chromium needs, found by trying (benchmarks/browser.py says more):
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from playwright.async_api import BrowserContext, Page, async_playwright
 
+from coalesce_cloud.servers.certs import spki_sha256
 from coalesce_cloud.stack import LocalCloud
 from tests.conftest import XServer
 
@@ -67,13 +64,6 @@ ROUTE_JS = """async () => {
     };
 }"""
 """The browser's view of its media path (the selected pair's local candidate) and of the video it sends."""
-
-
-def spki_hash(pem: bytes) -> str:
-    """What ``--ignore-certificate-errors-spki-list`` takes: base64 of SHA-256 of the certificate's SPKI."""
-    key = x509.load_pem_x509_certificate(pem).public_key()
-    der = key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    return base64.b64encode(hashlib.sha256(der).digest()).decode()
 
 
 @dataclass
@@ -131,7 +121,7 @@ async def share_page(
 ) -> AsyncIterator[SharePage]:
     """Chromium with the cloud's sharing page open (``query``: e.g. ``relay=tls``; ``args``: more flags;
     ``pick``: how the screen picker is answered, :data:`SCREEN` or a tab by its title)."""
-    ca_hash = spki_hash(await asyncio.to_thread(Path(cloud.ca_file).read_bytes))
+    ca_hash = spki_sha256(await asyncio.to_thread(Path(cloud.ca_file).read_bytes))
     async with async_playwright() as playwright:
         context = await playwright.chromium.launch_persistent_context(
             str(profile),
@@ -148,7 +138,7 @@ async def share_page(
             console: list[str] = []
             page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
             page.on("pageerror", lambda error: console.append(f"error: {error}"))
-            await page.goto(f"{cloud.share_page_url}/{'?' + query if query else ''}")
+            await page.goto(cloud.share_page_url + (f"?{query}" if query else ""))
             yield SharePage(page, context, console)
         finally:
             await context.close()

@@ -104,7 +104,7 @@ async def test_malformed_messages_from_a_page_get_errors_and_another_share_goes_
         await page.share(box.meeting_id, PIN)
         shown = await first_frame(box)
         attacker = await page.context.new_page()
-        await attacker.goto(local_cloud.share_page_url + "/")
+        await attacker.goto(local_cloud.share_page_url)
         messages = [
             "not json at all",
             json.dumps({"type": "hello", "v": 1}),  # fields missing

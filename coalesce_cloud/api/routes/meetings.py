@@ -24,6 +24,7 @@ from coalesce_cloud.api.deps import (
 from coalesce_cloud.api.errors import THROTTLED, VALIDATION, Answer, ApiError, documented, throttled
 from coalesce_cloud.api.routes.common import backoff
 from coalesce_cloud.api.schemas import MeetingBox, MeetingInfo, MeetingIssued
+from coalesce_cloud.api.share_page import SHARE_PATH
 from coalesce_cloud.core.security import normalise_meeting_id
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def issue_meeting(box: BoxDep, session: SessionDep, settings: SettingsDep, now: 
     return MeetingIssued(
         meeting_id=meeting.meeting_id,
         expires_at=meeting.expires_at,
-        share_url=f"{settings.public_url.rstrip('/')}/share/" if browsers else None,
+        share_url=settings.public_url.rstrip("/") + SHARE_PATH if browsers else None,
     )
 
 
