@@ -20,6 +20,7 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,9 +42,41 @@ logger = logging.getLogger(__name__)
 
 
 def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
+    """One free port. Several calls may give the same port: pick a set with :meth:`StackPorts.fill`."""
     with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+class _PortPicker:
+    """Free ports, all different: each stays bound until the picker closes, so the kernel cannot hand
+    the same number out twice, nor give a TCP pick the number that another pick holds for UDP."""
+
+    def __init__(self, given: Iterable[int]) -> None:
+        self._held = contextlib.ExitStack()
+        self._taken = {port for port in given if port}
+
+    def pick(self, host: str, *kinds: int) -> int:
+        """A port free on ``host`` for every socket type in ``kinds`` (coturn's port is UDP and TCP)."""
+        for _ in range(100):
+            with contextlib.ExitStack() as attempt:
+                first = attempt.enter_context(socket.socket(socket.AF_INET, kinds[0]))
+                first.bind((host, 0))
+                port = int(first.getsockname()[1])
+                if port in self._taken:
+                    continue
+                try:
+                    for kind in kinds[1:]:
+                        attempt.enter_context(socket.socket(socket.AF_INET, kind)).bind((host, port))
+                except OSError:
+                    continue
+                self._held.enter_context(attempt.pop_all())
+                self._taken.add(port)
+                return port
+        raise OSError(f"found no port on {host} free for all of {kinds}")
+
+    def close(self) -> None:
+        self._held.close()
 
 
 def _secret_file(path: Path, length: int = 32) -> str:
@@ -132,17 +165,25 @@ class StackPorts:
     relay_max: int = 0
 
     def fill(self, host: str) -> None:
-        """Give every port left at 0 a free one."""
-        for name in ("api", "xmpp_starttls", "xmpp_tls", "xmpp_websocket", "turn_tls"):
-            if not getattr(self, name):
-                setattr(self, name, free_port(host))
-        for name in ("xmpp_admin_api", "erlang_dist"):
-            if not getattr(self, name):
-                setattr(self, name, free_port(LOOPBACK))
-        if not self.turn:
-            self.turn = free_port(host, socket.SOCK_DGRAM)
+        """Give every port left at 0 a free one, no two the same, none the same as a port given."""
+        given = (self.api, self.xmpp_starttls, self.xmpp_tls, self.xmpp_websocket, self.xmpp_admin_api,
+                 self.erlang_dist, self.turn, self.turn_tls)  # fmt: skip
+        picker = _PortPicker(given)
+        try:
+            for name in ("api", "xmpp_starttls", "xmpp_tls", "xmpp_websocket", "turn_tls"):
+                if not getattr(self, name):
+                    setattr(self, name, picker.pick(host, socket.SOCK_STREAM))
+            for name in ("xmpp_admin_api", "erlang_dist"):
+                if not getattr(self, name):
+                    setattr(self, name, picker.pick(LOOPBACK, socket.SOCK_STREAM))
+            if not self.turn:  # coturn listens on it for TURN over UDP and over TCP
+                self.turn = picker.pick(host, socket.SOCK_DGRAM, socket.SOCK_STREAM)
+        finally:
+            picker.close()
         if not self.relay_min:
             self.relay_min = 49160 + (free_port(host, socket.SOCK_DGRAM) % 4000)
+            if self.relay_min <= self.turn < self.relay_min + RELAY_PORTS:
+                self.relay_min = self.turn + 1
             self.relay_max = self.relay_min + RELAY_PORTS - 1
 
 

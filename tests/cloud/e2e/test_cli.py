@@ -17,7 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from coalesce_cloud.stack import LocalCloud, free_port
+from coalesce_cloud.stack import LocalCloud, StackPorts
 from coalesce_common.cloud import store
 from coalesce_common.cloud.updates import canonical_json
 from tests.cloudlab import Admin
@@ -140,11 +140,13 @@ async def test_update_check_verifies_the_signed_manifest_and_refuses_a_tampered_
 
 async def test_cloud_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     state = tmp_path / "state"
+    ports = StackPorts()
+    ports.fill("127.0.0.1")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "coalesce_cloud", "up", "--state-dir", str(state),
-        "--api-port", str(free_port()), "--xmpp-port", str(free_port()), "--xmpp-tls-port", str(free_port()),
-        "--xmpp-websocket-port", str(free_port()),
-        "--turn-port", str(free_port()), "--turn-tls-port", str(free_port()),
+        "--api-port", str(ports.api), "--xmpp-port", str(ports.xmpp_starttls),
+        "--xmpp-tls-port", str(ports.xmpp_tls), "--xmpp-websocket-port", str(ports.xmpp_websocket),
+        "--turn-port", str(ports.turn), "--turn-tls-port", str(ports.turn_tls),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert proc.stdout is not None
