@@ -21,6 +21,8 @@ APT_PACKAGES=(
     # (Playwright drives Debian's Chromium through executable_path, never its own download; xdotool moves
     # the sending Chromium's "sharing your screen" bar off the shared screen, as a user's "Hide" click would)
     ffmpeg chromium xdotool
+    # the sharing page's Firefox test (tests/web/firefoxlab.py drives Debian's Firefox ESR over WebDriver BiDi)
+    firefox-esr
     # shared sound: a private PulseAudio server per test session with null sinks (never the system's), and
     # the library the ``soundcard`` package talks to it with
     pulseaudio pulseaudio-utils libpulse0
