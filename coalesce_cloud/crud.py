@@ -217,8 +217,12 @@ def set_device_status(
 
 
 def expire_meetings_of(session: Session, *, box: Device, now: datetime) -> None:
+    """End the box's live meeting, and with it the identities of the web guests admitted to the box."""
     session.execute(
         update(Meeting).where(Meeting.box_id == box.id, Meeting.expires_at > now).values(expires_at=now)
+    )
+    session.execute(
+        update(WebGuest).where(WebGuest.box_id == box.id, WebGuest.expires_at > now).values(expires_at=now)
     )
 
 

@@ -3,7 +3,8 @@
 Its lifespan brings up, in order: the database engine and schema (Alembic ``upgrade head``), the update
 signing key (created 0600 in the state folder on first start when none is configured), the XMPP admin
 client (ejabberd's HTTP API unless one is injected), and the service account that sends notices to
-boxes (``coalesce-cloud@<domain>``, re-passworded at random on every start: nobody logs in with it).
+boxes (``coalesce-cloud@<domain>``, re-passworded at random on every start: nobody logs in with it),
+and the sweeper that removes expired web guests (:mod:`coalesce_cloud.guest_expiry`).
 On shutdown it closes what it opened. Everything the routes need is in ``app.state.context``.
 """
 
@@ -26,6 +27,7 @@ from coalesce_cloud.api.share_page import install_share_page
 from coalesce_cloud.core.config import Settings
 from coalesce_cloud.core.security import new_xmpp_password
 from coalesce_cloud.db import create_db_engine, make_session_factory, run_migrations
+from coalesce_cloud.guest_expiry import GuestExpiry
 from coalesce_cloud.updates import load_or_create_signing_key, public_key_b64
 from coalesce_cloud.xmpp_admin import EjabberdHttpAdmin, XmppAdmin, ensure_account
 
@@ -64,13 +66,18 @@ def create_app(settings: Settings, *, xmpp_admin: XmppAdmin | None = None, clock
                 stack.push_async_callback(ejabberd.aclose)
                 admin = ejabberd
             await ensure_account(admin, settings.xmpp.service_user, new_xmpp_password())
+            sessions = make_session_factory(engine)
+            expiry = GuestExpiry(sessions, admin, clock, settings.web_guest_sweep_every)
+            expiry.start()
+            stack.push_async_callback(expiry.aclose)
             app.state.context = AppContext(
                 settings=settings,
                 clock=clock,
-                session_factory=make_session_factory(engine),
+                session_factory=sessions,
                 xmpp_admin=admin,
                 signing_key=signing_key,
                 update_public_key=public_key_b64(signing_key),
+                guest_expiry=expiry,
             )
             logger.info("cloud API ready for %s (XMPP domain %s)", settings.public_url, settings.xmpp.domain)
             yield

@@ -31,6 +31,7 @@ from coalesce_cloud.api import revocation
 from coalesce_cloud.api.errors import UNAUTHENTICATED, Answer, ApiError, unauthenticated
 from coalesce_cloud.core.config import Settings
 from coalesce_cloud.core.security import admin_token_matches
+from coalesce_cloud.guest_expiry import GuestExpiry
 from coalesce_cloud.models import Device, DeviceKind
 from coalesce_cloud.xmpp_admin import XmppAdmin
 
@@ -47,6 +48,7 @@ class AppContext:
     xmpp_admin: XmppAdmin
     signing_key: Ed25519PrivateKey
     update_public_key: str
+    guest_expiry: GuestExpiry
 
 
 def get_context(request: Request) -> AppContext:

@@ -187,6 +187,11 @@ class Settings(BaseSettings):
         default=timedelta(hours=4),
         description="a web guest's identity lasts this long at most (and never beyond its meeting)",
     )
+    web_guest_sweep_every: timedelta = Field(
+        default=timedelta(seconds=30),
+        gt=timedelta(0),
+        description="how often expired web guests are removed from XMPP (their shares end then)",
+    )
     max_body_bytes: int = Field(default=65536, ge=1024)
     tls_cert: Path | None = None
     tls_key: Path | None = None

@@ -7,7 +7,7 @@ runs between the browser and the box as for the app, and the box throttles wrong
 Unknown and expired meeting IDs get the same 404 a device gets, and count towards the address's back-off, as
 every admission does: one address is admitted ``web_guest_free_admissions`` times before it must wait. An
 organisation whose administrator turned web guests off, or that is suspended, refuses them with a 403 that
-says so. Expired identities are unregistered from XMPP when the next guest is admitted.
+says so. Expired identities are removed from XMPP in the background (:mod:`coalesce_cloud.guest_expiry`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from coalesce_cloud.api.schemas import MeetingBox, WebGuestAdmitted, WebGuestReq
 from coalesce_cloud.core.config import Settings
 from coalesce_cloud.core.security import normalise_meeting_id
 from coalesce_cloud.models import WebGuest
-from coalesce_cloud.xmpp_admin import XmppAdmin, XmppAdminError
+from coalesce_cloud.xmpp_admin import XmppAdminError
 from coalesce_common.throttle import source_key
 
 logger = logging.getLogger(__name__)
@@ -39,8 +39,6 @@ router = APIRouter(prefix="/web-guests", tags=["web guests"])
 
 WEB_GUESTS_OFF = Answer(403, "web_guests_off", "the meeting's organisation does not admit web guests")
 ORG_SUSPENDED = Answer(403, "org_suspended", "the meeting's organisation is suspended")
-EXPIRED_PER_ADMISSION = 10
-"""Expired identities unregistered (one ejabberd call each) before an admission, at most."""
 XMPP_UNAVAILABLE = Answer(503, "xmpp_unavailable", "the XMPP service could not register the guest")
 
 
@@ -67,9 +65,7 @@ async def admit_web_guest(
 ) -> WebGuestAdmitted:
     """An identity for sharing to ``meeting_id`` from a browser, until the meeting ends (or sooner)."""
     address = source_key(client_address(request))  # IPv6 by /64, as enrollment counts
-    expired = await run_in_threadpool(crud.expired_web_guests, session, now=now, limit=EXPIRED_PER_ADMISSION)
-    gone = [guest.user for guest in expired if await _unregistered(xmpp_admin, guest.user)]
-    guest, box_name = await run_in_threadpool(_admit, session, settings, body, address, gone, now)
+    guest, box_name = await run_in_threadpool(_admit, session, settings, body, address, now)
     turn = turn_credentials(settings, guest.user, now)
     await run_in_threadpool(session.commit)  # the row first: an account is never left without one
     password = secrets.token_urlsafe(24)
@@ -99,11 +95,9 @@ def _admit(
     settings: Settings,
     body: WebGuestRequest,
     address: str,
-    gone: list[str],
     now: datetime,
 ) -> tuple[WebGuest, str]:
     """The address's back-off, the meeting and its organisation's consent; the new guest (not committed)."""
-    crud.forget_web_guests(session, gone)
     throttle_key = f"web-guest:{address}"
     policy = backoff(settings.throttle, settings.throttle.web_guest_free_admissions)
     wait = crud.throttle_retry_after(session, key=throttle_key, policy=policy, now=now)
@@ -139,13 +133,3 @@ def _admit(
         session, meeting=meeting, name=body.name, ttl=settings.web_guest_ttl, now=now
     )
     return guest, meeting.box.name
-
-
-async def _unregistered(xmpp_admin: XmppAdmin, user: str) -> bool:
-    """Whether an expired guest's XMPP account is gone now (else it is tried at the next admission)."""
-    try:
-        await xmpp_admin.unregister(user)
-    except XmppAdminError as exc:
-        logger.info("could not unregister expired web guest %s yet: %s", user, exc)
-        return False
-    return True

@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 from pydantic import SecretStr
 
+from coalesce_cloud.api.app import create_app
 from coalesce_cloud.core.config import Settings
 from coalesce_cloud.servers.ejabberd import EjabberdNode
 from coalesce_cloud.xmpp_admin import (
@@ -139,6 +140,29 @@ async def test_after_a_suspension_the_device_gets_new_xmpp_credentials(
     assert session.session_started.done()
 
 
+async def test_a_web_guest_is_logged_out_and_locked_out_when_its_meeting_ends(
+    make_client: ClientFactory, ejabberd_settings: Settings, logins: Logins
+) -> None:
+    settings = ejabberd_settings.model_copy(update={"web_guest_sweep_every": timedelta(milliseconds=50)})
+    app = create_app(settings)
+    async with make_client(app=app) as client:
+        cloud = Cloud(client)
+        box = await cloud.enroll("box", "Room 4.12")
+        meeting = await client.post("/meetings", headers=box.headers)
+        admitted = await client.post(
+            "/web-guests", json={"meeting_id": meeting.json()["meeting_id"], "name": "V"}
+        )
+        assert admitted.status_code == 201, admitted.text
+        xmpp = settings.xmpp
+        guest = {**admitted.json()["xmpp"], "host": xmpp.host, "starttls_port": xmpp.starttls_port}
+        page = await logins.login(guest)
+        assert (await client.post("/meetings", headers=box.headers)).status_code == 201  # the next meeting
+        await app.state.context.guest_expiry.next_sweep()
+        await page.wait_disconnected()
+        with pytest.raises(PermissionError):
+            await logins.login(guest)
+
+
 async def test_ejabberd_admin_maps_errors(ejabberd: EjabberdNode, free_tcp_port: int) -> None:
     user = f"probe-{secrets.token_hex(4)}"
     account = {"user": ejabberd.config.api_user, "password": ejabberd.config.api_password}
@@ -153,6 +177,8 @@ async def test_ejabberd_admin_maps_errors(ejabberd: EjabberdNode, free_tcp_port:
             await admin.change_password(f"nobody-{secrets.token_hex(4)}", "pw")
         assert unknown.value.status == 404 and unknown.value.command == "change_password"
         await admin.unregister(user)
+        await admin.unregister(user)  # an account already gone is no error (two API replicas sweep guests)
+        assert await admin.kick(user) == 0
     dead_url = f"http://127.0.0.1:{free_tcp_port}/api"
     async with EjabberdHttpAdmin(dead_url, ejabberd.domain, **account, timeout=2) as dead:
         with pytest.raises(XmppAdminError, match="could not reach ejabberd") as unreachable:
