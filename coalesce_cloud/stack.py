@@ -41,6 +41,10 @@ from coalesce_common.tls import policy_context_factory
 logger = logging.getLogger(__name__)
 
 
+LOCALHOST = ("127.0.0.1", "::1")
+"""The addresses ``localhost`` stands for."""
+
+
 def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
     """One free port. Several calls may give the same port: pick a set with :meth:`StackPorts.fill`."""
     with socket.socket(socket.AF_INET, kind) as sock:
@@ -316,7 +320,12 @@ class LocalCloud:
                     static_auth_secret=SecretStr(turn_secret),
                     regions=[
                         TurnRegion(
-                            name="local", host=self.host, port=self.ports.turn, tls_port=self.ports.turn_tls
+                            name="local",
+                            host=self.host,
+                            port=self.ports.turn,
+                            tls_port=self.ports.turn_tls,
+                            # Firefox relays over TLS only to a name (the certificate carries localhost)
+                            tls_host="localhost" if self.host in LOCALHOST else None,
                         )
                     ],
                 ),

@@ -26,6 +26,7 @@ from coalesce_cloud.api.routes import api_router
 from coalesce_cloud.api.share_page import install_share_page
 from coalesce_cloud.core.config import Settings
 from coalesce_cloud.core.security import new_xmpp_password
+from coalesce_cloud.core.turn import tls_at_an_address
 from coalesce_cloud.db import create_db_engine, make_session_factory, run_migrations
 from coalesce_cloud.guest_expiry import GuestExpiry
 from coalesce_cloud.updates import load_or_create_signing_key, public_key_b64
@@ -79,6 +80,15 @@ def create_app(settings: Settings, *, xmpp_admin: XmppAdmin | None = None, clock
                 update_public_key=public_key_b64(signing_key),
                 guest_expiry=expiry,
             )
+            for region in settings.turn.regions:
+                if tls_at_an_address(region):
+                    logger.warning(
+                        "TURN region %r: its TLS relay is at the IP address %s, which Firefox does not "
+                        "use, so Firefox can only share peer to peer or over UDP; set the region's "
+                        "tls_host to a name its certificate carries",
+                        region.name,
+                        region.tls_name,
+                    )
             logger.info("cloud API ready for %s (XMPP domain %s)", settings.public_url, settings.xmpp.domain)
             yield
 

@@ -116,16 +116,26 @@ class TurnRegion(_Group):
     host: str
     port: int = Field(default=3478, ge=1, le=65535, description="STUN and TURN over UDP and TCP")
     tls_port: int = Field(default=443, ge=1, le=65535, description="TURN over TLS (turns:)")
+    tls_host: str | None = Field(
+        default=None,
+        description="the name in turns: URLs, one the relay's certificate carries; host when unset "
+        "(Firefox skips a turns: server given by IP address)",
+    )
     static_auth_secret: SecretStr | None = Field(
         default=None, description="this region's coturn secret; the shared one when unset"
     )
 
-    @field_validator("host")
+    @field_validator("host", "tls_host")
     @classmethod
-    def _host_is_plain(cls, value: str) -> str:
-        if not _HOSTNAME.match(value):
-            raise ValueError("host must be a host name or IP address")
+    def _host_is_plain(cls, value: str | None) -> str | None:
+        if value is not None and not _HOSTNAME.match(value):
+            raise ValueError("must be a host name or IP address")
         return value
+
+    @property
+    def tls_name(self) -> str:
+        """The host of this region's turns: URL."""
+        return self.tls_host or self.host
 
 
 class TurnSettings(_Group):

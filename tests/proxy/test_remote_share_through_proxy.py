@@ -60,7 +60,7 @@ async def test_through_an_http_proxy_without_auth(
     env = await enrolled_sender(admin, tmp_path)
     await assert_share_arrives(netns, box, env, camera_file, "--proxy", squid.url)
     # every connection went through squid, media included (TURN over TLS on coturn's TLS port)
-    await asyncio.to_thread(squid.wait_for_access, rf"CONNECT 127\.0\.0\.1:{local_cloud.ports.turn_tls}")
+    await asyncio.to_thread(squid.wait_for_access, rf"CONNECT localhost:{local_cloud.ports.turn_tls}")
     # direct TLS behind proxies
     await asyncio.to_thread(squid.wait_for_access, rf"CONNECT 127\.0\.0\.1:{local_cloud.ports.xmpp_tls}")
     await asyncio.to_thread(squid.wait_for_access, rf"CONNECT 127\.0\.0\.1:{local_cloud.ports.api}")

@@ -1,8 +1,8 @@
 """The sharing page in Firefox (Debian's Firefox ESR over WebDriver BiDi: tests/web/firefoxlab.py): the
-room shows the screen's colours, peer to peer; closing the tab ends the share.
+room shows the screen's colours, peer to peer and relayed over TURN/TLS only; closing the tab ends the share.
 
-Not here: Firefox relayed over TURN/TLS only. Tried, it fails (Firefox never opens the TLS connection to
-the local coturn); left open in issue 16."""
+Firefox skips a ``turns:`` server given by IP address ("Failed to init STUN server" in its mtransport log),
+so the local cloud names its TLS relay ``localhost`` (``TurnRegion.tls_host``)."""
 
 from __future__ import annotations
 
@@ -35,3 +35,20 @@ async def test_firefox_shares_its_screen_peer_to_peer(
         assert route["type"] == "host", route
         await firefox.close_tab()
         await until(box.receiver.model, lambda: no_tiles(box), "the tile to go when the tab closes", 15)
+
+
+async def test_firefox_shares_relayed_over_turn_tls_only(
+    xvfb: XServer, pattern_window: PatternWindowFactory, box: Box, local_cloud: LocalCloud, tmp_path: Path
+) -> None:
+    pattern = await asyncio.to_thread(pattern_window)
+    async with firefox_page(local_cloud, xvfb, tmp_path / "firefox", query="relay=tls") as firefox:
+        pressed = time.monotonic()
+        await firefox.share(box.meeting_id, PIN)
+        shown = await first_frame(box)
+        elapsed = time.monotonic() - pressed
+        await firefox.wait_for_status("Sharing to Cloud Room.")
+        await move_off_screen(xvfb)
+        await assert_shows(shown, pattern)
+        route = await firefox.route()
+        print(f"\nFirefox share, TURN/TLS only: Share pressed -> first frame {elapsed:.2f} s; sent: {route}")
+        assert route["type"] == "relay" and route["relayProtocol"] == "tls", route

@@ -5,9 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 from datetime import datetime
 
-from coalesce_cloud.core.config import Settings
+import pytest
+
+from coalesce_cloud.core.config import Settings, TurnRegion
 from tests.cloud.api.support import TURN_SECRET, ClientFactory, Cloud, FakeClock, assert_error
 
 
@@ -51,3 +54,22 @@ async def test_without_turn_servers_the_answer_is_503(make_client: ClientFactory
     async with make_client(settings=bare) as client:
         device = await Cloud(client).enroll()
         assert_error(await client.post("/turn-credentials", headers=device.headers), 503, "turn_unavailable")
+
+
+async def test_a_region_names_its_tls_relay_for_firefox_and_the_api_warns_of_an_address(
+    make_client: ClientFactory, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    regions = [
+        TurnRegion(name="lab", host="192.0.2.10", tls_port=443, tls_host="turn.lab.test"),
+        TurnRegion(name="bare", host="192.0.2.11", tls_port=443),
+    ]
+    named = settings.model_copy(update={"turn": settings.turn.model_copy(update={"regions": regions})})
+    with caplog.at_level(logging.WARNING, logger="coalesce_cloud.api.app"):
+        async with make_client(settings=named) as client:
+            device = await Cloud(client).enroll()
+            lab, bare = (await client.post("/turn-credentials", headers=device.headers)).json()["servers"]
+    assert lab["urls"][0] == "stun:192.0.2.10:3478"  # UDP and TCP keep the address
+    assert lab["urls"][3] == "turns:turn.lab.test:443?transport=tcp"
+    assert bare["urls"][3] == "turns:192.0.2.11:443?transport=tcp"
+    [warning] = [r.getMessage() for r in caplog.records if "Firefox" in r.getMessage()]
+    assert "'bare'" in warning and "192.0.2.11" in warning and "tls_host" in warning
