@@ -84,16 +84,29 @@ class Firefox:
             raise BidiError(f"{expression}: {result['exceptionDetails'].get('text')}")
         return result["result"].get("value")
 
-    async def share(self, meeting_id: str, pin: str, name: str = "Visitor") -> None:
+    async def share(self, meeting_id: str, pin: str, name: str = "Visitor", *, camera: bool = False) -> None:
         """Fill the form and press Share."""
         fields = json.dumps({"meeting": meeting_id, "pin": pin, "name": name})
         await self.evaluate(
             f"(() => {{ for (const [id, value] of Object.entries({fields})) "
             "document.getElementById(id).value = value; "
             "document.getElementById('sound').checked = false; "
+            f"document.getElementById('camera').checked = {json.dumps(camera)}; "
             "document.getElementById('share').click(); })()",
             activate=True,
         )
+
+    async def wait_until_share_can_be_pressed(self, timeout: float = 30) -> None:
+        enabled = "!document.getElementById('share').disabled"
+        await self._poll(enabled, "the Share button to come back", timeout)
+
+    async def _poll(self, expression: str, what: str, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not await self.evaluate(expression):
+            if loop.time() > deadline:
+                raise AssertionError(f"waited {timeout:.0f} s for {what} in Firefox")
+            await asyncio.sleep(0.1)  # polling the page, as Playwright's wait_for_function does
 
     async def status(self) -> str:
         return str(await self.evaluate("document.getElementById('status').textContent"))

@@ -1,5 +1,6 @@
 """The sharing page in Firefox (Debian's Firefox ESR over WebDriver BiDi: tests/web/firefoxlab.py): the
-room shows the screen's colours, peer to peer and relayed over TURN/TLS only; closing the tab ends the share.
+room shows the screen's colours, peer to peer and relayed over TURN/TLS only; closing the tab ends the share;
+Firefox's fake camera arrives beside the screen; a wrong PIN gets the app's words, then the throttle.
 
 Firefox skips a ``turns:`` server given by IP address ("Failed to init STUN server" in its mtransport log),
 so the local cloud names its TLS relay ``localhost`` (``TurnRegion.tls_host``)."""
@@ -15,6 +16,7 @@ from coalesce_testing.waiting import until
 from tests.cloudlab import Box
 from tests.conftest import PatternWindowFactory, XServer
 from tests.web.firefoxlab import firefox_page, move_off_screen
+from tests.web.test_browser_refusals import WRONG_PIN
 from tests.web.test_browser_share import PIN, assert_shows, first_frame, no_tiles
 
 
@@ -52,3 +54,31 @@ async def test_firefox_shares_relayed_over_turn_tls_only(
         route = await firefox.route()
         print(f"\nFirefox share, TURN/TLS only: Share pressed -> first frame {elapsed:.2f} s; sent: {route}")
         assert route["type"] == "relay" and route["relayProtocol"] == "tls", route
+
+
+async def test_firefox_shares_its_camera_beside_the_screen(
+    xvfb: XServer, pattern_window: PatternWindowFactory, box: Box, local_cloud: LocalCloud, tmp_path: Path
+) -> None:
+    await asyncio.to_thread(pattern_window)
+    async with firefox_page(local_cloud, xvfb, tmp_path / "firefox") as firefox:
+        await firefox.share(box.meeting_id, PIN, camera=True)  # media.navigator.streams.fake: a test camera
+        shown = await first_frame(box)
+        await until(box.receiver.model, lambda: "camera" in shown.tracks, "the camera's tile part", 20)
+        await asyncio.wait_for(shown.tracks["camera"].wait_for_frames(3), 20)
+        said = await firefox.wait_for_status("Sharing to Cloud Room.")
+        assert "camera" not in said, said  # no "camera is not available"
+
+
+async def test_firefox_gets_the_apps_words_for_a_wrong_pin_then_the_throttle(
+    xvfb: XServer, pattern_window: PatternWindowFactory, box: Box, local_cloud: LocalCloud, tmp_path: Path
+) -> None:
+    await asyncio.to_thread(pattern_window)
+    async with firefox_page(local_cloud, xvfb, tmp_path / "firefox") as firefox:
+        said = []
+        for expected in ["Wrong PIN"] * 3 + ["Too many attempts"]:  # three go free, as in Chromium
+            await firefox.share(box.meeting_id, WRONG_PIN)
+            said.append(await firefox.wait_for_status(expected))
+            await firefox.wait_until_share_can_be_pressed()
+        assert said[0] == "Wrong PIN: check the PIN shown on the room display.", said
+        assert "Too many attempts: retry in" in said[-1], said
+        assert not box.receiver.model.shares
