@@ -84,13 +84,15 @@ class Firefox:
             raise BidiError(f"{expression}: {result['exceptionDetails'].get('text')}")
         return result["result"].get("value")
 
-    async def share(self, meeting_id: str, pin: str, name: str = "Visitor", *, camera: bool = False) -> None:
+    async def share(
+        self, meeting_id: str, pin: str, name: str = "Visitor", *, sound: bool = False, camera: bool = False
+    ) -> None:
         """Fill the form and press Share."""
         fields = json.dumps({"meeting": meeting_id, "pin": pin, "name": name})
         await self.evaluate(
             f"(() => {{ for (const [id, value] of Object.entries({fields})) "
             "document.getElementById(id).value = value; "
-            "document.getElementById('sound').checked = false; "
+            f"document.getElementById('sound').checked = {json.dumps(sound)}; "
             f"document.getElementById('camera').checked = {json.dumps(camera)}; "
             "document.getElementById('share').click(); })()",
             activate=True,

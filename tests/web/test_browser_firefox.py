@@ -1,6 +1,7 @@
 """The sharing page in Firefox (Debian's Firefox ESR over WebDriver BiDi: tests/web/firefoxlab.py): the
 room shows the screen's colours, peer to peer and relayed over TURN/TLS only; closing the tab ends the share;
-Firefox's fake camera arrives beside the screen; a wrong PIN gets the app's words, then the throttle.
+Firefox's fake camera arrives beside the screen, and the page says that Firefox shares no sound; a wrong PIN
+gets the app's words, then the throttle.
 
 Firefox skips a ``turns:`` server given by IP address ("Failed to init STUN server" in its mtransport log),
 so the local cloud names its TLS relay ``localhost`` (``TurnRegion.tls_host``)."""
@@ -56,17 +57,20 @@ async def test_firefox_shares_relayed_over_turn_tls_only(
         assert route["type"] == "relay" and route["relayProtocol"] == "tls", route
 
 
-async def test_firefox_shares_its_camera_beside_the_screen(
+async def test_firefox_shares_its_camera_beside_the_screen_and_says_it_shares_no_sound(
     xvfb: XServer, pattern_window: PatternWindowFactory, box: Box, local_cloud: LocalCloud, tmp_path: Path
 ) -> None:
     await asyncio.to_thread(pattern_window)
     async with firefox_page(local_cloud, xvfb, tmp_path / "firefox") as firefox:
-        await firefox.share(box.meeting_id, PIN, camera=True)  # media.navigator.streams.fake: a test camera
+        # media.navigator.streams.fake: a test camera; "Share the sound" ticked, which Firefox cannot honour
+        await firefox.share(box.meeting_id, PIN, camera=True, sound=True)
         shown = await first_frame(box)
         await until(box.receiver.model, lambda: "camera" in shown.tracks, "the camera's tile part", 20)
         await asyncio.wait_for(shown.tracks["camera"].wait_for_frames(3), 20)
         said = await firefox.wait_for_status("Sharing to Cloud Room.")
-        assert "camera" not in said, said  # no "camera is not available"
+        assert "camera is not available" not in said, said
+        assert "No sound is shared: the browser offered none for what you picked." in said, said
+        assert "sound" not in shown.tracks
 
 
 async def test_firefox_gets_the_apps_words_for_a_wrong_pin_then_the_throttle(

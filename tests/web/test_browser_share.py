@@ -161,6 +161,7 @@ async def test_a_browser_shares_a_tabs_sound(
         await tone.set_content(TONE_PAGE % TONE_A)
         await page.page.bring_to_front()
         await page.share(room.meeting_id, PIN, sound=True)
-        await page.wait_for_status("Sharing to Cloud Room.")
+        said = await page.wait_for_status("Sharing to Cloud Room.")
+        assert "No sound is shared" not in said, said
         await until(room.receiver.model, lambda: room.receiver.model.audible is not None, "the tab's sound")
         await steadily_heard(pulse, TONE_A)

@@ -37,6 +37,9 @@ function releaseTracks() {
   state.tracks = [];
 }
 
+const NO_SOUND =
+  "No sound is shared: the browser offered none for what you picked. Chrome and Edge share a tab's sound (pick a tab and leave \"Share tab audio\" on); Firefox shares none. For your computer's sound, use the Coalesce app.";
+
 async function pickMedia(wantSound, wantCamera) {
   let display;
   try {
@@ -54,12 +57,13 @@ async function pickMedia(wantSound, wantCamera) {
   const screen = display.getVideoTracks()[0];
   screen.contentHint = "detail"; // slides and documents: sharp text first
   const sound = display.getAudioTracks()[0] || null;
+  state.notice = wantSound && !sound ? NO_SOUND : "";
   let camera = null;
   if (wantCamera) {
     try {
       camera = (await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 1280 }, height: { ideal: 720 } } })).getVideoTracks()[0];
     } catch {
-      state.notice = "The camera is not available (in use, or not allowed), so only the screen is shared.";
+      state.notice = `${state.notice} The camera is not available (in use, or not allowed), so it is not shared.`.trim();
     }
   }
   state.tracks = [screen, sound, camera].filter(Boolean);
