@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -217,12 +217,9 @@ def set_device_status(
 
 
 def expire_meetings_of(session: Session, *, box: Device, now: datetime) -> None:
-    """End the box's live meeting, and with it the identities of the web guests admitted to the box."""
+    """End the box's live meeting (its web guests end with it: :mod:`coalesce_cloud.guest_expiry`)."""
     session.execute(
         update(Meeting).where(Meeting.box_id == box.id, Meeting.expires_at > now).values(expires_at=now)
-    )
-    session.execute(
-        update(WebGuest).where(WebGuest.box_id == box.id, WebGuest.expires_at > now).values(expires_at=now)
     )
 
 
@@ -299,10 +296,25 @@ def admit_web_guest(
     return guest
 
 
-def expired_web_guests(session: Session, *, now: datetime, limit: int) -> Sequence[WebGuest]:
-    return session.scalars(
-        select(WebGuest).where(WebGuest.expires_at <= now).order_by(WebGuest.expires_at).limit(limit)
-    ).all()
+def expired_web_guests(
+    session: Session, *, now: datetime, limit: int, leaving_out: Collection[str] = ()
+) -> list[tuple[str, str]]:
+    """``(XMPP user, box id)`` of up to ``limit`` guests past their time, or whose meeting is not live
+    (ended, or its ID taken over), oldest first; ``leaving_out`` these users."""
+    meeting_live = (
+        select(Meeting.id)
+        .where(
+            Meeting.meeting_id == WebGuest.meeting_id,
+            Meeting.box_id == WebGuest.box_id,
+            Meeting.expires_at > now,
+        )
+        .exists()
+    )
+    query = select(WebGuest.user, WebGuest.box_id).where(or_(WebGuest.expires_at <= now, ~meeting_live))
+    if leaving_out:
+        query = query.where(WebGuest.user.not_in(list(leaving_out)))
+    rows = session.execute(query.order_by(WebGuest.expires_at, WebGuest.user).limit(limit)).all()
+    return [(user, box_id) for user, box_id in rows]
 
 
 def web_guests_of_org(session: Session, org: Org) -> list[tuple[str, str]]:

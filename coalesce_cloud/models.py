@@ -95,7 +95,7 @@ class WebGuest(Base):
 
     Its XMPP user is ``g-<box id>-<random>``: only the API registers accounts, so the name alone proves
     which box it was admitted to, and the box ignores guests of other boxes. It ends with its meeting, or
-    sooner (``web_guest_ttl``); the API unregisters it then.
+    sooner (``web_guest_ttl``); the API's sweeper then sends it away (:mod:`coalesce_cloud.guest_expiry`).
     """
 
     __tablename__ = "web_guests"

@@ -41,10 +41,6 @@ from coalesce_common.tls import policy_context_factory
 logger = logging.getLogger(__name__)
 
 
-LOCALHOST = ("127.0.0.1", "::1")
-"""The addresses ``localhost`` stands for."""
-
-
 def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
     """One free port. Several calls may give the same port: pick a set with :meth:`StackPorts.fill`."""
     with socket.socket(socket.AF_INET, kind) as sock:
@@ -198,6 +194,7 @@ class LocalCloud:
     domain: str = "coalesce.test"
     ports: StackPorts = field(default_factory=StackPorts)
     meeting_ttl_seconds: int = 12 * 3600
+    web_guest_sweep_seconds: float = 30.0
 
     ca: CaFiles | None = None
     ejabberd: EjabberdNode | None = None
@@ -304,6 +301,7 @@ class LocalCloud:
                 public_url=self.api_url,
                 admin_token=SecretStr(self.admin_token),
                 meeting_ttl=datetime.timedelta(seconds=self.meeting_ttl_seconds),
+                web_guest_sweep_every=datetime.timedelta(seconds=self.web_guest_sweep_seconds),
                 tls_cert=api_cert.cert,
                 tls_key=api_cert.key,
                 xmpp=XmppSettings(
@@ -325,7 +323,7 @@ class LocalCloud:
                             port=self.ports.turn,
                             tls_port=self.ports.turn_tls,
                             # Firefox relays over TLS only to a name (the certificate carries localhost)
-                            tls_host="localhost" if self.host in LOCALHOST else None,
+                            tls_host="localhost" if self.host == "127.0.0.1" else None,
                         )
                     ],
                 ),

@@ -68,9 +68,9 @@ def create_app(settings: Settings, *, xmpp_admin: XmppAdmin | None = None, clock
                 admin = ejabberd
             await ensure_account(admin, settings.xmpp.service_user, new_xmpp_password())
             sessions = make_session_factory(engine)
-            expiry = GuestExpiry(sessions, admin, clock, settings.web_guest_sweep_every)
-            expiry.start()
-            stack.push_async_callback(expiry.aclose)
+            expiry = await stack.enter_async_context(
+                GuestExpiry(sessions, admin, settings.xmpp, clock, settings.web_guest_sweep_every)
+            )
             app.state.context = AppContext(
                 settings=settings,
                 clock=clock,
@@ -84,8 +84,8 @@ def create_app(settings: Settings, *, xmpp_admin: XmppAdmin | None = None, clock
                 if tls_at_an_address(region):
                     logger.warning(
                         "TURN region %r: its TLS relay is at the IP address %s, which Firefox does not "
-                        "use, so Firefox can only share peer to peer or over UDP; set the region's "
-                        "tls_host to a name its certificate carries",
+                        "use, so Firefox cannot relay over TLS (only peer to peer, or over TURN on UDP or "
+                        "TCP); set the region's tls_host to a name its certificate carries",
                         region.name,
                         region.tls_name,
                     )

@@ -194,7 +194,7 @@ class CloudLink:
             )
             await channel.aclose("not-this-room")
             return
-        web_guest = channel.peer_address.startswith("g-")
+        web_guest = is_web_guest(channel.peer_address)
         await self.receiver.serve(
             channel,
             ice_servers=list(self._ice_servers),
@@ -204,7 +204,12 @@ class CloudLink:
 
     def _on_device_status(self, notice: DeviceStatusNotice) -> None:
         if notice.status.cut_off:
-            why = f"an administrator {notice.status.value} that device"
+            why = (
+                "the cloud ended this browser guest's access (its meeting ended, or the room stopped "
+                "taking browser shares)"
+                if is_web_guest(notice.jid)
+                else f"an administrator {notice.status.value} that device"
+            )
             ended = self.receiver.end_shares_from(notice.jid, why=why)
             logger.info("device %s was %s: ended %d share(s)", notice.device_id, notice.status, ended)
 
@@ -222,6 +227,11 @@ class CloudLink:
 WEB_GUESTS = "web guests"
 """What every web guest's wrong PINs count as at the box: one source, as one address on the LAN (the cloud
 admits a new guest identity at every ask, each of which would otherwise bring fresh guesses)."""
+
+
+def is_web_guest(peer: str) -> bool:
+    """Whether ``peer`` (a bare JID) is a web guest's: only the API registers ``g-…`` accounts."""
+    return peer.startswith("g-")
 
 
 def guest_of(peer: str, box_id: str) -> bool:

@@ -115,13 +115,12 @@ class Firefox:
 
     async def wait_for_status(self, text: str, timeout: float = 30) -> str:
         """The status line once it contains ``text`` (fails with what it said instead)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while text not in (said := await self.status()):
-            if loop.time() > deadline:
-                raise AssertionError(f"Firefox's page never said {text!r}; it says {said!r}")
-            await asyncio.sleep(0.1)  # polling the page, as Playwright's wait_for_function does
-        return said
+        contains = f"document.getElementById('status').textContent.includes({json.dumps(text)})"
+        try:
+            await self._poll(contains, f"the page to say {text!r}", timeout)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; it says {await self.status()!r}") from None
+        return await self.status()
 
     async def route(self) -> dict[str, Any]:
         value = await self.evaluate(f"({ROUTE_JS})()")

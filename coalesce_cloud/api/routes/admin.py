@@ -6,7 +6,6 @@ What suspending, revoking and restoring a device does is :mod:`coalesce_cloud.ap
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime, timedelta
 
@@ -43,10 +42,8 @@ from coalesce_cloud.api.schemas import (
     SuspendRequest,
     device_info,
 )
-from coalesce_cloud.core.config import XmppSettings
+from coalesce_cloud.guest_expiry import send_all_away
 from coalesce_cloud.models import DEVICE_ID_LENGTH, NAME_MAX, DeviceStatus, Org
-from coalesce_cloud.xmpp_admin import XmppAdmin, XmppAdminError
-from coalesce_common.cloud.notice import DeviceStatusNotice
 
 logger = logging.getLogger(__name__)
 
@@ -201,37 +198,11 @@ async def change_org(
     org, closed = await run_in_threadpool(_change_org, session, name, body, admin, now)
     if closed:
         guests = await run_in_threadpool(crud.web_guests_of_org, session, org)
-        limit = asyncio.Semaphore(KICKS_AT_ONCE)
-
-        async def send_away(user: str, box_id: str) -> bool:
-            async with limit:
-                return await _sent_away(xmpp_admin, settings.xmpp, user, box_id)
-
-        sent_away = await asyncio.gather(*(send_away(user, box_id) for user, box_id in guests))
-        gone = [user for (user, _), away in zip(guests, sent_away, strict=True) if away]
+        gone = await send_all_away(xmpp_admin, settings.xmpp, guests)
         await run_in_threadpool(crud.forget_web_guests, session, gone)
         if gone:
             logger.info("org %r: %d web guest(s) sent away", name, len(gone))
     return await run_in_threadpool(_org_info, session, org)
-
-
-KICKS_AT_ONCE = 8
-"""Guests sent away at the same time when an organisation stops admitting them (ejabberd calls in flight)."""
-
-
-async def _sent_away(xmpp_admin: XmppAdmin, xmpp: XmppSettings, user: str, box_id: str) -> bool:
-    """Whether a web guest's account was removed, its session ended and its box told (else it expires as
-    usual)."""
-    jid = f"{user}@{xmpp.domain}"
-    notice = DeviceStatusNotice(device_id=user, jid=jid, status=DeviceStatus.REVOKED)
-    try:  # the account first: a kicked guest whose account still existed could log in again
-        await xmpp_admin.unregister(user)
-        await xmpp_admin.kick(user)
-        await xmpp_admin.send_message(xmpp.service_jid, f"{box_id}@{xmpp.domain}", notice.encode())
-    except XmppAdminError as exc:
-        logger.warning("could not send web guest %s away: %s", user, exc)
-        return False
-    return True
 
 
 def _change_org(session: Session, name: str, body: OrgChange, admin: str, now: datetime) -> tuple[Org, bool]:

@@ -49,8 +49,8 @@ API_COMMANDS: tuple[str, ...] = (
     "list_cluster",
 )
 """The ejabberd commands the admin API may run (all exist in ejabberd 23.01). The cloud calls register,
-change_password, kick_user and send_message; unregister and ban_account are in its XmppAdmin interface;
-the other six only read (the tests and monitoring use status and list_cluster)."""
+change_password, kick_user, send_message and unregister (web guests); ban_account is in its XmppAdmin
+interface; the other six only read (the tests and monitoring use status and list_cluster)."""
 
 API_USER = "coalesce-api"
 """The localpart of the one account mod_http_api obeys (the cloud's XmppSettings.api_user)."""

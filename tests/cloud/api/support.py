@@ -48,10 +48,12 @@ class RecordingXmppAdmin:
     calls: list[tuple[str, str]] = field(default_factory=list)
     messages: list[SentMessage] = field(default_factory=list)
     fail: bool = False
+    refused: set[str] = field(default_factory=set)
+    """Users whose calls fail, as every call does with ``fail``."""
 
     def _call(self, name: str, user: str) -> None:
         self.calls.append((name, user))
-        if self.fail:
+        if self.fail or user in self.refused:
             raise XmppAdminError(f"{name} failed (test)", command=name, status=503)
 
     async def register(self, user: str, password: str) -> None:

@@ -5,6 +5,7 @@ The clock is a ``FakeClock``; each test waits for the sweeper's next pass (``Gue
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,10 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
+from coalesce_cloud import guest_expiry
 from coalesce_cloud.api.app import create_app
 from coalesce_cloud.core.config import Settings
 from coalesce_cloud.guest_expiry import GuestExpiry
-from tests.cloud.api.support import ClientFactory, Cloud, Enrolled, FakeClock, RecordingXmppAdmin
+from tests.cloud.api.support import DOMAIN, ClientFactory, Cloud, Enrolled, FakeClock, RecordingXmppAdmin
 
 
 @dataclass
@@ -69,7 +71,12 @@ async def test_a_guest_is_removed_from_xmpp_when_its_time_is_up(
     clock.advance(minutes=1)
     await room.expiry.next_sweep()
     assert guest not in xmpp.accounts and guest not in xmpp.sessions  # account removed, session kicked
-    assert xmpp.calls[-2:] == [("unregister", guest), ("kick", guest)]  # the account first
+    assert xmpp.calls[-3:-1] == [("unregister", guest), ("kick", guest)]  # the account first
+    [told] = xmpp.messages  # and the box, which ends the share even if the page would not
+    assert told.to_jid == room.box.jid.split("/")[0]
+    assert json.loads(told.body) == {
+        "coalesce": "device-status", "device_id": guest, "jid": f"{guest}@{DOMAIN}", "status": "revoked",
+    }  # fmt: skip
     calls = len(xmpp.calls)
     await room.expiry.next_sweep()
     assert len(xmpp.calls) == calls  # its row went with it: nothing is asked twice
@@ -108,8 +115,23 @@ async def test_a_guest_ejabberd_cannot_remove_now_is_removed_later(
     await room.expiry.next_sweep()
     await room.expiry.next_sweep()
     assert guest in xmpp.accounts
-    warnings = [r for r in caplog.records if "could not be removed yet" in r.getMessage()]
+    warnings = [r for r in caplog.records if "could not be sent away yet" in r.getMessage()]
     assert warnings and all(r.exc_info is None for r in warnings)  # one line each, no traceback
     xmpp.fail = False
     await room.expiry.next_sweep()
     assert guest not in xmpp.accounts
+
+
+async def test_a_guest_ejabberd_keeps_refusing_does_not_hold_up_those_behind_it(
+    room: Room, clock: FakeClock, xmpp: RecordingXmppAdmin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    meeting = await room.new_meeting()
+    stuck = user_of(await room.admit(meeting))
+    clock.advance(seconds=1)
+    behind = [user_of(await room.admit(meeting)) for _ in range(3)]
+    xmpp.refused.add(stuck)  # the oldest, so the first of every batch
+    monkeypatch.setattr(guest_expiry, "BATCH", 1)  # a batch of one: the sweep must read past it
+    clock.advance(hours=1)
+    await room.expiry.next_sweep()
+    assert stuck in xmpp.accounts
+    assert not any(user in xmpp.accounts for user in behind)

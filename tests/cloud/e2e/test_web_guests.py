@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import websockets
 from websockets.typing import Origin, Subprotocol
 
 from coalesce_client.services.share import Share, ShareOptions, ShareTarget
 from coalesce_cloud.stack import LocalCloud
 from coalesce_common.cloud.rest import CloudClient
-from coalesce_common.errors import WrongPin
+from coalesce_common.errors import CoalesceError, WrongPin
 from coalesce_common.signaling import SignalingChannel
 from coalesce_common.signaling.xmpp import XmppAccount, XmppSignaling
 from coalesce_receiver.services.cloud_link import guest_of
@@ -86,6 +87,40 @@ async def test_a_web_guest_is_admitted_to_one_meeting_and_shares_with_the_rooms_
         await until(box.receiver.model, lambda: not box.receiver.model.shares, "the tile to go", 20)
     finally:
         await stream.aclose()
+
+
+async def test_a_web_guests_share_ends_with_its_meeting_at_the_room_too(
+    box: Box, local_cloud: LocalCloud, camera_file: Path
+) -> None:
+    """The room opens its next meeting while a guest shares: the cloud sends the guest away within its
+    sweep (0.5 s here, 30 s by default) and tells the box, which ends the share whatever the guest does."""
+    response = await ask_as_guest(local_cloud, "127.0.0.16", box.meeting_id)
+    assert response.status_code == 201, response.text
+    admitted = response.json()
+    stream = XmppSignaling(guest_account(local_cloud, admitted))
+    await stream.connect(10)
+
+    async def channel(target: ShareTarget, timeout: float) -> SignalingChannel:
+        return stream.open_channel(admitted["box"]["jid"])
+
+    target = ShareTarget(host=admitted["box"]["jid"], port=0, name=admitted["box"]["name"])
+    share = Share(target, options(camera_file), channel_factory=channel)
+    try:
+        await share.start()
+        await box.receiver.wait_for_shares(1, timeout=20)
+        c = box.credentials
+        async with CloudClient(c.api_url, token=c.token, ca_file=c.ca_file) as api:
+            await api.create_meeting()  # the next meeting: this one ends
+        await until(box.receiver.model, lambda: not box.receiver.model.shares, "the guest's tile to go", 10)
+        notice = box.receiver.model.notice or ""
+        assert "Visitor" in notice and "the cloud ended this browser guest's access" in notice, notice
+    finally:
+        await share.stop()
+        await stream.aclose()
+    locked_out = XmppSignaling(guest_account(local_cloud, admitted))
+    with pytest.raises(CoalesceError):
+        await locked_out.connect(10)  # its account is gone
+    await locked_out.aclose()
 
 
 async def test_an_organisation_can_turn_web_guests_off_and_a_suspended_one_admits_none(
