@@ -21,7 +21,6 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from types import TracebackType
 from typing import Self
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -99,9 +98,7 @@ class GuestExpiry:
             self._task = asyncio.create_task(self._run(), name="web guest expiry")
         return self
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:

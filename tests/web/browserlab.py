@@ -88,6 +88,9 @@ class SharePage:
     async def status(self) -> str:
         return await self.page.inner_text("#status")
 
+    async def wait_until_share_can_be_pressed(self) -> None:
+        await self.page.wait_for_selector("#share:not([disabled])")
+
     async def wait_for_status(self, text: str, timeout: float = 30) -> str:
         """The status line once it contains ``text`` (fails with what it said instead)."""
         try:

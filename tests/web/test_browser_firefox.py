@@ -12,20 +12,28 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+
 from coalesce_cloud.stack import LocalCloud
 from coalesce_testing.waiting import until
 from tests.cloudlab import Box
 from tests.conftest import PatternWindowFactory, XServer
 from tests.web.firefoxlab import firefox_page, move_off_screen
-from tests.web.test_browser_refusals import WRONG_PIN
+from tests.web.test_browser_refusals import wrong_pins_until_throttled
 from tests.web.test_browser_share import PIN, assert_shows, first_frame, no_tiles
 
 
-async def test_firefox_shares_its_screen_peer_to_peer(
-    xvfb: XServer, pattern_window: PatternWindowFactory, box: Box, local_cloud: LocalCloud, tmp_path: Path
-) -> None:
+@pytest.mark.parametrize(
+    ("query", "route_type", "relay_protocol"),
+    [("", "host", None), ("relay=tls", "relay", "tls")],
+    ids=["peer to peer", "TURN-TLS only"],
+)
+async def test_firefox_shares_its_screen_and_closing_the_tab_ends_it(
+    xvfb: XServer, pattern_window: PatternWindowFactory, box: Box, local_cloud: LocalCloud, tmp_path: Path,
+    query: str, route_type: str, relay_protocol: str | None,
+) -> None:  # fmt: skip
     pattern = await asyncio.to_thread(pattern_window)
-    async with firefox_page(local_cloud, xvfb, tmp_path / "firefox") as firefox:
+    async with firefox_page(local_cloud, xvfb, tmp_path / "firefox", query=query) as firefox:
         pressed = time.monotonic()
         await firefox.share(box.meeting_id, PIN)
         shown = await first_frame(box)
@@ -34,27 +42,10 @@ async def test_firefox_shares_its_screen_peer_to_peer(
         await move_off_screen(xvfb)  # it opened over the pattern
         await assert_shows(shown, pattern)
         route = await firefox.route()
-        print(f"\nFirefox share, peer to peer: Share pressed -> first frame {elapsed:.2f} s; sent: {route}")
-        assert route["type"] == "host", route
+        print(f"\nFirefox, {query or 'peer to peer'}: Share pressed -> first frame {elapsed:.2f} s; {route}")
+        assert route["type"] == route_type and route["relayProtocol"] == relay_protocol, route
         await firefox.close_tab()
         await until(box.receiver.model, lambda: no_tiles(box), "the tile to go when the tab closes", 15)
-
-
-async def test_firefox_shares_relayed_over_turn_tls_only(
-    xvfb: XServer, pattern_window: PatternWindowFactory, box: Box, local_cloud: LocalCloud, tmp_path: Path
-) -> None:
-    pattern = await asyncio.to_thread(pattern_window)
-    async with firefox_page(local_cloud, xvfb, tmp_path / "firefox", query="relay=tls") as firefox:
-        pressed = time.monotonic()
-        await firefox.share(box.meeting_id, PIN)
-        shown = await first_frame(box)
-        elapsed = time.monotonic() - pressed
-        await firefox.wait_for_status("Sharing to Cloud Room.")
-        await move_off_screen(xvfb)
-        await assert_shows(shown, pattern)
-        route = await firefox.route()
-        print(f"\nFirefox share, TURN/TLS only: Share pressed -> first frame {elapsed:.2f} s; sent: {route}")
-        assert route["type"] == "relay" and route["relayProtocol"] == "tls", route
 
 
 async def test_firefox_shares_its_camera_beside_the_screen_and_says_it_shares_no_sound(
@@ -78,11 +69,7 @@ async def test_firefox_gets_the_apps_words_for_a_wrong_pin_then_the_throttle(
 ) -> None:
     await asyncio.to_thread(pattern_window)
     async with firefox_page(local_cloud, xvfb, tmp_path / "firefox") as firefox:
-        said = []
-        for expected in ["Wrong PIN"] * 3 + ["Too many attempts"]:  # three go free, as in Chromium
-            await firefox.share(box.meeting_id, WRONG_PIN)
-            said.append(await firefox.wait_for_status(expected))
-            await firefox.wait_until_share_can_be_pressed()
+        said = await wrong_pins_until_throttled(firefox, box.meeting_id)
         assert said[0] == "Wrong PIN: check the PIN shown on the room display.", said
         assert "Too many attempts: retry in" in said[-1], said
         assert not box.receiver.model.shares

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from coalesce_cloud.stack import LocalCloud
 from coalesce_testing.waiting import until
@@ -21,16 +21,30 @@ from tests.web.test_browser_share import PIN, first_frame
 WRONG_PIN = "1111"
 
 
+class SharingPage(Protocol):
+    """What the wrong-PIN sequence needs of a browser driver (Chromium's SharePage, Firefox's Firefox)."""
+
+    async def share(self, meeting_id: str, pin: str) -> None: ...
+    async def wait_for_status(self, text: str, timeout: float = 30) -> str: ...
+    async def wait_until_share_can_be_pressed(self) -> None: ...
+
+
+async def wrong_pins_until_throttled(page: SharingPage, meeting_id: str) -> list[str]:
+    """Share with a wrong PIN four times; what the page said each time (three go free, as for the app)."""
+    said = []
+    for expected in ["Wrong PIN"] * 3 + ["Too many attempts"]:
+        await page.share(meeting_id, WRONG_PIN)
+        said.append(await page.wait_for_status(expected))
+        await page.wait_until_share_can_be_pressed()
+    return said
+
+
 async def test_a_wrong_pin_is_refused_in_words_and_then_throttled(
     xvfb: XServer, pattern_window: PatternWindowFactory, box: Box, local_cloud: LocalCloud, tmp_path: Path
 ) -> None:
     await asyncio.to_thread(pattern_window)
     async with share_page(local_cloud, xvfb, tmp_path / "chromium") as page:
-        said = []
-        for expected in ["Wrong PIN"] * 3 + ["Too many attempts"]:  # three go free, as for the app
-            await page.share(box.meeting_id, WRONG_PIN)
-            said.append(await page.wait_for_status(expected))
-            await page.page.wait_for_selector("#share:not([disabled])")
+        said = await wrong_pins_until_throttled(page, box.meeting_id)
         assert said[0] == "Wrong PIN: check the PIN shown on the room display.", said
         assert "Too many attempts: retry in" in said[-1], said
         assert not box.receiver.model.shares
